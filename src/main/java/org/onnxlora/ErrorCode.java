@@ -1,0 +1,40 @@
+package org.onnxlora;
+
+/**
+ * What went wrong, coarsely enough for a script to act on it. The CLI maps each
+ * code to an exit status; library callers switch on it.
+ */
+public enum ErrorCode {
+    /** A flag or argument is out of range or contradicts another one. */
+    BAD_ARGUMENT(2),
+    /** An input file is missing, unreadable, or an output would overwrite something. */
+    IO(3),
+    /** The file is not a usable ONNX model (not protobuf, truncated, no graph). */
+    INVALID_MODEL(4),
+    /** The model is valid ONNX but not something onnx-lora can work on (no projections, no logits...). */
+    UNSUPPORTED_MODEL(5),
+    /** The target patterns select nothing, or adapters do not fit the model. */
+    TARGET_MISMATCH(6),
+    /** The training compiler met an op it has no gradient rule for, or a graph it cannot differentiate. */
+    COMPILE(7),
+    /** ONNX Runtime refused or failed to run a graph. */
+    RUNTIME(8),
+    /** Two models disagree beyond the tolerance (verify). */
+    VERIFY_FAILED(9),
+    /** Training diverged (NaN or Inf loss). */
+    DIVERGED(10),
+    /** Bad rows in a data file. */
+    BAD_DATA(11),
+    /** A bug in onnx-lora: an invariant broke. */
+    INTERNAL(70);
+
+    private final int exitCode;
+
+    ErrorCode(int exitCode) {
+        this.exitCode = exitCode;
+    }
+
+    public int exitCode() {
+        return exitCode;
+    }
+}
