@@ -78,7 +78,8 @@ public final class ModelIO {
         ModelProto model;
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             MappedByteBuffer buf = ch.map(FileChannel.MapMode.READ_ONLY, 0, size);
-            CodedInputStream in = CodedInputStream.newInstance(buf);
+            // Through an immutable ByteString: only then may protobuf alias (not copy) bytes fields.
+            CodedInputStream in = UnsafeByteOperations.unsafeWrap(buf).newCodedInput();
             in.enableAliasing(true);
             in.setSizeLimit(Integer.MAX_VALUE);
             in.setRecursionLimit(1000);

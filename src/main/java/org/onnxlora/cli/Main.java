@@ -1,0 +1,91 @@
+package org.onnxlora.cli;
+
+import java.io.PrintWriter;
+import org.onnxlora.OnnxLoraException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code onnx-lora} command line. The only place that maps errors to exit codes. */
+@Command(name = "onnx-lora",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.Version.class,
+        description = {
+            "LoRA fine-tuning for BART ONNX exports on stock ONNX Runtime.",
+            "",
+            "Typical flow:",
+            "  onnx-lora inspect --model model.onnx",
+            "  onnx-lora patch   --model model.onnx --out patched.onnx --rank 8 --alpha 16 --target q_proj,v_proj",
+            "  onnx-lora verify  --a model.onnx --b patched.onnx",
+            "  onnx-lora merge   --model patched.onnx --out merged.onnx",
+            ""},
+        subcommands = {
+            InspectCommand.class,
+            PatchCommand.class,
+            MergeCommand.class,
+            VerifyCommand.class,
+            DemoCommand.class,
+            CommandLine.HelpCommand.class
+        },
+        footer = {"", "Exit codes: 0 ok, 2 bad arguments, 3 I/O, 4 invalid model, 5 unsupported model,",
+            "6 target mismatch, 7 compile error, 8 runtime error, 9 verification failed, 10 diverged, 11 bad data."})
+public final class Main implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns the exit code (tests call this instead of main). */
+    public static int run(String... args) {
+        return commandLine().execute(args);
+    }
+
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler(Main::onError);
+        cl.setParameterExceptionHandler(Main::onBadParameters);
+        return cl;
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    private static int onError(Exception e, CommandLine cl, CommandLine.ParseResult parsed) {
+        PrintWriter err = cl.getErr();
+        if (e instanceof OnnxLoraException ole) {
+            err.println("onnx-lora: error: " + ole.getMessage());
+            if (Boolean.getBoolean("onnxlora.stacktrace")) {
+                ole.printStackTrace(err);
+            }
+            err.flush();
+            return ole.code().exitCode();
+        }
+        err.println("onnx-lora: internal error: " + e);
+        e.printStackTrace(err);
+        err.flush();
+        return org.onnxlora.ErrorCode.INTERNAL.exitCode();
+    }
+
+    private static int onBadParameters(CommandLine.ParameterException e, String[] args) {
+        CommandLine cl = e.getCommandLine();
+        PrintWriter err = cl.getErr();
+        err.println("onnx-lora: " + e.getMessage());
+        err.println("Try 'onnx-lora " + (cl.getCommandName().equals("onnx-lora") ? "" : cl.getCommandName() + " ")
+                + "--help' for more information.");
+        err.flush();
+        return org.onnxlora.ErrorCode.BAD_ARGUMENT.exitCode();
+    }
+
+    /** Version from the jar manifest, or "dev" when run from classes. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"onnx-lora " + (v == null ? "dev" : v) + ", ONNX Runtime "
+                    + ai.onnxruntime.OrtEnvironment.class.getPackage().getImplementationVersion()};
+        }
+    }
+}

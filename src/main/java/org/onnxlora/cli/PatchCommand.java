@@ -1,0 +1,113 @@
+package org.onnxlora.cli;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.onnxlora.lora.AdapterInit;
+import org.onnxlora.lora.LoraConfig;
+import org.onnxlora.lora.ModelFamily;
+import org.onnxlora.lora.PatchPlan;
+import org.onnxlora.lora.Patcher;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "patch", mixinStandardHelpOptions = true,
+        description = {
+            "Insert LoRA branches on attention projections: y = x·W + (alpha/r)·x·A·B.",
+            "",
+            "A starts random (PEFT's kaiming-uniform or gaussian), B at zero, so the patched model computes exactly",
+            "what the base model does until it is trained. Only A and B are trainable; every other initializer",
+            "is frozen (recorded in the model's 'onnx_lora' metadata). Adapters are named after the module path,",
+            "e.g. model.encoder.layers.0.self_attn.q_proj.lora_A [in,r] and .lora_B [r,out].",
+            "",
+            "--target follows PEFT's target_modules: a name selects modules whose path ends with it (q_proj,",
+            "self_attn.q_proj, encoder_attn.v_proj); a value with regex characters must match the whole path",
+            "('model\\.decoder\\..*\\.(q|v)_proj'). Given an Optimum folder, every file gets the same adapters."},
+        footer = {"", "Examples:",
+            "  onnx-lora patch --model model.onnx --out patched.onnx --rank 8 --alpha 16 --target q_proj,v_proj",
+            "  onnx-lora patch --model model.onnx --out p.onnx --rank 4 --target 'model\\.decoder\\..*' --dry-run",
+            "  onnx-lora patch --model optimum-export/ --out optimum-lora/ --rank 8 --target q_proj,k_proj,v_proj,out_proj"})
+final class PatchCommand extends BaseCommand {
+    @Option(names = "--model", required = true, paramLabel = "FILE|DIR", description = "Base model: ONNX file or Optimum folder.")
+    Path model;
+
+    @Option(names = "--out", paramLabel = "FILE|DIR", description = "Where to write the patched model (required unless --dry-run).")
+    Path out;
+
+    @Option(names = {"-r", "--rank"}, defaultValue = "8", description = "LoRA rank r (default: ${DEFAULT-VALUE}).")
+    int rank;
+
+    @Option(names = "--alpha", defaultValue = "16", description = "LoRA alpha; the update is scaled by alpha/r (default: ${DEFAULT-VALUE}).")
+    double alpha;
+
+    @Option(names = {"-t", "--target"}, split = ",", defaultValue = "q_proj,v_proj",
+            description = "Modules to adapt, PEFT-style names or regexes, comma-separated (default: ${DEFAULT-VALUE}).")
+    List<String> targets;
+
+    @Option(names = "--init", defaultValue = "kaiming", description = "Initialisation of A: kaiming (PEFT default) or gaussian.")
+    String init;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of A's initialisation (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--rslora", description = "Rank-stabilised scaling alpha/sqrt(r) instead of alpha/r.")
+    boolean rslora;
+
+    @Option(names = "--dry-run", description = "Print what would be patched, and why every other projection is not; write nothing.")
+    boolean dryRun;
+
+    @Option(names = "--force", description = "Overwrite --out if it exists.")
+    boolean force;
+
+    @Option(names = "--family", paramLabel = "FILE", description = "Model-family description (default: built-in bart).")
+    Path family;
+
+    @Override
+    int execute() {
+        if (out == null && !dryRun) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "Missing required option: '--out=FILE|DIR'");
+        }
+        LoraConfig.Init initKind = switch (init.toLowerCase(Locale.ROOT)) {
+            case "kaiming", "kaiming_uniform", "default" -> LoraConfig.Init.KAIMING;
+            case "gaussian", "normal" -> LoraConfig.Init.GAUSSIAN;
+            default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "--init must be kaiming or gaussian, got '" + init + "'");
+        };
+        LoraConfig cfg = new LoraConfig(rank, alpha, targets, initKind, seed, rslora, Map.of(), Map.of());
+        ModelFamily fam = family == null ? ModelFamily.bart() : ModelFamily.load(family);
+        Patcher.Report report = new Patcher(fam, output.progress())
+                .patch(model, out, cfg, new AdapterInit(initKind, seed), dryRun, force);
+        for (Patcher.FileResult f : report.files()) {
+            printPlan(f);
+        }
+        long trainable = report.files().stream().flatMap(f -> f.plan().selected().stream())
+                .mapToLong(s -> (s.projection().in() + s.projection().out()) * s.rank()).sum();
+        if (dryRun) {
+            output.result("dry run: would patch %d projections (%,d trainable parameters per file set); nothing written",
+                    report.patchedCount(), trainable);
+        } else {
+            output.result("patched %d projections (r=%d, alpha=%s, %,d trainable parameters) -> %s",
+                    report.patchedCount(), rank, InspectCommand.num(alpha), trainable, out);
+        }
+        return 0;
+    }
+
+    private void printPlan(Patcher.FileResult f) {
+        PatchPlan plan = f.plan();
+        boolean show = dryRun || output.verbose;
+        output.info("%s: %d to patch, %d left alone (exporter: %s)", f.source(), plan.selected().size(),
+                plan.skipped().size(), plan.discovery().flavor().description());
+        if (!show) {
+            return;
+        }
+        for (PatchPlan.Selected s : plan.selected()) {
+            output.result("  patch  %-46s %-24s %dx%d r=%d scale=%s (matched '%s')", s.projection().modulePath(),
+                    s.projection().role(), s.projection().in(), s.projection().out(), s.rank(),
+                    InspectCommand.num(s.scaling()), s.selectedBy());
+        }
+        for (PatchPlan.Skipped s : plan.skipped()) {
+            output.result("  skip   %-46s %s", s.modulePath(), s.reason());
+        }
+    }
+}

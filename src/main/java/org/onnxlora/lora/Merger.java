@@ -1,0 +1,66 @@
+package org.onnxlora.lora;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Progress;
+import org.onnxlora.io.ModelIO;
+import org.onnxlora.io.OutputGuard;
+import org.onnxlora.proto.Onnx.ModelProto;
+
+/** {@code merge} on files: fold the adapters of every patched file, copy the rest. */
+public final class Merger {
+    private final Progress progress;
+
+    public Merger(Progress progress) {
+        this.progress = progress;
+    }
+
+    public record FileResult(Path source, Path target, List<LoraBranch> merged) {}
+
+    public List<FileResult> merge(Path model, Path out, Map<String, AdapterTensors> overrides, boolean force) {
+        ModelFiles files = ModelFiles.of(model);
+        OutputGuard.check(out, force, model);
+        List<ModelProto> loaded = new ArrayList<>();
+        java.util.Set<String> modules = new java.util.HashSet<>();
+        for (Path f : files.onnxFiles()) {
+            ModelProto m = ModelIO.load(f);
+            loaded.add(m);
+            BranchFinder.find(m.getGraph()).forEach(b -> modules.add(b.modulePath()));
+        }
+        boolean any = !modules.isEmpty();
+        for (String path : overrides.keySet()) {
+            if (any && !modules.contains(path)) {
+                throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH,
+                        "adapter for '" + path + "' has no LoRA branch in " + model);
+            }
+        }
+        if (!any) {
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL,
+                    model + " has no LoRA branches to merge (is it the output of 'patch'?)");
+        }
+        List<FileResult> results = new ArrayList<>();
+        for (int i = 0; i < loaded.size(); i++) {
+            Path f = files.onnxFiles().get(i);
+            ModelProto m = loaded.get(i);
+            Path target = files.target(f, out);
+            progress.start("merge " + f.getFileName(), 2);
+            if (BranchFinder.find(m.getGraph()).isEmpty()) {
+                ModelIO.save(m, target);
+                results.add(new FileResult(f, target, List.of()));
+            } else {
+                MergePass.Result r = new MergePass().merge(m, overrides);
+                progress.advance(1, "writing");
+                ModelIO.save(r.model(), target);
+                results.add(new FileResult(f, target, r.merged()));
+            }
+            progress.advance(2, "");
+            progress.finish();
+        }
+        Patcher.copyCompanions(files, out);
+        return results;
+    }
+}

@@ -1,0 +1,72 @@
+package org.onnxlora.runtime;
+
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.OrtSession.SessionOptions;
+import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
+import ai.onnxruntime.providers.OrtCUDAProviderOptions;
+import java.nio.file.Path;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+import org.onnxlora.proto.Onnx.ModelProto;
+
+/** Creates ONNX Runtime sessions from models or files, with onnx-lora's options and error messages. */
+public final class Sessions {
+    private Sessions() {}
+
+    public static OrtEnvironment env() {
+        return OrtEnvironment.getEnvironment();
+    }
+
+    /** Session options for {@code opts}; the caller closes them after creating the session. */
+    public static SessionOptions options(RuntimeOptions opts) {
+        try {
+            SessionOptions so = new SessionOptions();
+            so.setOptimizationLevel(opts.optimize() ? OptLevel.ALL_OPT : OptLevel.NO_OPT);
+            if (opts.threads() > 0) {
+                so.setIntraOpNumThreads(opts.threads());
+                so.setInterOpNumThreads(1);
+            }
+            if (opts.disablePrepacking()) {
+                so.addConfigEntry("session.disable_prepacking", "1");
+            }
+            if (opts.optimizedModelPath() != null) {
+                so.setOptimizedModelFilePath(opts.optimizedModelPath().toString());
+            }
+            if (opts.device().kind() == Device.Kind.CUDA) {
+                addCuda(so, opts);
+            }
+            return so;
+        } catch (OrtException e) {
+            throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot configure ONNX Runtime: " + e.getMessage(), e);
+        }
+    }
+
+    private static void addCuda(SessionOptions so, RuntimeOptions opts) {
+        try (OrtCUDAProviderOptions cuda = new OrtCUDAProviderOptions(opts.device().index())) {
+            cuda.add("use_tf32", opts.allowTf32() ? "1" : "0");
+            so.addCUDA(cuda);
+        } catch (OrtException | UnsatisfiedLinkError | IllegalArgumentException e) {
+            throw new OnnxLoraException(ErrorCode.RUNTIME, "CUDA is not available: " + e.getMessage()
+                    + " (build with -Pgpu for onnxruntime_gpu, and make sure CUDA 12 and cuDNN 9 libraries are on"
+                    + " LD_LIBRARY_PATH)", e);
+        }
+    }
+
+    public static OrtSession create(ModelProto model, RuntimeOptions opts, String what) {
+        try (SessionOptions so = options(opts)) {
+            return env().createSession(model.toByteArray(), so);
+        } catch (OrtException e) {
+            throw new OnnxLoraException(ErrorCode.RUNTIME, "ONNX Runtime cannot load " + what + ": " + e.getMessage(), e);
+        }
+    }
+
+    public static OrtSession create(Path file, RuntimeOptions opts) {
+        try (SessionOptions so = options(opts)) {
+            return env().createSession(file.toString(), so);
+        } catch (OrtException e) {
+            throw new OnnxLoraException(ErrorCode.RUNTIME, "ONNX Runtime cannot load " + file + ": " + e.getMessage(), e);
+        }
+    }
+}

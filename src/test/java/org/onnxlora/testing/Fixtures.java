@@ -1,0 +1,37 @@
+package org.onnxlora.testing;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Paths of the committed fixtures (made by tools/make_fixtures.py). */
+public final class Fixtures {
+    private Fixtures() {}
+
+    public static Path root() {
+        Path p = Path.of("models", "tiny-bart");
+        if (!Files.isDirectory(p)) {
+            throw new IllegalStateException("run tests from the repository root; " + p.toAbsolutePath() + " missing");
+        }
+        return p;
+    }
+
+    public static Path torchscript() {
+        return root().resolve("model.onnx");
+    }
+
+    public static Path dynamo() {
+        return root().resolve("model.dynamo.onnx");
+    }
+
+    public static Path optimum() {
+        return root().resolve("optimum");
+    }
+
+    public static Path tokenizer() {
+        return root().resolve("tokenizer.json");
+    }
+
+    public static Path goldens() {
+        return root().resolve("goldens");
+    }
+}
