@@ -3,31 +3,32 @@ package org.onnxlora.cli;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.concurrent.Callable;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.ModelIO;
+import org.onnxlora.io.OutputGuard;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.synth.BartShape;
 import org.onnxlora.synth.SyntheticBart;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /** {@code onnx-lora synth}: writes a randomly initialised, BART-shaped ONNX model for tests and benchmarks. */
 @Command(name = "synth", mixinStandardHelpOptions = true,
         description = {
             "Write a synthetic BartForConditionalGeneration ONNX model with random weights, laid out as "
                     + "torch.onnx.export (TorchScript) writes one, for tests and benchmarks.",
-            "Needs about 1.2x the model's size in Java heap (large: ~2.2 GB; set -Xmx if the default is smaller)."
-        })
-public final class SynthCommand implements Callable<Integer> {
+            "",
+            "Presets: tiny (the test fixture's shape, 2 MB), base (bart-base, 713 MB), large (bart-large, 1.8 GB);",
+            "the file is larger than 4 bytes x parameters because the export keeps a transposed copy of the tied",
+            "embedding for lm_head. Needs about 1.2x the model's size in Java heap (large: ~2.2 GB)."
+        },
+        footer = {"", "Examples:",
+            "  onnx-lora synth --preset base --out /tmp/bart-base.onnx",
+            "  onnx-lora synth --preset tiny --layers 1 --d-model 32 --heads 2 --fp16 --out tiny16.onnx"})
+public final class SynthCommand extends BaseCommand {
     /** Heap beyond the weights themselves: graph protos, buffers, GC headroom. */
     private static final double HEAP_FACTOR = 1.15;
-
-    @Spec
-    CommandSpec spec;
 
     @Option(names = "--preset", defaultValue = "tiny", paramLabel = "NAME",
             description = "tiny (the test fixture's shape), base (bart-base) or large (bart-large). Default: ${DEFAULT-VALUE}.")
@@ -99,22 +100,18 @@ public final class SynthCommand implements Callable<Integer> {
     }
 
     @Override
-    public Integer call() {
+    int execute() {
         BartShape s = shape();
-        if (Files.exists(out) && !force) {
-            throw new OnnxLoraException(ErrorCode.IO, out + " already exists; pass --force to overwrite it");
-        }
+        OutputGuard.check(out, force);
         checkHeap(s);
-        spec.commandLine().getErr().printf(Locale.ROOT, "synth: %s: %,d parameters, %s of weights%n",
-                s, s.parameterCount(), megabytes(s.weightBytes()));
+        output.info("synth: %s: %,d parameters, %s of weights", s, s.parameterCount(), megabytes(s.weightBytes()));
         long start = System.nanoTime();
         ModelProto model = SyntheticBart.generate(s, seed);
+        output.detail("synth: generated in %.1f s", (System.nanoTime() - start) / 1e9);
         ModelIO.save(model, out, externalData ? ModelIO.ExternalData.ALWAYS : ModelIO.ExternalData.AUTO);
-        double seconds = (System.nanoTime() - start) / 1e9;
         Path data = out.resolveSibling(out.getFileName() + ".data");
-        spec.commandLine().getOut().printf(Locale.ROOT, "wrote %s%s (%s) in %.1f s%n", out,
-                Files.exists(data) && externalData ? " + " + data.getFileName() : "",
-                megabytes(s.weightBytes()), seconds);
+        output.result("wrote %s%s (%s) in %.1f s", out, Files.exists(data) ? " + " + data.getFileName() : "",
+                megabytes(s.weightBytes()), (System.nanoTime() - start) / 1e9);
         return 0;
     }
 
