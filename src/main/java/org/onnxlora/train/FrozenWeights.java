@@ -11,24 +11,22 @@ import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.Tensors;
-import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
-import org.onnxlora.proto.Onnx.StringStringEntryProto;
 import org.onnxlora.proto.Onnx.TensorProto;
 import org.onnxlora.proto.Onnx.TensorProto.DataType;
 import org.onnxlora.runtime.Sessions;
 
 /**
- * Hands a graph's large frozen weights to ONNX Runtime without copies: the graph
- * keeps a data-less placeholder for each, and the session receives the bytes as a
- * tensor over the memory-mapped model file ({@code SessionOptions.addInitializer}
- * does not copy a direct buffer). The training and eval sessions share one mapping,
- * so the weights exist once, in the page cache, however many sessions read them.
+ * Hands a graph's large frozen weights to ONNX Runtime without copies: the session
+ * receives each as a tensor over the memory-mapped weights file
+ * ({@code SessionOptions.addInitializer} does not copy a direct buffer, and the
+ * initializer it overrides is never loaded). The training and eval sessions share
+ * one mapping, so the weights exist once, in the page cache, however many sessions
+ * read them.
  */
 public final class FrozenWeights implements AutoCloseable {
     /** Weights smaller than this stay inline: not worth a placeholder. */
     static final int MIN_BYTES = 16 * 1024;
-    private static final String PLACEHOLDER = "onnx-lora:session-initializer";
 
     private final Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
 
@@ -66,22 +64,6 @@ public final class FrozenWeights implements AutoCloseable {
         return d;
     }
 
-    /** {@code model} with every shared weight replaced by a data-less placeholder. */
-    public ModelProto stripped(ModelProto model) {
-        GraphProto.Builder g = model.getGraph().toBuilder();
-        for (int i = 0; i < g.getInitializerCount(); i++) {
-            TensorProto t = g.getInitializer(i);
-            if (tensors.containsKey(t.getName())) {
-                g.setInitializer(i, TensorProto.newBuilder().setName(t.getName()).setDataType(t.getDataType())
-                        .addAllDims(t.getDimsList()).setDataLocation(TensorProto.DataLocation.EXTERNAL)
-                        .addExternalData(entry("location", PLACEHOLDER))
-                        .addExternalData(entry("offset", "0"))
-                        .addExternalData(entry("length", Long.toString(t.getRawData().size()))));
-            }
-        }
-        return model.toBuilder().setGraph(g).build();
-    }
-
     /** Registers every shared weight with {@code so}; the tensors must outlive the session. */
     public void addTo(SessionOptions so) {
         try {
@@ -94,11 +76,7 @@ public final class FrozenWeights implements AutoCloseable {
     }
 
     public long bytes() {
-        return tensors.values().stream().mapToLong(t -> t.getInfo().getNumElements() * 4L).sum();
-    }
-
-    private static StringStringEntryProto entry(String k, String v) {
-        return StringStringEntryProto.newBuilder().setKey(k).setValue(v).build();
+        return tensors.values().stream().mapToLong(t -> t.getByteBuffer().capacity()).sum();
     }
 
     @Override

@@ -50,7 +50,7 @@ public final class TrainingCompiler {
 
     /** The compiled graphs and the adapters they train, with their current values. */
     public record Artifacts(ModelProto training, ModelProto eval, ModelProto optimizer, List<AdapterSpec> adapters,
-            Map<String, TensorProto> initialAdapters, String logitsOutput) {}
+            Map<String, TensorProto> initialAdapters, String logitsOutput, java.nio.file.Path directory) {}
 
     private final Backprop backprop;
 
@@ -108,7 +108,7 @@ public final class TrainingCompiler {
         ModelProto training = withGraph(patched, build(forward, logits, options, true, specs), "training");
         ModelProto eval = withGraph(patched, build(forward, logits, options, false, specs), "eval");
         ModelProto optimizer = OptimizerGraph.build(specs, options.optimizer());
-        return new Artifacts(training, eval, optimizer, specs, initial, logits);
+        return new Artifacts(training, eval, optimizer, specs, initial, logits, null);
     }
 
     private GraphProto build(GraphProto forward, String logits, Options options, boolean withGradients,

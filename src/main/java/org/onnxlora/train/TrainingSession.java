@@ -10,6 +10,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -18,7 +19,6 @@ import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.Tensors;
-import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Sessions;
 
@@ -81,7 +81,19 @@ public final class TrainingSession implements AutoCloseable {
         }
     }
 
+    /**
+     * Opens artifacts written by {@link ArtifactStore} (sessions are created from the
+     * files, so ONNX Runtime resolves their external data; the frozen weights are then
+     * overridden with the shared mapping).
+     */
+    public TrainingSession(Path artifactDir, RuntimeOptions options) {
+        this(ArtifactStore.read(artifactDir), options);
+    }
+
     public TrainingSession(TrainingCompiler.Artifacts artifacts, RuntimeOptions options) {
+        if (artifacts.directory() == null) {
+            throw new IllegalArgumentException("write the artifacts with ArtifactStore first");
+        }
         this.artifacts = artifacts;
         this.options = options;
         this.specs = artifacts.adapters();
@@ -89,8 +101,8 @@ public final class TrainingSession implements AutoCloseable {
         OrtSession t = null;
         OrtSession o = null;
         try {
-            t = open(frozen.stripped(artifacts.training()), "training graph", true);
-            o = open(artifacts.optimizer(), "optimizer graph", false);
+            t = open(artifacts.directory().resolve(ArtifactStore.TRAINING), "training graph", true);
+            o = open(artifacts.directory().resolve(ArtifactStore.OPTIMIZER), "optimizer graph", false);
             params = new Slot[] {new Slot(env, specs), new Slot(env, specs)};
             expAvg = new Slot[] {new Slot(env, specs), new Slot(env, specs)};
             expAvgSq = new Slot[] {new Slot(env, specs), new Slot(env, specs)};
@@ -118,12 +130,12 @@ public final class TrainingSession implements AutoCloseable {
         return OnnxTensor.createTensor(env, b, new long[0]);
     }
 
-    private OrtSession open(ModelProto model, String what, boolean withFrozen) {
+    private OrtSession open(Path file, String what, boolean withFrozen) {
         try (SessionOptions so = Sessions.options(options)) {
             if (withFrozen) {
                 frozen.addTo(so);
             }
-            return env.createSession(model.toByteArray(), so);
+            return env.createSession(file.toString(), so);
         } catch (OrtException e) {
             throw new OnnxLoraException(ErrorCode.RUNTIME, "ONNX Runtime cannot load the " + what + ": " + e.getMessage(), e);
         }
@@ -216,7 +228,7 @@ public final class TrainingSession implements AutoCloseable {
     /** Loss of {@code batch} with the current adapters, without gradients (the eval graph). */
     public Pass evaluate(Batch batch) {
         if (eval == null) {
-            eval = open(frozen.stripped(artifacts.eval()), "eval graph", true);
+            eval = open(artifacts.directory().resolve(ArtifactStore.EVAL), "eval graph", true);
         }
         Map<String, OnnxTensor> feeds = new HashMap<>(params[current].tensors);
         List<OnnxTensor> owned = batchTensors(batch, feeds, true);
