@@ -125,6 +125,23 @@ public final class TrainingSession implements AutoCloseable {
         }
     }
 
+    /**
+     * Writes the training graph as ONNX Runtime optimizes it for {@code options} (the
+     * same configuration a session uses), to check what it keeps in memory.
+     */
+    public static void writeOptimizedTrainingGraph(Path artifactDir, RuntimeOptions options, Path out) {
+        TrainingCompiler.Artifacts a = ArtifactStore.read(artifactDir);
+        try (FrozenWeights fw = new FrozenWeights(a.training());
+                SessionOptions so = Sessions.options(options.withOptimizedModelPath(out))) {
+            fw.addTo(so);
+            try (OrtSession s = Sessions.env().createSession(artifactDir.resolve(ArtifactStore.TRAINING).toString(), so)) {
+                s.getInputNames();
+            }
+        } catch (OrtException e) {
+            throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot optimize the training graph: " + e.getMessage(), e);
+        }
+    }
+
     private OnnxTensor scalarBuffer() throws OrtException {
         FloatBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).asFloatBuffer();
         return OnnxTensor.createTensor(env, b, new long[0]);
