@@ -54,6 +54,7 @@ public final class TrainingSession implements AutoCloseable {
     private int accumulated;
     private double accumulatedTokens;
     private long step;
+    private long runNanos;
 
     /** One buffer per adapter, each wrapped as an OnnxTensor once. */
     private static final class Slot {
@@ -166,22 +167,27 @@ public final class TrainingSession implements AutoCloseable {
         return step;
     }
 
+    /** Wall time spent inside {@code OrtSession.run} (training and optimizer graphs) so far. */
+    public long runNanos() {
+        return runNanos;
+    }
+
     /** Runs forward and backward on {@code batch}; gradients of the summed loss add up until {@link #applyUpdate}. */
     public Pass forwardBackward(Batch batch) {
         Map<String, OnnxTensor> feeds = new HashMap<>(params[current].tensors);
         List<OnnxTensor> owned = batchTensors(batch, feeds, true);
         Map<String, OnnxValue> pinned = new HashMap<>();
-        grads.tensors.forEach((name, t) -> pinned.put(AdapterSpec.grad(name), t));
+        // The first micro-batch writes its gradients straight into the accumulator; later ones add to it.
+        Slot target = accumulated == 0 ? accum : grads;
+        target.tensors.forEach((name, t) -> pinned.put(AdapterSpec.grad(name), t));
         pinned.put(TrainingCompiler.LOSS_SUM, lossSum);
         pinned.put(TrainingCompiler.TOKEN_COUNT, tokenCount);
+        long t0 = System.nanoTime();
         try (OrtSession.Result r = training.run(feeds, pinned)) {
+            runNanos += System.nanoTime() - t0;
             double loss = lossSum.getFloatBuffer().get(0);
             double tokens = tokenCount.getFloatBuffer().get(0);
-            if (accumulated == 0) {
-                for (AdapterSpec s : specs) {
-                    copy(grads.buffers.get(s.name()), accum.buffers.get(s.name()));
-                }
-            } else {
+            if (accumulated > 0) {
                 for (AdapterSpec s : specs) {
                     add(grads.buffers.get(s.name()), accum.buffers.get(s.name()));
                 }
@@ -228,9 +234,11 @@ public final class TrainingSession implements AutoCloseable {
             feeds.put(OptimizerGraph.STEP, stepT);
             feeds.put(OptimizerGraph.GRAD_SCALE, scaleT);
             pinned.put(OptimizerGraph.GRAD_NORM, gradNorm);
+            long t0 = System.nanoTime();
             try (OrtSession.Result r = optimizer.run(feeds, pinned)) {
                 current = next;
             }
+            runNanos += System.nanoTime() - t0;
             accumulated = 0;
             accumulatedTokens = 0;
             return gradNorm.getFloatBuffer().get(0);
@@ -329,10 +337,6 @@ public final class TrainingSession implements AutoCloseable {
                     "adapter values have " + values.length + " elements, expected " + b.capacity());
         }
         b.duplicate().rewind().put(values);
-    }
-
-    private static void copy(FloatBuffer from, FloatBuffer to) {
-        to.duplicate().rewind().put(from.duplicate().rewind());
     }
 
     private static void add(FloatBuffer from, FloatBuffer to) {
