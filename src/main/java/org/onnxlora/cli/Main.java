@@ -22,8 +22,11 @@ import picocli.CommandLine.Command;
             InspectCommand.class,
             PatchCommand.class,
             MergeCommand.class,
+            CompileCommand.class,
+            BenchTrainCommand.class,
             VerifyCommand.class,
             DemoCommand.class,
+            SynthCommand.class,
             CommandLine.HelpCommand.class
         },
         footer = {"", "Exit codes: 0 ok, 2 bad arguments, 3 I/O, 4 invalid model, 5 unsupported model,",

@@ -1,0 +1,198 @@
+package org.onnxlora.cli;
+
+import com.google.gson.GsonBuilder;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.onnxlora.io.ModelIO;
+import org.onnxlora.lora.AdapterInit;
+import org.onnxlora.lora.LoraConfig;
+import org.onnxlora.lora.LoraMetadata;
+import org.onnxlora.lora.ModelFamily;
+import org.onnxlora.lora.PatchPass;
+import org.onnxlora.lora.PatchPlan;
+import org.onnxlora.proto.Onnx.ModelProto;
+import org.onnxlora.runtime.Device;
+import org.onnxlora.runtime.InputSpec;
+import org.onnxlora.runtime.ProcessStats;
+import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.train.ArtifactStore;
+import org.onnxlora.train.Batch;
+import org.onnxlora.train.TrainingCompiler;
+import org.onnxlora.train.TrainingSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "bench-train", mixinStandardHelpOptions = true,
+        description = {
+            "Measure training-step throughput and memory on random full-length batches.",
+            "",
+            "Patches the model in memory when it is not patched yet, compiles it, runs warm-up steps, then times",
+            "steps (forward + backward + AdamW). Prints one JSON object: tokens/s (source + target tokens per",
+            "second, median step), step time, the share of step time spent outside OrtSession.run, time to the",
+            "first step, and the process's peak RSS."},
+        footer = {"", "Example:", "  onnx-lora bench-train --model model.onnx --batch 8 --source-length 64 --target-length 16 --threads 2"})
+final class BenchTrainCommand extends BaseCommand {
+    @Option(names = "--model", required = true, paramLabel = "FILE", description = "Base or patched model.")
+    Path model;
+
+    @Option(names = "--rank", defaultValue = "8", description = "Rank when patching on the fly (default: ${DEFAULT-VALUE}).")
+    int rank;
+
+    @Option(names = "--alpha", defaultValue = "16", description = "Alpha when patching on the fly (default: ${DEFAULT-VALUE}).")
+    double alpha;
+
+    @Option(names = "--target", split = ",", defaultValue = "q_proj,v_proj", description = "Targets when patching on the fly (default: ${DEFAULT-VALUE}).")
+    List<String> targets;
+
+    @Option(names = "--batch", defaultValue = "8", description = "Batch size (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--source-length", defaultValue = "64", description = "Source tokens per example (default: ${DEFAULT-VALUE}).")
+    int sourceLength;
+
+    @Option(names = "--target-length", defaultValue = "16", description = "Target tokens per example (default: ${DEFAULT-VALUE}).")
+    int targetLength;
+
+    @Option(names = "--steps", defaultValue = "10", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--warmup", defaultValue = "2", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads, 0 = one per core (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--disable-prepacking", description = "Stop ORT from keeping packed copies of weights.")
+    boolean disablePrepacking;
+
+    @Mixin
+    CompileCommand.TrainingOptions training;
+
+    @Override
+    int execute() throws IOException {
+        long t0 = System.nanoTime();
+        Path dir = Files.createTempDirectory("onnx-lora-bench");
+        long vocab;
+        int adapters;
+        long modelBytes;
+        try {
+            ModelProto m = ModelIO.load(model);
+            modelBytes = ModelIO.weightBytes(m);
+            vocab = InputSpec.of(m.getGraph()).stream().mapToLong(InputSpec::vocab).max().orElse(1000);
+            if (LoraMetadata.read(m).isEmpty()) {
+                LoraConfig cfg = new LoraConfig(rank, alpha, targets, LoraConfig.Init.KAIMING, 0);
+                PatchPass pass = new PatchPass(ModelFamily.bart());
+                PatchPlan plan = pass.plan(m, null, cfg);
+                m = pass.apply(m, cfg, plan, new AdapterInit(cfg.init(), 0));
+            }
+            TrainingCompiler.Options opts = training.compilerOptions();
+            TrainingCompiler.Artifacts art = new TrainingCompiler().compile(m, opts);
+            adapters = art.adapters().size();
+            ArtifactStore.write(art, opts, dir);
+        } finally {
+            System.gc(); // drop the source model's mapping before the sessions map the artifacts
+        }
+        double compileSeconds = (System.nanoTime() - t0) / 1e9;
+        RuntimeOptions ro = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device))
+                .withDisablePrepacking(disablePrepacking);
+        SplittableRandom rng = new SplittableRandom(0);
+        double[] stepMs = new double[steps];
+        double[] outsideShare = new double[steps];
+        double firstStep = 0;
+        long tokensPerStep = (long) batch * (sourceLength + targetLength);
+        try (TrainingSession s = new TrainingSession(dir, ro)) {
+            long tFirst = System.nanoTime();
+            for (int i = 0; i < warmup + steps; i++) {
+                Batch b = randomBatch(rng, vocab);
+                long runBefore = s.runNanos();
+                long start = System.nanoTime();
+                s.forwardBackward(b);
+                s.applyUpdate(1e-4);
+                long wall = System.nanoTime() - start;
+                if (i == 0) {
+                    firstStep = (System.nanoTime() - t0) / 1e9;
+                }
+                if (i >= warmup) {
+                    stepMs[i - warmup] = wall / 1e6;
+                    outsideShare[i - warmup] = 1.0 - (double) (s.runNanos() - runBefore) / wall;
+                }
+                output.info("step %d/%d: %.1f ms", i + 1, warmup + steps, wall / 1e6);
+            }
+        } finally {
+            deleteTree(dir);
+        }
+        double median = median(stepMs);
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("model", model.toString());
+        o.put("model_weight_bytes", modelBytes);
+        o.put("adapters", adapters);
+        o.put("device", device);
+        o.put("threads", threads);
+        o.put("batch", batch);
+        o.put("source_length", sourceLength);
+        o.put("target_length", targetLength);
+        o.put("tokens_per_step", tokensPerStep);
+        o.put("step_ms_median", round(median));
+        o.put("step_ms_all", Arrays.stream(stepMs).map(BenchTrainCommand::round).toArray());
+        o.put("tokens_per_second", round(tokensPerStep / (median / 1000)));
+        o.put("outside_ort_run_share", round(median(outsideShare)));
+        o.put("compile_seconds", round(compileSeconds));
+        o.put("time_to_first_step_seconds", round(firstStep));
+        o.put("peak_rss_bytes", ProcessStats.peakRssBytes());
+        o.put("peak_rss_over_model", round((double) ProcessStats.peakRssBytes() / modelBytes));
+        output.result("%s", new GsonBuilder().setPrettyPrinting().create().toJson(o));
+        return 0;
+    }
+
+    private Batch randomBatch(SplittableRandom rng, long vocab) {
+        long[] src = new long[batch * sourceLength];
+        long[] mask = new long[src.length];
+        long[] dec = new long[batch * targetLength];
+        long[] labels = new long[dec.length];
+        for (int i = 0; i < src.length; i++) {
+            src[i] = 5 + rng.nextLong(vocab - 5);
+            mask[i] = 1;
+        }
+        for (int r = 0; r < batch; r++) {
+            for (int t = 0; t < targetLength; t++) {
+                labels[r * targetLength + t] = 5 + rng.nextLong(vocab - 5);
+                dec[r * targetLength + t] = t == 0 ? 2 : labels[r * targetLength + t - 1];
+            }
+        }
+        return new Batch(batch, sourceLength, targetLength, src, mask, dec, labels);
+    }
+
+    static double median(double[] v) {
+        double[] c = v.clone();
+        Arrays.sort(c);
+        return c.length == 0 ? 0 : c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
+    }
+
+    static double round(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+
+    static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (var s = Files.walk(dir)) {
+            List<Path> all = new ArrayList<>(s.toList());
+            java.util.Collections.reverse(all);
+            for (Path p : all) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}

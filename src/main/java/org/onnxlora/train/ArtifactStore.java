@@ -1,0 +1,102 @@
+package org.onnxlora.train;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.ModelIO;
+import org.onnxlora.io.SafetensorsFile;
+import org.onnxlora.io.SafetensorsWriter;
+import org.onnxlora.io.SharedExternalData;
+import org.onnxlora.io.Tensors;
+import org.onnxlora.proto.Onnx.ModelProto;
+import org.onnxlora.proto.Onnx.TensorProto;
+
+/**
+ * Training artifacts on disk, readable by a person in Netron and by the runner:
+ *
+ * <pre>
+ *   DIR/training_model.onnx     forward + loss + adapter gradients
+ *   DIR/eval_model.onnx         forward + loss + logits
+ *   DIR/optimizer_model.onnx    one AdamW step
+ *   DIR/frozen_weights.data     the frozen base weights, stored once, referenced by both models above
+ *   DIR/initial_adapters.safetensors
+ *   DIR/artifacts.json          adapters, loss and optimizer settings
+ * </pre>
+ */
+public final class ArtifactStore {
+    public static final String TRAINING = "training_model.onnx";
+    public static final String EVAL = "eval_model.onnx";
+    public static final String OPTIMIZER = "optimizer_model.onnx";
+    public static final String WEIGHTS = "frozen_weights.data";
+    public static final String ADAPTERS = "initial_adapters.safetensors";
+    public static final String MANIFEST = "artifacts.json";
+    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().create();
+
+    private ArtifactStore() {}
+
+    /** The manifest: what a runner needs besides the graphs. */
+    public record Manifest(int format, String logits, List<AdapterEntry> adapters, LossConfig loss,
+            OptimizerConfig optimizer) {}
+
+    public record AdapterEntry(String name, long[] dims) {}
+
+    public static void write(TrainingCompiler.Artifacts a, TrainingCompiler.Options options, Path dir) {
+        try {
+            Files.createDirectories(dir);
+            List<TensorProto> big = new ArrayList<>();
+            for (TensorProto t : a.training().getGraph().getInitializerList()) {
+                if (t.hasRawData() && t.getRawData().size() >= FrozenWeights.MIN_BYTES) {
+                    big.add(t);
+                }
+            }
+            SharedExternalData data = SharedExternalData.write(dir.resolve(WEIGHTS), big);
+            ModelIO.save(data.reference(a.training(), dir), dir.resolve(TRAINING), ModelIO.ExternalData.NEVER);
+            ModelIO.save(data.reference(a.eval(), dir), dir.resolve(EVAL), ModelIO.ExternalData.NEVER);
+            ModelIO.save(a.optimizer(), dir.resolve(OPTIMIZER), ModelIO.ExternalData.NEVER);
+            SafetensorsWriter w = new SafetensorsWriter();
+            List<AdapterEntry> entries = new ArrayList<>();
+            for (AdapterSpec s : a.adapters()) {
+                w.putFloats(s.name(), s.dims(), Tensors.toFloats(a.initialAdapters().get(s.name())));
+                entries.add(new AdapterEntry(s.name(), s.dims()));
+            }
+            w.metadata("format", "onnx-lora adapters").write(dir.resolve(ADAPTERS));
+            AtomicFiles.writeString(dir.resolve(MANIFEST), GSON.toJson(
+                    new Manifest(1, a.logitsOutput(), entries, options.loss(), options.optimizer())));
+        } catch (IOException e) {
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write artifacts to " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Reads artifacts back; the large weights stay in the mapped data file. */
+    public static TrainingCompiler.Artifacts read(Path dir) {
+        Path manifestFile = dir.resolve(MANIFEST);
+        if (!Files.exists(manifestFile)) {
+            throw new OnnxLoraException(ErrorCode.IO, dir + " holds no training artifacts (" + MANIFEST + " missing)");
+        }
+        Manifest m;
+        try {
+            m = GSON.fromJson(Files.readString(manifestFile), Manifest.class);
+        } catch (IOException | RuntimeException e) {
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "cannot read " + manifestFile + ": " + e.getMessage(), e);
+        }
+        List<AdapterSpec> specs = new ArrayList<>();
+        Map<String, TensorProto> initial = new LinkedHashMap<>();
+        try (SafetensorsFile st = SafetensorsFile.open(dir.resolve(ADAPTERS))) {
+            for (AdapterEntry e : m.adapters()) {
+                specs.add(new AdapterSpec(e.name(), e.dims(), 1));
+                initial.put(e.name(), Tensors.ofFloats(e.name(), e.dims(), st.floats(e.name())));
+            }
+        }
+        return new TrainingCompiler.Artifacts(ModelIO.load(dir.resolve(TRAINING)), ModelIO.load(dir.resolve(EVAL)),
+                ModelIO.load(dir.resolve(OPTIMIZER)), specs, initial, m.logits(), dir);
+    }
+}

@@ -1,0 +1,39 @@
+package org.onnxlora.train;
+
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+
+/**
+ * One padded batch for a seq2seq model, row-major {@code [batch, len]} int64 arrays.
+ * Labels hold {@code -100} where nothing is predicted (padding).
+ */
+public record Batch(int size, int sourceLength, int targetLength, long[] inputIds, long[] attentionMask,
+        long[] decoderInputIds, long[] labels) {
+    public Batch {
+        if (inputIds.length != size * sourceLength || attentionMask.length != inputIds.length
+                || decoderInputIds.length != size * targetLength || labels.length != decoderInputIds.length) {
+            throw new OnnxLoraException(ErrorCode.INTERNAL, "batch arrays do not match [" + size + ","
+                    + sourceLength + "] / [" + size + "," + targetLength + "]");
+        }
+    }
+
+    /** Tokens that count in the loss (labels other than -100). */
+    public long targetTokens() {
+        long n = 0;
+        for (long l : labels) {
+            if (l != -100) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Source plus target positions actually processed, padding excluded: the throughput unit. */
+    public long realTokens() {
+        long n = targetTokens();
+        for (long m : attentionMask) {
+            n += m;
+        }
+        return n;
+    }
+}

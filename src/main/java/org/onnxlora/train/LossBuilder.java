@@ -1,0 +1,77 @@
+package org.onnxlora.train;
+
+import java.util.List;
+import org.onnxlora.graph.Attrs;
+import org.onnxlora.graph.GraphBuilder;
+import org.onnxlora.proto.Onnx.TensorProto.DataType;
+
+/**
+ * Emits the loss and its gradient with respect to the logits, in stock ops.
+ *
+ * <p>The graph reports the <em>sum</em> of token losses and the number of counted
+ * tokens rather than their mean, so gradients of micro-batches add up exactly; the
+ * optimizer divides by the total token count. SoftmaxCrossEntropyLoss runs on stock
+ * ORT but its gradient kernel does not, so the backward is written out:
+ * {@code dlogits = (softmax − target) · valid}, with softmax = exp(log_prob).
+ */
+public final class LossBuilder {
+    /** Names of what the loss subgraph produces. */
+    public record Loss(String lossSum, String tokenCount, String dlogits) {}
+
+    private LossBuilder() {}
+
+    /**
+     * @param logits [batch, tgt, vocab] float logits
+     * @param labels [batch, tgt] int64 labels, {@code ignoreIndex} where nothing is predicted
+     * @param withGradient also emit {@code dlogits} (of the summed loss), shaped like {@code logits}
+     */
+    public static Loss build(GraphBuilder b, String logits, String labels, LossConfig cfg, boolean withGradient) {
+        int f = DataType.FLOAT_VALUE;
+        b.scope("/loss");
+        String logitsShape = b.op("Shape", logits);
+        String vocab = b.op("Gather", List.of(logitsShape, b.int0(-1)), Attrs.i("axis", 0));
+        String flatShape = b.op("Concat", List.of(b.ints(-1), b.op("Unsqueeze", vocab, b.ints(0))), Attrs.i("axis", 0));
+        String logits2d = b.op("Reshape", logits, flatShape);
+        String labels1d = b.op("Reshape", labels, b.ints(-1));
+        String[] sce = b.opN("", "SoftmaxCrossEntropyLoss", 2, List.of(logits2d, labels1d),
+                Attrs.s("reduction", "sum"), Attrs.i("ignore_index", cfg.ignoreIndex()));
+        String nllSum = sce[0];
+        String logProb = sce[1];
+
+        String valid = b.op("Not", b.op("Equal", labels1d, b.initializer(
+                org.onnxlora.io.Tensors.ofLongs("ignore_index", new long[0], cfg.ignoreIndex()))));
+        String validF = b.op("Cast", valid, Attrs.i("to", f));
+        String count = b.op("ReduceSum", List.of(validF), Attrs.i("keepdims", 0));
+
+        String lossSum = nllSum;
+        String eps = null;
+        if (cfg.labelSmoothing() > 0) {
+            // PyTorch: (1-ε)·nll + ε·mean_c(−log p_c), summed over counted tokens
+            double e = cfg.labelSmoothing();
+            String validCol = b.op("Unsqueeze", validF, b.ints(1));
+            String negLp = b.op("Neg", b.op("Mul", logProb, validCol));
+            String vocabF = b.op("Cast", vocab, Attrs.i("to", f));
+            String smooth = b.op("Div", b.op("ReduceSum", List.of(negLp), Attrs.i("keepdims", 0)), vocabF);
+            lossSum = b.op("Add", b.op("Mul", nllSum, b.scalar(1 - e, f)), b.op("Mul", smooth, b.scalar(e, f)));
+            eps = b.op("Div", b.scalar(e, f), vocabF);
+        }
+        String dlogits = null;
+        if (withGradient) {
+            b.scope("/loss/grad");
+            String probs = b.op("Exp", logProb);
+            String safeLabels = b.op("Where", List.of(valid, labels1d, b.initializer(
+                    org.onnxlora.io.Tensors.ofLongs("zero", new long[0], 0))));
+            String onehot = b.op("OneHot", List.of(safeLabels, b.op("Reshape", vocab, b.ints(1)),
+                    b.initializer(org.onnxlora.io.Tensors.ofFloats("off_on", new long[] {2}, new float[] {0f, 1f}))),
+                    Attrs.i("axis", -1));
+            String target = onehot;
+            if (eps != null) {
+                target = b.op("Add", b.op("Mul", onehot, b.scalar(1 - cfg.labelSmoothing(), f)), eps);
+            }
+            String diff = b.op("Sub", probs, target);
+            String masked = b.op("Mul", diff, b.op("Unsqueeze", validF, b.ints(1)));
+            dlogits = b.op("Reshape", masked, logitsShape);
+        }
+        return new Loss(lossSum, count, dlogits);
+    }
+}

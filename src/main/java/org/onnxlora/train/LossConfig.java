@@ -1,0 +1,20 @@
+package org.onnxlora.train;
+
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+
+/**
+ * Token-level cross entropy over the decoder logits.
+ *
+ * @param ignoreIndex label value that contributes nothing (PyTorch's -100)
+ * @param labelSmoothing PyTorch's {@code label_smoothing}: the target is (1-ε)·onehot + ε/V
+ */
+public record LossConfig(long ignoreIndex, double labelSmoothing) {
+    public static final LossConfig DEFAULT = new LossConfig(-100, 0);
+
+    public LossConfig {
+        if (labelSmoothing < 0 || labelSmoothing >= 1) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--label-smoothing must be in [0, 1), got " + labelSmoothing);
+        }
+    }
+}

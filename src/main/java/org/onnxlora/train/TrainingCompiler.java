@@ -1,0 +1,183 @@
+package org.onnxlora.train;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+import org.onnxlora.autodiff.Backprop;
+import org.onnxlora.graph.GraphBuilder;
+import org.onnxlora.graph.GraphIndex;
+import org.onnxlora.graph.NameGen;
+import org.onnxlora.lora.BranchFinder;
+import org.onnxlora.lora.LoraBranch;
+import org.onnxlora.lora.LoraMetadata;
+import org.onnxlora.proto.Onnx.GraphProto;
+import org.onnxlora.proto.Onnx.ModelProto;
+import org.onnxlora.proto.Onnx.OperatorSetIdProto;
+import org.onnxlora.proto.Onnx.TensorProto;
+import org.onnxlora.proto.Onnx.TensorProto.DataType;
+import org.onnxlora.proto.Onnx.ValueInfoProto;
+
+/**
+ * Compiles a patched model into training artifacts that stock ONNX Runtime runs:
+ *
+ * <ul>
+ *   <li><b>training</b>: batch + adapters in → {@code loss_sum}, {@code token_count},
+ *       {@code grad.<adapter>} (gradients of the summed loss) out;</li>
+ *   <li><b>eval</b>: batch + adapters in → {@code loss_sum}, {@code token_count}, logits out;</li>
+ *   <li><b>optimizer</b>: one AdamW step over all adapters ({@link OptimizerGraph}).</li>
+ * </ul>
+ *
+ * Adapters become graph inputs (the runner feeds adapter-sized tensors each step);
+ * every other initializer stays frozen inside the graph and is never differentiated.
+ */
+public final class TrainingCompiler {
+    public static final String LABELS = "labels";
+    public static final String LOSS_SUM = "loss_sum";
+    public static final String TOKEN_COUNT = "token_count";
+
+    /** What to compile: the loss, the optimizer and where the logits are. */
+    public record Options(LossConfig loss, OptimizerConfig optimizer, String logitsOutput) {
+        public static Options defaults() {
+            return new Options(LossConfig.DEFAULT, OptimizerConfig.DEFAULT, "logits");
+        }
+    }
+
+    /** The compiled graphs and the adapters they train, with their current values. */
+    public record Artifacts(ModelProto training, ModelProto eval, ModelProto optimizer, List<AdapterSpec> adapters,
+            Map<String, TensorProto> initialAdapters, String logitsOutput, java.nio.file.Path directory) {}
+
+    private final Backprop backprop;
+
+    public TrainingCompiler() {
+        this(new Backprop());
+    }
+
+    public TrainingCompiler(Backprop backprop) {
+        this.backprop = backprop;
+    }
+
+    public Artifacts compile(ModelProto patched, Options options) {
+        GraphProto graph = patched.getGraph();
+        GraphIndex index = new GraphIndex(graph);
+        List<String> trainable = trainableNames(patched);
+        String logits = options.logitsOutput();
+        if (!index.isGraphOutput(logits)) {
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "the model has no decoder logits output '" + logits
+                    + "' (outputs: " + index.outputs().keySet() + "); export the full seq2seq model with logits,"
+                    + " or name the logits output with --logits");
+        }
+        requireOpset(patched, 13);
+
+        // Adapters leave the initializers and become inputs; everything else stays frozen in the graph.
+        List<AdapterSpec> specs = new ArrayList<>();
+        Map<String, TensorProto> initial = new LinkedHashMap<>();
+        Set<String> adapterNames = new HashSet<>(trainable);
+        GraphProto.Builder fwd = graph.toBuilder().clearInitializer().clearOutput();
+        for (TensorProto t : graph.getInitializerList()) {
+            if (adapterNames.contains(t.getName())) {
+                if (t.getDataType() != DataType.FLOAT_VALUE) {
+                    throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "adapter '" + t.getName() + "' is "
+                            + org.onnxlora.io.Tensors.typeName(t.getDataType())
+                            + "; training needs float32 adapters (patch a float32 export)");
+                }
+                long[] dims = org.onnxlora.io.Tensors.shape(t);
+                specs.add(new AdapterSpec(t.getName(), dims, t.getDataType()));
+                initial.put(t.getName(), t);
+                fwd.addInput(Graphs.tensorValue(t.getName(), t.getDataType(), dims));
+            } else {
+                fwd.addInitializer(t);
+            }
+        }
+        for (String name : trainable) {
+            if (!initial.containsKey(name)) {
+                throw new OnnxLoraException(ErrorCode.INVALID_MODEL,
+                        "trainable tensor '" + name + "' listed in the model's metadata is not an initializer");
+            }
+        }
+        ValueInfoProto labels = Graphs.tensorValue(LABELS, DataType.INT64_VALUE, new long[] {-1, -1},
+                "batch_size", "decoder_sequence_length");
+        fwd.addInput(labels);
+        GraphProto forward = TransposedWeightPass.apply(fwd.build());
+
+        ModelProto training = withGraph(patched, build(forward, logits, options, true, specs), "training");
+        ModelProto eval = withGraph(patched, build(forward, logits, options, false, specs), "eval");
+        ModelProto optimizer = OptimizerGraph.build(specs, options.optimizer());
+        return new Artifacts(training, eval, optimizer, specs, initial, logits, null);
+    }
+
+    private GraphProto build(GraphProto forward, String logits, Options options, boolean withGradients,
+            List<AdapterSpec> specs) {
+        NameGen names = new NameGen(new GraphIndex(forward).allNames());
+        for (String reserved : List.of(LOSS_SUM, TOKEN_COUNT)) {
+            names.reserve(reserved);
+        }
+        specs.forEach(s -> names.reserve(AdapterSpec.grad(s.name())));
+        GraphBuilder b = new GraphBuilder(names);
+        LossBuilder.Loss loss = LossBuilder.build(b, logits, LABELS, options.loss(), withGradients);
+        GraphProto.Builder g = forward.toBuilder();
+        int f = DataType.FLOAT_VALUE;
+        b.scope("/outputs");
+        b.add("", "Identity", names.fresh("/outputs/loss_sum"), List.of(loss.lossSum()), List.of(LOSS_SUM));
+        b.add("", "Identity", names.fresh("/outputs/token_count"), List.of(loss.tokenCount()), List.of(TOKEN_COUNT));
+        g.addOutput(Graphs.tensorValue(LOSS_SUM, f, new long[0]));
+        g.addOutput(Graphs.tensorValue(TOKEN_COUNT, f, new long[0]));
+        if (withGradients) {
+            Set<String> wrt = new LinkedHashSet<>();
+            specs.forEach(s -> wrt.add(s.name()));
+            Map<String, String> grads = backprop.build(forward, Map.of(logits, loss.dlogits()), wrt, b);
+            b.scope("/outputs");
+            for (AdapterSpec s : specs) {
+                String out = AdapterSpec.grad(s.name());
+                b.add("", "Identity", names.fresh("/outputs/" + out), List.of(grads.get(s.name())), List.of(out));
+                g.addOutput(Graphs.tensorValue(out, s.dataType(), s.dims()));
+            }
+        } else {
+            g.addOutput(Graphs.tensorValue(logits, f, new long[] {-1, -1, -1}, "batch_size",
+                    "decoder_sequence_length", "vocab"));
+        }
+        g.addAllNode(b.nodes()).addAllInitializer(b.initializers());
+        return g.build();
+    }
+
+    /** Trainable tensors: from the model's LoRA metadata, else from the branches in the graph. */
+    static List<String> trainableNames(ModelProto patched) {
+        List<String> names = LoraMetadata.read(patched).map(LoraMetadata.Info::trainable).orElse(null);
+        if (names == null || names.isEmpty()) {
+            names = new ArrayList<>();
+            for (LoraBranch br : BranchFinder.find(patched.getGraph())) {
+                names.add(br.loraA());
+                names.add(br.loraB());
+            }
+        }
+        if (names.isEmpty()) {
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL,
+                    "the model has no LoRA adapters to train; run 'onnx-lora patch' on it first");
+        }
+        return names;
+    }
+
+    private static void requireOpset(ModelProto m, long min) {
+        for (OperatorSetIdProto o : m.getOpsetImportList()) {
+            if ((o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx")) && o.getVersion() < min) {
+                throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "the model uses opset " + o.getVersion()
+                        + "; training needs opset " + min + " or later (re-export with opset_version=17)");
+            }
+        }
+    }
+
+    private static ModelProto withGraph(ModelProto patched, GraphProto g, String role) {
+        ModelProto.Builder m = patched.toBuilder().setGraph(g.toBuilder().setName(g.getName() + "_" + role));
+        boolean ms = g.getNodeList().stream().anyMatch(n -> n.getDomain().equals(GraphBuilder.MS_DOMAIN));
+        boolean has = m.getOpsetImportList().stream().anyMatch(o -> o.getDomain().equals(GraphBuilder.MS_DOMAIN));
+        if (ms && !has) {
+            m.addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(GraphBuilder.MS_DOMAIN).setVersion(1));
+        }
+        return m.build();
+    }
+}

@@ -1,0 +1,137 @@
+package org.onnxlora.autodiff;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.onnxlora.autodiff.Models.list;
+import static org.onnxlora.autodiff.Models.node;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+import org.onnxlora.autodiff.rules.StandardRules;
+import org.onnxlora.graph.GraphBuilder;
+import org.onnxlora.graph.GraphIndex;
+import org.onnxlora.graph.NameGen;
+import org.onnxlora.io.Tensors;
+import org.onnxlora.proto.Onnx.GraphProto;
+import org.onnxlora.proto.Onnx.NodeProto;
+import org.onnxlora.proto.Onnx.TensorProto.DataType;
+
+class BackpropTest {
+    private static final int F64 = DataType.DOUBLE_VALUE;
+
+    /** x·A·B → + bias → + x·A (fan-out: x·A feeds two nodes) → LayerNorm → Softmax, against finite differences. */
+    @Test
+    void chainWithFanOutMatchesFiniteDifferences() {
+        GradCheck c = GradCheck.float64();
+        long[] xs = {2, 3, 4};
+        c.frozen("x", xs, c.random(xs, -1, 1)).input("A", 4, 5).input("B", 5, 5).input("bias", 5)
+                .constant(Tensors.ofDoubles("gamma", new long[] {5}, c.random(new long[] {5}, 0.5, 1.5), F64))
+                .constant(Tensors.ofDoubles("beta", new long[] {5}, c.random(new long[] {5}, -1, 1), F64))
+                .node(node("MatMul", list("x", "A"), list("h")))
+                .node(node("MatMul", list("h", "B"), list("u")))
+                .node(node("Add", list("u", "bias"), list("v")))
+                .node(node("Add", list("v", "h"), list("w")))
+                .node(node("LayerNormalization", list("w", "gamma", "beta"), list("n")))
+                .node(node("Softmax", list("n"), list("Y")))
+                .run();
+    }
+
+    @Test
+    void differentiatesOnlyThePathAndNeverFrozenValues() {
+        GraphProto g = GraphProto.newBuilder().setName("g")
+                .addInput(Models.info("x", F64, new long[] {2, 4}))
+                .addInitializer(Tensors.ofDoubles("A", new long[] {4, 4}, new double[16], F64))
+                .addInitializer(Tensors.ofDoubles("W", new long[] {4, 4}, new double[16], F64))
+                .addInitializer(Tensors.ofDoubles("gamma", new long[] {4}, new double[4], F64))
+                .addNode(node("Tanh", list("x"), list("t")))                       // upstream of the adapter
+                .addNode(node("MatMul", list("t", "A"), list("h")))                // adapter: only dA
+                .addNode(node("MatMul", list("h", "W"), list("k")))                // frozen W: only dh
+                .addNode(node("Shape", list("k"), list("s")))                      // shape path: cut
+                .addNode(node("Cos", list("x"), list("unrelated")))                // no rule, but off the path
+                .addNode(node("LayerNormalization", list("k", "gamma", "gamma"), list("Y")))
+                .addOutput(Models.info("Y", F64, null)).build();
+        Map<String, boolean[]> seen = new HashMap<>();
+        GradientRegistry spy = spyRegistry(seen, "MatMul", "LayerNormalization", "Tanh", "Shape");
+        GraphBuilder b = new GraphBuilder(new NameGen(new GraphIndex(g).allNames()));
+        Map<String, String> grads = new Backprop(spy).build(g, Map.of("Y", "dY"), Set.of("A"), b);
+        assertEquals(Set.of("A"), grads.keySet());
+        assertArrayEquals(new boolean[] {false, true}, seen.get("MatMul:h"));
+        assertArrayEquals(new boolean[] {true, false}, seen.get("MatMul:k"));
+        assertArrayEquals(new boolean[] {true, false, false}, seen.get("LayerNormalization:Y"));
+        assertTrue(!seen.containsKey("Tanh:t") && !seen.containsKey("Shape:s"), "nodes off the path were visited");
+        assertTrue(b.nodes().stream().noneMatch(n -> n.getOpType().equals("Transpose")),
+                "a weight was transposed in the graph");
+    }
+
+    @Test
+    void missingRuleNamesOpAndNode() {
+        GraphProto g = GraphProto.newBuilder().setName("g")
+                .addInput(Models.info("x", F64, new long[] {2}))
+                .addNode(NodeProto.newBuilder().setOpType("Cos").setName("/model/odd/Cos").addInput("x").addOutput("Y"))
+                .addOutput(Models.info("Y", F64, null)).build();
+        GraphBuilder b = new GraphBuilder(new NameGen(new GraphIndex(g).allNames()));
+        OnnxLoraException e = assertThrows(OnnxLoraException.class,
+                () -> new Backprop().build(g, Map.of("Y", "dY"), Set.of("x"), b));
+        assertEquals(ErrorCode.COMPILE, e.code());
+        assertTrue(e.getMessage().contains("no gradient rule for op Cos") && e.getMessage().contains("'/model/odd/Cos'"),
+                e.getMessage());
+    }
+
+    @Test
+    void trainableValueThatCannotReachTheLossIsAnError() {
+        GraphProto g = GraphProto.newBuilder().setName("g")
+                .addInput(Models.info("x", F64, new long[] {2}))
+                .addInput(Models.info("a", F64, new long[] {2}))
+                .addNode(node("Tanh", list("x"), list("Y")))
+                .addNode(node("Shape", list("a"), list("s")))
+                .addOutput(Models.info("Y", F64, null)).build();
+        GraphBuilder b = new GraphBuilder(new NameGen(new GraphIndex(g).allNames()));
+        OnnxLoraException e = assertThrows(OnnxLoraException.class,
+                () -> new Backprop().build(g, Map.of("Y", "dY"), Set.of("a"), b));
+        assertEquals(ErrorCode.COMPILE, e.code());
+        assertTrue(e.getMessage().contains("'a'"), e.getMessage());
+    }
+
+    @Test
+    void registryRefusesDuplicates() {
+        GradientRegistry r = GradientRegistry.standard();
+        assertThrows(IllegalStateException.class, () -> r.register("ai.onnx", "MatMul", ctx -> ctx.results()));
+        assertThrows(IllegalStateException.class,
+                () -> r.register(GraphBuilder.MS_DOMAIN, "FusedMatMul", ctx -> ctx.results()));
+    }
+
+    /** Standard rules, with the named ones wrapped to record which inputs Backprop asked gradients for. */
+    private static GradientRegistry spyRegistry(Map<String, boolean[]> seen, String... ops) {
+        GradientRegistry real = StandardRules.registerAll(new GradientRegistry());
+        GradientRegistry spy = new GradientRegistry();
+        List<String> wrapped = new ArrayList<>(List.of(ops));
+        for (String op : wrapped) {
+            GradientRule rule = real.find("", op).orElseThrow();
+            spy.register("", op, new GradientRule() {
+                @Override
+                public String[] build(GradContext ctx) {
+                    boolean[] req = new boolean[ctx.inputCount()];
+                    for (int i = 0; i < req.length; i++) {
+                        req[i] = ctx.isGradientRequired(i);
+                    }
+                    seen.put(op + ":" + ctx.O(0), req);
+                    return rule.build(ctx);
+                }
+
+                @Override
+                public boolean isDifferentiableInput(NodeProto node, int i) {
+                    return rule.isDifferentiableInput(node, i);
+                }
+            });
+        }
+        return spy;
+    }
+}
