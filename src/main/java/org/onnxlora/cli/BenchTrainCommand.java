@@ -83,27 +83,15 @@ final class BenchTrainCommand extends BaseCommand {
     int execute() throws IOException {
         long t0 = System.nanoTime();
         Path dir = Files.createTempDirectory("onnx-lora-bench");
-        long vocab;
-        int adapters;
-        long modelBytes;
-        try {
-            ModelProto m = ModelIO.load(model);
-            modelBytes = ModelIO.weightBytes(m);
-            vocab = InputSpec.of(m.getGraph()).stream().mapToLong(InputSpec::vocab).max().orElse(1000);
-            if (LoraMetadata.read(m).isEmpty()) {
-                LoraConfig cfg = new LoraConfig(rank, alpha, targets, LoraConfig.Init.KAIMING, 0);
-                PatchPass pass = new PatchPass(ModelFamily.bart());
-                PatchPlan plan = pass.plan(m, null, cfg);
-                m = pass.apply(m, cfg, plan, new AdapterInit(cfg.init(), 0));
-            }
-            TrainingCompiler.Options opts = training.compilerOptions();
-            TrainingCompiler.Artifacts art = new TrainingCompiler().compile(m, opts);
-            adapters = art.adapters().size();
-            ArtifactStore.write(art, opts, dir);
-        } finally {
-            System.gc(); // drop the source model's mapping before the sessions map the artifacts
-        }
+        Prepared prep = prepare(dir);
+        // The source model's mapping is unreachable now; collect it so its pages leave the RSS
+        // before the sessions map the artifacts.
+        System.gc();
+        long vocab = prep.vocab();
+        int adapters = prep.adapters();
+        long modelBytes = prep.modelBytes();
         double compileSeconds = (System.nanoTime() - t0) / 1e9;
+        output.detail("after compile: rss %s, peak %s", mb(ProcessStats.rssBytes()), mb(ProcessStats.peakRssBytes()));
         RuntimeOptions ro = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device))
                 .withDisablePrepacking(disablePrepacking);
         SplittableRandom rng = new SplittableRandom(0);
@@ -112,7 +100,7 @@ final class BenchTrainCommand extends BaseCommand {
         double firstStep = 0;
         long tokensPerStep = (long) batch * (sourceLength + targetLength);
         try (TrainingSession s = new TrainingSession(dir, ro)) {
-            long tFirst = System.nanoTime();
+            output.detail("sessions open: rss %s, peak %s", mb(ProcessStats.rssBytes()), mb(ProcessStats.peakRssBytes()));
             for (int i = 0; i < warmup + steps; i++) {
                 Batch b = randomBatch(rng, vocab);
                 long runBefore = s.runNanos();
@@ -122,6 +110,7 @@ final class BenchTrainCommand extends BaseCommand {
                 long wall = System.nanoTime() - start;
                 if (i == 0) {
                     firstStep = (System.nanoTime() - t0) / 1e9;
+                    output.detail("first step: rss %s, peak %s", mb(ProcessStats.rssBytes()), mb(ProcessStats.peakRssBytes()));
                 }
                 if (i >= warmup) {
                     stepMs[i - warmup] = wall / 1e6;
@@ -153,6 +142,29 @@ final class BenchTrainCommand extends BaseCommand {
         o.put("peak_rss_over_model", round((double) ProcessStats.peakRssBytes() / modelBytes));
         output.result("%s", new GsonBuilder().setPrettyPrinting().create().toJson(o));
         return 0;
+    }
+
+    private record Prepared(long vocab, int adapters, long modelBytes) {}
+
+    /** Loads, patches if needed, compiles and writes the artifacts; nothing of the source outlives it. */
+    private Prepared prepare(Path dir) {
+        ModelProto m = ModelIO.load(model);
+        long modelBytes = ModelIO.weightBytes(m);
+        long vocab = InputSpec.of(m.getGraph()).stream().mapToLong(InputSpec::vocab).max().orElse(1000);
+        if (LoraMetadata.read(m).isEmpty()) {
+            LoraConfig cfg = new LoraConfig(rank, alpha, targets, LoraConfig.Init.KAIMING, 0);
+            PatchPass pass = new PatchPass(ModelFamily.bart());
+            PatchPlan plan = pass.plan(m, null, cfg);
+            m = pass.apply(m, cfg, plan, new AdapterInit(cfg.init(), 0));
+        }
+        TrainingCompiler.Options opts = training.compilerOptions();
+        TrainingCompiler.Artifacts art = new TrainingCompiler().compile(m, opts);
+        ArtifactStore.write(art, opts, dir);
+        return new Prepared(vocab, art.adapters().size(), modelBytes);
+    }
+
+    private static String mb(long bytes) {
+        return (bytes >> 20) + " MB";
     }
 
     private Batch randomBatch(SplittableRandom rng, long vocab) {

@@ -1,0 +1,77 @@
+package org.onnxlora.train;
+
+import com.google.gson.Gson;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.AtomicFiles;
+
+/**
+ * {@code RUN/metrics.jsonl}: one JSON object per event ({@code "event": "train"} per
+ * step, {@code "eval"} per validation), flushed as written so a killed run keeps its
+ * history. On resume, entries after the checkpoint's step are dropped: they describe
+ * steps that will be redone.
+ */
+public final class MetricsLog implements AutoCloseable {
+    private static final Gson GSON = new Gson();
+    private final BufferedWriter out;
+
+    private MetricsLog(BufferedWriter out) {
+        this.out = out;
+    }
+
+    public static MetricsLog open(Path file, long resumedStep) {
+        try {
+            if (Files.exists(file)) {
+                List<String> keep = new ArrayList<>();
+                for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                    if (line.isBlank()) {
+                        continue;
+                    }
+                    try {
+                        JsonObject o = JsonParser.parseString(line).getAsJsonObject();
+                        if (o.has("step") && o.get("step").getAsLong() <= resumedStep) {
+                            keep.add(line);
+                        }
+                    } catch (RuntimeException e) {
+                        // a line torn by a kill: drop it
+                    }
+                }
+                AtomicFiles.writeString(file, keep.isEmpty() ? "" : String.join("\n", keep) + "\n");
+            }
+            return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                    StandardOpenOption.APPEND));
+        } catch (IOException e) {
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    public void write(Map<String, Object> entry) {
+        try {
+            out.write(GSON.toJson(entry));
+            out.newLine();
+            out.flush();
+        } catch (IOException e) {
+            throw new OnnxLoraException(ErrorCode.IO, "cannot append to metrics.jsonl: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            out.close();
+        } catch (IOException ignored) {
+            // nothing left to save
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package org.onnxlora.train;
+
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+
+/**
+ * The training loop's settings.
+ *
+ * @param totalSteps optimizer steps to reach
+ * @param gradAccum micro-batches per optimizer step
+ * @param schedule learning rate per step
+ * @param evalEvery validation every N steps (0 = only at the end)
+ * @param saveEvery checkpoint every N steps (0 = only at the end)
+ * @param keepCheckpoints how many checkpoints to keep (0 = all)
+ * @param seed data order and initialisation seed
+ */
+public record TrainConfig(long totalSteps, int gradAccum, LrSchedule schedule, long evalEvery, long saveEvery,
+        int keepCheckpoints, long seed) {
+    public TrainConfig {
+        if (totalSteps <= 0) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "the run needs at least one step (--steps or --epochs)");
+        }
+        if (gradAccum <= 0) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--grad-accum must be >= 1");
+        }
+        if (evalEvery < 0 || saveEvery < 0) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--eval-every and --save-every must be >= 0");
+        }
+    }
+}
