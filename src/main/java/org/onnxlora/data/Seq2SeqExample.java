@@ -1,5 +1,6 @@
 package org.onnxlora.data;
 
+import java.util.Arrays;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 
@@ -21,5 +22,21 @@ public record Seq2SeqExample(long[] sourceIds, long[] targetIds) {
 
     public int targetLength() {
         return targetIds.length;
+    }
+
+    /** By content: a record compares arrays by identity otherwise. */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Seq2SeqExample e && Arrays.equals(sourceIds, e.sourceIds) && Arrays.equals(targetIds, e.targetIds);
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * Arrays.hashCode(sourceIds) + Arrays.hashCode(targetIds);
+    }
+
+    @Override
+    public String toString() {
+        return "Seq2SeqExample[source=" + Arrays.toString(sourceIds) + ", target=" + Arrays.toString(targetIds) + "]";
     }
 }

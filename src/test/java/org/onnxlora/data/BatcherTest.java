@@ -131,7 +131,10 @@ class BatcherTest {
             assertEquals(152, small.examples().size());
             assertTrue(small.truncatedSources() > 100 && small.truncatedTargets() > 10,
                     small.truncatedSources() + " / " + small.truncatedTargets());
-            assertTrue(small.examples().stream().allMatch(e -> e.sourceLength() <= 16 && e.targetLength() <= 8
+                // Batch encoding equals encoding one text at a time.
+            TextPair first = DataReader.read(DataReaderTest.MANPAGES.resolve("train.jsonl"), ReaderOptions.DEFAULT).rows().get(0);
+            assertEquals(new Seq2SeqExample(tok.encode(first.source(), 256), tok.encode(first.target(), 64)), train.get(0));
+        assertTrue(small.examples().stream().allMatch(e -> e.sourceLength() <= 16 && e.targetLength() <= 8
                     && e.sourceIds()[e.sourceLength() - 1] == 2 && e.targetIds()[e.targetLength() - 1] == 2));
         }
     }

@@ -2,6 +2,7 @@ package org.onnxlora.data;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -144,6 +145,13 @@ class TextTokenizerTest {
         } catch (IOException e) {
             throw new AssertionError("cannot list " + cache, e);
         }
+    }
+
+    @Test
+    void cacheDirectoryMustBeWritable() throws IOException {
+        assertTrue(DjlNatives.writable(dir.resolve("a/b")));
+        Path file = Files.writeString(dir.resolve("file"), "x");
+        assertFalse(DjlNatives.writable(file.resolve("sub")), "a directory under a regular file cannot be made");
     }
 
     private static long[] longs(JsonObject o, String key) {
