@@ -119,7 +119,7 @@ final class BenchTrainCommand extends BaseCommand {
                 output.info("step %d/%d: %.1f ms", i + 1, warmup + steps, wall / 1e6);
             }
         } finally {
-            deleteTree(dir);
+            org.onnxlora.io.FileTrees.delete(dir);
         }
         double median = median(stepMs);
         Map<String, Object> o = new LinkedHashMap<>();
@@ -195,16 +195,4 @@ final class BenchTrainCommand extends BaseCommand {
         return Math.round(v * 1000) / 1000.0;
     }
 
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (var s = Files.walk(dir)) {
-            List<Path> all = new ArrayList<>(s.toList());
-            java.util.Collections.reverse(all);
-            for (Path p : all) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
 }

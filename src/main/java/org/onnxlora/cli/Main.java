@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
             PatchCommand.class,
             MergeCommand.class,
             CompileCommand.class,
+            TrainCommand.class,
             BenchTrainCommand.class,
             VerifyCommand.class,
             DemoCommand.class,

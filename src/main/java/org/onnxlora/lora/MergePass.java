@@ -30,11 +30,12 @@ public final class MergePass {
     public record Result(ModelProto model, List<LoraBranch> merged) {}
 
     /**
-     * Merges the adapter values stored in the model, or {@code overrides} (by module
-     * path) where given — e.g. the adapters of a training checkpoint. Overrides for
-     * modules this graph lacks are ignored here; {@link Merger} checks them over all files.
+     * Merges the adapter values stored in the model, or {@code overrides} (by tensor
+     * name, e.g. {@code …q_proj.lora_A}, onnx-lora layout) where given — the adapters of
+     * a training checkpoint. Overrides for modules this graph lacks are ignored here;
+     * {@link Merger} checks them over all files.
      */
-    public Result merge(ModelProto model, Map<String, AdapterTensors> overrides) {
+    public Result merge(ModelProto model, Map<String, float[]> overrides) {
         GraphProto graph = model.getGraph();
         List<LoraBranch> branches = BranchFinder.find(graph);
         if (branches.isEmpty()) {
@@ -52,8 +53,7 @@ public final class MergePass {
 
         for (LoraBranch br : branches) {
             NodeProto base = g.node(g.producerOf(br.baseOutput()));
-            AdapterTensors ad = overrides.containsKey(br.modulePath()) ? overrides.get(br.modulePath())
-                    : stored(g, br);
+            AdapterTensors ad = withOverrides(stored(g, br), br, overrides);
             WeightRef w = WeightRef.of(g, base);
             TensorProto w0 = replaced.getOrDefault(w.initializer(), g.initializer(w.initializer()));
             checkShape(br, ad, w);
@@ -137,6 +137,28 @@ public final class MergePass {
         }
         return new AdapterTensors(a.getDims(0), b.getDims(1), (int) a.getDims(1), Tensors.toDoubles(s)[0],
                 Tensors.toDoubles(a), Tensors.toDoubles(b));
+    }
+
+    private static AdapterTensors withOverrides(AdapterTensors ad, LoraBranch br, Map<String, float[]> overrides) {
+        double[] a = override(ad.a(), br.loraA(), overrides);
+        double[] b = override(ad.b(), br.loraB(), overrides);
+        return a == ad.a() && b == ad.b() ? ad : new AdapterTensors(ad.in(), ad.out(), ad.rank(), ad.scaling(), a, b);
+    }
+
+    private static double[] override(double[] stored, String name, Map<String, float[]> overrides) {
+        float[] v = overrides.get(name);
+        if (v == null) {
+            return stored;
+        }
+        if (v.length != stored.length) {
+            throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "adapter tensor '" + name + "' has " + v.length
+                    + " values but the model's has " + stored.length + " (different rank or model?)");
+        }
+        double[] d = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            d[i] = v[i];
+        }
+        return d;
     }
 
     private static void checkShape(LoraBranch br, AdapterTensors ad, WeightRef w) {

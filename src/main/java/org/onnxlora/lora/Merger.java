@@ -21,7 +21,7 @@ public final class Merger {
 
     public record FileResult(Path source, Path target, List<LoraBranch> merged) {}
 
-    public List<FileResult> merge(Path model, Path out, Map<String, AdapterTensors> overrides, boolean force) {
+    public List<FileResult> merge(Path model, Path out, Map<String, float[]> overrides, boolean force) {
         ModelFiles files = ModelFiles.of(model);
         OutputGuard.check(out, force, model);
         List<ModelProto> loaded = new ArrayList<>();
@@ -29,13 +29,16 @@ public final class Merger {
         for (Path f : files.onnxFiles()) {
             ModelProto m = ModelIO.load(f);
             loaded.add(m);
-            BranchFinder.find(m.getGraph()).forEach(b -> modules.add(b.modulePath()));
+            BranchFinder.find(m.getGraph()).forEach(b -> {
+                modules.add(b.loraA());
+                modules.add(b.loraB());
+            });
         }
         boolean any = !modules.isEmpty();
-        for (String path : overrides.keySet()) {
-            if (any && !modules.contains(path)) {
+        for (String name : overrides.keySet()) {
+            if (any && !modules.contains(name)) {
                 throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH,
-                        "adapter for '" + path + "' has no LoRA branch in " + model);
+                        "adapter tensor '" + name + "' has no LoRA branch in " + model);
             }
         }
         if (!any) {

@@ -49,7 +49,11 @@ public final class ArtifactStore {
 
     public record AdapterEntry(String name, long[] dims) {}
 
-    public static void write(TrainingCompiler.Artifacts a, TrainingCompiler.Options options, Path dir) {
+    /**
+     * Writes the artifacts; returns the shared weights file so that other models made of
+     * the same frozen weights (the patched model of a run) can reference it too.
+     */
+    public static SharedExternalData write(TrainingCompiler.Artifacts a, TrainingCompiler.Options options, Path dir) {
         try {
             Files.createDirectories(dir);
             List<TensorProto> big = new ArrayList<>();
@@ -71,6 +75,7 @@ public final class ArtifactStore {
             w.metadata("format", "onnx-lora adapters").write(dir.resolve(ADAPTERS));
             AtomicFiles.writeString(dir.resolve(MANIFEST), GSON.toJson(
                     new Manifest(1, a.logitsOutput(), entries, options.loss(), options.optimizer())));
+            return data;
         } catch (IOException e) {
             throw new OnnxLoraException(ErrorCode.IO, "cannot write artifacts to " + dir + ": " + e.getMessage(), e);
         }

@@ -68,7 +68,7 @@ public final class Checkpoint {
             o.write(tmp.resolve(OPTIMIZER));
             AtomicFiles.writeString(tmp.resolve(STATE), GSON.toJson(state));
             if (Files.exists(target)) {
-                deleteTree(target);
+                org.onnxlora.io.FileTrees.delete(target);
             }
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
@@ -156,17 +156,7 @@ public final class Checkpoint {
         }
         for (int i = 0; i < all.size() - keep; i++) {
             if (!all.get(i).getFileName().toString().equals(newest)) {
-                deleteTree(all.get(i));
-            }
-        }
-    }
-
-    static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> s = Files.walk(dir)) {
-            List<Path> paths = new ArrayList<>(s.toList());
-            java.util.Collections.reverse(paths);
-            for (Path p : paths) {
-                Files.deleteIfExists(p);
+                org.onnxlora.io.FileTrees.delete(all.get(i));
             }
         }
     }

@@ -24,7 +24,7 @@ import org.onnxlora.runtime.Verifier;
 import org.onnxlora.testing.Fixtures;
 
 /** patch and merge on the real exports, proven by running them in ONNX Runtime. */
-class PatchMergeFixtureTest {
+public class PatchMergeFixtureTest {
     static final List<String> ALL = List.of("q_proj", "k_proj", "v_proj", "out_proj");
     static final LoraConfig CFG = new LoraConfig(4, 8, ALL, LoraConfig.Init.KAIMING, 7);
     final Verifier verifier = new Verifier(RuntimeOptions.defaults().withOptimize(false));
@@ -37,7 +37,7 @@ class PatchMergeFixtureTest {
     }
 
     /** Non-zero A and B, as after training: test-only. */
-    static AdapterSource nonZero() {
+    public static AdapterSource nonZero() {
         AdapterSource init = new AdapterInit(LoraConfig.Init.GAUSSIAN, 3);
         return (p, r, s) -> {
             AdapterTensors a = init.valuesFor(p, r, s);
