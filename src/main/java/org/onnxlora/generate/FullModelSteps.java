@@ -19,6 +19,7 @@ import org.onnxlora.runtime.Sessions;
  */
 final class FullModelSteps implements StepModel {
     private final OrtSession session;
+    private final int vocab;
 
     FullModelSteps(Path model, RuntimeOptions options) {
         this.session = Sessions.create(model, options);
@@ -28,6 +29,7 @@ final class FullModelSteps implements StepModel {
                 throw new org.onnxlora.OnnxLoraException(org.onnxlora.ErrorCode.UNSUPPORTED_MODEL,
                         model + " has no 'logits' output (outputs: " + session.getOutputNames() + ")");
             }
+            vocab = Ort.fixedLastDim(session, "logits", model.toString());
         } catch (RuntimeException e) {
             Ort.close(session);
             throw e;
@@ -63,6 +65,7 @@ final class FullModelSteps implements StepModel {
         private final int rows;
         private long[] prefix = new long[0]; // rows × len, row-major
         private int len;
+        private FloatBuffer logitsStore;
 
         Run(OnnxTensor ids, OnnxTensor mask, int rows) {
             this.ids = ids;
@@ -80,12 +83,14 @@ final class FullModelSteps implements StepModel {
             }
             prefix = next;
             len++;
+            FloatBuffer all = logitsBuffer(rows * len * vocab);
+            // Pinned output: ORT writes the logits straight into our direct buffer. Copying them out
+            // through getFloatBuffer() costs two full copies of [rows, len, vocab] per step, which
+            // dominated beam search on batches.
             try (OnnxTensor dec = Ort.longs(prefix, rows, len);
+                    OnnxTensor logits = Ort.floats(all, rows, len, vocab);
                     OrtSession.Result out = session.run(Map.of("input_ids", ids, "attention_mask", mask,
-                            "decoder_input_ids", dec), Set.of("logits"))) {
-                OnnxTensor logits = Ort.output(out, "logits");
-                int vocab = (int) Ort.shape(logits)[2];
-                FloatBuffer all = Ort.read(logits);
+                            "decoder_input_ids", dec), Map.of("logits", logits))) {
                 // Only the last position is new; the model recomputed the others.
                 float[] last = new float[rows * vocab];
                 for (int r = 0; r < rows; r++) {
@@ -95,6 +100,14 @@ final class FullModelSteps implements StepModel {
             } catch (OrtException e) {
                 throw Ort.runtime("running the model failed", e);
             }
+        }
+
+        /** A view of {@code n} floats over one direct buffer that grows geometrically and is reused. */
+        private FloatBuffer logitsBuffer(int n) {
+            if (logitsStore == null || logitsStore.capacity() < n) {
+                logitsStore = Ort.directFloats(Math.max(n, logitsStore == null ? 0 : logitsStore.capacity() * 2));
+            }
+            return logitsStore.duplicate().position(0).limit(n).slice();
         }
 
         @Override

@@ -102,6 +102,22 @@ final class Ort {
         }
     }
 
+    /** The declared size of an output's last axis (the vocabulary of a logits output). */
+    static int fixedLastDim(OrtSession s, String output, String what) {
+        try {
+            ai.onnxruntime.NodeInfo info = s.getOutputInfo().get(output);
+            long[] shape = ((ai.onnxruntime.TensorInfo) info.getInfo()).getShape();
+            long last = shape[shape.length - 1];
+            if (last <= 0) {
+                throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, what + ": output '" + output
+                        + "' has no fixed vocabulary size (shape " + java.util.Arrays.toString(shape) + ")");
+            }
+            return Math.toIntExact(last);
+        } catch (OrtException e) {
+            throw runtime("cannot read the outputs of " + what, e);
+        }
+    }
+
     static OnnxLoraException runtime(String what, OrtException e) {
         return new OnnxLoraException(ErrorCode.RUNTIME, what + ": " + e.getMessage(), e);
     }
