@@ -43,8 +43,4 @@ final class FinishedBeams {
     Hypothesis top() {
         return best.isEmpty() ? null : best.get(0);
     }
-
-    List<Hypothesis> all() {
-        return List.copyOf(best);
-    }
 }
