@@ -1,98 +1,160 @@
 package org.onnxlora.cli;
 
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
-import java.util.SplittableRandom;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
+import org.onnxlora.data.Batcher;
+import org.onnxlora.data.DataConfig;
+import org.onnxlora.data.DataReader;
+import org.onnxlora.data.Dataset;
+import org.onnxlora.data.ReadResult;
+import org.onnxlora.data.ReaderOptions;
+import org.onnxlora.data.TextTokenizer;
+import org.onnxlora.eval.AdapterOverrides;
+import org.onnxlora.eval.LossEvaluator;
+import org.onnxlora.generate.GenerationConfig;
+import org.onnxlora.generate.Generator;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.lora.AdapterInit;
-import org.onnxlora.lora.AdapterSource;
-import org.onnxlora.lora.AdapterTensors;
 import org.onnxlora.lora.LoraConfig;
-import org.onnxlora.lora.Merger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.Patcher;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Verifier;
+import org.onnxlora.train.Checkpoint;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {
-            "Run the pipeline on the bundled tiny BART and show that each step is exact:",
+            "Fine-tune the bundled tiny BART on the bundled man-page summaries and show each step is exact:",
             "  1. patch q/k/v/out of every attention block (B = 0) and check patched == base,",
-            "  2. give the adapters non-zero values (as training would), merge, and check merged == patched,",
-            "  3. check the merged model has the base model's nodes and signature."},
+            "  2. train the adapters (about a minute on 2 cores) and report validation loss before and after,",
+            "  3. merge them and check the merged model's loss equals the patched model's, with the base's nodes,",
+            "  4. generate a few summaries with the base and the fine-tuned model."},
         footer = {"", "Example:", "  java -jar target/onnx-lora.jar demo"})
 final class DemoCommand extends BaseCommand {
-    @Option(names = "--model", paramLabel = "FILE", description = "Model to use (default: models/tiny-bart/model.onnx).")
-    Path model;
+    @Option(names = "--models", paramLabel = "DIR", description = "The repository's models/ folder (default: found next to the jar or the working directory).")
+    Path models;
 
     @Option(names = "--work", paramLabel = "DIR", description = "Folder for the demo's outputs (default: a new temporary folder).")
     Path work;
 
+    @Option(names = "--steps", defaultValue = "300", description = "Training steps (default: ${DEFAULT-VALUE}).")
+    long steps;
+
+    @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads; 0 = one per core.")
+    int threads;
+
     @Override
     int execute() throws IOException {
-        Path base = model != null ? model : bundledModel();
+        Path root = models != null ? models : bundledModels();
+        Path base = root.resolve("tiny-bart").resolve("model.onnx");
+        Path tokenizer = root.resolve("tiny-bart").resolve("tokenizer.json");
+        Path data = root.resolve("datasets").resolve("manpages");
         Path dir = work != null ? Files.createDirectories(work) : Files.createTempDirectory("onnx-lora-demo");
+        RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads);
         Verifier verifier = new Verifier(RuntimeOptions.defaults().withOptimize(false));
-        List<String> all = List.of("q_proj", "k_proj", "v_proj", "out_proj");
-        ModelFamily fam = ModelFamily.bart();
+        output.result("onnx-lora demo: %s, data %s, outputs in %s", base, data, dir);
 
-        output.result("onnx-lora demo on %s (outputs in %s)", base, dir);
-        LoraConfig cfg = new LoraConfig(8, 16, all, LoraConfig.Init.KAIMING, 0);
+        LoraConfig cfg = new LoraConfig(8, 16, List.of("q_proj", "k_proj", "v_proj", "out_proj"),
+                LoraConfig.Init.KAIMING, 42);
         Path patched = dir.resolve("patched.onnx");
-        Patcher.Report rep = new Patcher(fam, Progress.NONE).patch(base, patched, cfg,
+        Patcher.Report rep = new Patcher(ModelFamily.bart(), Progress.NONE).patch(base, patched, cfg,
                 new AdapterInit(cfg.init(), cfg.seed()), false, true);
-        output.result("1. patched %d attention projections (r=8, alpha=16, B=0) -> %s", rep.patchedCount(), patched);
         Verifier.Report same = verifier.compare(base, patched, 3, 1);
-        output.result("   patched vs base: max |diff| = %.2e over %d random batches (must be <= 1e-6)",
-                same.maxAbs(), same.samples());
+        output.result("1. patched %d attention projections (r=8, alpha=16, B=0); patched vs base: max |diff| %.1e"
+                + " (must be <= 1e-6)", rep.patchedCount(), same.maxAbs());
         check(same.maxAbs() <= 1e-6, "patched model differs from the base model");
 
-        Path trained = dir.resolve("patched-nonzero.onnx");
-        new Patcher(fam, Progress.NONE).patch(base, trained, cfg, randomAdapters(), false, true);
-        Path merged = dir.resolve("merged.onnx");
-        List<Merger.FileResult> m = new Merger(Progress.NONE).merge(trained, merged, Map.of(), true);
-        Verifier.Report fold = verifier.compare(trained, merged, 3, 2);
-        Verifier.Report moved = verifier.compare(base, merged, 1, 3);
-        output.result("2. merged %d non-zero adapters -> %s", m.get(0).merged().size(), merged);
-        output.result("   merged vs patched: max |diff| = %.2e (must be <= 1e-4); the adapters moved logits by %.2e",
-                fold.maxAbs(), moved.maxAbs());
-        check(fold.maxAbs() <= 1e-4, "merged model differs from the patched model");
+        Path run = dir.resolve("run");
+        JsonObject summary = train(patched, tokenizer, data, run);
+        output.result("2. trained %d steps in %.1f s (%.0f tokens/s): validation loss %.3f -> %.3f",
+                summary.get("steps").getAsLong(), summary.get("seconds").getAsDouble(),
+                summary.get("tokens_per_second").getAsDouble(), summary.get("initial_valid_loss").getAsDouble(),
+                summary.get("valid_loss").getAsDouble());
 
+        Path merged = dir.resolve("merged.onnx");
+        new org.onnxlora.lora.Merger(Progress.NONE).merge(patched, merged, Checkpoint.adapters(run), true);
+        double[] losses = lossesOf(patched, merged, run, tokenizer, data.resolve("valid.jsonl"), rt);
         ModelProto b = ModelIO.load(base);
         ModelProto w = ModelIO.load(merged);
         boolean sameShape = b.getGraph().getNodeCount() == w.getGraph().getNodeCount()
                 && b.getGraph().getInputList().equals(w.getGraph().getInputList())
                 && b.getGraph().getOutputList().equals(w.getGraph().getOutputList());
-        output.result("3. merged model: %d nodes (base %d), same inputs/outputs: %s, no LoRA tensors left: %s",
-                w.getGraph().getNodeCount(), b.getGraph().getNodeCount(), sameShape,
-                w.getGraph().getInitializerList().stream().noneMatch(t -> t.getName().contains(".lora_")));
+        output.result("3. merged -> %s: loss %.6f vs patched+adapters %.6f (|diff| %.1e, must be <= 1e-4);"
+                + " %d nodes like the base: %s", merged, losses[1], losses[0], Math.abs(losses[1] - losses[0]),
+                w.getGraph().getNodeCount(), sameShape);
+        check(Math.abs(losses[1] - losses[0]) <= 1e-4, "merged model's loss differs from the patched model's");
         check(sameShape, "merged model's structure differs from the base model");
+
+        output.result("4. summaries of unseen man pages (test split):");
+        ReadResult test = DataReader.read(data.resolve("test.jsonl"), ReaderOptions.DEFAULT);
+        var rows = test.rows().subList(0, 4);
+        try (TextTokenizer tok = TextTokenizer.load(tokenizer);
+                Generator g0 = Generator.open(base, GenerationConfig.DEFAULT.withMaxNewTokens(24), rt);
+                Generator g1 = Generator.open(merged, GenerationConfig.DEFAULT.withMaxNewTokens(24), rt)) {
+            List<long[]> ids = tok.encodeAll(rows.stream().map(r -> r.source()).toList(), 256);
+            List<long[]> before = g0.generate(ids);
+            List<long[]> after = g1.generate(ids);
+            for (int i = 0; i < rows.size(); i++) {
+                output.result("   source:     %s", abbreviate(rows.get(i).source(), 100));
+                output.result("   reference:  %s", rows.get(i).target());
+                output.result("   base:       %s", tok.decode(before.get(i), true).strip());
+                output.result("   fine-tuned: %s", tok.decode(after.get(i), true).strip());
+            }
+        }
         output.result("demo OK");
         return 0;
     }
 
-    /** Stands in for trained adapters: B non-zero so that merging has something to fold. */
-    private static AdapterSource randomAdapters() {
-        AdapterSource init = new AdapterInit(LoraConfig.Init.KAIMING, 0);
-        return (p, r, scaling) -> {
-            AdapterTensors a = init.valuesFor(p, r, scaling);
-            SplittableRandom rng = new SplittableRandom(p.modulePath().hashCode());
-            double[] bv = new double[a.b().length];
-            for (int i = 0; i < bv.length; i++) {
-                bv[i] = rng.nextGaussian() * 0.05;
+    private JsonObject train(Path patched, Path tokenizer, Path data, Path run) throws IOException {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out));
+        cl.setErr(new PrintWriter(err));
+        int code = cl.execute("train", "--model", patched.toString(), "--tokenizer", tokenizer.toString(),
+                "--train", data.resolve("train.jsonl").toString(), "--valid", data.resolve("valid.jsonl").toString(),
+                "--out", run.toString(), "--force", "--batch-size", "16", "--lr", "3e-3", "--warmup", "20",
+                "--steps", Long.toString(steps), "--max-source-length", "128", "--max-target-length", "32",
+                "--threads", Integer.toString(threads), "--seed", "42", "-q");
+        if (code != 0) {
+            throw new OnnxLoraException(ErrorCode.INTERNAL, "demo training failed: " + err.toString().strip());
+        }
+        return JsonParser.parseString(Files.readString(run.resolve("summary.json"))).getAsJsonObject();
+    }
+
+    private static double[] lossesOf(Path patched, Path merged, Path run, Path tokenizer, Path valid, RuntimeOptions rt) {
+        try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
+            DataConfig dc = DataConfig.forTokenizer(tok).withMaxLengths(128, 32);
+            var batches = Batcher.inOrder(Dataset.load(valid, ReaderOptions.DEFAULT, tok, dc, Progress.NONE).examples(),
+                    16, dc);
+            double p;
+            try (AdapterOverrides ov = new AdapterOverrides(ModelIO.load(patched), Checkpoint.adapters(run));
+                    LossEvaluator ev = new LossEvaluator(patched, ov, rt, "logits")) {
+                p = ev.evaluate(batches, Progress.NONE).loss();
             }
-            return new AdapterTensors(a.in(), a.out(), r, scaling, a.a(), bv);
-        };
+            try (AdapterOverrides none = AdapterOverrides.none();
+                    LossEvaluator ev = new LossEvaluator(merged, none, rt, "logits")) {
+                return new double[] {p, ev.evaluate(batches, Progress.NONE).loss()};
+            }
+        }
+    }
+
+    private static String abbreviate(String s, int n) {
+        return s.length() <= n ? s : s.substring(0, n - 3) + "...";
     }
 
     private static void check(boolean ok, String what) {
@@ -101,23 +163,23 @@ final class DemoCommand extends BaseCommand {
         }
     }
 
-    /** models/tiny-bart/model.onnx next to the working directory or next to the jar's folder. */
-    static Path bundledModel() {
-        Path rel = Path.of("models", "tiny-bart", "model.onnx");
-        if (Files.exists(rel)) {
+    /** models/ next to the working directory or above the jar's folder. */
+    static Path bundledModels() {
+        Path rel = Path.of("models");
+        if (Files.exists(rel.resolve("tiny-bart").resolve("model.onnx"))) {
             return rel;
         }
         try {
             Path jar = Path.of(DemoCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
             for (Path p = jar.getParent(); p != null; p = p.getParent()) {
-                if (Files.exists(p.resolve(rel))) {
+                if (Files.exists(p.resolve(rel).resolve("tiny-bart").resolve("model.onnx"))) {
                     return p.resolve(rel);
                 }
             }
         } catch (URISyntaxException | SecurityException ignored) {
             // fall through
         }
-        throw new OnnxLoraException(ErrorCode.IO, "bundled model " + rel
-                + " not found; run from the repository root or pass --model");
+        throw new OnnxLoraException(ErrorCode.IO, "bundled models/ folder not found; run from the repository root or"
+                + " pass --models");
     }
 }

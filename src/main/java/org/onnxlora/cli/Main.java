@@ -24,6 +24,8 @@ import picocli.CommandLine.Command;
             MergeCommand.class,
             CompileCommand.class,
             TrainCommand.class,
+            EvalCommand.class,
+            GenerateCommand.class,
             BenchTrainCommand.class,
             VerifyCommand.class,
             DemoCommand.class,

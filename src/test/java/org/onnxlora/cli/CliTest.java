@@ -121,7 +121,7 @@ class CliTest {
 
     @Test
     void demoRuns() {
-        Run r = run("demo", "--work", tmp.resolve("demo").toString());
+        Run r = run("demo", "--work", tmp.resolve("demo").toString(), "--steps", "20");
         assertEquals(0, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("demo OK"), r.out());
     }

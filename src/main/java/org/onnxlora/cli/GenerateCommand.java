@@ -1,0 +1,128 @@
+package org.onnxlora.cli;
+
+import com.google.gson.Gson;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Progress;
+import org.onnxlora.data.DataReader;
+import org.onnxlora.data.ReadResult;
+import org.onnxlora.data.ReaderOptions;
+import org.onnxlora.data.TextPair;
+import org.onnxlora.data.TextTokenizer;
+import org.onnxlora.generate.Generator;
+import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.OutputGuard;
+import org.onnxlora.runtime.Device;
+import org.onnxlora.runtime.RuntimeOptions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = {
+            "Generate text for every row of a JSONL/CSV/TSV file with batched greedy or beam search.",
+            "",
+            "--model is a single .onnx (the decoder is re-run on the whole prefix each step) or an Optimum folder",
+            "with decoder_with_past_model.onnx (KV cache: much faster). --adapter applies a run's adapters to a",
+            "patched model. Output: one JSON object per input row, {\"line\", \"source\", \"prediction\"}."},
+        footer = {"", "Examples:",
+            "  onnx-lora generate --model merged.onnx --tokenizer tokenizer.json --input test.jsonl --out preds.jsonl",
+            "  onnx-lora generate --model run1/model.onnx --adapter run1 --tokenizer tokenizer.json --input test.jsonl \\",
+            "      --out preds.jsonl --num-beams 4 --no-repeat-ngram-size 3"})
+final class GenerateCommand extends BaseCommand {
+    @Option(names = "--model", required = true, paramLabel = "FILE|DIR", description = "Model file or Optimum folder.")
+    Path model;
+
+    @Option(names = "--adapter", paramLabel = "RUN|DIR|FILE", description = "Trained adapters for a patched model.")
+    Path adapter;
+
+    @Option(names = "--tokenizer", required = true, paramLabel = "FILE", description = "tokenizer.json.")
+    Path tokenizer;
+
+    @Option(names = "--input", required = true, paramLabel = "FILE", description = "Rows to generate for.")
+    Path input;
+
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "Predictions (JSONL).")
+    Path out;
+
+    @Option(names = "--source-field", defaultValue = "source", description = "Field with the input text (default: ${DEFAULT-VALUE}).")
+    String sourceField;
+
+    @Option(names = "--max-source-length", defaultValue = "256", description = "Source tokens kept (default: ${DEFAULT-VALUE}).")
+    int maxSourceLength;
+
+    @Option(names = "--batch-size", defaultValue = "8", description = "Examples decoded together (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads; 0 = one per core.")
+    int threads;
+
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--force", description = "Overwrite --out if it exists.")
+    boolean force;
+
+    @Mixin
+    GenerationOptions generation;
+
+    @Override
+    int execute() throws IOException {
+        OutputGuard.check(out, force, input, model);
+        if (batchSize < 1) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--batch-size must be at least 1");
+        }
+        // targets are optional here: read the source field twice rather than require one
+        ReadResult rows = DataReader.read(input, ReaderOptions.DEFAULT.withFields(sourceField, sourceField));
+        RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device));
+        long t0 = System.nanoTime();
+        List<String> predictions;
+        try (TextTokenizer tok = TextTokenizer.load(tokenizer); AdapterModels m = AdapterModels.of(model, adapter);
+                Generator gen = Generator.open(m.path(), generation.config(), rt)) {
+            predictions = generateAll(tok, gen, rows.rows(), batchSize, maxSourceLength, output.progress());
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        Gson gson = new Gson();
+        AtomicFiles.write(out, os -> {
+            BufferedWriter w = new BufferedWriter(new java.io.OutputStreamWriter(os, StandardCharsets.UTF_8));
+            for (int i = 0; i < predictions.size(); i++) {
+                Map<String, Object> o = new LinkedHashMap<>();
+                o.put("line", rows.rows().get(i).line());
+                o.put("source", rows.rows().get(i).source());
+                o.put("prediction", predictions.get(i));
+                w.write(gson.toJson(o));
+                w.newLine();
+            }
+            w.flush();
+            return null;
+        });
+        output.result("{\"examples\": %d, \"seconds\": %.3f, \"ms_per_example\": %.2f, \"out\": %s}", predictions.size(),
+                seconds, 1000 * seconds / Math.max(1, predictions.size()), gson.toJson(out.toString()));
+        return 0;
+    }
+
+    /** Predictions for every row, in order, decoded without special tokens. */
+    static List<String> generateAll(TextTokenizer tok, Generator gen, List<TextPair> rows, int batchSize,
+            int maxSourceLength, Progress progress) {
+        List<String> predictions = new ArrayList<>();
+        progress.start("generate", rows.size());
+        for (int i = 0; i < rows.size(); i += batchSize) {
+            List<TextPair> chunk = rows.subList(i, Math.min(rows.size(), i + batchSize));
+            List<long[]> ids = tok.encodeAll(chunk.stream().map(TextPair::source).toList(), maxSourceLength);
+            for (long[] out : gen.generate(ids)) {
+                predictions.add(tok.decode(out, true).strip());
+            }
+            progress.advance(predictions.size(), "");
+        }
+        progress.finish();
+        return predictions;
+    }
+}
