@@ -76,6 +76,9 @@ final class BenchTrainCommand extends BaseCommand {
     @Option(names = "--disable-prepacking", description = "Stop ORT from keeping packed copies of weights.")
     boolean disablePrepacking;
 
+    @Option(names = "--no-arena", description = "Turn ORT's CPU memory arena off (lower peak memory, slower allocation).")
+    boolean noArena;
+
     @Mixin
     CompileCommand.TrainingOptions training;
 
@@ -91,16 +94,16 @@ final class BenchTrainCommand extends BaseCommand {
         int adapters = prep.adapters();
         long modelBytes = prep.modelBytes();
         double compileSeconds = (System.nanoTime() - t0) / 1e9;
-        output.detail("after compile: rss %s, peak %s", mb(ProcessStats.rssBytes()), mb(ProcessStats.peakRssBytes()));
+        output.detail("after compile: %s", memory());
         RuntimeOptions ro = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device))
-                .withDisablePrepacking(disablePrepacking);
+                .withDisablePrepacking(disablePrepacking).withCpuArena(!noArena);
         SplittableRandom rng = new SplittableRandom(0);
         double[] stepMs = new double[steps];
         double[] outsideShare = new double[steps];
         double firstStep = 0;
         long tokensPerStep = (long) batch * (sourceLength + targetLength);
         try (TrainingSession s = new TrainingSession(dir, ro)) {
-            output.detail("sessions open: rss %s, peak %s", mb(ProcessStats.rssBytes()), mb(ProcessStats.peakRssBytes()));
+            output.detail("sessions open: %s", memory());
             for (int i = 0; i < warmup + steps; i++) {
                 Batch b = randomBatch(rng, vocab);
                 long runBefore = s.runNanos();
@@ -110,7 +113,7 @@ final class BenchTrainCommand extends BaseCommand {
                 long wall = System.nanoTime() - start;
                 if (i == 0) {
                     firstStep = (System.nanoTime() - t0) / 1e9;
-                    output.detail("first step: rss %s, peak %s", mb(ProcessStats.rssBytes()), mb(ProcessStats.peakRssBytes()));
+                    output.detail("first step: %s", memory());
                 }
                 if (i >= warmup) {
                     stepMs[i - warmup] = wall / 1e6;
@@ -165,6 +168,12 @@ final class BenchTrainCommand extends BaseCommand {
 
     private static String mb(long bytes) {
         return (bytes >> 20) + " MB";
+    }
+
+    private static String memory() {
+        return String.format(java.util.Locale.ROOT, "rss %s (anonymous %s, file-backed %s), peak %s",
+                mb(ProcessStats.rssBytes()), mb(ProcessStats.rssAnonBytes()), mb(ProcessStats.rssFileBytes()),
+                mb(ProcessStats.peakRssBytes()));
     }
 
     private Batch randomBatch(SplittableRandom rng, long vocab) {

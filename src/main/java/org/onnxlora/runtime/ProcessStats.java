@@ -17,6 +17,16 @@ public final class ProcessStats {
         return status("VmRSS:");
     }
 
+    /** Resident anonymous memory: Java heap, ONNX Runtime's allocations, everything not backed by a file. */
+    public static long rssAnonBytes() {
+        return status("RssAnon:");
+    }
+
+    /** Resident file-backed memory: touched pages of memory-mapped models and weights. */
+    public static long rssFileBytes() {
+        return status("RssFile:");
+    }
+
     private static long status(String key) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {

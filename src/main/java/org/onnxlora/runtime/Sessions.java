@@ -28,6 +28,9 @@ public final class Sessions {
                 so.setIntraOpNumThreads(opts.threads());
                 so.setInterOpNumThreads(1);
             }
+            if (!opts.cpuArena()) {
+                so.setCPUArenaAllocator(false);
+            }
             if (opts.disablePrepacking()) {
                 so.addConfigEntry("session.disable_prepacking", "1");
             }
