@@ -4,10 +4,8 @@ import com.google.gson.GsonBuilder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.onnxlora.io.ModelIO;
@@ -16,7 +14,6 @@ import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.LoraMetadata;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPass;
-import org.onnxlora.lora.PatchPlan;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.InputSpec;
@@ -43,14 +40,8 @@ final class BenchTrainCommand extends BaseCommand {
     @Option(names = "--model", required = true, paramLabel = "FILE", description = "Base or patched model.")
     Path model;
 
-    @Option(names = "--rank", defaultValue = "8", description = "Rank when patching on the fly (default: ${DEFAULT-VALUE}).")
-    int rank;
-
-    @Option(names = "--alpha", defaultValue = "16", description = "Alpha when patching on the fly (default: ${DEFAULT-VALUE}).")
-    double alpha;
-
-    @Option(names = "--target", split = ",", defaultValue = "q_proj,v_proj", description = "Targets when patching on the fly (default: ${DEFAULT-VALUE}).")
-    List<String> targets;
+    @Mixin
+    LoraOptions lora;
 
     @Option(names = "--batch", defaultValue = "8", description = "Batch size (default: ${DEFAULT-VALUE}).")
     int batch;
@@ -155,10 +146,8 @@ final class BenchTrainCommand extends BaseCommand {
         long modelBytes = ModelIO.weightBytes(m);
         long vocab = InputSpec.of(m.getGraph()).stream().mapToLong(InputSpec::vocab).max().orElse(1000);
         if (LoraMetadata.read(m).isEmpty()) {
-            LoraConfig cfg = new LoraConfig(rank, alpha, targets, LoraConfig.Init.KAIMING, 0);
-            PatchPass pass = new PatchPass(ModelFamily.bart());
-            PatchPlan plan = pass.plan(m, null, cfg);
-            m = pass.apply(m, cfg, plan, new AdapterInit(cfg.init(), 0));
+            LoraConfig cfg = lora.config(LoraConfig.Init.KAIMING, 0, false);
+            m = new PatchPass(ModelFamily.bart()).patch(m, null, cfg, new AdapterInit(cfg.init(), 0));
         }
         TrainingCompiler.Options opts = training.compilerOptions();
         TrainingCompiler.Artifacts art = new TrainingCompiler().compile(m, opts);

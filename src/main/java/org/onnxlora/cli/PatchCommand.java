@@ -1,15 +1,14 @@
 package org.onnxlora.cli;
 
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPlan;
 import org.onnxlora.lora.Patcher;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "patch", mixinStandardHelpOptions = true,
@@ -35,15 +34,8 @@ final class PatchCommand extends BaseCommand {
     @Option(names = "--out", paramLabel = "FILE|DIR", description = "Where to write the patched model (required unless --dry-run).")
     Path out;
 
-    @Option(names = {"-r", "--rank"}, defaultValue = "8", description = "LoRA rank r (default: ${DEFAULT-VALUE}).")
-    int rank;
-
-    @Option(names = "--alpha", defaultValue = "16", description = "LoRA alpha; the update is scaled by alpha/r (default: ${DEFAULT-VALUE}).")
-    double alpha;
-
-    @Option(names = {"-t", "--target"}, split = ",", defaultValue = "q_proj,v_proj",
-            description = "Modules to adapt, PEFT-style names or regexes, comma-separated (default: ${DEFAULT-VALUE}).")
-    List<String> targets;
+    @Mixin
+    LoraOptions lora;
 
     @Option(names = "--init", defaultValue = "kaiming", description = "Initialisation of A: kaiming (PEFT default) or gaussian.")
     String init;
@@ -74,7 +66,7 @@ final class PatchCommand extends BaseCommand {
             default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "--init must be kaiming or gaussian, got '" + init + "'");
         };
-        LoraConfig cfg = new LoraConfig(rank, alpha, targets, initKind, seed, rslora, Map.of(), Map.of());
+        LoraConfig cfg = lora.config(initKind, seed, rslora);
         ModelFamily fam = family == null ? ModelFamily.bart() : ModelFamily.load(family);
         Patcher.Report report = new Patcher(fam, output.progress())
                 .patch(model, out, cfg, new AdapterInit(initKind, seed), dryRun, force);
@@ -88,7 +80,7 @@ final class PatchCommand extends BaseCommand {
                     report.patchedCount(), trainable);
         } else {
             output.result("patched %d projections (r=%d, alpha=%s, %,d trainable parameters) -> %s",
-                    report.patchedCount(), rank, InspectCommand.num(alpha), trainable, out);
+                    report.patchedCount(), lora.rank, InspectCommand.num(lora.alpha), trainable, out);
         }
         return 0;
     }

@@ -28,7 +28,6 @@ import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.LoraMetadata;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPass;
-import org.onnxlora.lora.PatchPlan;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.InputSpec;
@@ -100,14 +99,8 @@ final class TrainCommand extends BaseCommand {
     @Option(names = "--decoder-start-token-id", description = "Decoder start token (default: the model family's, 2 for BART).")
     Integer decoderStart;
 
-    @Option(names = "--rank", defaultValue = "8", description = "LoRA rank when patching on the fly (default: ${DEFAULT-VALUE}).")
-    int rank;
-
-    @Option(names = "--alpha", defaultValue = "16", description = "LoRA alpha when patching on the fly (default: ${DEFAULT-VALUE}).")
-    double alpha;
-
-    @Option(names = "--target", split = ",", defaultValue = "q_proj,v_proj", description = "Targets when patching on the fly (default: ${DEFAULT-VALUE}).")
-    List<String> targets;
+    @Mixin
+    LoraOptions lora;
 
     @Option(names = "--batch-size", defaultValue = "32", description = "Examples per micro-batch (default: ${DEFAULT-VALUE}).")
     int batchSize;
@@ -272,13 +265,10 @@ final class TrainCommand extends BaseCommand {
         if (LoraMetadata.read(m).isPresent()) {
             return m;
         }
-        LoraConfig cfg = new LoraConfig(rank, alpha, targets, LoraConfig.Init.KAIMING, seed);
-        PatchPass pass = new PatchPass(family);
-        PatchPlan plan = pass.plan(m, null, cfg);
-        PatchPass.checkTargets(cfg, List.of(plan));
-        output.info("patching %d projections of %s (r=%d, alpha=%s, targets %s)", plan.selected().size(), model, rank,
-                InspectCommand.num(alpha), String.join(",", targets));
-        return pass.apply(m, cfg, plan, new AdapterInit(cfg.init(), seed));
+        LoraConfig cfg = lora.config(LoraConfig.Init.KAIMING, seed, false);
+        output.info("patching %s on the fly (r=%d, alpha=%s, targets %s)", model, lora.rank,
+                InspectCommand.num(lora.alpha), String.join(",", lora.targets));
+        return new PatchPass(family).patch(m, null, cfg, new AdapterInit(cfg.init(), seed));
     }
 
     private void report(Path file, Dataset d) {

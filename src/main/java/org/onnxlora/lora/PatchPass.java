@@ -89,6 +89,13 @@ public final class PatchPass {
         }
     }
 
+    /** Plans, checks the targets and applies in one go: a single model patched in memory. */
+    public ModelProto patch(ModelProto model, Path file, LoraConfig cfg, AdapterSource source) {
+        PatchPlan plan = plan(model, file, cfg);
+        checkTargets(cfg, List.of(plan));
+        return apply(model, cfg, plan, source);
+    }
+
     /** Applies {@code plan} to {@code model}, taking each adapter's initial values from {@code source}. */
     public ModelProto apply(ModelProto model, LoraConfig cfg, PatchPlan plan, AdapterSource source) {
         GraphProto graph = model.getGraph();

@@ -17,7 +17,6 @@ import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
 import org.onnxlora.io.SharedExternalData;
 import org.onnxlora.io.Tensors;
-import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.TensorProto;
 
 /**

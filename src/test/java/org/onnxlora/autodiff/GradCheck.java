@@ -21,7 +21,6 @@ import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.NameGen;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.GraphProto;
-import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.TensorProto;
 import org.onnxlora.proto.Onnx.TensorProto.DataType;

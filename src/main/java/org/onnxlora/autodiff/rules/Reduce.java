@@ -1,6 +1,5 @@
 package org.onnxlora.autodiff.rules;
 
-import java.util.List;
 import org.onnxlora.autodiff.GradContext;
 import org.onnxlora.autodiff.GradEmitter;
 import org.onnxlora.autodiff.GradientRule;
