@@ -75,6 +75,7 @@ final class BenchTrainCommand extends BaseCommand {
 
     @Override
     int execute() throws IOException {
+        org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(Device.parse(device)));
         long t0 = System.nanoTime();
         Path dir = Files.createTempDirectory("onnx-lora-bench");
         Prepared prep = prepare(dir);

@@ -156,6 +156,7 @@ final class TrainCommand extends BaseCommand {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "give exactly one of --steps or --epochs");
         }
         Device dev = Device.parse(device);
+        org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(dev));
         prepareRunDir();
         ModelFamily family = ModelFamily.bart();
 

@@ -57,6 +57,16 @@ public final class Sessions {
         }
     }
 
+    /** Fails now, in one line, if {@code opts}' device cannot be used (before any long preparation). */
+    public static void requireDevice(RuntimeOptions opts) {
+        if (opts.device().kind() == Device.Kind.CPU) {
+            return;
+        }
+        try (SessionOptions so = options(opts)) {
+            so.getConfigEntries();
+        }
+    }
+
     public static OrtSession create(ModelProto model, RuntimeOptions opts, String what) {
         try (SessionOptions so = options(opts)) {
             return env().createSession(model.toByteArray(), so);

@@ -114,6 +114,15 @@ class TrainEvalCliTest {
     }
 
     @Test
+    void cudaWithoutTheGpuBuildSaysSoInOneLine() {
+        // the test classpath has the CPU jar: CUDA must be refused before any work, naming the way out
+        CliTest.Run r = CliTest.run(train(tmp.resolve("r7"), Path.of("models/datasets/manpages/valid.jsonl"),
+                "--steps", "2", "--device", "cuda").toArray(String[]::new));
+        CliTest.assertOneLineError(r, 8, "CUDA is not available", "-Pgpu");
+        assertFalse(Files.exists(tmp.resolve("r7").resolve("artifacts")), "work started before the device check");
+    }
+
+    @Test
     void tokenizerLargerThanTheModelIsRefused() throws IOException {
         // a synthetic model with a 1000-row embedding cannot take the fixture's 2048-token vocabulary
         Path small = tmp.resolve("small.onnx");
