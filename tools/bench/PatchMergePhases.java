@@ -24,13 +24,13 @@ import org.onnxlora.lora.PatchPlan;
 import org.onnxlora.proto.Onnx.ModelProto;
 
 /**
- * Splits `patch` or `merge` of one model into phases (parse, transform, serialise,
- * write, fsync) and prints the time of each and the process memory after it, with
- * RSS broken into anonymous pages (Java heap and native) and file pages (the
- * memory-mapped model, i.e. page cache). Mirrors what Patcher/Merger and ModelIO.save
- * do, minus the temp-file rename; then, for comparison, writes only the initializers'
- * raw_data straight from the mapping to a FileChannel (the floor for a writer that skips
- * protobuf's stream buffers). Linux only (reads /proc/self/status).
+ * Splits `patch` or `merge` of one model into phases (parse, transform, save) and prints
+ * the time of each and the process memory after it, with RSS broken into anonymous
+ * pages (Java heap and native) and file pages (the memory-mapped model, i.e. page
+ * cache). Mirrors what Patcher/Merger do. Then, for comparison under the same load: the
+ * floor (the whole input copied with transferTo, as cp does, and fsynced) and the
+ * previous save path (protobuf's stream chain, every byte through user space). The
+ * RSS after the old path shows what it faults in. Linux only (reads /proc/self/status).
  *
  *   java -cp "target/onnx-lora.jar:target/lib/*" tools/bench/PatchMergePhases.java patch IN.onnx OUT.onnx
  *   java -cp "target/onnx-lora.jar:target/lib/*" tools/bench/PatchMergePhases.java merge PATCHED.onnx OUT.onnx
@@ -61,33 +61,38 @@ public final class PatchMergePhases {
             result = new MergePass().merge(model, Map.of()).model();
         }
         report("transform");
-        CodedOutputStream sink = CodedOutputStream.newInstance(OutputStream.nullOutputStream(), 1 << 16);
-        result.writeTo(sink);
-        sink.flush();
-        report("serialise (to /dev/null)");
-        try (FileChannel ch = FileChannel.open(out, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        // What patch/merge do: ModelIO.save (unchanged weights copied from the source file with
+        // transferTo, the rest written directly; then fsync and rename).
+        ModelIO.save(result, out, ModelIO.ExternalData.NEVER);
+        report("save (ModelIO.save: write + fsync + rename)");
+        // The floor: the whole input copied in the kernel as cp does, then flushed.
+        Path floor = out.resolveSibling(out.getFileName() + ".floor");
+        try (FileChannel src = FileChannel.open(in, StandardOpenOption.READ);
+                FileChannel dst = FileChannel.open(floor, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                        StandardOpenOption.TRUNCATE_EXISTING)) {
+            for (long at = 0, size = src.size(); at < size; ) {
+                at += src.transferTo(at, size - at, dst);
+            }
+            report("floor: input -> transferTo (like cp)");
+            dst.force(false);
+            report("floor: fsync");
+        } finally {
+            Files.deleteIfExists(floor);
+        }
+        // The previous save path, for comparison under the same load: every byte through
+        // CodedOutputStream -> BufferedOutputStream -> channel, faulting the mapping in.
+        try (FileChannel ch = FileChannel.open(floor, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING);
                 OutputStream os = new BufferedOutputStream(Channels.newOutputStream(ch), 1 << 20)) {
             CodedOutputStream cos = CodedOutputStream.newInstance(os, 1 << 16);
             result.writeTo(cos);
             cos.flush();
             os.flush();
-            report("serialise + write (page cache)");
+            report("old path: protobuf streams -> page cache");
             ch.force(false);
-            report("fsync");
-        }
-        // What a writer that hands each mapped raw_data straight to the channel (one copy,
-        // no protobuf/stream buffers in between) would cost; graph and framing bytes omitted.
-        try (FileChannel ch = FileChannel.open(out, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-            for (org.onnxlora.proto.Onnx.TensorProto t : result.getGraph().getInitializerList()) {
-                java.nio.ByteBuffer b = t.getRawData().asReadOnlyByteBuffer();
-                while (b.hasRemaining()) {
-                    ch.write(b);
-                }
-            }
-            report("floor: raw_data -> FileChannel.write");
-            ch.force(false);
-            report("floor: fsync");
+            report("old path: fsync");
+        } finally {
+            Files.deleteIfExists(floor);
         }
     }
 

@@ -3,7 +3,8 @@
 # models (generated with `onnx-lora synth`) against plain copies of the same file.
 #
 # For each model and operation: wall time, CPU time (user+sys) and peak RSS from GNU
-# time, median of --runs runs. Page cache warm: the input is read once before timing
+# time, median of --runs runs; the runs are interleaved (copy, copy+fsync, patch, merge,
+# then again) so that load from other users of the machine spreads over all rows. Page cache warm: the input is read once before timing
 # (caches cannot be dropped without root, so cold-cache numbers are not measured), and
 # `sync` runs before every timed run so one run's write-back does not slow the next.
 # The JVM runs with the default flags of `java -jar`, i.e. what users of the launcher see.
@@ -11,7 +12,9 @@
 # Targets: patch and merge each <= 2x the time of `cp`, peak RSS <= 1.3x the model size.
 #
 # Usage: tools/bench/patch_merge.sh [--scratch DIR] [--runs N] [--presets "base large"]
-#                                   [--no-build] [--keep] [--phases]
+#                                   [--no-build] [--keep] [--phases] [--baseline JAR]
+# --baseline JAR also times patch and merge of another build (e.g. main's jar, with its
+# lib/ folder beside it) in the same rounds, as rows "patch@baseline" and "merge@baseline".
 # --phases also splits one patch and one merge per model into parse/transform/
 # serialise/write/fsync with heap vs page-cache RSS (tools/bench/PatchMergePhases.java).
 # Prints markdown tables on stdout (also saved as DIR/results.md); progress on stderr.
@@ -23,6 +26,7 @@ PRESETS="base large"
 BUILD=1
 KEEP=0
 PHASES=0
+BASELINE=
 JAVA=${JAVA:-java}
 
 while [[ $# -gt 0 ]]; do
@@ -33,6 +37,7 @@ while [[ $# -gt 0 ]]; do
         --no-build) BUILD=0; shift ;;
         --keep) KEEP=1; shift ;;
         --phases) PHASES=1; shift ;;
+        --baseline) BASELINE=$2; shift 2 ;;
         -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "patch_merge.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -78,44 +83,43 @@ warm() { cat "$1" > /dev/null; [[ -f "$1.data" ]] && cat "$1.data" > /dev/null; 
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# measure OUTPUT_FILE CMD...: runs CMD $RUNS times (removing OUTPUT_FILE first),
-# prints the medians "wall_seconds rss_kb cpu_seconds".
-measure() {
-    local out=$1; shift
-    local times=() rss=() cpus=() stats i s k u y
+# run_once OP INPUT OUTPUT CMD...: warms INPUT, removes OUTPUT, syncs, runs CMD once under GNU time and
+# appends "wall rss_kb cpu" to $SAMPLES/OP.
+run_once() {
+    local op=$1 input=$2 out=$3 stats s k u y; shift 3
     stats=$(mktemp)
-    for ((i = 1; i <= RUNS; i++)); do
-        rm_model "$out"
-        sync
-        if ! /usr/bin/time -f '%e %M %U %S' -o "$stats" "$@" > "$stats.log" 2>&1; then
-            echo "patch_merge.sh: command failed: $*" >&2
-            cat "$stats.log" >&2
-            rm -f "$stats" "$stats.log"
-            return 1
-        fi
-        read -r s k u y < <(tail -n 1 "$stats")
-        times+=("$s"); rss+=("$k"); cpus+=("$(awk -v u="$u" -v y="$y" 'BEGIN { print u + y }')")
-        log "  run $i: ${s}s wall, ${cpus[-1]}s CPU, $((k / 1024)) MiB peak RSS"
-    done
-    rm -f "$stats" "$stats.log"
-    echo "$(printf '%s\n' "${times[@]}" | median) $(printf '%s\n' "${rss[@]}" | median) $(printf '%s\n' "${cpus[@]}" | median)"
-}
-
-# run_op OP INPUT OUTPUT CMD...: warms INPUT, measures CMD, stores medians in secs/rssk/cpu[OP].
-run_op() {
-    local op=$1 input=$2 output=$3 result; shift 3
-    log "$preset: $op"
     warm "$input"
-    result=$(measure "$output" "$@") || exit 1
-    read -r "secs[$op]" "rssk[$op]" "cpu[$op]" <<< "$result"
+    rm_model "$out"
+    sync
+    if ! /usr/bin/time -f '%e %M %U %S' -o "$stats" "$@" > "$stats.log" 2>&1; then
+        echo "patch_merge.sh: command failed: $*" >&2
+        cat "$stats.log" >&2
+        rm -f "$stats" "$stats.log"
+        exit 1
+    fi
+    read -r s k u y < <(tail -n 1 "$stats")
+    u=$(awk -v u="$u" -v y="$y" 'BEGIN { print u + y }')
+    echo "$s $k $u" >> "$SAMPLES/$op"
+    log "  $op: ${s}s wall, ${u}s CPU, $((k / 1024)) MiB peak RSS (load $(cut -d' ' -f1 /proc/loadavg))"
+    rm -f "$stats" "$stats.log"
 }
 
+# medians OP: stores the medians of OP's samples in secs/rssk/cpu[OP].
+medians() {
+    local op=$1
+    secs[$op]=$(awk '{ print $1 }' "$SAMPLES/$op" | median)
+    rssk[$op]=$(awk '{ print $2 }' "$SAMPLES/$op" | median)
+    cpu[$op]=$(awk '{ print $3 }' "$SAMPLES/$op" | median)
+}
+
+SAMPLES=$(mktemp -d)
+trap 'rm -rf "$SAMPLES"' EXIT
 RESULTS=$SCRATCH/results.md
 PHASE_RESULTS=$SCRATCH/phases.md
 : > "$PHASE_RESULTS"
 {
-    echo "| model | size (MB) | op | wall s (median of $RUNS) | CPU s | peak RSS (MB) | wall / copy | RSS / model size |"
-    echo "|---|---:|---|---:|---:|---:|---:|---:|"
+    echo "| model | size (MB) | op | wall s (median of $RUNS) | CPU s | peak RSS (MB) | wall / copy | wall / copy+fsync | RSS / model size |"
+    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
 } > "$RESULTS"
 MISSES=()
 declare -A secs rssk cpu
@@ -134,18 +138,38 @@ for preset in $PRESETS; do
     copy=$SCRATCH/$preset.copy.onnx
 
     secs=(); rssk=(); cpu=()
-    run_op copy "$model" "$copy" cp "$model" "$copy"
-    # ModelIO.save fsyncs its output and plain cp does not; this row separates the disk flush from the work.
-    run_op "copy+fsync" "$model" "$copy" sh -c 'cp "$1" "$2" && sync "$2"' sh "$model" "$copy"
-    run_op patch "$model" "$patched" "${LORA[@]}" patch --model "$model" --out "$patched" \
-        --rank 8 --alpha 16 --target q_proj,v_proj
-    run_op merge "$patched" "$merged" "${LORA[@]}" merge --model "$patched" --out "$merged"
+    rm -f "$SAMPLES"/*
+    # Rounds interleave the operations, so a burst of load from the machine's other users
+    # hits all of them alike instead of one operation's whole series.
+    for ((round = 1; round <= RUNS; round++)); do
+        log "$preset: round $round of $RUNS"
+        run_once copy "$model" "$copy" cp "$model" "$copy"
+        # ModelIO.save fsyncs its output and plain cp does not; this row separates the disk flush from the work.
+        run_once "copy+fsync" "$model" "$copy" sh -c 'cp "$1" "$2" && sync "$2"' sh "$model" "$copy"
+        rm_model "$copy"
+        run_once patch "$model" "$patched" "${LORA[@]}" patch --model "$model" --out "$patched" \
+            --rank 8 --alpha 16 --target q_proj,v_proj
+        run_once merge "$patched" "$merged" "${LORA[@]}" merge --model "$patched" --out "$merged"
+        [[ $round == "$RUNS" ]] || rm_model "$merged"
+        if [[ -n $BASELINE ]]; then
+            base_patched=$SCRATCH/$preset.patched-baseline.onnx
+            run_once patch@baseline "$model" "$base_patched" "$JAVA" -jar "$BASELINE" patch --model "$model" \
+                --out "$base_patched" --rank 8 --alpha 16 --target q_proj,v_proj
+            run_once merge@baseline "$base_patched" "$merged.baseline" "$JAVA" -jar "$BASELINE" merge \
+                --model "$base_patched" --out "$merged.baseline"
+            rm_model "$base_patched"; rm_model "$merged.baseline"
+        fi
+    done
+    OPS=(copy copy+fsync patch merge)
+    [[ -z $BASELINE ]] || OPS+=(patch@baseline merge@baseline)
+    for op in "${OPS[@]}"; do medians "$op"; done
 
-    for op in copy copy+fsync patch merge; do
+    for op in "${OPS[@]}"; do
         awk -v m="$preset" -v mb="$mb" -v b="$bytes" -v op="$op" -v s="${secs[$op]}" -v k="${rssk[$op]}" \
-            -v u="${cpu[$op]}" -v c="${secs[copy]}" 'BEGIN {
+            -v u="${cpu[$op]}" -v c="${secs[copy]}" -v f="${secs[copy+fsync]}" 'BEGIN {
                 ratio = (c > 0) ? s / c : 0
-                printf "| %s | %s | %s | %.2f | %.2f | %.0f | %.2f | %.2f |\n", m, mb, op, s, u, k * 1024 / 1e6, ratio, k * 1024 / b
+                fratio = (f > 0) ? s / f : 0
+                printf "| %s | %s | %s | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |\n", m, mb, op, s, u, k * 1024 / 1e6, ratio, fratio, k * 1024 / b
             }' >> "$RESULTS"
         if [[ $op == patch || $op == merge ]]; then
             awk -v s="${secs[$op]}" -v c="${secs[copy]}" 'BEGIN { exit !(c > 0 && s > 2 * c) }' \

@@ -25,7 +25,23 @@ public final class AtomicFiles {
         T write(OutputStream out) throws IOException;
     }
 
+    /** Writes the body of a file to its channel (for in-kernel copies); must not close it. */
+    @FunctionalInterface
+    public interface ChannelBody<T> {
+        T write(FileChannel out) throws IOException;
+    }
+
     public static <T> T write(Path target, Body<T> body) throws IOException {
+        return writeChannel(target, ch -> {
+            // Not closed: closing the stream would close the channel before it is forced.
+            OutputStream os = new BufferedOutputStream(Channels.newOutputStream(ch), 1 << 20);
+            T result = body.write(os);
+            os.flush();
+            return result;
+        });
+    }
+
+    public static <T> T writeChannel(Path target, ChannelBody<T> body) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
@@ -40,10 +56,8 @@ public final class AtomicFiles {
         boolean done = false;
         try {
             T result;
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
-                 OutputStream os = new BufferedOutputStream(Channels.newOutputStream(ch), 1 << 20)) {
-                result = body.write(os);
-                os.flush();
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                result = body.write(ch);
                 ch.force(false);
             }
             try {

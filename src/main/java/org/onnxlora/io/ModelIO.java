@@ -2,18 +2,18 @@ package org.onnxlora.io;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
-import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnsafeByteOperations;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
@@ -28,9 +28,11 @@ import org.onnxlora.proto.Onnx.TensorProto;
  * <p>The file is memory-mapped and parsed with protobuf aliasing, so every
  * {@code raw_data} is a view of the mapping: a 1.6 GB model costs page cache, not
  * heap. External data is mapped the same way and attached to its tensor, so a
- * loaded model is self-contained and can be saved anywhere. Saving streams the
- * protobuf to a temporary file and renames it into place; weights go to a
- * side-car data file when asked, or when the model would pass protobuf's 2 GB limit.
+ * loaded model is self-contained and can be saved anywhere. Saving writes a
+ * temporary file and renames it into place; weights go to a side-car data file when
+ * asked, or when the model would pass protobuf's 2 GB limit. Load remembers where each
+ * large weight lies in its file ({@link MappedSources}), and save copies weights that
+ * are still those views straight from that file inside the kernel, as {@code cp} does.
  */
 public final class ModelIO {
     /** Protobuf messages cannot exceed 2 GiB; keep a margin for the graph itself. */
@@ -77,6 +79,7 @@ public final class ModelIO {
         }
         ModelProto model;
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            Object fileKey = Files.readAttributes(path, BasicFileAttributes.class).fileKey();
             MappedByteBuffer buf = ch.map(FileChannel.MapMode.READ_ONLY, 0, size);
             // Through an immutable ByteString: only then may protobuf alias (not copy) bytes fields.
             CodedInputStream in = UnsafeByteOperations.unsafeWrap(buf).newCodedInput();
@@ -84,6 +87,7 @@ public final class ModelIO {
             in.setSizeLimit(Integer.MAX_VALUE);
             in.setRecursionLimit(1000);
             model = ModelProto.parseFrom(in);
+            registerViews(model, buf, path.toAbsolutePath().normalize(), fileKey);
         } catch (InvalidProtocolBufferException e) {
             throw new OnnxLoraException(ErrorCode.INVALID_MODEL,
                     path + " is not an ONNX model or is truncated (" + e.getMessage() + ")", e);
@@ -98,6 +102,30 @@ public final class ModelIO {
         return model;
     }
 
+    /**
+     * Records where each large initializer's aliased {@code raw_data} lies in the file, so
+     * {@link #save} can copy it in the kernel. Without a file key (no inode to check the
+     * path against at save time) the views are simply not registered.
+     */
+    private static void registerViews(ModelProto model, MappedByteBuffer file, Path path, Object fileKey)
+            throws IOException {
+        if (fileKey == null) {
+            return;
+        }
+        List<InitializerScanner.Span> spans = InitializerScanner.scan(file);
+        List<TensorProto> inits = model.getGraph().getInitializerList();
+        if (spans.size() != inits.size()) {
+            return; // cannot happen for a file protobuf just parsed; never guess
+        }
+        for (int i = 0; i < spans.size(); i++) {
+            InitializerScanner.Span s = spans.get(i);
+            ByteString raw = inits.get(i).getRawData();
+            if (s != null && raw.size() == s.length() && raw.size() >= PayloadSink.DIRECT_MIN) {
+                MappedSources.register(raw, new MappedSources.Region(path, fileKey, s.offset(), s.length()));
+            }
+        }
+    }
+
     /** Replaces every external-data reference by an aliased view of the mapped data file. */
     static ModelProto resolveExternalData(ModelProto model, Path baseDir) {
         GraphProto graph = model.getGraph();
@@ -106,7 +134,7 @@ public final class ModelIO {
         if (!any) {
             return model;
         }
-        Map<Path, FileChannel> channels = new HashMap<>();
+        Map<Path, DataFile> channels = new HashMap<>();
         try {
             GraphProto.Builder g = graph.toBuilder();
             for (int i = 0; i < g.getInitializerCount(); i++) {
@@ -117,9 +145,9 @@ public final class ModelIO {
             }
             return model.toBuilder().setGraph(g).build();
         } finally {
-            for (FileChannel ch : channels.values()) {
+            for (DataFile d : channels.values()) {
                 try {
-                    ch.close();
+                    d.channel().close();
                 } catch (IOException ignored) {
                     // mapping stays valid after close
                 }
@@ -127,7 +155,10 @@ public final class ModelIO {
         }
     }
 
-    private static TensorProto inline(TensorProto t, Path baseDir, Map<Path, FileChannel> channels) {
+    /** An open external-data file and its identity (for {@link MappedSources}). */
+    private record DataFile(FileChannel channel, Object fileKey) {}
+
+    private static TensorProto inline(TensorProto t, Path baseDir, Map<Path, DataFile> channels) {
         String location = null;
         long offset = 0;
         long length = -1;
@@ -149,11 +180,13 @@ public final class ModelIO {
                     "initializer '" + t.getName() + "' points outside the model's folder: " + location);
         }
         try {
-            FileChannel ch = channels.get(file);
-            if (ch == null) {
-                ch = FileChannel.open(file, StandardOpenOption.READ);
-                channels.put(file, ch);
+            DataFile data = channels.get(file);
+            if (data == null) {
+                FileChannel opened = FileChannel.open(file, StandardOpenOption.READ);
+                data = new DataFile(opened, Files.readAttributes(file, BasicFileAttributes.class).fileKey());
+                channels.put(file, data);
             }
+            FileChannel ch = data.channel();
             long fileSize = ch.size();
             if (length < 0) {
                 length = fileSize - offset;
@@ -168,6 +201,9 @@ public final class ModelIO {
             }
             ByteString bytes = length == 0 ? ByteString.EMPTY
                     : UnsafeByteOperations.unsafeWrap(ch.map(FileChannel.MapMode.READ_ONLY, offset, length));
+            if (data.fileKey() != null && length >= PayloadSink.DIRECT_MIN) {
+                MappedSources.register(bytes, new MappedSources.Region(file, data.fileKey(), offset, length));
+            }
             return t.toBuilder().clearExternalData().clearDataLocation().setRawData(bytes).build();
         } catch (NoSuchFileException e) {
             throw new OnnxLoraException(ErrorCode.IO,
@@ -184,9 +220,15 @@ public final class ModelIO {
     /**
      * Writes {@code model} to {@code out} atomically. With external data the weights
      * go to {@code out + ".data"} (written and renamed first, so a reader never sees
-     * a model whose data file is missing or stale).
+     * a model whose data file is missing or stale). Weights that are unchanged views of
+     * a loaded file are copied from that file inside the kernel.
      */
     public static void save(ModelProto model, Path out, ExternalData mode) {
+        write(model, out, mode);
+    }
+
+    /** {@link #save}, returning how many bytes were written and how many of them were copied in the kernel. */
+    static PayloadSink.Stats write(ModelProto model, Path out, ExternalData mode) {
         boolean external = switch (mode) {
             case ALWAYS -> true;
             case NEVER -> false;
@@ -197,31 +239,39 @@ public final class ModelIO {
             Files.createDirectories(dir);
             if (external) {
                 Path dataFile = out.resolveSibling(out.getFileName() + ".data");
-                ModelProto withRefs = AtomicFiles.write(dataFile, os -> writeExternal(model, dataFile, os));
-                AtomicFiles.write(out, os -> writeProto(withRefs, os));
-            } else {
-                if (weightBytes(model) > PROTOBUF_LIMIT) {
-                    throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT,
-                            "model is too large for one protobuf file; save it with external data");
-                }
-                AtomicFiles.write(out, os -> {
-                    writeProto(model, os);
-                    return null;
+                PayloadSink.Stats[] data = new PayloadSink.Stats[1];
+                ModelProto withRefs = AtomicFiles.writeChannel(dataFile, ch -> {
+                    try (PayloadSink sink = new PayloadSink(ch)) {
+                        ModelProto refs = writeExternal(model, dataFile, sink);
+                        data[0] = sink.stats();
+                        return refs;
+                    }
                 });
+                PayloadSink.Stats proto = writeModel(withRefs, out);
+                return new PayloadSink.Stats(data[0].bytes() + proto.bytes(),
+                        data[0].copiedInKernel() + proto.copiedInKernel());
             }
+            if (weightBytes(model) > PROTOBUF_LIMIT) {
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT,
+                        "model is too large for one protobuf file; save it with external data");
+            }
+            return writeModel(model, out);
         } catch (IOException e) {
             throw new OnnxLoraException(ErrorCode.IO, "cannot write " + out + ": " + e.getMessage(), e);
         }
     }
 
-    private static Void writeProto(ModelProto model, OutputStream os) throws IOException {
-        CodedOutputStream cos = CodedOutputStream.newInstance(os, 1 << 16);
-        model.writeTo(cos);
-        cos.flush();
-        return null;
+    private static PayloadSink.Stats writeModel(ModelProto model, Path out) throws IOException {
+        return AtomicFiles.writeChannel(out, ch -> {
+            try (PayloadSink sink = new PayloadSink(ch)) {
+                ModelWriter.write(model, sink);
+                return sink.stats(); // counts buffered bytes too; close() flushes them
+
+            }
+        });
     }
 
-    private static ModelProto writeExternal(ModelProto model, Path dataFile, OutputStream os) throws IOException {
+    private static ModelProto writeExternal(ModelProto model, Path dataFile, PayloadSink sink) throws IOException {
         String location = dataFile.getFileName().toString();
         GraphProto.Builder g = model.getGraph().toBuilder();
         long offset = 0;
@@ -232,9 +282,9 @@ public final class ModelIO {
                 continue;
             }
             long aligned = (offset + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
-            os.write(pad, 0, (int) (aligned - offset));
+            sink.buffered().writeRawBytes(pad, 0, (int) (aligned - offset));
             ByteString raw = t.getRawData();
-            raw.writeTo(os);
+            sink.payload(raw);
             offset = aligned + raw.size();
             g.setInitializer(i, t.toBuilder().clearRawData()
                     .setDataLocation(TensorProto.DataLocation.EXTERNAL)

@@ -35,21 +35,24 @@ public final class SharedExternalData {
     public static SharedExternalData write(Path file, Collection<TensorProto> tensors) {
         Map<String, Ref> refs = new LinkedHashMap<>();
         try {
-            AtomicFiles.write(file, os -> {
-                long offset = 0;
-                byte[] pad = new byte[ALIGNMENT];
-                for (TensorProto t : tensors) {
-                    if (refs.containsKey(t.getName())) {
-                        continue;
+            AtomicFiles.writeChannel(file, ch -> {
+                // Frozen weights are usually unchanged views of the loaded model: copied in the kernel.
+                try (PayloadSink sink = new PayloadSink(ch)) {
+                    long offset = 0;
+                    byte[] pad = new byte[ALIGNMENT];
+                    for (TensorProto t : tensors) {
+                        if (refs.containsKey(t.getName())) {
+                            continue;
+                        }
+                        long aligned = (offset + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+                        sink.buffered().writeRawBytes(pad, 0, (int) (aligned - offset));
+                        ByteString raw = t.getRawData();
+                        sink.payload(raw);
+                        refs.put(t.getName(), new Ref(aligned, raw.size()));
+                        offset = aligned + raw.size();
                     }
-                    long aligned = (offset + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
-                    os.write(pad, 0, (int) (aligned - offset));
-                    ByteString raw = t.getRawData();
-                    raw.writeTo(os);
-                    refs.put(t.getName(), new Ref(aligned, raw.size()));
-                    offset = aligned + raw.size();
+                    return null;
                 }
-                return null;
             });
         } catch (IOException e) {
             throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + e.getMessage(), e);

@@ -4,6 +4,7 @@ import com.google.protobuf.UnsafeByteOperations;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.function.IntToDoubleFunction;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.proto.Onnx.TensorProto;
@@ -150,16 +151,51 @@ public final class Tensors {
 
     /** A tensor of {@code dataType} (float, double, float16 or bfloat16) holding {@code values}, rounded once. */
     public static TensorProto ofDoubles(String name, long[] dims, double[] values, int dataType) {
-        int size = elementSize(dataType);
-        ByteBuffer b = ByteBuffer.allocate(values.length * size).order(ByteOrder.LITTLE_ENDIAN);
-        switch (DataType.forNumber(dataType)) {
-            case FLOAT -> { for (double v : values) b.putFloat((float) v); }
-            case DOUBLE -> { for (double v : values) b.putDouble(v); }
-            case FLOAT16 -> { for (double v : values) b.putShort(Half.fromFloat((float) v)); }
-            case BFLOAT16 -> { for (double v : values) b.putShort(Half.floatToBf16((float) v)); }
-            default -> throw new IllegalArgumentException("not a float type: " + typeName(dataType));
+        long n = 1;
+        for (long d : dims) {
+            n *= d;
         }
-        return build(name, dims, dataType, b);
+        if (n != values.length) {
+            throw new IllegalArgumentException("tensor '" + name + "': " + values.length + " values for shape "
+                    + Arrays.toString(dims));
+        }
+        FloatTensorBuilder b = new FloatTensorBuilder(name, dims, dataType);
+        for (int i = 0; i < values.length; i++) {
+            b.set(i, values[i]);
+        }
+        return b.build();
+    }
+
+    /**
+     * Element access to a floating-point tensor (raw or typed fields), widened to double
+     * exactly as {@link #toDoubles} does, without copying the tensor: a view of a mapped
+     * weight is read in place.
+     */
+    public static IntToDoubleFunction reader(TensorProto t) {
+        int n = count(t);
+        if (t.hasRawData()) {
+            ByteBuffer b = raw(t);
+            checkRawSize(t, b, n);
+            return switch (DataType.forNumber(t.getDataType())) {
+                case FLOAT -> i -> b.getFloat(i << 2);
+                case DOUBLE -> i -> b.getDouble(i << 3);
+                case FLOAT16 -> i -> Half.toFloat(b.getShort(i << 1));
+                case BFLOAT16 -> i -> Half.bf16ToFloat(b.getShort(i << 1));
+                default -> throw unsupported(t);
+            };
+        }
+        return switch (DataType.forNumber(t.getDataType())) {
+            case FLOAT -> t::getFloatData;
+            case DOUBLE -> t::getDoubleData;
+            case FLOAT16 -> i -> Half.toFloat((short) t.getInt32Data(i));
+            case BFLOAT16 -> i -> Half.bf16ToFloat((short) t.getInt32Data(i));
+            default -> throw unsupported(t);
+        };
+    }
+
+    /** A tensor over {@code bytes} (little-endian, exactly the shape's size), not copied. */
+    static TensorProto ofRaw(String name, long[] dims, int dataType, ByteBuffer bytes) {
+        return build(name, dims, dataType, bytes);
     }
 
     public static TensorProto ofFloats(String name, long[] dims, float[] values) {

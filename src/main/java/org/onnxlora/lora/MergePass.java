@@ -18,7 +18,8 @@ import org.onnxlora.proto.Onnx.TensorProto;
 
 /**
  * Folds every LoRA branch into its projection's weight, {@code W = W0 + scaling·A·B}
- * (accumulated in double, rounded once to W0's dtype), and removes the branch: the
+ * (accumulated in double, rounded once to W0's dtype, row by row: {@link MergedWeight}),
+ * and removes the branch: the
  * result has the base model's nodes, op histogram and inputs/outputs.
  *
  * <p>A weight that other nodes also read (tied or shared) is not modified; the
@@ -57,35 +58,17 @@ public final class MergePass {
             WeightRef w = WeightRef.of(g, base);
             TensorProto w0 = replaced.getOrDefault(w.initializer(), g.initializer(w.initializer()));
             checkShape(br, ad, w);
-            double[] values = Tensors.toDoubles(w0);
-            double[] delta = ad.delta();
             float gemmAlpha = base.getOpType().equals("Gemm") ? Attrs.getFloat(base, "alpha", 1f) : 1f;
-            int in = Math.toIntExact(ad.in());
-            int out = Math.toIntExact(ad.out());
-            for (int i = 0; i < in; i++) {
-                for (int j = 0; j < out; j++) {
-                    int at = w.transposed() ? j * in + i : i * out + j;
-                    values[at] += delta[i * out + j] / gemmAlpha;
-                }
-            }
             boolean shared = g.consumersOf(w.initializer()).size() > 1 || w.viaTranspose();
             if (shared) {
                 // Give this projection its own weight, in the layout the node reads directly.
                 String name = names.fresh(br.modulePath() + ".weight");
                 boolean gemmT = base.getOpType().equals("Gemm") && Attrs.getInt(base, "transB", 0) != 0;
-                double[] own = new double[in * out];
-                for (int i = 0; i < in; i++) {
-                    for (int j = 0; j < out; j++) {
-                        double v = values[w.transposed() ? j * in + i : i * out + j];
-                        own[gemmT ? j * in + i : i * out + j] = v;
-                    }
-                }
-                long[] dims = gemmT ? new long[] {out, in} : new long[] {in, out};
-                added.add(Tensors.ofDoubles(name, dims, own, w0.getDataType()));
+                added.add(MergedWeight.of(name, w0, w.transposed(), ad, gemmAlpha, gemmT));
                 rewireWeight.put(base.getName(), name);
             } else {
-                replaced.put(w.initializer(), Tensors.ofDoubles(w.initializer(), Tensors.shape(w0), values,
-                        w0.getDataType()));
+                replaced.put(w.initializer(), MergedWeight.of(w.initializer(), w0, w.transposed(), ad, gemmAlpha,
+                        w.transposed()));
             }
             dropNodes.addAll(br.branchNodes());
             dropInits.add(br.loraA());
