@@ -32,6 +32,7 @@ public final class MetricsLog implements AutoCloseable {
 
     public static MetricsLog open(Path file, long resumedStep) {
         try {
+            Files.createDirectories(file.toAbsolutePath().getParent());
             if (Files.exists(file)) {
                 List<String> keep = new ArrayList<>();
                 for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
