@@ -53,6 +53,7 @@ public final class Main implements Runnable {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler(Main::onError);
         cl.setParameterExceptionHandler(Main::onBadParameters);
+        cl.setUsageHelpWidth(110); // the descriptions are written for ~105 columns; 80 would re-wrap every line
         return cl;
     }
 

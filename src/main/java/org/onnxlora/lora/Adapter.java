@@ -95,13 +95,18 @@ public record Adapter(String origin, boolean useRslora, Map<String, Module> modu
         List<String> targets = new ArrayList<>(modules.keySet());
         Map<String, Integer> ranks = new LinkedHashMap<>();
         Map<String, Double> alphas = new LinkedHashMap<>();
-        Module first = modules.values().iterator().next();
+        Map<Integer, Integer> rankCounts = new LinkedHashMap<>();
+        Map<Double, Integer> alphaCounts = new LinkedHashMap<>();
         for (Module m : modules.values()) {
             ranks.put(m.path(), m.rank());
             alphas.put(m.path(), m.alpha());
+            rankCounts.merge(m.rank(), 1, Integer::sum);
+            alphaCounts.merge(m.alpha(), 1, Integer::sum);
         }
-        return new LoraConfig(first.rank(), first.alpha(), targets, LoraConfig.Init.KAIMING, 0, useRslora, ranks,
-                alphas);
+        // the most common rank and alpha are the defaults (what PEFT calls r and lora_alpha)
+        int r = rankCounts.entrySet().stream().max(Map.Entry.comparingByValue()).orElseThrow().getKey();
+        double alpha = alphaCounts.entrySet().stream().max(Map.Entry.comparingByValue()).orElseThrow().getKey();
+        return new LoraConfig(r, alpha, targets, LoraConfig.Init.KAIMING, 0, useRslora, ranks, alphas);
     }
 
     /** alpha/r, or alpha/sqrt(r) with rsLoRA: PEFT's scaling. */
