@@ -17,11 +17,13 @@ import picocli.CommandLine.Command;
             "  onnx-lora patch   --model model.onnx --out patched.onnx --rank 8 --alpha 16 --target q_proj,v_proj",
             "  onnx-lora verify  --a model.onnx --b patched.onnx",
             "  onnx-lora merge   --model patched.onnx --out merged.onnx",
+            "  onnx-lora export-adapter --adapter RUN --format peft --out peft-adapter",
             ""},
         subcommands = {
             InspectCommand.class,
             PatchCommand.class,
             MergeCommand.class,
+            ExportAdapterCommand.class,
             CompileCommand.class,
             TrainCommand.class,
             EvalCommand.class,
@@ -51,6 +53,7 @@ public final class Main implements Runnable {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler(Main::onError);
         cl.setParameterExceptionHandler(Main::onBadParameters);
+        cl.setUsageHelpWidth(110); // the descriptions are written for ~105 columns; 80 would re-wrap every line
         return cl;
     }
 

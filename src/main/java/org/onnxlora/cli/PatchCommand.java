@@ -1,6 +1,7 @@
 package org.onnxlora.cli;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.LoraConfig;
@@ -22,11 +23,16 @@ import picocli.CommandLine.Option;
             "",
             "--target follows PEFT's target_modules: a name selects modules whose path ends with it (q_proj,",
             "self_attn.q_proj, encoder_attn.v_proj); a value with regex characters must match the whole path",
-            "('model\\.decoder\\..*\\.(q|v)_proj'). Given an Optimum folder, every file gets the same adapters."},
+            "('model\\.decoder\\..*\\.(q|v)_proj'). Given an Optimum folder, every file gets the same adapters.",
+            "",
+            "--from-peft DIR applies an adapter trained with Hugging Face PEFT instead: exactly its modules (mapped to",
+            "projections in TorchScript and dynamo exports alike) with its values and PEFT's scaling; modules the",
+            "model lacks, or that target_modules selects but the safetensors file lacks, are named."},
         footer = {"", "Examples:",
             "  onnx-lora patch --model model.onnx --out patched.onnx --rank 8 --alpha 16 --target q_proj,v_proj",
             "  onnx-lora patch --model model.onnx --out p.onnx --rank 4 --target 'model\\.decoder\\..*' --dry-run",
-            "  onnx-lora patch --model optimum-export/ --out optimum-lora/ --rank 8 --target q_proj,k_proj,v_proj,out_proj"})
+            "  onnx-lora patch --model optimum-export/ --out optimum-lora/ --rank 8 --target q_proj,k_proj,v_proj,out_proj",
+            "  onnx-lora patch --model model.onnx --from-peft peft-adapter/ --out patched.onnx"})
 final class PatchCommand extends BaseCommand {
     @Option(names = "--model", required = true, paramLabel = "FILE|DIR", description = "Base model: ONNX file or Optimum folder.")
     Path model;
@@ -55,6 +61,11 @@ final class PatchCommand extends BaseCommand {
     @Option(names = "--family", paramLabel = "FILE", description = "Model-family description (default: built-in bart).")
     Path family;
 
+    @Option(names = "--from-peft", paramLabel = "DIR",
+            description = "Patch exactly the modules of this PEFT adapter folder, with its values, r, lora_alpha,"
+                    + " use_rslora, rank_pattern and alpha_pattern (instead of --rank/--alpha/--target/--init).")
+    Path fromPeft;
+
     @Override
     int execute() {
         if (out == null && !dryRun) {
@@ -66,10 +77,24 @@ final class PatchCommand extends BaseCommand {
             default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "--init must be kaiming or gaussian, got '" + init + "'");
         };
-        LoraConfig cfg = lora.config(initKind, seed, rslora);
         ModelFamily fam = family == null ? ModelFamily.bart() : ModelFamily.load(family);
-        Patcher.Report report = new Patcher(fam, output.progress())
-                .patch(model, out, cfg, new AdapterInit(initKind, seed), dryRun, force);
+        LoraConfig cfg;
+        org.onnxlora.lora.AdapterSource source;
+        if (fromPeft != null) {
+            for (String o : List.of("--rank", "--alpha", "--target", "--init", "--seed", "--rslora")) {
+                if (spec.commandLine().getParseResult().hasMatchedOption(o)) {
+                    throw new picocli.CommandLine.ParameterException(spec.commandLine(), o
+                            + " cannot be combined with --from-peft: the PEFT adapter decides it");
+                }
+            }
+            org.onnxlora.lora.Adapter peft = org.onnxlora.interop.PeftImport.check(model, fromPeft, fam).adapter();
+            cfg = peft.patchConfig();
+            source = peft;
+        } else {
+            cfg = lora.config(initKind, seed, rslora);
+            source = new AdapterInit(initKind, seed);
+        }
+        Patcher.Report report = new Patcher(fam, output.progress()).patch(model, out, cfg, source, dryRun, force);
         for (Patcher.FileResult f : report.files()) {
             printPlan(f);
         }
@@ -80,7 +105,7 @@ final class PatchCommand extends BaseCommand {
                     report.patchedCount(), trainable);
         } else {
             output.result("patched %d projections (r=%d, alpha=%s, %,d trainable parameters) -> %s",
-                    report.patchedCount(), lora.rank, InspectCommand.num(lora.alpha), trainable, out);
+                    report.patchedCount(), cfg.rank(), InspectCommand.num(cfg.alpha()), trainable, out);
         }
         return 0;
     }

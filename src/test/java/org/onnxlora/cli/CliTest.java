@@ -125,4 +125,64 @@ class CliTest {
         assertEquals(0, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("demo OK"), r.out());
     }
+
+    @Test
+    void interopCommandsOnATrainedRun() throws IOException {
+        Path run = tmp.resolve("run");
+        String base = Fixtures.torchscript().toString();
+        Run t = run("train", "--model", base, "--tokenizer", Fixtures.tokenizer().toString(), "--train",
+                "models/datasets/manpages/train.jsonl", "--out", run.toString(), "--steps", "3", "--batch-size", "4",
+                "--lr", "5e-3", "--target", "q_proj,v_proj", "--threads", "2", "-q");
+        assertEquals(0, t.code(), t.err());
+        // PEFT out of a run folder (the patched model is found in it), then back in
+        Path peft = tmp.resolve("peft");
+        Run e = run("export-adapter", "--adapter", run.toString(), "--format", "peft", "--out", peft.toString());
+        assertEquals(0, e.code(), e.err());
+        assertTrue(Files.exists(peft.resolve("adapter_config.json")) && Files.exists(peft.resolve("adapter_model.safetensors")));
+        Path fromRun = tmp.resolve("w-run.onnx");
+        assertEquals(0, run("merge", "--model", run.resolve("model.onnx").toString(), "--adapter", run.toString(),
+                "--out", fromRun.toString()).code());
+        Path fromPeft = tmp.resolve("w-peft.onnx");
+        Run m = run("merge", "--model", base, "--peft", peft.toString(), "--out", fromPeft.toString());
+        assertEquals(0, m.code(), m.err());
+        Run v = run("verify", "--a", fromRun.toString(), "--b", fromPeft.toString(), "--tolerance", "1e-6");
+        assertEquals(0, v.code(), v.out() + v.err());
+        Path patched = tmp.resolve("p-peft.onnx");
+        Run p = run("patch", "--model", Fixtures.dynamo().toString(), "--from-peft", peft.toString(), "--out",
+                patched.toString());
+        assertEquals(0, p.code(), p.err());
+        assertEquals(0, run("verify", "--a", fromRun.toString(), "--b", patched.toString(), "--tolerance", "1e-4").code());
+        // switch the merged model back to the base: subtract the run's adapter
+        Path back = tmp.resolve("back.onnx");
+        Run s = run("merge", "--model", fromRun.toString(), "--subtract", run.toString(), "--out", back.toString());
+        assertEquals(0, s.code(), s.err());
+        assertEquals(0, run("verify", "--a", base, "--b", back.toString(), "--tolerance", "1e-4").code());
+        // ONNX Runtime adapter + switchable model
+        Path ort = tmp.resolve("ort");
+        Run o = run("export-adapter", "--adapter", run.toString(), "--format", "onnx-adapter", "--out", ort.toString(),
+                "--name", "task");
+        assertEquals(0, o.code(), o.err());
+        assertTrue(Files.exists(ort.resolve("task.onnx_adapter")) && Files.exists(ort.resolve("model.onnx")));
+        // without an active adapter the switchable model is the base model
+        assertEquals(0, run("verify", "--a", base, "--b", ort.resolve("model.onnx").toString(), "--tolerance", "1e-6").code());
+    }
+
+    @Test
+    void interopErrorsAreOneLine() throws IOException {
+        String base = Fixtures.torchscript().toString();
+        Path empty = Files.createDirectories(tmp.resolve("not-peft"));
+        Files.writeString(empty.resolve("adapter_model.safetensors"), "");
+        assertOneLineError(run("merge", "--model", base, "--peft", empty.toString(), "--out",
+                tmp.resolve("w.onnx").toString()), 3, "adapter_config.json");
+        assertOneLineError(run("patch", "--model", base, "--from-peft", "models/tiny-bart/goldens/peft_native",
+                "--rank", "4", "--out", tmp.resolve("p.onnx").toString()), 2, "--rank", "--from-peft");
+        assertOneLineError(run("merge", "--model", base, "--add", "models/tiny-bart/goldens/peft_native:abc",
+                "--out", tmp.resolve("w2.onnx").toString()), 2, "weight");
+        assertOneLineError(run("export-adapter", "--adapter", "models/tiny-bart/goldens/peft_native", "--format", "gguf",
+                "--out", tmp.resolve("x").toString()), 2, "--format");
+        Path p = tmp.resolve("p.onnx");
+        assertEquals(0, run("patch", "--model", base, "--out", p.toString(), "--rank", "4").code());
+        assertOneLineError(run("merge", "--model", p.toString(), "--add", "models/tiny-bart/goldens/peft_native",
+                "--out", tmp.resolve("w3.onnx").toString()), 2, "still has LoRA branches");
+    }
 }

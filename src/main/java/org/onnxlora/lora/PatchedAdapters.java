@@ -1,0 +1,77 @@
+package org.onnxlora.lora;
+
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+import org.onnxlora.graph.GraphIndex;
+import org.onnxlora.io.ModelIO;
+import org.onnxlora.proto.Onnx.ModelProto;
+
+/**
+ * The adapters of a patched model (the output of {@code patch} or {@code train}):
+ * each branch's rank and scaling from the graph, its alpha from the {@code onnx_lora}
+ * metadata (alpha = scaling·r when the metadata was stripped), and its factors from
+ * the model or, where given, from a checkpoint's tensors ({@code …q_proj.lora_A}).
+ */
+public final class PatchedAdapters {
+    private PatchedAdapters() {}
+
+    public static Adapter read(Path model, Map<String, float[]> overrides, String origin) {
+        ModelFiles files = ModelFiles.of(model);
+        Map<String, Adapter.Module> modules = new LinkedHashMap<>();
+        Map<String, float[]> unused = new HashMap<>(overrides);
+        boolean rslora = false;
+        for (Path f : files.onnxFiles()) {
+            ModelProto m = ModelIO.load(f);
+            Optional<LoraMetadata.Info> info = LoraMetadata.read(m);
+            rslora |= info.map(LoraMetadata.Info::useRslora).orElse(false);
+            Map<String, Double> alphas = new HashMap<>();
+            info.ifPresent(i -> i.modules().forEach(mod -> alphas.put(mod.module(), mod.alpha())));
+            GraphIndex g = new GraphIndex(m.getGraph());
+            for (LoraBranch br : BranchFinder.find(m.getGraph())) {
+                if (modules.containsKey(br.modulePath())) {
+                    continue; // another file of an Optimum export: the same adapter
+                }
+                AdapterTensors t = MergePass.stored(g, br);
+                double[] a = take(unused, overrides, br.loraA(), t.a());
+                double[] b = take(unused, overrides, br.loraB(), t.b());
+                t = new AdapterTensors(t.in(), t.out(), t.rank(), t.scaling(), a, b);
+                boolean rs = info.map(LoraMetadata.Info::useRslora).orElse(false);
+                double alpha = alphas.getOrDefault(br.modulePath(),
+                        rs ? t.scaling() * Math.sqrt(t.rank()) : t.scaling() * t.rank());
+                modules.put(br.modulePath(), new Adapter.Module(br.modulePath(), alpha, t, br.loraA(), br.loraB()));
+            }
+        }
+        if (modules.isEmpty()) {
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, model
+                    + " has no LoRA branches (is it the output of 'patch' or 'train'?)");
+        }
+        if (!unused.isEmpty()) {
+            throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "adapter tensor '" + unused.keySet().iterator().next()
+                    + "' of " + origin + " has no LoRA branch in " + model);
+        }
+        return new Adapter(origin, rslora, modules);
+    }
+
+    private static double[] take(Map<String, float[]> unused, Map<String, float[]> overrides, String name,
+            double[] stored) {
+        float[] v = overrides.get(name);
+        if (v == null) {
+            return stored;
+        }
+        unused.remove(name);
+        if (v.length != stored.length) {
+            throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "adapter tensor '" + name + "' has " + v.length
+                    + " values but the model's has " + stored.length + " (different rank or model?)");
+        }
+        double[] d = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            d[i] = v[i];
+        }
+        return d;
+    }
+}
