@@ -103,7 +103,7 @@ public final class TrainingCompiler {
         ValueInfoProto labels = Graphs.tensorValue(LABELS, DataType.INT64_VALUE, new long[] {-1, -1},
                 "batch_size", "decoder_sequence_length");
         fwd.addInput(labels);
-        GraphProto forward = TransposedWeightPass.apply(fwd.build());
+        GraphProto forward = GeluFusionPass.apply(TransposedWeightPass.apply(fwd.build()));
 
         ModelProto training = withGraph(patched, build(forward, logits, options, true, specs), "training");
         ModelProto eval = withGraph(patched, build(forward, logits, options, false, specs), "eval");
