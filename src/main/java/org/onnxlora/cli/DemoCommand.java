@@ -38,7 +38,8 @@ import picocli.CommandLine.Option;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {
-            "Fine-tune the bundled tiny BART on the bundled man-page summaries and show each step is exact:",
+            "Fine-tune the bundled tiny BART on man-page summaries, verifying every step.",
+            "",
             "  1. patch q/k/v/out of every attention block (B = 0) and check patched == base,",
             "  2. train the adapters (about a minute on 2 cores) and report validation loss before and after,",
             "  3. merge them and check the merged model's loss equals the patched model's, with the base's nodes,",

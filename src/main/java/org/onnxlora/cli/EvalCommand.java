@@ -33,8 +33,10 @@ import picocli.CommandLine.Option;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = {
-            "Score a model on text pairs: token-level loss and perplexity (teacher forcing) and ROUGE-1/2/L of",
-            "generated text against the references. Prints one JSON object.",
+            "Score a model on text pairs: loss, perplexity and ROUGE-1/2/L, as one JSON object.",
+            "",
+            "The loss is token-level cross entropy with teacher forcing; ROUGE compares generated text with the",
+            "references.",
             "",
             "Works on base, patched and merged models; --adapter applies a run's adapters to a patched model.",
             "The loss is computed from the logits in double precision, the same way for every form of the",

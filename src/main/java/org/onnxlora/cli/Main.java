@@ -16,7 +16,9 @@ import picocli.CommandLine.Command;
             "  onnx-lora inspect --model model.onnx",
             "  onnx-lora patch   --model model.onnx --out patched.onnx --rank 8 --alpha 16 --target q_proj,v_proj",
             "  onnx-lora verify  --a model.onnx --b patched.onnx",
-            "  onnx-lora merge   --model patched.onnx --out merged.onnx",
+            "  onnx-lora train   --model model.onnx --tokenizer tokenizer.json --train train.jsonl --out run --epochs 1",
+            "  onnx-lora merge   --model run/model.onnx --adapter run --out merged.onnx",
+            "  onnx-lora eval    --model merged.onnx --tokenizer tokenizer.json --data test.jsonl",
             "  onnx-lora export-adapter --adapter RUN --format peft --out peft-adapter",
             ""},
         subcommands = {
