@@ -70,7 +70,7 @@ def adapter_diff(run_a, run_b):
 
 
 PLACED = re.compile(r"(All nodes|Node\(s\)) placed on \[(\w+)\]\. Number of nodes: (\d+)")
-NODE = re.compile(r"^  (\S+) \((.*)\)\s*$")
+NODE = re.compile(r"VerifyEachNodeIsAssignedToAnEp\]   (\S+) \((.*)\)\s*$")
 
 
 def parse_placements(path):
@@ -90,11 +90,9 @@ def parse_placements(path):
                 if m.group(1) == "All nodes":
                     cur[provider].append(("*all*", m.group(3)))
                 continue
-            m = NODE.match(line.rstrip("\n"))
+            m = NODE.search(line.rstrip("\n"))
             if m and cur is not None and provider is not None:
                 cur[provider].append((m.group(1), m.group(2)))
-            elif cur is not None and provider is not None and not line.startswith("  "):
-                provider = None
     return sessions
 
 

@@ -26,12 +26,12 @@ PY=python3
 BATCH=32 S=128 T=32
 TINY=$X/tiny-bart/model.onnx
 BASE=$W/base.onnx
-GPU_CORES=4-15
+GPU_CORES=${GPU_CORES:-4-15}
 
 # pinned CORES COMMAND...: COMMAND on those cores (all cores when CORES is empty or taskset is missing)
 pinned() {
   local c=$1; shift
-  if [ -n "$c" ] && command -v taskset > /dev/null; then taskset -c "$c" "$@"; else "$@"; fi
+  if [ -n "$c" ] && taskset -c "$c" true 2> /dev/null; then taskset -c "$c" "$@"; else "$@"; fi
 }
 log() { echo "[$(date +%T) +${SECONDS}s] $*" | tee -a "$R/progress.log" >&2; }
 pack() { tar -C "$W" -czf "$O/results.tar.gz" results 2>/dev/null; }
@@ -119,12 +119,12 @@ EOF
 
 phase_gpu() {
   export PIN=$GPU_CORES
-  olbench ol_tiny_cuda "$TINY" cuda 4 3 20
-  ptbench peft_tiny_cuda tiny cuda 0 3 20
-  olbench ol_base_cuda "$BASE" cuda 4 3 10
-  ptbench peft_base_cuda base cuda 0 3 10
-  ptbench full_base_cuda base cuda 0 3 10 --mode full
-  olbench ol_base_cuda_arena "$BASE" cuda 4 2 6 --cuda-option arena_extend_strategy=kSameAsRequested
+  olbench ol_tiny_cuda "$TINY" cuda 4 5 20
+  ptbench peft_tiny_cuda tiny cuda 0 5 20
+  olbench ol_base_cuda "$BASE" cuda 4 5 10
+  ptbench peft_base_cuda base cuda 0 5 10
+  ptbench full_base_cuda base cuda 0 5 10 --mode full
+  olbench ol_base_cuda_arena "$BASE" cuda 4 4 6 --cuda-option arena_extend_strategy=kSameAsRequested
   pack
   log "profile: base on cuda with CUDA_LAUNCH_BLOCKING=1 (per-node times = GPU time + launch)"
   CUDA_LAUNCH_BLOCKING=1 pinned $GPU_CORES timeout 240 $OL bench-train --model "$BASE" --device cuda --threads 4 \
@@ -151,8 +151,8 @@ phase_cpu16() {
 
 phase_extra() {
   export PIN=$GPU_CORES
-  olbench ol_base_cuda_tf32 "$BASE" cuda 4 2 6 --tf32
-  ptbench peft_base_cuda_tf32 base cuda 0 2 6 --tf32
+  olbench ol_base_cuda_tf32 "$BASE" cuda 4 4 6 --tf32
+  ptbench peft_base_cuda_tf32 base cuda 0 4 6 --tf32
   ptbench full_tiny_cuda tiny cuda 0 3 20 --mode full
   unset PIN
   log "profile: base on cpu, 16 threads"
@@ -168,6 +168,13 @@ summary() {
   { echo "## results ($(date -u +%FT%TZ), ${SECONDS}s)"; echo
     $PY "$X/gpu/report.py" table "$R" 2>&1; echo
     echo "parity: $($PY -c "import json;d=json.load(open('$R/parity.json'));print({k:v for k,v in d.items() if k!='per_step'})" 2>&1)"
+    $PY -c "
+import json
+d = json.load(open('$R/placement.json'))
+for s in d['sessions']:
+    print('placement', s['session'], s['providers'], 'not on CUDA:', s['not_on_cuda_by_op'], 'memcpy:', s['memcpy_nodes'],
+          'not shape arithmetic:', sorted({x['op'] for x in s['not_shape_arithmetic']}))
+" 2>&1
     for f in "$R"/profile-*.json; do
       [ -f "$f" ] && $PY -c "import json,sys;d=json.load(open(sys.argv[1]));print(sys.argv[1].split('/')[-1], d['model_run_ms_median'], 'ms/run;', ', '.join(f\"{t['op']} {t['ms_per_run']}\" for t in d['top'][:10]))" "$f"
     done
