@@ -99,6 +99,10 @@ public final class GradEmitter {
         return b.op("Sum", new ArrayList<>(terms));
     }
 
+    /** Highest rank {@link #unbroadcast} handles with runtime shapes (ONNX models rarely pass 6). */
+    static final int MAX_RANK = 8;
+    private static final long[] ONES = {1, 1, 1, 1, 1, 1, 1, 1};
+
     /**
      * Reduces {@code g}, the gradient of a broadcast result {@code y}, back to the
      * shape of the operand {@code x}: sums over the leading axes {@code x} lacks and
@@ -121,9 +125,14 @@ public final class GradEmitter {
         }
         String sg = shape(g);
         String sx = shape(x);
-        String lead = b.op("Sub", op("Size", sg), op("Size", sx));
-        String ones = op("Expand", b.ints(1), reshape(lead, b.ints(1)));
-        String padded = op("Concat", List.of(ones, sx), Attrs.i("axis", 0));
+        // x's shape left-padded with ones to g's rank: the last rank(g) entries of [1]*MAX_RANK ++ shape(x).
+        // Only ops whose inputs the CUDA kernels take from device memory (Concat, Equal, NonZero, Gather, Add,
+        // Sub, Size), so ONNX Runtime keeps this whole shape computation on the CPU; Expand, Range or Slice would
+        // pull it onto the GPU (their size inputs are CPU inputs there) and cost a device->host sync each time.
+        String padSource = op("Concat", List.of(b.ints(ONES), sx), Attrs.i("axis", 0));
+        String iota = reshape(op("NonZero", op("Equal", sg, sg)), b.ints(-1)); // 0 .. rank(g)-1
+        String start = b.op("Sub", b.op("Add", op("Size", sx), b.int0(MAX_RANK)), op("Size", sg));
+        String padded = op("Gather", List.of(padSource, b.op("Add", iota, start)), Attrs.i("axis", 0));
         String one = b.ints(1);
         String reduce = op("And", op("Equal", padded, one), op("Not", op("Equal", sg, one)));
         String axes = reshape(op("NonZero", reduce), b.ints(-1));

@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.onnxlora.io.ModelIO;
@@ -70,6 +71,20 @@ final class BenchTrainCommand extends BaseCommand {
     @Option(names = "--no-arena", description = "Turn ORT's CPU memory arena off (lower peak memory, slower allocation).")
     boolean noArena;
 
+    @Option(names = "--tf32", description = "Let CUDA use TF32 for float32 matrix products (off by default: strict float32).")
+    boolean tf32;
+
+    @Option(names = "--cuda-option", paramLabel = "KEY=VALUE",
+            description = "Extra CUDA provider option, repeatable (e.g. arena_extend_strategy=kSameAsRequested).")
+    Map<String, String> cudaOptions = new LinkedHashMap<>();
+
+    @Option(names = "--ort-verbose", description = "Log at ONNX Runtime's VERBOSE level to stderr (shows each node's execution provider).")
+    boolean ortVerbose;
+
+    @Option(names = "--profile", paramLabel = "PREFIX",
+            description = "Write ONNX Runtime profiles (PREFIX_training_<time>.json, PREFIX_optimizer_<time>.json).")
+    Path profile;
+
     @Mixin
     CompileCommand.TrainingOptions training;
 
@@ -88,7 +103,9 @@ final class BenchTrainCommand extends BaseCommand {
         double compileSeconds = (System.nanoTime() - t0) / 1e9;
         output.detail("after compile: %s", memory());
         RuntimeOptions ro = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device))
-                .withDisablePrepacking(disablePrepacking).withCpuArena(!noArena);
+                .withDisablePrepacking(disablePrepacking).withCpuArena(!noArena).withAllowTf32(tf32).withCudaOptions(cudaOptions)
+                .withVerboseLog(ortVerbose).withProfilePrefix(profile);
+        List<Path> profiles = List.of();
         SplittableRandom rng = new SplittableRandom(0);
         double[] stepMs = new double[steps];
         double[] outsideShare = new double[steps];
@@ -113,6 +130,7 @@ final class BenchTrainCommand extends BaseCommand {
                 }
                 output.info("step %d/%d: %.1f ms", i + 1, warmup + steps, wall / 1e6);
             }
+            profiles = s.endProfiling();
         } finally {
             org.onnxlora.io.FileTrees.delete(dir);
         }
@@ -123,6 +141,9 @@ final class BenchTrainCommand extends BaseCommand {
         o.put("adapters", adapters);
         o.put("device", device);
         o.put("threads", threads);
+        if (Device.parse(device).kind() == Device.Kind.CUDA) {
+            o.put("cuda_options", ro.effectiveCudaOptions());
+        }
         o.put("batch", batch);
         o.put("source_length", sourceLength);
         o.put("target_length", targetLength);
@@ -135,6 +156,9 @@ final class BenchTrainCommand extends BaseCommand {
         o.put("time_to_first_step_seconds", round(firstStep));
         o.put("peak_rss_bytes", ProcessStats.peakRssBytes());
         o.put("peak_rss_over_model", round((double) ProcessStats.peakRssBytes() / modelBytes));
+        if (!profiles.isEmpty()) {
+            o.put("profiles", profiles.stream().map(Path::toString).toList());
+        }
         output.result("%s", new GsonBuilder().setPrettyPrinting().create().toJson(o));
         return 0;
     }

@@ -141,6 +141,9 @@ final class TrainCommand extends BaseCommand {
     @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads; 0 = one per core (default: ${DEFAULT-VALUE}).")
     int threads;
 
+    @Option(names = "--tf32", description = "Let CUDA use TF32 for float32 matrix products (faster; off by default).")
+    boolean tf32;
+
     @Option(names = "--resume", description = "Continue the run in --out from its latest checkpoint.")
     boolean resume;
 
@@ -199,7 +202,7 @@ final class TrainCommand extends BaseCommand {
             patched = null; // release the source mapping before the sessions map the artifacts
             System.gc();
             writeRunInfo(fingerprint, total, batcher.batchesPerEpoch());
-            RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(dev);
+            RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(dev).withAllowTf32(tf32);
             try (TrainingSession session = new TrainingSession(artifacts, rt)) {
                 Trainer trainer = new Trainer(session, tc, out, fingerprint, output.progress());
                 BatcherSource source = new BatcherSource(batcher);

@@ -1,6 +1,8 @@
 package org.onnxlora.runtime;
 
 import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * How ONNX Runtime sessions are configured.
@@ -12,39 +14,71 @@ import java.nio.file.Path;
  * @param optimizedModelPath where ORT should write the optimized graph (null = nowhere)
  * @param allowTf32 let CUDA use TF32 for float32 matrix products (faster, ~1e-3 relative error)
  * @param cpuArena let ORT pool CPU memory in its arena (faster allocation, but the pool never shrinks)
+ * @param verboseLog log at ORT's VERBOSE level (node placements per execution provider, memcpy nodes)
+ * @param profilePrefix write an ORT profile (JSON, per-node times) starting with this path (null = none)
+ * @param cudaOptions extra CUDA provider options ({@code arena_extend_strategy}, {@code gpu_mem_limit}, ...),
+ *     applied after onnx-lora's own
  */
 public record RuntimeOptions(Device device, int threads, boolean optimize, boolean disablePrepacking,
-        Path optimizedModelPath, boolean allowTf32, boolean cpuArena) {
+        Path optimizedModelPath, boolean allowTf32, boolean cpuArena, boolean verboseLog, Path profilePrefix,
+        Map<String, String> cudaOptions) {
+
+    public RuntimeOptions {
+        if (threads < 0) {
+            throw new IllegalArgumentException("threads must be >= 0, got " + threads);
+        }
+        cudaOptions = Map.copyOf(cudaOptions == null ? Map.of() : cudaOptions);
+    }
 
     public static RuntimeOptions defaults() {
-        return new RuntimeOptions(Device.CPU, 0, true, false, null, false, true);
+        return new RuntimeOptions(Device.CPU, 0, true, false, null, false, true, false, null, Map.of());
     }
 
-    public RuntimeOptions withCpuArena(boolean a) {
-        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, a);
+    public RuntimeOptions withThreads(int v) {
+        return new RuntimeOptions(device, v, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions);
     }
 
-    public RuntimeOptions withAllowTf32(boolean t) {
-        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, t, cpuArena);
+    public RuntimeOptions withDevice(Device v) {
+        return new RuntimeOptions(v, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions);
     }
 
-    public RuntimeOptions withThreads(int t) {
-        return new RuntimeOptions(device, t, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena);
+    public RuntimeOptions withOptimize(boolean v) {
+        return new RuntimeOptions(device, threads, v, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions);
     }
 
-    public RuntimeOptions withDevice(Device d) {
-        return new RuntimeOptions(d, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena);
+    public RuntimeOptions withOptimizedModelPath(Path v) {
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, v, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions);
     }
 
-    public RuntimeOptions withOptimize(boolean o) {
-        return new RuntimeOptions(device, threads, o, disablePrepacking, optimizedModelPath, allowTf32, cpuArena);
+    public RuntimeOptions withDisablePrepacking(boolean v) {
+        return new RuntimeOptions(device, threads, optimize, v, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions);
     }
 
-    public RuntimeOptions withOptimizedModelPath(Path p) {
-        return new RuntimeOptions(device, threads, optimize, disablePrepacking, p, allowTf32, cpuArena);
+    public RuntimeOptions withAllowTf32(boolean v) {
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, v, cpuArena, verboseLog, profilePrefix, cudaOptions);
     }
 
-    public RuntimeOptions withDisablePrepacking(boolean d) {
-        return new RuntimeOptions(device, threads, optimize, d, optimizedModelPath, allowTf32, cpuArena);
+    public RuntimeOptions withCpuArena(boolean v) {
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, v, verboseLog, profilePrefix, cudaOptions);
+    }
+
+    public RuntimeOptions withVerboseLog(boolean v) {
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, v, profilePrefix, cudaOptions);
+    }
+
+    public RuntimeOptions withProfilePrefix(Path v) {
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, v, cudaOptions);
+    }
+
+    public RuntimeOptions withCudaOptions(Map<String, String> v) {
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, v);
+    }
+
+    /** The CUDA provider options onnx-lora passes: its own first, then {@link #cudaOptions} (which win). */
+    public Map<String, String> effectiveCudaOptions() {
+        Map<String, String> m = new TreeMap<>();
+        m.put("use_tf32", allowTf32 ? "1" : "0");
+        m.putAll(cudaOptions);
+        return m;
     }
 }

@@ -2,6 +2,7 @@ package org.onnxlora.runtime;
 
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions;
 import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
@@ -37,6 +38,13 @@ public final class Sessions {
             if (opts.optimizedModelPath() != null) {
                 so.setOptimizedModelFilePath(opts.optimizedModelPath().toString());
             }
+            if (opts.verboseLog()) {
+                // VERBOSE makes ORT print "Node placements": every node with the provider that runs it.
+                so.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE);
+            }
+            if (opts.profilePrefix() != null) {
+                so.enableProfiling(opts.profilePrefix().toString());
+            }
             if (opts.device().kind() == Device.Kind.CUDA) {
                 addCuda(so, opts);
             }
@@ -48,7 +56,9 @@ public final class Sessions {
 
     private static void addCuda(SessionOptions so, RuntimeOptions opts) {
         try (OrtCUDAProviderOptions cuda = new OrtCUDAProviderOptions(opts.device().index())) {
-            cuda.add("use_tf32", opts.allowTf32() ? "1" : "0");
+            for (var e : opts.effectiveCudaOptions().entrySet()) {
+                cuda.add(e.getKey(), e.getValue());
+            }
             so.addCUDA(cuda);
         } catch (OrtException | UnsatisfiedLinkError | IllegalArgumentException e) {
             throw new OnnxLoraException(ErrorCode.RUNTIME, "CUDA is not available: " + e.getMessage()

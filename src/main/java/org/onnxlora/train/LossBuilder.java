@@ -10,9 +10,10 @@ import org.onnxlora.proto.Onnx.TensorProto.DataType;
  *
  * <p>The graph reports the <em>sum</em> of token losses and the number of counted
  * tokens rather than their mean, so gradients of micro-batches add up exactly; the
- * optimizer divides by the total token count. SoftmaxCrossEntropyLoss runs on stock
- * ORT but its gradient kernel does not, so the backward is written out:
- * {@code dlogits = (softmax − target) · valid}, with softmax = exp(log_prob).
+ * optimizer divides by the total token count. The loss is
+ * {@code −Σ valid · log_softmax(logits)[label]} in ops that stock ORT runs on both CPU and CUDA
+ * (SoftmaxCrossEntropyLoss has no CUDA kernel outside training builds), and the backward is
+ * written out: {@code dlogits = (softmax − target) · valid}, with softmax = exp(log_prob).
  */
 public final class LossBuilder {
     /** Names of what the loss subgraph produces. */
@@ -33,15 +34,20 @@ public final class LossBuilder {
         String flatShape = b.op("Concat", List.of(b.ints(-1), b.op("Unsqueeze", vocab, b.ints(0))), Attrs.i("axis", 0));
         String logits2d = b.op("Reshape", logits, flatShape);
         String labels1d = b.op("Reshape", labels, b.ints(-1));
-        String[] sce = b.opN("", "SoftmaxCrossEntropyLoss", 2, List.of(logits2d, labels1d),
-                Attrs.s("reduction", "sum"), Attrs.i("ignore_index", cfg.ignoreIndex()));
-        String nllSum = sce[0];
-        String logProb = sce[1];
-
+        // The loss is LogSoftmax + GatherElements rather than SoftmaxCrossEntropyLoss: the latter has
+        // no CUDA kernel in stock builds (it lives in ORT's training ops), so on CUDA it would run on
+        // the CPU and copy [tokens, vocab] logits to the host and log-probabilities back every step.
+        String logProb = b.op("LogSoftmax", List.of(logits2d), Attrs.i("axis", -1));
         String valid = b.op("Not", b.op("Equal", labels1d, b.initializer(
                 org.onnxlora.io.Tensors.ofLongs("ignore_index", new long[0], cfg.ignoreIndex()))));
         String validF = b.op("Cast", valid, Attrs.i("to", f));
         String count = b.op("ReduceSum", List.of(validF), Attrs.i("keepdims", 0));
+        String safeLabels = b.op("Where", List.of(valid, labels1d, b.initializer(
+                org.onnxlora.io.Tensors.ofLongs("zero", new long[0], 0))));
+        String picked = b.op("GatherElements", List.of(logProb, b.op("Unsqueeze", safeLabels, b.ints(1))),
+                Attrs.i("axis", 1));
+        String nllSum = b.op("Neg", b.op("ReduceSum", List.of(b.op("Mul", b.op("Reshape", picked, b.ints(-1)), validF)),
+                Attrs.i("keepdims", 0)));
 
         String lossSum = nllSum;
         String eps = null;
@@ -59,8 +65,6 @@ public final class LossBuilder {
         if (withGradient) {
             b.scope("/loss/grad");
             String probs = b.op("Exp", logProb);
-            String safeLabels = b.op("Where", List.of(valid, labels1d, b.initializer(
-                    org.onnxlora.io.Tensors.ofLongs("zero", new long[0], 0))));
             String onehot = b.op("OneHot", List.of(safeLabels, b.op("Reshape", vocab, b.ints(1)),
                     b.initializer(org.onnxlora.io.Tensors.ofFloats("off_on", new long[] {2}, new float[] {0f, 1f}))),
                     Attrs.i("axis", -1));

@@ -102,8 +102,8 @@ public final class TrainingSession implements AutoCloseable {
         OrtSession t = null;
         OrtSession o = null;
         try {
-            t = open(artifacts.directory().resolve(ArtifactStore.TRAINING), "training graph", true);
-            o = open(artifacts.directory().resolve(ArtifactStore.OPTIMIZER), "optimizer graph", false);
+            t = open(artifacts.directory().resolve(ArtifactStore.TRAINING), "training", true);
+            o = open(artifacts.directory().resolve(ArtifactStore.OPTIMIZER), "optimizer", false);
             params = new Slot[] {new Slot(env, specs), new Slot(env, specs)};
             expAvg = new Slot[] {new Slot(env, specs), new Slot(env, specs)};
             expAvgSq = new Slot[] {new Slot(env, specs), new Slot(env, specs)};
@@ -148,14 +148,37 @@ public final class TrainingSession implements AutoCloseable {
         return OnnxTensor.createTensor(env, b, new long[0]);
     }
 
+    /** Opens one graph; {@code what} (training, optimizer, eval) also suffixes its profile file, if profiling. */
     private OrtSession open(Path file, String what, boolean withFrozen) {
-        try (SessionOptions so = Sessions.options(options)) {
+        RuntimeOptions o = options.profilePrefix() == null ? options
+                : options.withProfilePrefix(Path.of(options.profilePrefix() + "_" + what));
+        try (SessionOptions so = Sessions.options(o)) {
             if (withFrozen) {
                 frozen.addTo(so);
             }
             return env.createSession(file.toString(), so);
         } catch (OrtException e) {
-            throw new OnnxLoraException(ErrorCode.RUNTIME, "ONNX Runtime cannot load the " + what + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.RUNTIME, "ONNX Runtime cannot load the " + what + " graph: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Ends profiling (when {@link RuntimeOptions#profilePrefix()} is set) and returns the
+     * profile files ORT wrote, training graph first; empty when not profiling.
+     */
+    public List<Path> endProfiling() {
+        if (options.profilePrefix() == null) {
+            return List.of();
+        }
+        List<Path> files = new ArrayList<>();
+        try {
+            for (OrtSession s : eval == null ? List.of(training, optimizer) : List.of(training, optimizer, eval)) {
+                files.add(Path.of(s.endProfiling()));
+            }
+            return files;
+        } catch (OrtException e) {
+            throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot end profiling: " + e.getMessage(), e);
         }
     }
 
@@ -253,7 +276,7 @@ public final class TrainingSession implements AutoCloseable {
     /** Loss of {@code batch} with the current adapters, without gradients (the eval graph). */
     public Pass evaluate(Batch batch) {
         if (eval == null) {
-            eval = open(artifacts.directory().resolve(ArtifactStore.EVAL), "eval graph", true);
+            eval = open(artifacts.directory().resolve(ArtifactStore.EVAL), "eval", true);
         }
         Map<String, OnnxTensor> feeds = new HashMap<>(params[current].tensors);
         List<OnnxTensor> owned = batchTensors(batch, feeds, true);

@@ -1,0 +1,66 @@
+package org.onnxlora.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.onnxlora.proto.Onnx.ModelProto;
+import org.onnxlora.proto.Onnx.NodeProto;
+import org.onnxlora.testing.Fixtures;
+
+/**
+ * Every op of the compiled graphs has a kernel in the CUDA provider of the stock GPU build, so that
+ * on CUDA nothing but shape arithmetic runs on the CPU. CI has no GPU: the list below is what ORT
+ * 1.29's CUDA provider placed on CUDA on the H100 (tools/gpu/run-on-device.sh, phase placement);
+ * an op outside it needs that check again. SoftmaxCrossEntropyLoss, for one, exists on the CPU only
+ * (its CUDA kernel is in ORT's training build), which is why the loss is LogSoftmax + GatherElements.
+ * {@code com.microsoft:Gelu} (from GeluFusionPass, added after that device run) is registered for
+ * float, double and float16 in ORT's CUDA contrib kernels (cuda_contrib_kernels.cc), but has not been
+ * observed on the H100 yet: the next device run's placement check covers it.
+ */
+class CudaOpCoverageTest {
+    static final Set<String> CUDA_OPS = Set.of(
+            "Add", "And", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Erf", "Exp", "Expand",
+            "Flatten", "Gather", "GatherElements", "GatherND", "Gemm", "GreaterOrEqual", "Identity", "LayerNormalization",
+            "LessOrEqual", "LogSoftmax", "MatMul", "Max", "Min", "Mul", "Neg", "NonZero", "Not", "OneHot", "Pow", "Range",
+            "Reciprocal", "ReduceSum", "Reshape", "Shape", "Size", "Softmax", "Sqrt", "Squeeze", "Sub", "Sum", "Transpose",
+            "Unsqueeze", "Where", "com.microsoft:FusedMatMul", "com.microsoft:Gelu");
+
+    @BeforeAll
+    static void load() throws Exception {
+        TrainingParityTest.load();
+    }
+
+    @AfterAll
+    static void close() {
+        TrainingParityTest.close();
+    }
+
+    static Stream<Path> exports() {
+        return Stream.of(Fixtures.torchscript(), Fixtures.dynamo());
+    }
+
+    @ParameterizedTest
+    @MethodSource("exports")
+    void compiledGraphsUseOnlyOpsWithCudaKernels(Path model) {
+        TrainingCompiler.Artifacts art = new TrainingCompiler().compile(TrainingParityTest.patchedLikeGoldens(model),
+                TrainingCompiler.Options.defaults());
+        for (ModelProto m : new ModelProto[] {art.training(), art.eval(), art.optimizer()}) {
+            Set<String> missing = new TreeSet<>();
+            for (NodeProto n : m.getGraph().getNodeList()) {
+                String op = n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx") ? n.getOpType()
+                        : n.getDomain() + ":" + n.getOpType();
+                if (!CUDA_OPS.contains(op)) {
+                    missing.add(op);
+                }
+            }
+            assertEquals(Set.of(), missing, m.getGraph().getName() + ": ops not known to run on CUDA");
+        }
+    }
+}

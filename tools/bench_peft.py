@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""PyTorch + PEFT side of the issue-6 benchmark: the configuration `onnx-lora bench-train` runs.
+
+One process measures one configuration and prints one JSON object (also written to --json-out):
+LoRA r=8, alpha=16 on q_proj+v_proj (PEFT), or full fine-tuning (--mode full); AdamW (lr 1e-4,
+no weight decay, betas 0.9/0.999, eps 1e-8) with global-norm clipping at 1.0, as onnx-lora's
+defaults; random full-length batches (source ids in [5, vocab), all-ones attention mask, random
+labels, decoder input = labels shifted right after decoder_start_token_id 2), a fresh batch per
+step, built on the host and moved to the device inside the timed step (bench-train does the same).
+
+The model is BartForConditionalGeneration with random weights: the tiny fixture's config
+(models/tiny-bart/hf/config.json) or bart-base's shape (what `onnx-lora synth --preset base` writes).
+Dropout is 0 everywhere, as in the eval-mode ONNX export onnx-lora trains.
+
+Reported: tokens/s (batch x (source + target) tokens over the median timed step), every step time,
+time to first step (from before `import torch` to the end of step 1), peak host RSS (ru_maxrss),
+and on CUDA torch.cuda.max_memory_allocated / max_memory_reserved. The process's total GPU memory
+(context included) is sampled from outside by tools/gpu/gpumem.py, the same way as for onnx-lora.
+
+  python3 tools/bench_peft.py --size base --device cuda --mode lora --batch 32 --source-length 128 --target-length 32
+  CUDA_VISIBLE_DEVICES= python3 tools/bench_peft.py --size base --device cpu --threads 2 --steps 2 --warmup 1
+"""
+import time
+
+T0 = time.perf_counter()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+
+BASE = dict(vocab_size=50265, d_model=768, encoder_layers=6, decoder_layers=6, encoder_attention_heads=12,
+            decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072, max_position_embeddings=1024)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--size", choices=["tiny", "base"], required=True)
+    p.add_argument("--tiny-config", default="models/tiny-bart/hf/config.json",
+                   help="config.json of the tiny fixture (default: %(default)s)")
+    p.add_argument("--device", choices=["cpu", "cuda"], required=True)
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0 = leave PyTorch's default)")
+    p.add_argument("--mode", choices=["lora", "full"], default="lora")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--source-length", type=int, default=128)
+    p.add_argument("--target-length", type=int, default=32)
+    p.add_argument("--steps", type=int, default=10, help="timed steps")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--alpha", type=float, default=16)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on CUDA (off: strict float32)")
+    p.add_argument("--attn", default=None, help="attn_implementation (default: transformers' choice, sdpa)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json-out", help="also write the JSON result here")
+    return p.parse_args()
+
+
+def main():
+    a = parse_args()
+    if a.threads > 0:
+        # before torch is imported, so that OpenMP's pool is sized once
+        os.environ["OMP_NUM_THREADS"] = str(a.threads)
+        os.environ["MKL_NUM_THREADS"] = str(a.threads)
+    import torch
+    import transformers
+    import peft
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+        torch.set_num_interop_threads(1)
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
+    torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    if a.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("CUDA requested but torch.cuda.is_available() is False")
+
+    if a.size == "tiny":
+        with open(a.tiny_config) as f:
+            cfg = BartConfig(**{k: v for k, v in json.load(f).items()
+                                if k not in ("architectures", "transformers_version", "dtype")})
+    else:
+        cfg = BartConfig(**BASE)
+    for k in ("dropout", "attention_dropout", "activation_dropout", "classifier_dropout"):
+        setattr(cfg, k, 0.0)
+    cfg.encoder_layerdrop = 0.0
+    cfg.decoder_layerdrop = 0.0
+    cfg.use_cache = False
+    if a.attn:
+        cfg._attn_implementation = a.attn
+    model = BartForConditionalGeneration(cfg).float()
+    attn = getattr(model.config, "_attn_implementation", None)
+    if a.mode == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+        model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=a.rank, lora_alpha=a.alpha,
+                                                 target_modules=["q_proj", "v_proj"], lora_dropout=0.0, bias="none"))
+    model.to(dev)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    trainable = sum(p.numel() for p in params)
+    total = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+
+    gen = torch.Generator().manual_seed(a.seed)
+    vocab = cfg.vocab_size
+    b, s, t = a.batch, a.source_length, a.target_length
+
+    def batch():
+        src = torch.randint(5, vocab, (b, s), generator=gen)
+        labels = torch.randint(5, vocab, (b, t), generator=gen)
+        dec = torch.cat([torch.full((b, 1), 2, dtype=torch.long), labels[:, :-1]], dim=1)
+        return (src.to(dev, non_blocking=False), torch.ones_like(src).to(dev), dec.to(dev), labels.to(dev))
+
+    def sync():
+        if a.device == "cuda":
+            torch.cuda.synchronize()
+
+    step_ms, losses = [], []
+    first_step_s = None
+    if a.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    for i in range(a.warmup + a.steps):
+        sync()
+        start = time.perf_counter()
+        src, mask, dec, labels = batch()
+        out = model(input_ids=src, attention_mask=mask, decoder_input_ids=dec, labels=labels)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss = out.loss.item()  # synchronizes, as onnx-lora reads its loss every step
+        sync()
+        wall = time.perf_counter() - start
+        losses.append(loss)
+        if i == 0:
+            first_step_s = time.perf_counter() - T0
+        if i >= a.warmup:
+            step_ms.append(wall * 1000)
+        print(f"step {i + 1}/{a.warmup + a.steps}: {wall * 1000:.1f} ms loss {loss:.4f}", file=sys.stderr, flush=True)
+
+    median = statistics.median(step_ms)
+    tokens = b * (s + t)
+    r = {
+        "tool": "pytorch+peft" if a.mode == "lora" else "pytorch-full",
+        "size": a.size, "device": a.device, "threads": a.threads if a.threads > 0 else torch.get_num_threads(),
+        "mode": a.mode, "batch": b, "source_length": s, "target_length": t, "tokens_per_step": tokens,
+        "trainable_parameters": trainable, "parameters": total,
+        "step_ms_median": round(median, 3), "step_ms_all": [round(x, 3) for x in step_ms],
+        "tokens_per_second": round(tokens / (median / 1000), 3),
+        "time_to_first_step_seconds": round(first_step_s, 3),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "loss_first": losses[0], "loss_last": losses[-1],
+        "tf32": a.tf32, "attn_implementation": attn,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
+    }
+    if a.device == "cuda":
+        r["gpu_max_memory_allocated_bytes"] = torch.cuda.max_memory_allocated()
+        r["gpu_max_memory_reserved_bytes"] = torch.cuda.max_memory_reserved()
+        r["gpu_name"] = torch.cuda.get_device_name(0)
+    text = json.dumps(r, indent=2)
+    print(text)
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

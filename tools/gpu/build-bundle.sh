@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the chunked bundle that runs onnx-lora on the lent GPU machine (issue 6), from the repository root:
+#
+#   tools/gpu/build-bundle.sh [--out DIR] [--chunk-mb N] [--skip-build]
+#
+# Wraps ../shared/gpu/make-bundle.sh (jlink'd Java, ORT's CUDA 12 natives, CUDA 12 cudart/cuBLAS from
+# Maven Central) with: this project's classes and dependency jars minus onnxruntime-*.jar (the bundle
+# brings ORT's classes and GPU natives), and as extras the benchmark scripts (tools/gpu/, tools/bench_peft.py),
+# the tiny fixture (model, tokenizer, HF config) and the man-page training data. The base-sized model is
+# generated on the GPU machine (onnx-lora synth), never carried.
+#
+# The device tool sends the *main checkout* plus the paths named in `carry`, 64 MiB per call in all, so
+# the chunk size is 64 MiB minus what that checkout's tracked (and untracked, not ignored) files weigh,
+# minus a margin: --chunk-mb defaults to that. DIR (default: .gpu in the main checkout) must be ignored
+# there (.git/info/exclude). tools/gpu/README.md lists the device calls; this script prints them too.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+main=${MAIN_CHECKOUT:-$(git -C "$root" worktree list --porcelain | awk '/^worktree /{print $2; exit}')}
+out=$main/.gpu; chunk=""; build=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) out=$2; shift 2;; --chunk-mb) chunk=$2; shift 2;; --skip-build) build=0; shift;;
+    *) echo "unknown argument: $1" >&2; exit 2;;
+  esac
+done
+make_bundle=${MAKE_BUNDLE:-$root/../shared/gpu/make-bundle.sh}
+[ -x "$make_bundle" ] || make_bundle=/work/shared/gpu/make-bundle.sh
+if [ -z "$chunk" ]; then
+  # what travels with every call besides the carried chunk
+  tree=$(cd "$main" && { git ls-files -z; git ls-files -z -o --exclude-standard; } | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
+  chunk=$(( (64 * 1024 * 1024 - tree) / 1024 / 1024 - 4 ))
+  echo "main checkout's travelling files: $((tree / 1024 / 1024)) MiB -> chunks of $chunk MiB" >&2
+fi
+cd "$root"
+if [ $build = 1 ]; then ./mvnw -q -B package -DskipTests; fi
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/lib" "$stage/tiny-bart/hf"
+for j in target/lib/*.jar; do case $(basename "$j") in onnxruntime-*) ;; *) cp "$j" "$stage/lib/";; esac; done
+cp -r tools/gpu "$stage/gpu"
+cp tools/bench_peft.py "$stage/"
+cp models/tiny-bart/model.onnx models/tiny-bart/tokenizer.json "$stage/tiny-bart/"
+cp models/tiny-bart/hf/config.json "$stage/tiny-bart/hf/"
+cp models/datasets/manpages/train.jsonl "$stage/"
+apps=(--app target/classes); for j in "$stage"/lib/*.jar; do apps+=(--app "$j"); done
+"$make_bundle" --out "$out" --chunk-mb "$chunk" "${apps[@]}" \
+  --extra "$stage/gpu" --extra "$stage/bench_peft.py" --extra "$stage/tiny-bart" --extra "$stage/train.jsonl"
+du -sh "$out"/c* >&2

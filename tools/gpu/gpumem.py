@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Runs a command and samples the GPU's memory in use while it runs (NVML, every 20 ms).
+
+  gpumem.py --out FILE.json -- COMMAND [ARGS...]
+
+Writes {baseline, peak, peak - baseline, the command's own peak from NVML's per-process table when
+the driver reports it, exit code, wall seconds}. The same measurement for onnx-lora (Java + ORT)
+and PyTorch, so peak GPU memory compares like for like (CUDA context included). Exit code = the
+command's.
+"""
+import json
+import subprocess
+import sys
+import threading
+import time
+
+
+def main():
+    args = sys.argv[1:]
+    if len(args) < 4 or args[0] != "--out" or args[2] != "--":
+        sys.exit(__doc__)
+    out, cmd = args[1], args[3:]
+    import pynvml
+    pynvml.nvmlInit()
+    h = pynvml.nvmlDeviceGetHandleByIndex(0)
+    base = pynvml.nvmlDeviceGetMemoryInfo(h).used
+    peak = [base, 0]
+    stop = threading.Event()
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd)
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], pynvml.nvmlDeviceGetMemoryInfo(h).used)
+            try:
+                for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(h):
+                    if proc.usedGpuMemory:
+                        peak[1] = max(peak[1], proc.usedGpuMemory)
+            except pynvml.NVMLError:
+                pass
+            stop.wait(0.02)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    rc = p.wait()
+    stop.set()
+    th.join()
+    r = {"cmd": cmd, "exit_code": rc, "wall_seconds": round(time.perf_counter() - t0, 3),
+         "gpu_used_baseline_bytes": base, "gpu_used_peak_bytes": peak[0],
+         "gpu_peak_delta_bytes": peak[0] - base, "gpu_process_peak_bytes": peak[1] or None}
+    with open(out, "w") as f:
+        json.dump(r, f, indent=1)
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Reads what tools/gpu/run-on-device.sh produced (standard library, plus onnx where named).
+
+  report.py parity CPU_RUN CUDA_RUN [--tol 1e-3]   loss curves (metrics.jsonl) and final adapters of two train runs
+  report.py placement VERBOSE_LOG [--model training_model.onnx ...]
+                                                   ORT's "Node placements", per session; nodes not on CUDA
+  report.py profile PROFILE.json [--top 20]        per-op-type time of an ORT profile
+  report.py table RESULTS_DIR                      the benchmark table (markdown) from the bench-*.json files
+"""
+import argparse
+import collections
+import glob
+import json
+import math
+import os
+import re
+import sys
+
+# Ops that only ever compute shapes or indices when they land on the CPU in our graphs: ORT assigns
+# them there on purpose (GetCpuPreferredNodes). Anything else on the CPU is a real fallback.
+SHAPE_OPS = {"Shape", "Size", "Gather", "Concat", "Unsqueeze", "Squeeze", "Reshape", "Equal", "Not", "And", "Or",
+             "NonZero", "Sub", "Add", "Mul", "Div", "Expand", "Range", "Cast", "ConstantOfShape", "Slice",
+             "ReduceSum", "ReduceProd", "Identity", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Where",
+             "Max", "Min", "Neg", "Abs", "Flatten", "Transpose", "Tile", "Constant"}
+
+
+def load_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def parity(a):
+    cpu = [e for e in load_jsonl(os.path.join(a.cpu, "metrics.jsonl")) if e.get("event") == "train"]
+    gpu = [e for e in load_jsonl(os.path.join(a.cuda, "metrics.jsonl")) if e.get("event") == "train"]
+    if len(cpu) != len(gpu) or not cpu:
+        sys.exit(f"step counts differ or empty: cpu {len(cpu)}, cuda {len(gpu)}")
+    rows, worst_loss, worst_norm = [], 0.0, 0.0
+    for c, g in zip(cpu, gpu):
+        rl = abs(c["loss"] - g["loss"]) / max(abs(c["loss"]), 1e-12)
+        rn = abs(c["grad_norm"] - g["grad_norm"]) / max(abs(c["grad_norm"]), 1e-12)
+        worst_loss, worst_norm = max(worst_loss, rl), max(worst_norm, rn)
+        rows.append({"step": c["step"], "loss_cpu": c["loss"], "loss_cuda": g["loss"], "rel_diff": rl,
+                     "grad_norm_cpu": c["grad_norm"], "grad_norm_cuda": g["grad_norm"], "grad_norm_rel_diff": rn})
+    out = {"steps": len(rows), "tolerance_rel": a.tol, "max_loss_rel_diff": worst_loss,
+           "max_grad_norm_rel_diff": worst_norm, "loss_first": [rows[0]["loss_cpu"], rows[0]["loss_cuda"]],
+           "loss_last": [rows[-1]["loss_cpu"], rows[-1]["loss_cuda"]]}
+    out.update(adapter_diff(a.cpu, a.cuda))
+    out["pass"] = worst_loss <= a.tol
+    out["per_step"] = rows
+    print(json.dumps(out, indent=1))
+    return 0 if out["pass"] else 1
+
+
+def adapter_diff(run_a, run_b):
+    """max |a-b| / max |a| over the final adapters of two runs (needs numpy + safetensors)."""
+    try:
+        import numpy as np
+        from safetensors.numpy import load_file
+    except ImportError:
+        return {}
+    fa = sorted(glob.glob(os.path.join(run_a, "checkpoints", "step-*", "*.safetensors")))
+    fb = sorted(glob.glob(os.path.join(run_b, "checkpoints", "step-*", "*.safetensors")))
+    res = {}
+    for x, y in zip(fa, fb):
+        ta, tb = load_file(x), load_file(y)
+        num = max(float(np.max(np.abs(ta[k] - tb[k]))) for k in ta)
+        den = max(float(np.max(np.abs(ta[k]))) for k in ta)
+        res["final_" + os.path.basename(x).split(".")[0] + "_max_rel_diff"] = num / max(den, 1e-30)
+    return res
+
+
+PLACED = re.compile(r"(All nodes|Node\(s\)) placed on \[(\w+)\]\. Number of nodes: (\d+)")
+NODE = re.compile(r"VerifyEachNodeIsAssignedToAnEp\]   (\S+) \((.*)\)\s*$")
+
+
+def parse_placements(path):
+    """Sessions in order of creation: [{provider: [(op, name), ...]}]."""
+    sessions, cur, provider = [], None, None
+    with open(path, errors="replace") as f:
+        for line in f:
+            if "Node placements" in line:
+                cur = collections.OrderedDict()
+                sessions.append(cur)
+                provider = None
+                continue
+            m = PLACED.search(line)
+            if m and cur is not None:
+                provider = m.group(2)
+                cur.setdefault(provider, [])
+                if m.group(1) == "All nodes":
+                    cur[provider].append(("*all*", m.group(3)))
+                continue
+            m = NODE.search(line.rstrip("\n"))
+            if m and cur is not None and provider is not None:
+                cur[provider].append((m.group(1), m.group(2)))
+    return sessions
+
+
+def float_outputs(models):
+    """node name -> True when some output is a float tensor (needs onnx; empty if unavailable)."""
+    try:
+        import onnx
+    except ImportError:
+        return {}
+    res = {}
+    for path in models:
+        m = onnx.load(path, load_external_data=False)
+        try:
+            m = onnx.shape_inference.infer_shapes(m)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        types = {v.name: v.type.tensor_type.elem_type for v in list(m.graph.value_info) + list(m.graph.output)
+                 + list(m.graph.input)}
+        for n in m.graph.node:
+            res[n.name] = any(types.get(o) in (1, 10, 11, 16) for o in n.output)
+    return res
+
+
+def placement(a):
+    sessions = parse_placements(a.log)
+    floats = float_outputs(a.model or [])
+    names = a.names.split(",") if a.names else [f"session{i}" for i in range(len(sessions))]
+    out = {"sessions": []}
+    for i, s in enumerate(sessions):
+        name = names[i] if i < len(names) else f"session{i}"
+        info = {"session": name, "providers": {p: (int(v[0][1]) if v and v[0][0] == "*all*" else len(v))
+                                               for p, v in s.items()}}
+        cpu = [(op, n) for p, v in s.items() if p != "CUDAExecutionProvider" for op, n in v if op != "*all*"]
+        by_op = collections.Counter(op for op, _ in cpu)
+        info["not_on_cuda_by_op"] = dict(by_op.most_common())
+        suspicious = [{"op": op, "node": n, "float_output": floats.get(n)} for op, n in cpu
+                      if op not in SHAPE_OPS or floats.get(n)]
+        info["not_shape_arithmetic"] = suspicious
+        cuda = s.get("CUDAExecutionProvider", [])
+        info["memcpy_nodes"] = dict(collections.Counter(op for op, _ in cuda if op.startswith("Memcpy")))
+        out["sessions"].append(info)
+    with open(a.log, errors="replace") as f:
+        out["memcpy_warnings"] = [line.strip()[-220:] for line in f if "Memcpy nodes are added" in line]
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def profile(a):
+    """Per-op-type kernel time per run, the first (warm-up) run left out when there are several."""
+    with open(a.file) as f:
+        events = json.load(f)
+    runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                  if e.get("cat") == "Session" and e.get("name") == "model_run")
+    kept = runs[1:] if len(runs) > 1 else runs
+    per_op = collections.defaultdict(lambda: [0, 0, set()])
+    total = 0
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        if kept and not any(lo <= e["ts"] <= hi for lo, hi in kept):
+            continue
+        args = e.get("args", {})
+        op = args.get("op_name", "?")
+        per_op[op][0] += e["dur"]
+        per_op[op][1] += 1
+        per_op[op][2].add(args.get("provider", "?").replace("ExecutionProvider", ""))
+        total += e["dur"]
+    n = max(len(kept), 1)
+    durs = sorted(hi - lo for lo, hi in kept)
+    rows = sorted(per_op.items(), key=lambda kv: -kv[1][0])
+    out = {"file": os.path.basename(a.file), "runs_total": len(runs), "runs_counted": len(kept),
+           "model_run_ms_median": durs[len(durs) // 2] / 1000 if durs else None,
+           "kernel_ms_per_run": round(total / 1000 / n, 3),
+           "top": [{"op": op, "ms_per_run": round(d / 1000 / n, 3), "share": round(d / max(total, 1), 4),
+                    "nodes_per_run": c // n, "providers": sorted(p)} for op, (d, c, p) in rows[:a.top]]}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def fmt_mb(b):
+    return "" if b is None else f"{b / 2**20:,.0f}"
+
+
+def table(a):
+    rows = []
+    for path in sorted(glob.glob(os.path.join(a.dir, "bench-*.json"))):
+        try:
+            with open(path) as f:
+                r = json.load(f)
+        except (OSError, ValueError):
+            continue
+        name = os.path.basename(path)[len("bench-"):-len(".json")]
+        mem = {}
+        mp = os.path.join(a.dir, "gpumem-" + name + ".json")
+        if os.path.exists(mp):
+            with open(mp) as f:
+                mem = json.load(f)
+        parts = name.split("_")
+        variant = parts[3] if len(parts) > 3 else ""
+        tool = r.get("tool", "onnx-lora") + (f" ({variant})" if variant else "")
+        size = r.get("size") or ("base" if r.get("model_weight_bytes", 0) > 100e6 else "tiny")
+        dev = r.get("device", "?")
+        dev = "cuda" if dev.startswith("cuda") else "cpu"
+        rows.append({"name": name, "variant": variant, "tool": tool, "size": size, "device": dev,
+                     "threads": r.get("threads"), "tok_s": r.get("tokens_per_second"),
+                     "step_ms": r.get("step_ms_median"), "steps": len(r.get("step_ms_all", [])),
+                     "first": r.get("time_to_first_step_seconds"), "rss": r.get("peak_rss_bytes"),
+                     "gpu_alloc": r.get("gpu_max_memory_allocated_bytes"),
+                     "gpu_proc": mem.get("gpu_peak_delta_bytes")})
+    rows.sort(key=lambda x: (x["size"], x["device"], -(x["threads"] or 0) if x["device"] == "cpu" else 0, x["tool"]))
+    print("| model | device | tool | tokens/s | step ms (median) | timed steps | time to 1st step s | peak RSS MB "
+          "| peak GPU MB (process, nvml) | torch max_allocated MB |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for x in rows:
+        d = "CUDA" if x["device"] == "cuda" else f"CPU {x['threads']} thr"
+        print(f"| {x['size']} | {d} | {x['tool']} | {x['tok_s']:,.0f} | {x['step_ms']:,.1f} | {x['steps']} "
+              f"| {x['first']:.1f} | {fmt_mb(x['rss'])} | {fmt_mb(x['gpu_proc'])} | {fmt_mb(x['gpu_alloc'])} |")
+    # ratios onnx-lora / peft per (size, device, threads)
+    print()
+    print("| model | device | tokens/s onnx-lora / PEFT | peak GPU onnx-lora / PEFT |")
+    print("|---|---|---:|---:|")
+    key = lambda x: (x["size"], x["device"], x["threads"] if x["device"] == "cpu" else None)  # noqa: E731
+    ol = {key(x): x for x in rows if x["tool"] == "onnx-lora"}
+    pf = {key(x): x for x in rows if x["tool"] == "pytorch+peft"}
+    for k, o in sorted(ol.items(), key=lambda kv: str(kv[0])):
+        p = pf.get(k)
+        if not p or not p["tok_s"]:
+            continue
+        g = ""
+        if o["gpu_proc"] and p["gpu_proc"]:
+            g = f"{o['gpu_proc'] / p['gpu_proc']:.2f}"
+        d = "CUDA" if k[1] == "cuda" else f"CPU {k[2]} thr"
+        print(f"| {k[0]} | {d} | {o['tok_s'] / p['tok_s']:.2f} | {g} |")
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("parity")
+    s.add_argument("cpu")
+    s.add_argument("cuda")
+    s.add_argument("--tol", type=float, default=1e-3)
+    s = sub.add_parser("placement")
+    s.add_argument("log")
+    s.add_argument("--model", action="append", help="compiled graph(s), to tell float outputs from shape values")
+    s.add_argument("--names", help="comma-separated session names in creation order")
+    s = sub.add_parser("profile")
+    s.add_argument("file")
+    s.add_argument("--top", type=int, default=20)
+    s = sub.add_parser("table")
+    s.add_argument("dir")
+    a = p.parse_args()
+    return {"parity": parity, "placement": placement, "profile": profile, "table": table}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Issue 6 on the lent GPU machine: CUDA vs CPU parity, ORT node placement, and onnx-lora vs PyTorch + PEFT
+# benchmarks, in one run. Runs from the unpacked bundle (tools/gpu/build-bundle.sh, tools/gpu/README.md):
+#
+#   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
+#
+# Phases, in order: env synth parity placement gpu cpu16 extra (and 'all' = env synth parity placement
+# gpu cpu16). The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
+# while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
+# 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
+# profiles) and, packed, to $OUT/results.tar.gz after every phase, so a run cut short still returns what
+# it measured; the last thing printed is summary.md.
+#
+# Configuration (both tools): LoRA r=8, alpha=16 on q_proj+v_proj, batch 32, source 128 / target 32
+# tokens, AdamW lr 1e-4 (betas 0.9/0.999, eps 1e-8, no weight decay), global-norm clip 1.0, fp32,
+# TF32 off, random ids, no dropout. tokens/s counts source + target tokens of the median timed step.
+set -u
+B=${BUNDLE:-/root/gb}
+X=$B/extra
+W=${WORK:-/root/work}
+R=$W/results
+O=${OUT:-$W/out}
+mkdir -p "$W" "$R" "$O"
+OL="$B/run.sh org.onnxlora.cli.Main"
+PY=python3
+BATCH=32 S=128 T=32
+TINY=$X/tiny-bart/model.onnx
+BASE=$W/base.onnx
+GPU_CORES=${GPU_CORES:-4-15}
+
+# pinned CORES COMMAND...: COMMAND on those cores (all cores when CORES is empty or taskset is missing)
+pinned() {
+  local c=$1; shift
+  if [ -n "$c" ] && taskset -c "$c" true 2> /dev/null; then taskset -c "$c" "$@"; else "$@"; fi
+}
+log() { echo "[$(date +%T) +${SECONDS}s] $*" | tee -a "$R/progress.log" >&2; }
+pack() { tar -C "$W" -czf "$O/results.tar.gz" results 2>/dev/null; }
+
+# olbench NAME MODEL DEVICE THREADS WARMUP STEPS [bench-train args...]: onnx-lora, result in bench-NAME.json
+olbench() {
+  local name=$1 model=$2 dev=$3 thr=$4 wu=$5 st=$6; shift 6
+  local cmd=($OL bench-train --model "$model" --device "$dev" --threads "$thr" --batch $BATCH --source-length $S
+    --target-length $T --warmup "$wu" --steps "$st" "$@")
+  if [ "$dev" = cuda ]; then cmd=($PY "$X/gpu/gpumem.py" --out "$R/gpumem-$name.json" -- "${cmd[@]}"); fi
+  log "onnx-lora $name"
+  pinned "${PIN:-}" timeout "${TMO:-240}" "${cmd[@]}" > "$R/bench-$name.json" 2> "$R/$name.log" \
+    || { log "FAILED onnx-lora $name (rc $?)"; tail -5 "$R/$name.log" >&2; mv "$R/bench-$name.json" "$R/failed-$name.json"; }
+}
+
+# ptbench NAME SIZE DEVICE THREADS WARMUP STEPS [bench_peft.py args...]: PyTorch, result in bench-NAME.json
+ptbench() {
+  local name=$1 size=$2 dev=$3 thr=$4 wu=$5 st=$6; shift 6
+  local cmd=($PY "$X/bench_peft.py" --size "$size" --tiny-config "$X/tiny-bart/hf/config.json" --device "$dev"
+    --batch $BATCH --source-length $S --target-length $T --warmup "$wu" --steps "$st" --json-out "$R/bench-$name.json" "$@")
+  [ "$thr" -gt 0 ] && cmd+=(--threads "$thr")
+  if [ "$dev" = cuda ]; then
+    cmd=($PY "$X/gpu/gpumem.py" --out "$R/gpumem-$name.json" -- "${cmd[@]}")
+  else
+    cmd=(env CUDA_VISIBLE_DEVICES= "${cmd[@]}")
+  fi
+  log "pytorch $name"
+  pinned "${PIN:-}" timeout "${TMO:-240}" "${cmd[@]}" > "$R/$name.out" 2> "$R/$name.log" \
+    || { log "FAILED pytorch $name (rc $?)"; tail -5 "$R/$name.log" >&2; rm -f "$R/bench-$name.json"; }
+}
+
+phase_env() {
+  log "env"
+  { nvidia-smi; nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv; lscpu | head -20
+    free -g; uname -r; $PY -c 'import torch, transformers, peft; print("torch", torch.__version__, "transformers",
+transformers.__version__, "peft", peft.__version__, "cuda", torch.version.cuda)'
+    $B/jre/bin/java -version 2>&1; $OL --version; } > "$R/env.txt" 2>&1
+  tail -4 "$R/env.txt" >&2
+}
+
+phase_synth() {
+  log "synth base"
+  [ -f "$BASE" ] || $OL synth --preset base --seed 0 --out "$BASE" > "$R/synth.log" 2>&1 || log "FAILED synth"
+  ls -la "$BASE" >&2
+}
+
+cpu2_background() {
+  # the two tools side by side on disjoint cores (see the header); the GPU phases use cores 4-15
+  ( PIN=0,1 TMO=420 olbench ol_base_cpu2 "$BASE" cpu 2 1 2 ) &
+  ( PIN=2,3 TMO=420 ptbench peft_base_cpu2 base cpu 2 1 2 ) &
+}
+
+phase_parity() {
+  log "parity: train tiny on cpu and cuda (TF32 off)"
+  for d in cpu cuda; do
+    pinned $GPU_CORES timeout 180 $OL train --model "$TINY" --tokenizer "$X/tiny-bart/tokenizer.json" \
+      --train "$X/train.jsonl" --out "$W/parity-$d" --force --steps 40 --batch-size 32 --lr 5e-4 --schedule constant \
+      --max-source-length $S --max-target-length $T --threads 4 --device $d --seed 42 \
+      > "$R/parity-$d.json" 2> "$R/parity-$d.log" || log "FAILED parity $d"
+    cp "$W/parity-$d/metrics.jsonl" "$R/parity-$d.metrics.jsonl" 2>/dev/null
+  done
+  $PY "$X/gpu/report.py" parity "$W/parity-cpu" "$W/parity-cuda" --tol 1e-3 > "$R/parity.json" 2>&1
+  head -12 "$R/parity.json" >&2
+}
+
+phase_placement() {
+  log "placement: verbose ORT log of the tiny training + optimizer sessions on cuda"
+  $OL patch --model "$TINY" --out "$W/tiny-p.onnx" --rank 8 --alpha 16 --target q_proj,v_proj --force > /dev/null 2>&1
+  $OL compile --model "$W/tiny-p.onnx" --out "$W/tiny-art" --force > /dev/null 2>&1
+  pinned $GPU_CORES timeout 120 $OL bench-train --model "$TINY" --device cuda --threads 4 --batch $BATCH --source-length $S \
+    --target-length $T --warmup 0 --steps 1 --ort-verbose > "$R/placement-run.json" 2> "$W/verbose.log"
+  grep -v -E "VERBOSE.*(Removing|Adding|Add |transformer|fused|Fused|Cannot|Skip|Rule)" "$W/verbose.log" \
+    | grep -E "placed on|^  |Memcpy|WARNING|\[W:|\[E:" > "$R/placement.log"
+  $PY "$X/gpu/report.py" placement "$W/verbose.log" --model "$W/tiny-art/training_model.onnx" \
+    --model "$W/tiny-art/optimizer_model.onnx" --names training,optimizer > "$R/placement.json" 2>&1
+  gzip -c "$W/verbose.log" > "$R/verbose.log.gz"
+  $PY - "$R/placement.json" >&2 <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for s in d["sessions"]:
+    print(s["session"], s["providers"], "not on CUDA:", s["not_on_cuda_by_op"], "suspicious:",
+          [(x["op"], x["node"]) for x in s["not_shape_arithmetic"]][:10], "memcpy:", s["memcpy_nodes"])
+EOF
+}
+
+phase_gpu() {
+  export PIN=$GPU_CORES
+  olbench ol_tiny_cuda "$TINY" cuda 4 5 20
+  ptbench peft_tiny_cuda tiny cuda 0 5 20
+  olbench ol_base_cuda "$BASE" cuda 4 5 10
+  ptbench peft_base_cuda base cuda 0 5 10
+  ptbench full_base_cuda base cuda 0 5 10 --mode full
+  olbench ol_base_cuda_arena "$BASE" cuda 4 4 6 --cuda-option arena_extend_strategy=kSameAsRequested
+  pack
+  log "profile: base on cuda with CUDA_LAUNCH_BLOCKING=1 (per-node times = GPU time + launch)"
+  CUDA_LAUNCH_BLOCKING=1 pinned $GPU_CORES timeout 240 $OL bench-train --model "$BASE" --device cuda --threads 4 \
+    --batch $BATCH --source-length $S --target-length $T --warmup 1 --steps 2 --profile "$W/prof-base-cuda" \
+    > "$R/profrun-base-cuda.json" 2> "$R/profrun-base-cuda.log" || log "FAILED profile cuda"
+  for f in "$W"/prof-base-cuda_training_*.json; do
+    [ -f "$f" ] && $PY "$X/gpu/report.py" profile "$f" --top 25 > "$R/profile-base-cuda-training.json"
+  done
+  for f in "$W"/prof-base-cuda_optimizer_*.json; do
+    [ -f "$f" ] && $PY "$X/gpu/report.py" profile "$f" --top 10 > "$R/profile-base-cuda-optimizer.json"
+  done
+  # tiny with 2 threads: small, next to the background runs on other cores
+  PIN=4,5 olbench ol_tiny_cpu2 "$TINY" cpu 2 2 10
+  PIN=6,7 ptbench peft_tiny_cpu2 tiny cpu 2 2 10
+  unset PIN
+}
+
+phase_cpu16() {
+  olbench ol_tiny_cpu16 "$TINY" cpu 16 2 10
+  ptbench peft_tiny_cpu16 tiny cpu 16 2 10
+  olbench ol_base_cpu16 "$BASE" cpu 16 1 3
+  ptbench peft_base_cpu16 base cpu 16 1 3
+}
+
+phase_extra() {
+  export PIN=$GPU_CORES
+  olbench ol_base_cuda_tf32 "$BASE" cuda 4 4 6 --tf32
+  ptbench peft_base_cuda_tf32 base cuda 0 4 6 --tf32
+  ptbench full_tiny_cuda tiny cuda 0 3 20 --mode full
+  unset PIN
+  log "profile: base on cpu, 16 threads"
+  timeout 200 $OL bench-train --model "$BASE" --device cpu --threads 16 --batch $BATCH --source-length $S \
+    --target-length $T --warmup 0 --steps 2 --profile "$W/prof-base-cpu" > "$R/profrun-base-cpu.json" \
+    2> "$R/profrun-base-cpu.log" || log "FAILED profile cpu"
+  for f in "$W"/prof-base-cpu_training_*.json; do
+    [ -f "$f" ] && $PY "$X/gpu/report.py" profile "$f" --top 25 > "$R/profile-base-cpu-training.json"
+  done
+}
+
+summary() {
+  { echo "## results ($(date -u +%FT%TZ), ${SECONDS}s)"; echo
+    $PY "$X/gpu/report.py" table "$R" 2>&1; echo
+    echo "parity: $($PY -c "import json;d=json.load(open('$R/parity.json'));print({k:v for k,v in d.items() if k!='per_step'})" 2>&1)"
+    $PY -c "
+import json
+d = json.load(open('$R/placement.json'))
+for s in d['sessions']:
+    print('placement', s['session'], s['providers'], 'not on CUDA:', s['not_on_cuda_by_op'], 'memcpy:', s['memcpy_nodes'],
+          'not shape arithmetic:', sorted({x['op'] for x in s['not_shape_arithmetic']}))
+" 2>&1
+    for f in "$R"/profile-*.json; do
+      [ -f "$f" ] && $PY -c "import json,sys;d=json.load(open(sys.argv[1]));print(sys.argv[1].split('/')[-1], d['model_run_ms_median'], 'ms/run;', ', '.join(f\"{t['op']} {t['ms_per_run']}\" for t in d['top'][:10]))" "$f"
+    done
+    grep FAILED "$R/progress.log"
+  } > "$R/summary.md" 2>&1
+  cp "$R/summary.md" "$O/summary.md"
+  pack
+  cat "$R/summary.md"
+}
+
+phases=("$@")
+[ ${#phases[@]} -eq 0 ] && phases=(all)
+for p in "${phases[@]}"; do
+  case $p in
+    all)
+      phase_env; phase_synth; pack
+      cpu2_background
+      phase_parity; pack; phase_placement; pack; phase_gpu; pack
+      log "waiting for the 2-thread background runs"; wait; pack
+      phase_cpu16; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra) "phase_$p"; pack ;;
+    cpu2) cpu2_background; wait ;;
+    *) echo "unknown phase $p" >&2; exit 2 ;;
+  esac
+done
+summary
