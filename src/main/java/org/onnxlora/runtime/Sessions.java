@@ -22,6 +22,9 @@ public final class Sessions {
 
     /** Session options for {@code opts}; the caller closes them after creating the session. */
     public static SessionOptions options(RuntimeOptions opts) {
+        // The environment registers ORT's default logger; adding the CUDA provider before it exists
+        // fails with "Attempt to use DefaultLogger but none has been registered".
+        env();
         try {
             SessionOptions so = new SessionOptions();
             so.setOptimizationLevel(opts.optimize() ? OptLevel.ALL_OPT : OptLevel.NO_OPT);
