@@ -57,20 +57,8 @@ final class EvalCommand extends BaseCommand {
     @Option(names = "--data", required = true, paramLabel = "FILE", description = "Pairs to score (.jsonl, .csv, .tsv).")
     Path data;
 
-    @Option(names = "--source-field", defaultValue = "source", description = "Input field (default: ${DEFAULT-VALUE}).")
-    String sourceField;
-
-    @Option(names = "--target-field", defaultValue = "target", description = "Reference field (default: ${DEFAULT-VALUE}).")
-    String targetField;
-
-    @Option(names = "--skip-bad-rows", description = "Skip malformed rows instead of failing.")
-    boolean skipBadRows;
-
-    @Option(names = "--max-source-length", defaultValue = "256", description = "Source tokens kept (default: ${DEFAULT-VALUE}).")
-    int maxSourceLength;
-
-    @Option(names = "--max-target-length", defaultValue = "64", description = "Target tokens kept (default: ${DEFAULT-VALUE}).")
-    int maxTargetLength;
+    @Mixin
+    DataOptions dataOptions;
 
     @Option(names = "--batch-size", defaultValue = "16", description = "Examples per batch (default: ${DEFAULT-VALUE}).")
     int batchSize;
@@ -94,7 +82,7 @@ final class EvalCommand extends BaseCommand {
                     + " for an Optimum folder use generate");
         }
         RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device));
-        ReaderOptions ro = ReaderOptions.DEFAULT.withFields(sourceField, targetField).withSkipBadRows(skipBadRows);
+        ReaderOptions ro = dataOptions.reader();
         Map<String, Object> o = new LinkedHashMap<>();
         try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
             var proto = ModelIO.load(model);
@@ -102,7 +90,7 @@ final class EvalCommand extends BaseCommand {
             if (vocab > 0) {
                 tok.checkFits(vocab);
             }
-            DataConfig dc = DataConfig.forTokenizer(tok).withMaxLengths(maxSourceLength, maxTargetLength);
+            DataConfig dc = dataOptions.config(tok);
             Dataset ds = Dataset.load(data, ro, tok, dc, output.progress());
             Map<String, float[]> adapters = adapter == null ? Map.of() : Checkpoint.adapters(adapter);
             LossEvaluator.Result loss;
@@ -121,7 +109,7 @@ final class EvalCommand extends BaseCommand {
                 List<String> preds;
                 try (AdapterModels m = AdapterModels.of(model, adapter);
                         Generator gen = Generator.open(m.path(), generation.config(), rt)) {
-                    preds = GenerateCommand.generateAll(tok, gen, rows.rows(), batchSize, maxSourceLength,
+                    preds = GenerateCommand.generateAll(tok, gen, rows.rows(), batchSize, dataOptions.maxSourceLength,
                             output.progress());
                 }
                 RougeScores r = new Rouge().corpus(refs, preds);

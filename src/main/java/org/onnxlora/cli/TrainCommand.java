@@ -78,23 +78,8 @@ final class TrainCommand extends BaseCommand {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run folder.")
     Path out;
 
-    @Option(names = "--source-field", defaultValue = "source", description = "Field with the input text (default: ${DEFAULT-VALUE}).")
-    String sourceField;
-
-    @Option(names = "--target-field", defaultValue = "target", description = "Field with the target text (default: ${DEFAULT-VALUE}).")
-    String targetField;
-
-    @Option(names = "--format", description = "jsonl, csv or tsv (default: from the file extension).")
-    String format;
-
-    @Option(names = "--skip-bad-rows", description = "Skip malformed rows (counted and reported) instead of failing.")
-    boolean skipBadRows;
-
-    @Option(names = "--max-source-length", defaultValue = "256", description = "Source tokens kept (default: ${DEFAULT-VALUE}).")
-    int maxSourceLength;
-
-    @Option(names = "--max-target-length", defaultValue = "64", description = "Target tokens kept (default: ${DEFAULT-VALUE}).")
-    int maxTargetLength;
+    @Mixin
+    DataOptions dataOptions;
 
     @Option(names = "--decoder-start-token-id", description = "Decoder start token (default: the model family's, 2 for BART).")
     Integer decoderStart;
@@ -169,12 +154,8 @@ final class TrainCommand extends BaseCommand {
             if (modelVocab > 0) {
                 tok.checkFits(modelVocab);
             }
-            DataConfig dc = DataConfig.forTokenizer(tok).withMaxLengths(maxSourceLength, maxTargetLength)
-                    .withDecoderStartTokenId(decoderStart != null ? decoderStart : (int) family.decoderStartTokenId());
-            ReaderOptions ro = ReaderOptions.DEFAULT.withFields(sourceField, targetField).withSkipBadRows(skipBadRows);
-            if (format != null) {
-                ro = ro.withFormat(org.onnxlora.data.DataFormat.parse(format));
-            }
+            DataConfig dc = dataOptions.config(tok).withDecoderStartTokenId(decoderStart != null ? decoderStart : (int) family.decoderStartTokenId());
+            ReaderOptions ro = dataOptions.reader();
             Dataset trainSet = Dataset.load(train, ro, tok, dc, output.progress());
             report(train, trainSet);
             List<Batch> validBatches = List.of();
@@ -296,7 +277,7 @@ final class TrainCommand extends BaseCommand {
         f.put("warmup", warmup);
         f.put("steps", total);
         f.put("seed", seed);
-        f.put("max_lengths", maxSourceLength + "/" + maxTargetLength);
+        f.put("max_lengths", dataOptions.maxSourceLength + "/" + dataOptions.maxTargetLength);
         f.put("compile", new GsonBuilder().create().toJson(training.compilerOptions()));
         try {
             byte[] h = MessageDigest.getInstance("SHA-256")
