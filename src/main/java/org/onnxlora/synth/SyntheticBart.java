@@ -6,15 +6,13 @@ import java.util.Map;
 import java.util.Set;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.NameGen;
+import org.onnxlora.graph.ValueInfos;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.OperatorSetIdProto;
 import org.onnxlora.proto.Onnx.StringStringEntryProto;
 import org.onnxlora.proto.Onnx.TensorProto;
-import org.onnxlora.proto.Onnx.TensorShapeProto;
-import org.onnxlora.proto.Onnx.TypeProto;
-import org.onnxlora.proto.Onnx.ValueInfoProto;
 
 /**
  * Builds a randomly initialised BartForConditionalGeneration as the TorchScript exporter
@@ -51,13 +49,13 @@ public final class SyntheticBart {
                 .setName("main_graph")
                 .addAllNode(nodes)
                 .addAllInitializer(weights)
-                .addInput(tensor(BartGraphEmitter.INPUT_IDS, TensorProto.DataType.INT64_VALUE,
+                .addInput(ValueInfos.tensor(BartGraphEmitter.INPUT_IDS, TensorProto.DataType.INT64_VALUE,
                         "batch_size", "encoder_sequence_length"))
-                .addInput(tensor(BartGraphEmitter.ATTENTION_MASK, TensorProto.DataType.INT64_VALUE,
+                .addInput(ValueInfos.tensor(BartGraphEmitter.ATTENTION_MASK, TensorProto.DataType.INT64_VALUE,
                         "batch_size", "encoder_sequence_length"))
-                .addInput(tensor(BartGraphEmitter.DECODER_INPUT_IDS, TensorProto.DataType.INT64_VALUE,
+                .addInput(ValueInfos.tensor(BartGraphEmitter.DECODER_INPUT_IDS, TensorProto.DataType.INT64_VALUE,
                         "batch_size", "decoder_sequence_length"))
-                .addOutput(tensor(BartGraphEmitter.LOGITS, shape.dtype().onnxType(),
+                .addOutput(ValueInfos.tensor(BartGraphEmitter.LOGITS, shape.dtype().onnxType(),
                         "batch_size", "decoder_sequence_length", shape.vocab()))
                 .build();
         return ModelProto.newBuilder()
@@ -94,23 +92,6 @@ public final class SyntheticBart {
             n.getInputList().forEach(in -> b.addInput(finalName.getOrDefault(in, in)));
             return b.build();
         }).toList();
-    }
-
-    private static ValueInfoProto tensor(String name, int elemType, Object... dims) {
-        TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
-        for (Object d : dims) {
-            TensorShapeProto.Dimension.Builder dim = TensorShapeProto.Dimension.newBuilder();
-            if (d instanceof String param) {
-                dim.setDimParam(param);
-            } else {
-                dim.setDimValue(((Number) d).longValue());
-            }
-            shape.addDim(dim);
-        }
-        return ValueInfoProto.newBuilder().setName(name)
-                .setType(TypeProto.newBuilder().setTensorType(
-                        TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape)))
-                .build();
     }
 
     private static StringStringEntryProto meta(String key, String value) {

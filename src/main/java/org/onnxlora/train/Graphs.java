@@ -1,7 +1,6 @@
 package org.onnxlora.train;
 
-import org.onnxlora.proto.Onnx.TensorShapeProto;
-import org.onnxlora.proto.Onnx.TypeProto;
+import org.onnxlora.graph.ValueInfos;
 import org.onnxlora.proto.Onnx.ValueInfoProto;
 
 /** Small helpers for declaring graph inputs and outputs. */
@@ -10,17 +9,10 @@ final class Graphs {
 
     /** A tensor value; a negative dim is symbolic, named {@code dimNames[i]} if given. */
     static ValueInfoProto tensorValue(String name, int elemType, long[] dims, String... dimNames) {
-        TensorShapeProto.Builder s = TensorShapeProto.newBuilder();
+        Object[] d = new Object[dims.length];
         for (int i = 0; i < dims.length; i++) {
-            TensorShapeProto.Dimension.Builder d = TensorShapeProto.Dimension.newBuilder();
-            if (dims[i] >= 0) {
-                d.setDimValue(dims[i]);
-            } else if (i < dimNames.length) {
-                d.setDimParam(dimNames[i]);
-            }
-            s.addDim(d);
+            d[i] = dims[i] >= 0 ? (Object) dims[i] : i < dimNames.length ? dimNames[i] : "";
         }
-        return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder()
-                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(s))).build();
+        return ValueInfos.tensor(name, elemType, d);
     }
 }

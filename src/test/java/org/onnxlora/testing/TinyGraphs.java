@@ -4,15 +4,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.onnxlora.graph.Attrs;
+import org.onnxlora.graph.ValueInfos;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.OperatorSetIdProto;
 import org.onnxlora.proto.Onnx.TensorProto;
-import org.onnxlora.proto.Onnx.TensorShapeProto;
-import org.onnxlora.proto.Onnx.TypeProto;
-import org.onnxlora.proto.Onnx.ValueInfoProto;
 
 /**
  * Builds small models in code for rewrite tests, named the way the TorchScript
@@ -39,12 +37,12 @@ public final class TinyGraphs {
     }
 
     public TinyGraphs input(String name, int elemType, Object... dims) {
-        g.addInput(value(name, elemType, dims));
+        g.addInput(ValueInfos.tensor(name, elemType, dims));
         return this;
     }
 
     public TinyGraphs output(String name, int elemType, Object... dims) {
-        g.addOutput(value(name, elemType, dims));
+        g.addOutput(ValueInfos.tensor(name, elemType, dims));
         return this;
     }
 
@@ -95,21 +93,6 @@ public final class TinyGraphs {
         return ModelProto.newBuilder().setIrVersion(8).setProducerName("onnx-lora-tests")
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(17))
                 .setGraph(g).build();
-    }
-
-    private static ValueInfoProto value(String name, int elemType, Object... dims) {
-        TensorShapeProto.Builder s = TensorShapeProto.newBuilder();
-        for (Object d : dims) {
-            if (d instanceof String p) {
-                s.addDim(TensorShapeProto.Dimension.newBuilder().setDimParam(p));
-            } else {
-                s.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(((Number) d).longValue()));
-            }
-        }
-        return ValueInfoProto.newBuilder().setName(name)
-                .setType(TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType)
-                        .setShape(s)))
-                .build();
     }
 
     public static List<String> list(String... s) {
