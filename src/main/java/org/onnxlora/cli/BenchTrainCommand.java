@@ -169,7 +169,8 @@ final class BenchTrainCommand extends BaseCommand {
     private Prepared prepare(Path dir) {
         ModelProto m = ModelIO.load(model);
         long modelBytes = ModelIO.weightBytes(m);
-        long vocab = InputSpec.of(m.getGraph()).stream().mapToLong(InputSpec::vocab).max().orElse(1000);
+        long found = InputSpec.modelVocab(m.getGraph());
+        long vocab = found > 5 ? found : 1000; // ids 0..4 are BART's special tokens
         if (LoraMetadata.read(m).isEmpty()) {
             LoraConfig cfg = lora.config(LoraConfig.Init.KAIMING, 0, false);
             m = new PatchPass(ModelFamily.bart()).patch(m, null, cfg, new AdapterInit(cfg.init(), 0));

@@ -86,7 +86,7 @@ final class EvalCommand extends BaseCommand {
         Map<String, Object> o = new LinkedHashMap<>();
         try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
             var proto = ModelIO.load(model);
-            long vocab = InputSpec.of(proto.getGraph()).stream().mapToLong(InputSpec::vocab).max().orElse(0);
+            long vocab = InputSpec.modelVocab(proto.getGraph());
             if (vocab > 0) {
                 tok.checkFits(vocab);
             }

@@ -149,7 +149,7 @@ final class TrainCommand extends BaseCommand {
         ModelFamily family = ModelFamily.bart();
 
         ModelProto patched = loadOrPatch(family);
-        long modelVocab = InputSpec.of(patched.getGraph()).stream().mapToLong(InputSpec::vocab).max().orElse(0);
+        long modelVocab = InputSpec.modelVocab(patched.getGraph());
         try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
             if (modelVocab > 0) {
                 tok.checkFits(modelVocab);

@@ -44,6 +44,11 @@ public record InputSpec(String name, int elemType, long[] dims, String[] dimPara
         return specs;
     }
 
+    /** The model's vocabulary: the largest embedding any token-id input indexes; 0 when none is found. */
+    public static long modelVocab(GraphProto graph) {
+        return of(graph).stream().mapToLong(InputSpec::vocab).max().orElse(0);
+    }
+
     /** Rows of the embedding table a token-id input is gathered from, following casts. */
     private static long vocabOf(GraphIndex g, String value) {
         for (int c : g.consumersOf(value)) {

@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -32,9 +31,6 @@ public class PatchMergeFixtureTest {
     @TempDir
     Path tmp;
 
-    static Stream<Path> exports() {
-        return Stream.of(Fixtures.torchscript(), Fixtures.dynamo());
-    }
 
     /** Non-zero A and B, as after training: test-only. */
     public static AdapterSource nonZero() {
@@ -51,7 +47,7 @@ public class PatchMergeFixtureTest {
     }
 
     @ParameterizedTest
-    @MethodSource("exports")
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
     void findsFourProjectionsPerAttentionBlock(Path model) {
         Discovery d = new ProjectionFinder(ModelFamily.bart()).find(ModelIO.load(model), null);
         // 2 encoder layers (self) + 2 decoder layers (self + cross): 4 x (2 + 2*2)
@@ -63,7 +59,7 @@ public class PatchMergeFixtureTest {
     }
 
     @ParameterizedTest
-    @MethodSource("exports")
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
     void patchedWithZeroBEqualsBase(Path model) throws IOException {
         Path patched = tmp.resolve("patched.onnx");
         byte[] before = Files.readAllBytes(model);
@@ -80,7 +76,7 @@ public class PatchMergeFixtureTest {
     }
 
     @ParameterizedTest
-    @MethodSource("exports")
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
     void mergedEqualsPatchedAndLooksLikeBase(Path model) {
         Path patched = tmp.resolve("patched.onnx");
         Path merged = tmp.resolve("merged.onnx");

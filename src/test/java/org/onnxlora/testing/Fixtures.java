@@ -23,6 +23,11 @@ public final class Fixtures {
         return root().resolve("model.dynamo.onnx");
     }
 
+    /** Both exporters' single-file models, for tests parameterised over them. */
+    public static java.util.stream.Stream<Path> bothExporters() {
+        return java.util.stream.Stream.of(torchscript(), dynamo());
+    }
+
     public static Path optimum() {
         return root().resolve("optimum");
     }

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.nio.file.Path;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -42,12 +41,9 @@ class CudaOpCoverageTest {
         TrainingParityTest.close();
     }
 
-    static Stream<Path> exports() {
-        return Stream.of(Fixtures.torchscript(), Fixtures.dynamo());
-    }
 
     @ParameterizedTest
-    @MethodSource("exports")
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
     void compiledGraphsUseOnlyOpsWithCudaKernels(Path model) {
         TrainingCompiler.Artifacts art = new TrainingCompiler().compile(TrainingParityTest.patchedLikeGoldens(model),
                 TrainingCompiler.Options.defaults());

@@ -3,7 +3,6 @@ package org.onnxlora.train;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.nio.file.Path;
-import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.onnxlora.io.ModelIO;
@@ -15,16 +14,13 @@ import org.onnxlora.testing.Fixtures;
 
 /** Both exporters' decomposed GELU becomes one com.microsoft:Gelu, and the model computes the same. */
 class GeluFusionPassTest {
-    static Stream<Path> exports() {
-        return Stream.of(Fixtures.torchscript(), Fixtures.dynamo());
-    }
 
     static long count(GraphProto g, String op) {
         return g.getNodeList().stream().filter(n -> n.getOpType().equals(op)).count();
     }
 
     @ParameterizedTest
-    @MethodSource("exports")
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
     void fusesEveryGeluAndKeepsTheOutputs(Path model) {
         ModelProto base = ModelIO.load(model);
         assertEquals(4, count(base.getGraph(), "Erf"));

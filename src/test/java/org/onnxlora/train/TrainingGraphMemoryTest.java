@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.io.TempDir;
@@ -36,12 +35,9 @@ class TrainingGraphMemoryTest {
         TrainingParityTest.close();
     }
 
-    static Stream<Path> exports() {
-        return Stream.of(Fixtures.torchscript(), Fixtures.dynamo());
-    }
 
     @ParameterizedTest
-    @MethodSource("exports")
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
     void optimizedTrainingGraphHoldsEachFrozenWeightOnce(Path model) {
         TrainingCompiler.Options opts = TrainingCompiler.Options.defaults();
         TrainingCompiler.Artifacts art = new TrainingCompiler().compile(TrainingParityTest.patchedLikeGoldens(model), opts);

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.List;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
@@ -39,9 +38,6 @@ class TrainingParityTest {
         gold.close();
     }
 
-    static Stream<Path> exports() {
-        return Stream.of(Fixtures.torchscript(), Fixtures.dynamo());
-    }
 
     /** Patches {@code model} like the goldens (r=4, alpha=8, q/k/v/out) with their initial adapter values. */
     static ModelProto patchedLikeGoldens(Path model) {
@@ -83,7 +79,7 @@ class TrainingParityTest {
     }
 
     @ParameterizedTest
-    @MethodSource("exports")
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
     void lossAndGradientsMatchPyTorch(Path model) {
         Path dir = compiled(model, "grads");
         try (TrainingSession s = new TrainingSession(dir, RuntimeOptions.defaults().withThreads(2))) {
@@ -105,7 +101,7 @@ class TrainingParityTest {
     }
 
     @ParameterizedTest
-    @MethodSource("exports")
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
     void threeAdamWStepsMatchPyTorch(Path model) {
         Path dir = compiled(model, "steps");
         double lr = gold.optimizer().get("lr").getAsDouble();
