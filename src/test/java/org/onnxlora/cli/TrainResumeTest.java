@@ -77,7 +77,7 @@ class TrainResumeTest {
         other.add("--resume");
         CliTest.Run r = CliTest.run(other.toArray(String[]::new));
         assertEquals(2, r.code(), r.err());
-        assertTrue(r.err().contains("another model or configuration"), r.err());
+        assertTrue(r.err().contains("--lr was 0.002, now 0.001"), r.err());
         CliTest.Run again = CliTest.run(args.toArray(String[]::new));
         assertEquals(3, again.code());
         assertTrue(again.err().contains("--resume") && again.err().contains("--force"), again.err());
