@@ -20,6 +20,9 @@ import org.onnxlora.OnnxLoraException;
  * so symbolic and hard links to an input count as the input.
  */
 public final class OutputGuard {
+    private static final String CHOOSE = "choose another output path";
+    private static final String MOVE = "so it cannot be deleted: copy it elsewhere first";
+
     private OutputGuard() {}
 
     /** What a command writes at its output path. */
@@ -32,8 +35,16 @@ public final class OutputGuard {
         FOLDER
     }
 
-    /** A file an input consists of, and how to name it in a message. */
-    private record Guarded(Path real, String what) {}
+    /** A file an input consists of; {@code input} is the path the caller named, {@code part} how it belongs to it. */
+    private record Guarded(Path real, Path given, Path input, String part) {
+        String describe(Path target) {
+            return switch (part) {
+                case "self" -> target.equals(given) ? "the input itself" : "the input " + given + " (the same file)";
+                case "folder" -> "the input folder " + given;
+                default -> (target.equals(given) ? "" : given + ", ") + part + " " + input;
+            };
+        }
+    }
 
     /**
      * {@link #check(Path, Kind, boolean, Collection)} with the kind taken from the path:
@@ -62,11 +73,11 @@ public final class OutputGuard {
             }
         }
         if (kind == Kind.FOLDER) {
-            refuseContaining(out, guarded, "written into");
+            refuseContaining(out, guarded, "written into", CHOOSE);
         } else {
-            refuseOverwriting(out, guarded);
+            refuseOverwriting(out, guarded, CHOOSE);
             if (kind == Kind.MODEL) {
-                refuseOverwriting(out.resolveSibling(out.getFileName() + ".data"), guarded);
+                refuseOverwriting(out.resolveSibling(out.getFileName() + ".data"), guarded, CHOOSE);
             }
         }
         if (Files.exists(out) && !force && !(Files.isDirectory(out) && isEmpty(out))) {
@@ -79,35 +90,36 @@ public final class OutputGuard {
         List<Guarded> guarded = guard(inputs);
         for (Path d : doomed) {
             if (Files.isDirectory(d)) {
-                refuseContaining(d, guarded, "replaced");
+                refuseContaining(d, guarded, "deleted", MOVE);
             } else {
-                refuseOverwriting(d, guarded);
+                refuseOverwriting(d, guarded, MOVE);
             }
         }
     }
 
-    private static void refuseOverwriting(Path target, List<Guarded> guarded) {
+    private static void refuseOverwriting(Path target, List<Guarded> guarded, String advice) {
         if (!Files.exists(target)) {
             return; // nothing there to lose (a dangling link is replaced, not followed)
         }
         for (Guarded g : guarded) {
             if (same(target, g.real())) {
-                String what = g.what().equals("the input " + target + " itself") ? "the input itself" : g.what();
-                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, target + " is " + what
-                        + "; onnx-lora never modifies its inputs, choose another output path");
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, target + " is " + g.describe(target)
+                        + "; onnx-lora never modifies its inputs, " + advice);
             }
         }
     }
 
-    private static void refuseContaining(Path folder, List<Guarded> guarded, String verb) {
+    private static void refuseContaining(Path folder, List<Guarded> guarded, String verb, String advice) {
         if (!Files.isDirectory(folder)) {
             return;
         }
         Path real = real(folder);
         for (Guarded g : guarded) {
             if (g.real().startsWith(real)) {
-                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, folder + " holds " + g.what() + ", which would be "
-                        + verb + "; onnx-lora never modifies its inputs, choose another output folder");
+                String what = g.part().equals("self") || g.part().equals("folder") ? "the input " + g.given()
+                        : g.given() + " (" + g.part() + " " + g.input() + ")";
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, folder + (g.real().equals(real) ? " is " : " holds ")
+                        + what + ", which would be " + verb + "; onnx-lora never modifies its inputs, " + advice);
             }
         }
     }
@@ -119,11 +131,11 @@ public final class OutputGuard {
             if (!Files.exists(in)) {
                 continue; // an input that does not exist cannot be lost; reading it will fail clearly
             }
-            out.add(new Guarded(real(in), Files.isDirectory(in) ? "the input " + in : "the input " + in + " itself"));
+            out.add(new Guarded(real(in), in, in, Files.isDirectory(in) ? "folder" : "self"));
             if (Files.isDirectory(in)) {
                 try (Stream<Path> s = Files.walk(in)) {
                     s.filter(p -> !p.equals(in)).forEach(p -> {
-                        out.add(new Guarded(real(p), p + " (part of the input " + in + ")"));
+                        out.add(new Guarded(real(p), p, in, "part of the input folder"));
                         addExternalData(p, out);
                     });
                 } catch (IOException | java.io.UncheckedIOException e) {
@@ -142,7 +154,7 @@ public final class OutputGuard {
         }
         for (Path data : ExternalDataFiles.of(file)) {
             if (Files.exists(data)) {
-                out.add(new Guarded(real(data), data + " (external data of the input " + file + ")"));
+                out.add(new Guarded(real(data), data, file, "the external data of the input"));
             }
         }
     }
