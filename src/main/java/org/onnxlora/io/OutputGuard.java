@@ -61,7 +61,8 @@ public final class OutputGuard {
      * must be of the right kind if it exists, and must not exist unless {@code force}; a
      * folder output counts as existing when it is non-empty.
      */
-    public static void check(Path out, Kind kind, boolean force, Collection<Path> inputs) {
+    public static void check(Path given, Kind kind, boolean force, Collection<Path> inputs) {
+        Path out = effective(given);
         List<Guarded> guarded = guard(inputs);
         if (Files.exists(out)) {
             boolean dir = Files.isDirectory(out);
@@ -88,7 +89,7 @@ public final class OutputGuard {
     /** Each of {@code doomed} (files or folders about to be deleted or replaced) must not be or hold an input. */
     public static void checkDeletable(Collection<Path> doomed, Collection<Path> inputs) {
         List<Guarded> guarded = guard(inputs);
-        for (Path d : doomed) {
+        for (Path d : doomed.stream().map(OutputGuard::effective).toList()) {
             if (Files.isDirectory(d)) {
                 refuseContaining(d, guarded, "deleted", MOVE);
             } else {
@@ -157,6 +158,14 @@ public final class OutputGuard {
                 out.add(new Guarded(real(data), data, file, "the external data of the input"));
             }
         }
+    }
+
+    /**
+     * The path a writer will reach: {@code a/missing/../b} does not exist for the file
+     * system, but creating the missing folder and writing makes it {@code a/b}.
+     */
+    private static Path effective(Path p) {
+        return Files.exists(p) ? p : p.toAbsolutePath().normalize();
     }
 
     private static boolean same(Path a, Path b) {

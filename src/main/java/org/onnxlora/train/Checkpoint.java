@@ -216,7 +216,9 @@ public final class Checkpoint {
     /** step-N folders, oldest first. */
     private static List<Path> stepDirs(Path root) {
         try (Stream<Path> s = Files.list(root)) {
-            return s.filter(p -> STEP_DIR.matcher(p.getFileName().toString()).matches() && Files.isDirectory(p))
+            // a linked step-N is not the run's own: it may be another run's checkpoint
+            return s.filter(p -> STEP_DIR.matcher(p.getFileName().toString()).matches()
+                    && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS))
                     .sorted(Comparator.comparingLong(Checkpoint::stepOf)).toList();
         } catch (IOException e) {
             throw new OnnxLoraException(ErrorCode.IO, "cannot list " + root + ": " + e.getMessage(), e);
