@@ -318,15 +318,4 @@ public final class RunDirectory {
             throw new OnnxLoraException(ErrorCode.IO, "cannot read " + summary() + ": " + e.getMessage(), e);
         }
     }
-
-    /** Every existing run file, for messages and guards. */
-    List<Path> runFiles() {
-        List<Path> out = new ArrayList<>();
-        for (String n : RUN_FILES) {
-            if (Files.exists(dir.resolve(n))) {
-                out.add(dir.resolve(n));
-            }
-        }
-        return out;
-    }
 }

@@ -6,7 +6,6 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Map;
@@ -105,10 +104,5 @@ public final class RunLock implements AutoCloseable {
         } finally {
             HELD_HERE.remove(key);
         }
-    }
-
-    /** Whether {@code file} names a lock file (kept when a run folder's files are replaced). */
-    static boolean isLockFile(Path file) {
-        return Files.isRegularFile(file) && file.getFileName().toString().equals(RunDirectory.LOCK);
     }
 }
