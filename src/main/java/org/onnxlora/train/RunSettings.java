@@ -64,6 +64,10 @@ public final class RunSettings {
             String now = values.get(n);
             if (then == null || now == null || !then.equals(now)) {
                 if (files.containsKey(n) || recorded.files.containsKey(n)) {
+                    if (then == null || then.isEmpty() || now == null || now.isEmpty()) {
+                        return Optional.of(n + (then == null || then.isEmpty() ? " was not given when the run started,"
+                                + " now it is" : " was given when the run started, now it is not"));
+                    }
                     return Optional.of(n + " has other content than when the run started (sha256 "
                             + abbrev(then) + " then, " + abbrev(now) + " now)");
                 }
@@ -132,7 +136,7 @@ public final class RunSettings {
     }
 
     private static String abbrev(String v) {
-        return v == null ? "none" : v.startsWith("sha256:") ? v.substring(7, Math.min(v.length(), 19)) + "…" : v;
+        return v.startsWith("sha256:") ? v.substring(7, Math.min(v.length(), 19)) + "…" : v;
     }
 
     /** Adds settings in the order a refusal should name them (the first difference wins). */

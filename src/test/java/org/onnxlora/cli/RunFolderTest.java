@@ -158,6 +158,8 @@ class RunFolderTest {
         CliTest.assertOneLineError(cli(with(train(run), "--model", Fixtures.dynamo().toString()), "--resume"), 2,
                 "--model has other content");
         CliTest.assertOneLineError(cli(with(train(run), "--batch-size", "8"), "--resume"), 2, "--batch-size was 4, now 8");
+        CliTest.assertOneLineError(cli(train(run), "--resume", "--valid", data.toString()), 2,
+                "--valid was not given when the run started, now it is");
     }
 
     @Test
