@@ -12,6 +12,7 @@ import org.onnxlora.lora.AdapterMerger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchedAdapters;
 import org.onnxlora.train.Checkpoint;
+import org.onnxlora.train.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -76,7 +77,7 @@ final class ExportAdapterCommand extends BaseCommand {
         if (m == null && adapter.getFileName().toString().endsWith(".onnx")) {
             m = adapter;
         }
-        OutputGuard.check(out, force, adapter, m);
+        OutputGuard.check(out, OutputGuard.Kind.FOLDER, force, RunDirectory.inputsOf(adapter, m, family));
         Adapter a = load(m, fam);
         if (fmt.equals("peft")) {
             var paths = m == null ? a.modules().keySet() : AdapterMerger.knownModules(m, fam).keySet();

@@ -20,6 +20,7 @@ import org.onnxlora.data.TextTokenizer;
 import org.onnxlora.generate.Generator;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.OutputGuard;
+import org.onnxlora.train.RunDirectory;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.RuntimeOptions;
 import picocli.CommandLine.Command;
@@ -76,7 +77,7 @@ final class GenerateCommand extends BaseCommand {
 
     @Override
     int execute() throws IOException {
-        OutputGuard.check(out, force, input, model);
+        OutputGuard.check(out, OutputGuard.Kind.FILE, force, RunDirectory.inputsOf(input, model, adapter, tokenizer));
         if (batchSize < 1) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--batch-size must be at least 1");
         }

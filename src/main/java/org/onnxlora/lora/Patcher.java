@@ -35,7 +35,8 @@ public final class Patcher {
     public Report patch(Path model, Path out, LoraConfig cfg, AdapterSource source, boolean dryRun, boolean force) {
         ModelFiles files = ModelFiles.of(model);
         if (!dryRun) {
-            OutputGuard.check(out, force, model);
+            OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, force,
+                java.util.List.of(model));
         }
         PatchPass pass = new PatchPass(family);
         List<ModelProto> loaded = new ArrayList<>();

@@ -23,7 +23,7 @@ import org.onnxlora.io.AtomicFiles;
  * steps that will be redone.
  */
 public final class MetricsLog implements AutoCloseable {
-    private static final Gson GSON = new Gson();
+    private static final Gson GSON = new com.google.gson.GsonBuilder().serializeNulls().create();
     private final BufferedWriter out;
 
     private MetricsLog(BufferedWriter out) {
@@ -57,9 +57,12 @@ public final class MetricsLog implements AutoCloseable {
         }
     }
 
+    /** Appends one entry; a non-finite number is written as null (JSON has no NaN, and readers choke on it). */
     public void write(Map<String, Object> entry) {
+        Map<String, Object> clean = new java.util.LinkedHashMap<>(entry);
+        clean.replaceAll((k, v) -> v instanceof Double d && !Double.isFinite(d) ? null : v);
         try {
-            out.write(GSON.toJson(entry));
+            out.write(GSON.toJson(clean));
             out.newLine();
             out.flush();
         } catch (IOException e) {
