@@ -20,6 +20,7 @@ import org.onnxlora.data.DataConfig;
 import org.onnxlora.data.Dataset;
 import org.onnxlora.data.ReaderOptions;
 import org.onnxlora.data.TextTokenizer;
+import org.onnxlora.data.TokenCache;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.SharedExternalData;
@@ -54,8 +55,9 @@ import picocli.CommandLine.Option;
             "with teacher forcing (decoder input = labels shifted right, padding ignored in the loss).",
             "",
             "RUN/ receives: artifacts/ (compiled graphs), checkpoints/step-N/ (adapters, AdamW moments, data",
-            "position; written atomically), metrics.jsonl (loss, lr, grad norm, tokens/s per step; validation",
-            "loss per eval), summary.json, and the final JSON summary is printed on stdout. A killed run continues",
+            "position; written atomically), data-cache/ (the tokenized data, so a resumed run does not tokenize",
+            "again), metrics.jsonl (loss, lr, grad norm, tokens/s per step; validation loss per eval),",
+            "summary.json, and the final JSON summary is printed on stdout. A killed run continues",
             "with --resume and ends with bit-identical adapters."},
         footer = {"", "Examples:",
             "  onnx-lora train --model model.onnx --tokenizer tokenizer.json --train train.jsonl --valid valid.jsonl \\",
@@ -138,6 +140,14 @@ final class TrainCommand extends BaseCommand {
     @Mixin
     CompileCommand.TrainingOptions training;
 
+    @Option(names = "--data-cache", paramLabel = "DIR", description = "Where tokenized data is kept between runs, keyed by"
+            + " a hash of the data, the tokenizer and the data options (default: RUN/data-cache; give one DIR to several"
+            + " runs to share it).")
+    Path dataCache;
+
+    @Option(names = "--no-data-cache", description = "Tokenize the data every time; read and write no cache.")
+    boolean noDataCache;
+
     @Override
     int execute() throws IOException {
         if ((steps == null) == (epochs == null)) {
@@ -156,11 +166,12 @@ final class TrainCommand extends BaseCommand {
             }
             DataConfig dc = dataOptions.config(tok).withDecoderStartTokenId(decoderStart != null ? decoderStart : (int) family.decoderStartTokenId());
             ReaderOptions ro = dataOptions.reader();
-            Dataset trainSet = Dataset.load(train, ro, tok, dc, output.progress());
+            TokenCache cache = noDataCache ? null : new TokenCache(dataCache != null ? dataCache : out.resolve("data-cache"));
+            Dataset trainSet = loadData(cache, train, ro, tok, dc);
             report(train, trainSet);
             List<Batch> validBatches = List.of();
             if (valid != null) {
-                Dataset v = Dataset.load(valid, ro, tok, dc, output.progress());
+                Dataset v = loadData(cache, valid, ro, tok, dc);
                 report(valid, v);
                 validBatches = Batcher.inOrder(v.examples(), batchSize, dc);
             }
@@ -254,6 +265,21 @@ final class TrainCommand extends BaseCommand {
         output.info("patching %s on the fly (r=%d, alpha=%s, targets %s)", model, lora.rank,
                 InspectCommand.num(lora.alpha), String.join(",", lora.targets));
         return new PatchPass(family).patch(m, null, cfg, new AdapterInit(cfg.init(), seed));
+    }
+
+    private Dataset loadData(TokenCache cache, Path file, ReaderOptions ro, TextTokenizer tok, DataConfig dc) {
+        if (cache == null) {
+            return Dataset.load(file, ro, tok, dc, output.progress());
+        }
+        TokenCache.Loaded l = cache.load(file, ro, tok, dc, output.progress());
+        switch (l.outcome()) {
+            case HIT -> output.detail("%s: tokens from the cache %s", file, l.entry());
+            case REBUILT -> output.info("%s: the cached tokens in %s were damaged; tokenized again", file, l.entry());
+            case NOT_STORED -> output.info("%s: cannot write the token cache %s; the next run tokenizes again", file,
+                    l.entry());
+            case MISS -> output.detail("%s: tokens cached in %s", file, l.entry());
+        }
+        return l.dataset();
     }
 
     private void report(Path file, Dataset d) {
