@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Optional;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.data.BatchPadding;
 import org.onnxlora.data.Batcher;
 import org.onnxlora.data.BatcherSource;
 import org.onnxlora.data.DataConfig;
@@ -173,7 +174,7 @@ final class TrainCommand extends BaseCommand {
             if (valid != null) {
                 Dataset v = loadData(cache, valid, ro, tok, dc);
                 report(valid, v);
-                validBatches = Batcher.inOrder(v.examples(), batchSize, dc);
+                validBatches = Batcher.inOrder(v.examples(), batchSize, dc, BatchPadding.defaults(dc));
             }
             Batcher batcher = new Batcher(trainSet.examples(), batchSize, seed, dc);
             long total = steps != null ? steps

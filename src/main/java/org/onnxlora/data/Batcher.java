@@ -257,10 +257,23 @@ public final class Batcher {
 
     /** Evaluation batches: the examples in their own order, cut every {@code batchSize}, never shuffled. */
     public static List<Batch> inOrder(List<Seq2SeqExample> examples, int batchSize, DataConfig config) {
+        return inOrder(examples, batchSize, config, BatchPadding.exact(config));
+    }
+
+    /** {@link #inOrder(List, int, DataConfig)} with each batch padded to the ladders' rungs. */
+    public static List<Batch> inOrder(List<Seq2SeqExample> examples, int batchSize, DataConfig config,
+            BatchPadding padding) {
         checkBatchSize(batchSize);
         List<Batch> out = new ArrayList<>();
         for (int start = 0; start < examples.size(); start += batchSize) {
-            out.add(TeacherForcing.collate(examples.subList(start, Math.min(examples.size(), start + batchSize)), config));
+            List<Seq2SeqExample> rows = examples.subList(start, Math.min(examples.size(), start + batchSize));
+            int source = 0;
+            int target = 0;
+            for (Seq2SeqExample e : rows) {
+                source = Math.max(source, e.sourceLength());
+                target = Math.max(target, e.targetLength());
+            }
+            out.add(TeacherForcing.collate(rows, config, padding.source().padTo(source), padding.target().padTo(target)));
         }
         return out;
     }

@@ -218,6 +218,15 @@ class BatcherTest {
         assertArrayEquals(e.sourceIds(), Arrays.copyOf(b.inputIds(), e.sourceLength()));
         assertArrayEquals(e.targetIds(), Arrays.copyOf(b.labels(), e.targetLength()));
         assertBatchesEqual(b, Batcher.inOrder(first, 8, config).get(1));
+        List<Batch> laddered = Batcher.inOrder(first, 8, config, BatchPadding.defaults(config));
+        LengthLadder sources = BatchPadding.defaults(config).source();
+        for (int i = 0; i < batches.size(); i++) {
+            Batch exact = batches.get(i);
+            Batch padded = laddered.get(i);
+            assertEquals(sources.padTo(exact.sourceLength()), padded.sourceLength());
+            assertEquals(exact.realTokens(), padded.realTokens());
+            assertEquals(exact.size(), padded.size());
+        }
     }
 
     @Test
