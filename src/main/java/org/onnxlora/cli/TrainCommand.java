@@ -8,12 +8,14 @@ import java.util.List;
 import java.util.Optional;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.data.BatchPadding;
 import org.onnxlora.data.Batcher;
 import org.onnxlora.data.BatcherSource;
 import org.onnxlora.data.DataConfig;
 import org.onnxlora.data.Dataset;
 import org.onnxlora.data.ReaderOptions;
 import org.onnxlora.data.TextTokenizer;
+import org.onnxlora.data.TokenCache;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.SharedExternalData;
 import org.onnxlora.lora.AdapterInit;
@@ -50,9 +52,10 @@ import picocli.CommandLine.Option;
             "with teacher forcing (decoder input = labels shifted right, padding ignored in the loss).",
             "",
             "RUN/ receives: run.json (the settings), model.onnx, artifacts/ (compiled graphs), checkpoints/step-N/",
-            "(adapters, AdamW moments, data position; written atomically), metrics.jsonl (loss, lr, grad norm,",
-            "tokens/s per step; validation loss per eval), summary.json, and the final JSON summary is printed on",
-            "stdout. One process at a time writes a run folder (a second one is refused, naming the first's pid).",
+            "(adapters, AdamW moments, data position; written atomically), data-cache/ (the tokenized data, so a resumed",
+            "run does not tokenize again), metrics.jsonl (loss, lr, grad norm, tokens/s per step; validation loss per",
+            "eval), summary.json, and the final JSON summary is printed on stdout. One process at a time writes a",
+            "run folder (a second one is refused, naming the first's pid).",
             "",
             "A killed run continues with --resume and ends with bit-identical adapters. Ctrl-C (or SIGTERM) finishes",
             "the current step, writes a checkpoint, says where, and exits with 130 (143); a second Ctrl-C quits at",
@@ -148,6 +151,14 @@ final class TrainCommand extends BaseCommand {
     @Mixin
     CompileCommand.TrainingOptions training;
 
+    @Option(names = "--data-cache", paramLabel = "DIR", description = "Where tokenized data is kept between runs, keyed by"
+            + " a hash of the data, the tokenizer and the data options (default: RUN/data-cache; give one DIR to several"
+            + " runs to share it).")
+    Path dataCache;
+
+    @Option(names = "--no-data-cache", description = "Tokenize the data every time; read and write no cache.")
+    boolean noDataCache;
+
     @Override
     int execute() throws IOException {
         if ((steps == null) == (epochs == null)) {
@@ -181,13 +192,14 @@ final class TrainCommand extends BaseCommand {
             }
             DataConfig dc = dataOptions.config(tok).withDecoderStartTokenId(decoderStart != null ? decoderStart : (int) family.decoderStartTokenId());
             ReaderOptions ro = dataOptions.reader();
-            Dataset trainSet = Dataset.load(train, ro, tok, dc, output.progress());
+            TokenCache cache = noDataCache ? null : new TokenCache(dataCache != null ? dataCache : run.dataCache());
+            Dataset trainSet = loadData(cache, train, ro, tok, dc);
             report(train, trainSet);
             List<Batch> validBatches = List.of();
             if (valid != null) {
-                Dataset v = Dataset.load(valid, ro, tok, dc, output.progress());
+                Dataset v = loadData(cache, valid, ro, tok, dc);
                 report(valid, v);
-                validBatches = Batcher.inOrder(v.examples(), batchSize, dc);
+                validBatches = Batcher.inOrder(v.examples(), batchSize, dc, BatchPadding.defaults(dc));
             }
             Batcher batcher = new Batcher(trainSet.examples(), batchSize, seed, dc);
             long total = steps != null ? steps
@@ -292,6 +304,21 @@ final class TrainCommand extends BaseCommand {
         output.info("patching %s on the fly (r=%d, alpha=%s, targets %s)", model, lora.rank,
                 InspectCommand.num(lora.alpha), String.join(",", lora.targets));
         return new PatchPass(family).patch(m, null, cfg, new AdapterInit(cfg.init(), seed));
+    }
+
+    private Dataset loadData(TokenCache cache, Path file, ReaderOptions ro, TextTokenizer tok, DataConfig dc) {
+        if (cache == null) {
+            return Dataset.load(file, ro, tok, dc, output.progress());
+        }
+        TokenCache.Loaded l = cache.load(file, ro, tok, dc, output.progress());
+        switch (l.outcome()) {
+            case HIT -> output.detail("%s: tokens from the cache %s", file, l.entry());
+            case REBUILT -> output.info("%s: the cached tokens in %s were damaged; tokenized again", file, l.entry());
+            case NOT_STORED -> output.info("%s: cannot write the token cache %s; the next run tokenizes again", file,
+                    l.entry());
+            case MISS -> output.detail("%s: tokens cached in %s", file, l.entry());
+        }
+        return l.dataset();
     }
 
     private void report(Path file, Dataset d) {

@@ -44,9 +44,10 @@ public final class RunDirectory {
     public static final String CHECKPOINTS = "checkpoints";
     public static final String METRICS = "metrics.jsonl";
     public static final String SUMMARY = "summary.json";
+    public static final String DATA_CACHE = "data-cache";
     public static final String LOCK = ".lock";
     /** Everything a run writes, in the order a reader meets them. */
-    static final List<String> RUN_FILES = List.of(INFO, MODEL, ARTIFACTS, CHECKPOINTS, METRICS, SUMMARY);
+    static final List<String> RUN_FILES = List.of(INFO, MODEL, ARTIFACTS, CHECKPOINTS, METRICS, SUMMARY, DATA_CACHE);
     static final String FORMAT = "onnx-lora run";
     private static final int VERSION = 2;
     /** {@link AtomicFiles}' temporaries and {@link Checkpoint}'s unfinished step folders. */
@@ -93,6 +94,11 @@ public final class RunDirectory {
 
     public Path summary() {
         return dir.resolve(SUMMARY);
+    }
+
+    /** Tokenized data kept for a resumed run (unless the user names a shared cache). */
+    public Path dataCache() {
+        return dir.resolve(DATA_CACHE);
     }
 
     public Path lockFile() {
