@@ -143,6 +143,7 @@ final class TrainCommand extends BaseCommand {
         if ((steps == null) == (epochs == null)) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "give exactly one of --steps or --epochs");
         }
+        checkOptions();
         Device dev = Device.parse(device);
         org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(dev));
         prepareRunDir();
@@ -218,6 +219,20 @@ final class TrainCommand extends BaseCommand {
             }
         }
         return 0;
+    }
+
+    /** Refuses a bad flag before any model or data is read; the configuration records hold the rules. */
+    private void checkOptions() {
+        if (epochs != null) {
+            Flags.finiteAbove("--epochs", epochs, 0);
+        }
+        Flags.atLeast("--batch-size", batchSize, 1);
+        // with --epochs the step count is known only once the data is read; 1 stands in for it here
+        long knownSteps = steps != null ? steps : 1;
+        new TrainConfig(knownSteps, gradAccum, new LrSchedule(LrSchedule.parse(schedule), lr, warmup, knownSteps),
+                evalEvery, saveEvery, keep, seed);
+        training.compilerOptions();
+        RuntimeOptions.defaults().withThreads(threads);
     }
 
     private void prepareRunDir() throws IOException {
