@@ -15,12 +15,13 @@ import java.io.StringReader;
 final class JsonlRows {
     private JsonlRows() {}
 
-    static void read(BufferedReader in, RowCollector out, LineCounter lines) throws IOException {
+    static void read(BufferedReader in, RowCollector out) throws IOException {
         String source = out.options().sourceField();
         String target = out.options().targetField();
         String text;
+        int line = 0;
         while ((text = in.readLine()) != null) {
-            int line = lines.next();
+            line++;
             if (line == 1 && text.startsWith("\uFEFF")) {
                 text = text.substring(1);
             }
