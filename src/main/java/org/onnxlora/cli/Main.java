@@ -83,6 +83,16 @@ public final class Main implements Runnable {
             err.flush();
             return ole.code().exitCode();
         }
+        Throwable cause = e instanceof java.io.UncheckedIOException u ? u.getCause() : e;
+        if (cause instanceof java.io.IOException io) {
+            // a file operation without its own message (creating --out, listing a folder): still an I/O error
+            err.println("onnx-lora: error: " + org.onnxlora.io.IoErrors.describe(io));
+            if (Boolean.getBoolean("onnxlora.stacktrace")) {
+                io.printStackTrace(err);
+            }
+            err.flush();
+            return org.onnxlora.ErrorCode.IO.exitCode();
+        }
         err.println("onnx-lora: internal error: " + e);
         e.printStackTrace(err);
         err.flush();

@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 
 /** Reads (source, target) text pairs from a JSONL, CSV or TSV file (UTF-8). */
 public final class DataReader {
@@ -28,7 +29,7 @@ public final class DataReader {
             throw new OnnxLoraException(ErrorCode.BAD_DATA, file + ":" + e.line + ": not valid UTF-8 (" + e.what
                     + " at column " + e.column + ")", e);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + IoErrors.reason(e), e);
         }
         return out.finish();
     }

@@ -10,6 +10,7 @@ import com.google.gson.stream.JsonToken;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.StringReader;
+import org.onnxlora.io.JsonErrors;
 
 /** JSON Lines: one object per line; blank lines are allowed and ignored. */
 final class JsonlRows {
@@ -32,7 +33,7 @@ final class JsonlRows {
             try {
                 row = parseObject(text);
             } catch (JsonParseException | IOException e) {
-                out.bad(line, "invalid JSON: " + conciseReason(e));
+                out.bad(line, "invalid JSON: " + JsonErrors.reason(e));
                 continue;
             }
             if (row == null) {
@@ -83,16 +84,5 @@ final class JsonlRows {
             return "an object";
         }
         return v.getAsJsonPrimitive().isNumber() ? "a number" : "a boolean";
-    }
-
-    /** Gson nests the useful message in a cause and appends a troubleshooting URL; keep the reason. */
-    private static String conciseReason(Exception e) {
-        Throwable t = e;
-        while (t.getCause() != null && t.getCause() != t) {
-            t = t.getCause();
-        }
-        String m = String.valueOf(t.getMessage());
-        int see = m.indexOf("\nSee ");
-        return see >= 0 ? m.substring(0, see) : m;
     }
 }

@@ -16,6 +16,7 @@ import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
 
@@ -79,7 +80,7 @@ public final class Checkpoint {
             prune(root, keep, name);
             return target;
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write checkpoint " + target + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write checkpoint " + target + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -95,7 +96,7 @@ public final class Checkpoint {
                 }
             }
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + pointer + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + pointer + ": " + IoErrors.reason(e), e);
         }
         return Optional.empty();
     }
@@ -125,7 +126,7 @@ public final class Checkpoint {
             if (e instanceof OnnxLoraException ole) {
                 throw ole;
             }
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read checkpoint " + dir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read checkpoint " + dir + ": " + IoErrors.reason(e), e);
         }
     }
 
