@@ -83,6 +83,7 @@ final class EvalCommand extends BaseCommand {
                     + " for an Optimum folder use generate");
         }
         Flags.atLeast("--batch-size", batchSize, 1);
+        dataOptions.check(null);
         GenerationConfig config = generation.config();
         RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device));
         ReaderOptions ro = dataOptions.reader();

@@ -81,6 +81,7 @@ final class GenerateCommand extends BaseCommand {
     int execute() throws IOException {
         OutputGuard.check(out, force, input, model);
         Flags.atLeast("--batch-size", batchSize, 1);
+        Flags.atLeast("--max-source-length", maxSourceLength, 1);
         GenerationConfig config = generation.config();
         RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device));
         // targets are optional here: read the source field twice rather than require one

@@ -227,6 +227,7 @@ final class TrainCommand extends BaseCommand {
             Flags.finiteAbove("--epochs", epochs, 0);
         }
         Flags.atLeast("--batch-size", batchSize, 1);
+        dataOptions.check(decoderStart);
         // with --epochs the step count is known only once the data is read; 1 stands in for it here
         long knownSteps = steps != null ? steps : 1;
         new TrainConfig(knownSteps, gradAccum, new LrSchedule(LrSchedule.parse(schedule), lr, warmup, knownSteps),

@@ -120,9 +120,17 @@ class CliOptionsTest {
     }
 
     @Test
-    void epochsAndStepsAreCheckedBeforeTheRunFolderExists() {
+    void dataSettingsAreCheckedBeforeTheRunFolderExists() {
         Path out = tmp.resolve("run");
-        assertOneLineError(run(train(out, "--epochs", "NaN")), 2, "--epochs", "NaN");
+        assertOneLineError(run(train(out, "--max-target-length", "0")), 2, "maximum target length", "got 0");
+        assertOneLineError(run(train(out, "--max-source-length", "-1")), 2, "maximum source length", "got -1");
+        assertOneLineError(run(train(out, "--decoder-start-token-id", "-1")), 2, "decoder start token id", "got -1");
+        assertOneLineError(run(train(out, "--format", "xml")), 2, "xml");
+        assertFalse(Files.exists(out));
+        assertOneLineError(run("eval", "--model", MODEL, "--tokenizer", TOKENIZER, "--data", DATA,
+                "--max-source-length", "0"), 2, "maximum source length");
+        assertOneLineError(run("generate", "--model", MODEL, "--tokenizer", TOKENIZER, "--input", DATA,
+                "--out", out.toString(), "--max-source-length", "0"), 2, "--max-source-length");
         assertFalse(Files.exists(out));
     }
 
