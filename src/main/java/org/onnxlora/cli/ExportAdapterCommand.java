@@ -72,6 +72,7 @@ final class ExportAdapterCommand extends BaseCommand {
         if (!fmt.equals("peft") && !fmt.equals("onnx-adapter")) {
             throw new ParameterException(spec.commandLine(), "--format must be peft or onnx-adapter, got '" + format + "'");
         }
+        Flags.fileName("--name", name);
         ModelFamily fam = family == null ? ModelFamily.bart() : ModelFamily.load(family);
         Path m = model != null ? model : AdapterFiles.runModelOf(adapter);
         if (m == null && adapter.getFileName().toString().endsWith(".onnx")) {

@@ -168,6 +168,7 @@ final class TrainCommand extends BaseCommand {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--resume continues the run in --out and --force"
                     + " replaces it: give one of them");
         }
+        checkOptions();
         Device dev = Device.parse(device);
         org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(dev));
         RunStart.Mode mode = resume ? RunStart.Mode.RESUME : force ? RunStart.Mode.REPLACE : RunStart.Mode.NEW;
@@ -289,6 +290,21 @@ final class TrainCommand extends BaseCommand {
                 .set("--adam-eps", co.optimizer().eps())
                 .set("--logits", co.logitsOutput())
                 .build();
+    }
+
+    /** Refuses a bad flag before any model or data is read; the configuration records hold the rules. */
+    private void checkOptions() {
+        if (epochs != null) {
+            Flags.finiteAbove("--epochs", epochs, 0);
+        }
+        Flags.atLeast("--batch-size", batchSize, 1);
+        dataOptions.check(decoderStart);
+        // with --epochs the step count is known only once the data is read; 1 stands in for it here
+        long knownSteps = steps != null ? steps : 1;
+        new TrainConfig(knownSteps, gradAccum, new LrSchedule(LrSchedule.parse(schedule), lr, warmup, knownSteps),
+                evalEvery, saveEvery, keep, seed);
+        training.compilerOptions();
+        RuntimeOptions.defaults().withThreads(threads);
     }
 
     private ModelProto loadOrPatch(ModelFamily family) {

@@ -9,6 +9,7 @@ import java.util.List;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.OutputGuard;
 import org.onnxlora.proto.Onnx.ModelProto;
@@ -74,7 +75,7 @@ public final class Patcher {
             try {
                 Files.copy(c, out.resolve(c.getFileName()), StandardCopyOption.REPLACE_EXISTING);
             } catch (IOException e) {
-                throw new OnnxLoraException(ErrorCode.IO, "cannot copy " + c + " to " + out + ": " + e.getMessage(), e);
+                throw new OnnxLoraException(ErrorCode.IO, "cannot copy " + c + " to " + out + ": " + IoErrors.reason(e), e);
             }
         }
     }

@@ -25,6 +25,7 @@ import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
 
@@ -102,7 +103,7 @@ public final class Checkpoint {
             prune(root, keep, name);
             return target;
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write checkpoint " + target + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write checkpoint " + target + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -324,7 +325,7 @@ public final class Checkpoint {
             if (e instanceof OnnxLoraException ole) {
                 throw ole;
             }
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read checkpoint " + dir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read checkpoint " + dir + ": " + IoErrors.reason(e), e);
         }
         return new Loaded(dir, state, adapters, m, v);
     }

@@ -15,6 +15,7 @@ import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.IoErrors;
 
 /**
  * {@code RUN/metrics.jsonl}: one JSON object per event ({@code "event": "train"} per
@@ -53,7 +54,7 @@ public final class MetricsLog implements AutoCloseable {
             return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
                     StandardOpenOption.APPEND));
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -66,7 +67,7 @@ public final class MetricsLog implements AutoCloseable {
             out.newLine();
             out.flush();
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot append to metrics.jsonl: " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot append to metrics.jsonl: " + IoErrors.reason(e), e);
         }
     }
 
