@@ -24,8 +24,8 @@ import org.onnxlora.io.ModelIO;
 import org.onnxlora.metrics.Rouge;
 import org.onnxlora.metrics.RougeScores;
 import org.onnxlora.runtime.Device;
-import org.onnxlora.runtime.InputSpec;
 import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.train.Checkpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -75,6 +75,9 @@ final class EvalCommand extends BaseCommand {
     @Mixin
     GenerationOptions generation;
 
+    @Mixin
+    ModelOptions modelOptions;
+
     @Override
     int execute() throws IOException {
         if (Files.isDirectory(model)) {
@@ -84,18 +87,18 @@ final class EvalCommand extends BaseCommand {
         RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device));
         ReaderOptions ro = dataOptions.reader();
         Map<String, Object> o = new LinkedHashMap<>();
+        var proto = ModelIO.load(model);
+        Seq2SeqSignature sig = modelOptions.signature(proto, model);
+        sig.checkMaxLengths(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
         try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
-            var proto = ModelIO.load(model);
-            long vocab = InputSpec.modelVocab(proto.getGraph());
-            if (vocab > 0) {
-                tok.checkFits(vocab);
-            }
-            DataConfig dc = dataOptions.config(tok);
+            sig.checkTokenizerVocab(tok.vocabSize(), tokenizer.toString());
+            DataConfig dc = ModelOptions.withContract(dataOptions.config(tok), sig);
             Dataset ds = Dataset.load(data, ro, tok, dc, output.progress());
+            ModelOptions.checkStatic(sig, ds.examples());
             Map<String, float[]> adapters = adapter == null ? Map.of() : Checkpoint.adapters(adapter);
             LossEvaluator.Result loss;
             try (AdapterOverrides ov = new AdapterOverrides(proto, adapters);
-                    LossEvaluator ev = new LossEvaluator(model, ov, rt, "logits")) {
+                    LossEvaluator ev = new LossEvaluator(model, sig, ov, rt)) {
                 proto = null;
                 loss = ev.evaluate(Batcher.inOrder(ds.examples(), batchSize, dc), output.progress());
             }
@@ -108,7 +111,7 @@ final class EvalCommand extends BaseCommand {
                 List<String> refs = rows.rows().stream().map(TextPair::target).toList();
                 List<String> preds;
                 try (AdapterModels m = AdapterModels.of(model, adapter);
-                        Generator gen = Generator.open(m.path(), generation.config(), rt)) {
+                        Generator gen = Generator.open(m.path(), sig, generation.config(sig), rt)) {
                     preds = GenerateCommand.generateAll(tok, gen, rows.rows(), batchSize, dataOptions.maxSourceLength,
                             output.progress());
                 }

@@ -4,6 +4,7 @@ import com.google.gson.Gson;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -19,7 +20,10 @@ import org.onnxlora.data.TextPair;
 import org.onnxlora.data.TextTokenizer;
 import org.onnxlora.generate.Generator;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.OutputGuard;
+import org.onnxlora.lora.ModelFiles;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.RuntimeOptions;
 import picocli.CommandLine.Command;
@@ -74,6 +78,9 @@ final class GenerateCommand extends BaseCommand {
     @Mixin
     GenerationOptions generation;
 
+    @Mixin
+    ModelOptions modelOptions;
+
     @Override
     int execute() throws IOException {
         OutputGuard.check(out, force, input, model);
@@ -83,10 +90,16 @@ final class GenerateCommand extends BaseCommand {
         // targets are optional here: read the source field twice rather than require one
         ReadResult rows = DataReader.read(input, ReaderOptions.DEFAULT.withFields(sourceField, sourceField));
         RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device));
+        Seq2SeqSignature sig = contract();
         long t0 = System.nanoTime();
         List<String> predictions;
+        try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
+            sig.checkTokenizerVocab(tok.vocabSize(), tokenizer.toString());
+        }
         try (TextTokenizer tok = TextTokenizer.load(tokenizer); AdapterModels m = AdapterModels.of(model, adapter);
-                Generator gen = Generator.open(m.path(), generation.config(), rt)) {
+                Generator gen = Files.isDirectory(model)
+                        ? Generator.open(m.path(), generation.config(sig), rt, modelOptions.family())
+                        : Generator.open(m.path(), sig, generation.config(sig), rt)) {
             predictions = generateAll(tok, gen, rows.rows(), batchSize, maxSourceLength, output.progress());
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -107,6 +120,23 @@ final class GenerateCommand extends BaseCommand {
         output.result("{\"examples\": %d, \"seconds\": %.3f, \"ms_per_example\": %.2f, \"out\": %s}", predictions.size(),
                 seconds, 1000 * seconds / Math.max(1, predictions.size()), gson.toJson(out.toString()));
         return 0;
+    }
+
+    /**
+     * The contract generation runs under: a file's own, or an Optimum folder's decoder (vocabulary, ids) after its
+     * encoder's position table has been checked against the source length.
+     */
+    private Seq2SeqSignature contract() {
+        if (!Files.isDirectory(model)) {
+            Seq2SeqSignature s = modelOptions.signature(ModelIO.load(model), model);
+            s.checkMaxLengths(maxSourceLength, 1);
+            return s;
+        }
+        ModelFiles.requireOptimum(model);
+        Path enc = model.resolve(ModelFiles.ENCODER);
+        modelOptions.signature(ModelIO.load(enc), enc).checkMaxLengths(maxSourceLength, 1);
+        Path dec = model.resolve(ModelFiles.DECODER);
+        return modelOptions.signature(ModelIO.load(dec), dec);
     }
 
     /** Predictions for every row, in order, decoded without special tokens. */

@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.data.Batcher;
@@ -30,12 +31,13 @@ import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPass;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.Device;
-import org.onnxlora.runtime.InputSpec;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.train.ArtifactStore;
 import org.onnxlora.train.Batch;
 import org.onnxlora.train.Checkpoint;
 import org.onnxlora.train.LrSchedule;
+import org.onnxlora.train.OptimumFolder;
 import org.onnxlora.train.TrainConfig;
 import org.onnxlora.train.Trainer;
 import org.onnxlora.train.TrainingCompiler;
@@ -63,7 +65,8 @@ import picocli.CommandLine.Option;
             "  onnx-lora train ... --out run1 --resume        # continue a killed run",
             "  onnx-lora merge --model run1/model.onnx --adapter run1 --out merged.onnx"})
 final class TrainCommand extends BaseCommand {
-    @Option(names = "--model", required = true, paramLabel = "FILE", description = "Patched model, or base model (then give --rank/--alpha/--target).")
+    @Option(names = "--model", required = true, paramLabel = "FILE|DIR",
+            description = "Patched model, or base model (then give --rank/--alpha/--target); a file or an Optimum folder.")
     Path model;
 
     @Option(names = "--tokenizer", required = true, paramLabel = "FILE", description = "The model's Hugging Face tokenizer.json.")
@@ -81,8 +84,8 @@ final class TrainCommand extends BaseCommand {
     @Mixin
     DataOptions dataOptions;
 
-    @Option(names = "--decoder-start-token-id", description = "Decoder start token (default: the model family's, 2 for BART).")
-    Integer decoderStart;
+    @Mixin
+    ModelOptions modelOptions;
 
     @Mixin
     LoraOptions lora;
@@ -145,23 +148,30 @@ final class TrainCommand extends BaseCommand {
         }
         Device dev = Device.parse(device);
         org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(dev));
-        prepareRunDir();
-        ModelFamily family = ModelFamily.bart();
-
-        ModelProto patched = loadOrPatch(family);
-        long modelVocab = InputSpec.modelVocab(patched.getGraph());
+        ModelFamily family = modelOptions.family();
+        // The model's contract is checked before anything is written: an input it cannot feed, lengths past
+        // its positions or a tokenizer larger than its vocabulary stop here.
+        OptimumFolder folder = Files.isDirectory(model) ? OptimumFolder.load(model, family) : null;
+        Seq2SeqSignature sig = modelOptions.signature(folder != null ? folder.joined() : ModelIO.load(model), model,
+                Set.of(), training.logits(family));
+        sig.checkMaxLengths(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
         try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
-            if (modelVocab > 0) {
-                tok.checkFits(modelVocab);
-            }
-            DataConfig dc = dataOptions.config(tok).withDecoderStartTokenId(decoderStart != null ? decoderStart : (int) family.decoderStartTokenId());
+            sig.checkTokenizerVocab(tok.vocabSize(), tokenizer.toString());
+        }
+        prepareRunDir();
+
+        ModelProto patched = loadOrPatch(family, folder);
+        try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
+            DataConfig dc = ModelOptions.withContract(dataOptions.config(tok), sig);
             ReaderOptions ro = dataOptions.reader();
             Dataset trainSet = Dataset.load(train, ro, tok, dc, output.progress());
             report(train, trainSet);
+            ModelOptions.checkStatic(sig, trainSet.examples());
             List<Batch> validBatches = List.of();
             if (valid != null) {
                 Dataset v = Dataset.load(valid, ro, tok, dc, output.progress());
                 report(valid, v);
+                ModelOptions.checkStatic(sig, v.examples());
                 validBatches = Batcher.inOrder(v.examples(), batchSize, dc);
             }
             Batcher batcher = new Batcher(trainSet.examples(), batchSize, seed, dc);
@@ -172,10 +182,13 @@ final class TrainCommand extends BaseCommand {
             String fingerprint = fingerprint(patched, total);
             Path artifacts = out.resolve("artifacts");
             if (!resume || !Files.exists(artifacts.resolve(ArtifactStore.MANIFEST))) {
-                TrainingCompiler.Options opts = training.compilerOptions();
+                TrainingCompiler.Options opts = training.compilerOptions(family);
                 SharedExternalData data = ArtifactStore.write(new TrainingCompiler().compile(patched, opts), opts,
                         artifacts);
-                if (!Files.exists(out.resolve("model.onnx"))) {
+                if (folder != null) {
+                    // merge and export-adapter fold the run's adapters into every file of this patched folder
+                    patchedFolder.save(runModel());
+                } else if (!Files.exists(out.resolve("model.onnx"))) {
                     // the patched model of the run, sharing the artifacts' copy of the frozen weights
                     ModelIO.save(data.reference(patched, out), out.resolve("model.onnx"), ModelIO.ExternalData.NEVER);
                 }
@@ -210,7 +223,7 @@ final class TrainCommand extends BaseCommand {
                 o.put("seconds", summary.seconds());
                 o.put("adapter", summary.adapters());
                 o.put("checkpoint", summary.checkpoint());
-                o.put("model", out.resolve("model.onnx").toString());
+                o.put("model", runModel().toString());
                 o.put("metrics", out.resolve("metrics.jsonl").toString());
                 String json = new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(o);
                 AtomicFiles.writeString(out.resolve("summary.json"), json + "\n");
@@ -241,8 +254,29 @@ final class TrainCommand extends BaseCommand {
         Files.createDirectories(out);
     }
 
-    private ModelProto loadOrPatch(ModelFamily family) {
-        Path runModel = out.resolve("model.onnx");
+    /** The run's patched model: RUN/model.onnx, or the patched Optimum folder RUN/model/. */
+    private Path runModel() {
+        return out.resolve(Files.isDirectory(model) ? "model" : "model.onnx");
+    }
+
+    /** The patched Optimum folder of the run (null for a single file), written with the artifacts. */
+    private OptimumFolder patchedFolder;
+
+    private ModelProto loadOrPatch(ModelFamily family, OptimumFolder folder) {
+        Path runModel = runModel();
+        if (folder != null) {
+            if (resume && Files.isDirectory(runModel)) {
+                patchedFolder = OptimumFolder.load(runModel, family);
+            } else if (folder.isPatched()) {
+                patchedFolder = folder;
+            } else {
+                LoraConfig cfg = lora.config(LoraConfig.Init.KAIMING, seed, false);
+                output.info("patching %s on the fly (r=%d, alpha=%s, targets %s)", model, lora.rank,
+                        InspectCommand.num(lora.alpha), String.join(",", lora.targets));
+                patchedFolder = folder.patch(cfg, new AdapterInit(cfg.init(), seed));
+            }
+            return patchedFolder.joined();
+        }
         if (resume && Files.exists(runModel)) {
             return ModelIO.load(runModel);
         }
@@ -278,7 +312,7 @@ final class TrainCommand extends BaseCommand {
         f.put("steps", total);
         f.put("seed", seed);
         f.put("max_lengths", dataOptions.maxSourceLength + "/" + dataOptions.maxTargetLength);
-        f.put("compile", new GsonBuilder().create().toJson(training.compilerOptions()));
+        f.put("compile", new GsonBuilder().create().toJson(training.compilerOptions(modelOptions.family())));
         try {
             byte[] h = MessageDigest.getInstance("SHA-256")
                     .digest(new GsonBuilder().create().toJson(f).getBytes(StandardCharsets.UTF_8));

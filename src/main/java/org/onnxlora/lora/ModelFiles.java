@@ -18,6 +18,20 @@ import org.onnxlora.OnnxLoraException;
  * @param onnxFiles the ONNX files, sorted
  */
 public record ModelFiles(Path root, boolean directory, List<Path> onnxFiles) {
+    /** Optimum's file names. */
+    public static final String ENCODER = "encoder_model.onnx";
+    public static final String DECODER = "decoder_model.onnx";
+    public static final String DECODER_WITH_PAST = "decoder_with_past_model.onnx";
+
+    /** Refuses a folder that lacks an Optimum encoder or decoder file, naming the missing one. */
+    public static void requireOptimum(Path dir) {
+        for (String f : List.of(ENCODER, DECODER)) {
+            if (!Files.isRegularFile(dir.resolve(f))) {
+                throw new OnnxLoraException(ErrorCode.IO, "Optimum folder " + dir + " has no " + f
+                        + " (an Optimum seq2seq export holds " + ENCODER + " and " + DECODER + ")");
+            }
+        }
+    }
 
     public static ModelFiles of(Path path) {
         if (!Files.exists(path)) {

@@ -28,6 +28,11 @@ public final class Fixtures {
         return java.util.stream.Stream.of(torchscript(), dynamo());
     }
 
+    /** Both exporters plus the ordinary 4-input export (decoder_attention_mask fed), same weights. */
+    public static java.util.stream.Stream<Path> exportsWithFourInputs() {
+        return java.util.stream.Stream.of(torchscript(), dynamo(), ExportVariants.fourInput());
+    }
+
     public static Path optimum() {
         return root().resolve("optimum");
     }
