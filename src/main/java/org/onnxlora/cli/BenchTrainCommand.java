@@ -172,7 +172,7 @@ final class BenchTrainCommand extends BaseCommand {
         long modelBytes = ModelIO.weightBytes(m);
         Seq2SeqSignature sig = Seq2SeqSignature.of(m, model, family, java.util.Set.of(), training.logits(family));
         sig.checkMaxLengths(sourceLength, targetLength, "--source-length", "--target-length");
-        sig.checkFitsStatic(sourceLength, targetLength);
+        sig.checkFitsStatic(sourceLength, targetLength, "--source-length", "--target-length");
         long found = sig.vocab();
         long vocab = found > 5 ? found : 1000; // ids 0..4 are BART's special tokens
         if (LoraMetadata.read(m).isEmpty()) {

@@ -90,11 +90,11 @@ final class EvalCommand extends BaseCommand {
         var proto = ModelIO.load(model);
         Seq2SeqSignature sig = modelOptions.signature(proto, model);
         sig.checkMaxLengths(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
+        sig.checkFitsStatic(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
         try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
             sig.checkTokenizerVocab(tok.vocabSize(), tokenizer.toString());
             DataConfig dc = ModelOptions.withContract(dataOptions.config(tok), sig);
             Dataset ds = Dataset.load(data, ro, tok, dc, output.progress());
-            ModelOptions.checkStatic(sig, ds.examples());
             Map<String, float[]> adapters = adapter == null ? Map.of() : Checkpoint.adapters(adapter);
             LossEvaluator.Result loss;
             try (AdapterOverrides ov = new AdapterOverrides(proto, adapters);

@@ -130,6 +130,7 @@ final class GenerateCommand extends BaseCommand {
         if (!Files.isDirectory(model)) {
             Seq2SeqSignature s = modelOptions.signature(ModelIO.load(model), model);
             s.checkMaxLengths(maxSourceLength, 1);
+            s.checkFitsStatic(maxSourceLength, 1);
             return s;
         }
         ModelFiles.requireOptimum(model);

@@ -1,10 +1,8 @@
 package org.onnxlora.cli;
 
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Set;
 import org.onnxlora.data.DataConfig;
-import org.onnxlora.data.Seq2SeqExample;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.Seq2SeqSignature;
@@ -33,16 +31,5 @@ final class ModelOptions {
     /** {@code config} with the contract's decoder start token. */
     static DataConfig withContract(DataConfig config, Seq2SeqSignature s) {
         return config.withDecoderStartTokenId(Math.toIntExact(s.decoderStartTokenId()));
-    }
-
-    /** Refuses examples longer than a length the export fixes (after truncation), before any batch runs. */
-    static void checkStatic(Seq2SeqSignature s, List<Seq2SeqExample> examples) {
-        int src = 0;
-        int tgt = 0;
-        for (Seq2SeqExample e : examples) {
-            src = Math.max(src, e.sourceLength());
-            tgt = Math.max(tgt, e.targetLength());
-        }
-        s.checkFitsStatic(src, tgt);
     }
 }

@@ -155,6 +155,7 @@ final class TrainCommand extends BaseCommand {
         Seq2SeqSignature sig = modelOptions.signature(folder != null ? folder.joined() : ModelIO.load(model), model,
                 Set.of(), training.logits(family));
         sig.checkMaxLengths(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
+        sig.checkFitsStatic(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
         try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
             sig.checkTokenizerVocab(tok.vocabSize(), tokenizer.toString());
         }
@@ -166,12 +167,10 @@ final class TrainCommand extends BaseCommand {
             ReaderOptions ro = dataOptions.reader();
             Dataset trainSet = Dataset.load(train, ro, tok, dc, output.progress());
             report(train, trainSet);
-            ModelOptions.checkStatic(sig, trainSet.examples());
             List<Batch> validBatches = List.of();
             if (valid != null) {
                 Dataset v = Dataset.load(valid, ro, tok, dc, output.progress());
                 report(valid, v);
-                ModelOptions.checkStatic(sig, v.examples());
                 validBatches = Batcher.inOrder(v.examples(), batchSize, dc);
             }
             Batcher batcher = new Batcher(trainSet.examples(), batchSize, seed, dc);

@@ -300,21 +300,28 @@ public final class Seq2SeqSignature {
     }
 
     /**
-     * Refuses data longer than a size the export fixes, before any batch is run: batches are padded up to a
-     * fixed size, never cut.
+     * Refuses maximum lengths beyond a size the export fixes, before any data is read: batches are padded up
+     * to a fixed size, never cut, so only lengths up to it can be fed.
      */
-    public void checkFitsStatic(int longestSource, int longestTarget) {
+    public void checkFitsStatic(int maxSourceLength, int maxTargetLength) {
+        checkFitsStatic(maxSourceLength, maxTargetLength, "--max-source-length", "--max-target-length");
+    }
+
+    /** As {@link #checkFitsStatic(int, int)}, naming the two settings {@code sourceName} and {@code targetName}. */
+    public void checkFitsStatic(int maxSourceLength, int maxTargetLength, String sourceName, String targetName) {
         for (Input i : inputs) {
             long fixed = i.fixed(1);
             boolean source = i.feed() == Feed.INPUT_IDS || i.feed() == Feed.ATTENTION_MASK;
             boolean target = i.feed() == Feed.DECODER_INPUT_IDS || i.feed() == Feed.DECODER_ATTENTION_MASK;
-            int longest = source ? longestSource : target ? longestTarget : 0;
-            if (fixed > 0 && longest > fixed) {
+            if (kind == Kind.DECODER && i.feed() == Feed.ATTENTION_MASK) {
+                target = false; // a decoder file's attention_mask is the encoder's
+            }
+            int wanted = source ? maxSourceLength : target ? maxTargetLength : 0;
+            if (fixed > 0 && wanted > fixed) {
                 throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, String.format(Locale.ROOT,
-                        "input '%s' of %s has a fixed length of %d but the data has %s of up to %d tokens;"
-                                + " pass %s %d (longer ones are cut)", i.name(), what, fixed,
-                        source ? "sources" : "targets", longest,
-                        source ? "--max-source-length" : "--max-target-length", fixed));
+                        "input '%s' of %s has a fixed length of %d, shorter than %s %d; pass %s %d or less"
+                                + " (longer %s are cut)", i.name(), what, fixed, source ? sourceName : targetName,
+                        wanted, source ? sourceName : targetName, fixed, source ? "sources" : "targets"));
             }
         }
     }
