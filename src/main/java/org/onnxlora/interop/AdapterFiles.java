@@ -45,13 +45,20 @@ public final class AdapterFiles {
         return PatchedAdapters.read(model, values, "adapter " + path);
     }
 
-    /** The patched model of the run that {@code path} (run, checkpoint folder or adapters file) belongs to. */
+    /**
+     * The patched model of the run that {@code path} (run, checkpoint folder or adapters file) belongs to:
+     * RUN/model.onnx, or RUN/model/ for a run trained on an Optimum folder.
+     */
     public static Path runModelOf(Path path) {
         Path p = path.toAbsolutePath().normalize();
         for (int up = 0; up < 4 && p != null; up++, p = p.getParent()) {
-            if (Files.isDirectory(p) && Files.isRegularFile(p.resolve("model.onnx"))
-                    && Files.isDirectory(p.resolve("checkpoints"))) {
-                return p.resolve("model.onnx");
+            if (Files.isDirectory(p) && Files.isDirectory(p.resolve("checkpoints"))) {
+                if (Files.isRegularFile(p.resolve("model.onnx"))) {
+                    return p.resolve("model.onnx");
+                }
+                if (Files.isRegularFile(p.resolve("model").resolve(org.onnxlora.lora.ModelFiles.ENCODER))) {
+                    return p.resolve("model");
+                }
             }
         }
         return null;

@@ -159,6 +159,47 @@ class ExportContractTest {
     }
 
     @Test
+    void optimumFolderTrainsAndMergesIntoEveryFile() throws IOException {
+        Path runO = tmp.resolve("runO");
+        JsonObject o = ok(CliTest.run(train(Fixtures.optimum(), runO).toArray(String[]::new)));
+        JsonObject f = ok(CliTest.run(train(Fixtures.torchscript(), tmp.resolve("runF")).toArray(String[]::new)));
+        // encoder and decoder joined into one graph compute what the single-file export of the same weights does
+        for (String k : List.of("initial_valid_loss", "train_loss", "valid_loss")) {
+            assertEquals(f.get(k).getAsDouble(), o.get(k).getAsDouble(), 1e-4, k);
+        }
+        assertEquals(runO.resolve("model").toString(), o.get("model").getAsString());
+
+        // merged from the run's patched folder == the base folder patched, then merged with the same adapters
+        Path m1 = tmp.resolve("mergedO1");
+        Path patched = tmp.resolve("patchedO");
+        Path m2 = tmp.resolve("mergedO2");
+        ok2(CliTest.run("merge", "--model", runO.resolve("model").toString(), "--adapter", runO.toString(), "--out",
+                m1.toString(), "-q"));
+        ok2(CliTest.run("patch", "--model", Fixtures.optimum().toString(), "--out", patched.toString(), "--target",
+                "q_proj,v_proj", "-q"));
+        ok2(CliTest.run("merge", "--model", patched.toString(), "--adapter", runO.toString(), "--out", m2.toString(),
+                "-q"));
+        for (String file : List.of("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")) {
+            assertTrue(Files.isRegularFile(m1.resolve(file)), file);
+        }
+        for (String file : List.of("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")) {
+            assertTrue(java.util.Arrays.equals(Files.readAllBytes(m1.resolve(file)), Files.readAllBytes(m2.resolve(file))),
+                    file + " merged two ways differs");
+            assertFalse(java.util.Arrays.equals(Files.readAllBytes(m1.resolve(file)),
+                    Files.readAllBytes(Fixtures.optimum().resolve(file))), file + " did not receive the adapters");
+        }
+        assertEquals(generate(m1, null, "gO1"), generate(m2, null, "gO2")); // both with the KV cache
+        Path peft = tmp.resolve("peftO");
+        ok2(CliTest.run("export-adapter", "--adapter", runO.toString(), "--format", "peft", "--out", peft.toString(),
+                "-q"));
+        assertTrue(Files.isRegularFile(peft.resolve("adapter_model.safetensors")));
+    }
+
+    static void ok2(CliTest.Run r) {
+        assertEquals(0, r.code(), r.err());
+    }
+
+    @Test
     void optimumFolderMissingAFileIsNamed() throws IOException {
         Path dir = Files.createDirectories(tmp.resolve("half-optimum"));
         Files.copy(Fixtures.optimum().resolve("encoder_model.onnx"), dir.resolve("encoder_model.onnx"));
