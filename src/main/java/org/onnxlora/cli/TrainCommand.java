@@ -51,7 +51,11 @@ import picocli.CommandLine.Option;
             "Fine-tune the LoRA adapters of a BART export on text pairs, on CPU or CUDA.",
             "",
             "--model takes a patched model, or a base model plus --rank/--alpha/--target (patched on the fly into",
-            "RUN/model.onnx). The input model is never modified. Data is JSONL, CSV or TSV with a source and a",
+            "RUN/model.onnx). An Optimum folder (encoder_model.onnx + decoder_model.onnx) is patched file by file",
+            "into RUN/model/ and trained as one joined graph; merge RUN/model writes the adapters into every file.",
+            "The model's inputs are fed as graphs/bart.json names them (3- and 4-input exports, static shapes);",
+            "an input it cannot feed is refused before any work. The input model is never modified.",
+            "Data is JSONL, CSV or TSV with a source and a",
             "target field; it is tokenized with the model's tokenizer.json, truncated, batched by length, and fed",
             "with teacher forcing (decoder input = labels shifted right, padding ignored in the loss).",
             "",
@@ -190,6 +194,7 @@ final class TrainCommand extends BaseCommand {
                 } else if (!Files.exists(out.resolve("model.onnx"))) {
                     // the patched model of the run, sharing the artifacts' copy of the frozen weights
                     ModelIO.save(data.reference(patched, out), out.resolve("model.onnx"), ModelIO.ExternalData.NEVER);
+                    copyModelConfig();
                 }
             }
             patched = null; // release the source mapping before the sessions map the artifacts
@@ -251,6 +256,15 @@ final class TrainCommand extends BaseCommand {
             org.onnxlora.io.FileTrees.delete(out);
         }
         Files.createDirectories(out);
+    }
+
+    /** The model's config.json travels with RUN/model.onnx, so eval and generate on it get the same ids. */
+    private void copyModelConfig() throws IOException {
+        java.util.Optional<org.onnxlora.runtime.HfModelConfig> c = org.onnxlora.runtime.HfModelConfig.besides(model);
+        if (c.isPresent()) {
+            Files.copy(c.get().file(), out.resolve("model." + org.onnxlora.runtime.HfModelConfig.FILE_NAME),
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
     }
 
     /** The run's patched model: RUN/model.onnx, or the patched Optimum folder RUN/model/. */
