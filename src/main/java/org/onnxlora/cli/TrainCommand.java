@@ -260,9 +260,9 @@ final class TrainCommand extends BaseCommand {
 
     /** The model's config.json travels with RUN/model.onnx, so eval and generate on it get the same ids. */
     private void copyModelConfig() throws IOException {
-        java.util.Optional<org.onnxlora.runtime.HfModelConfig> c = org.onnxlora.runtime.HfModelConfig.besides(model);
+        java.util.Optional<Path> c = org.onnxlora.lora.ModelFiles.configOf(model);
         if (c.isPresent()) {
-            Files.copy(c.get().file(), out.resolve("model." + org.onnxlora.runtime.HfModelConfig.FILE_NAME),
+            Files.copy(c.get(), org.onnxlora.lora.ModelFiles.configTarget(out.resolve("model.onnx")),
                     java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         }
     }

@@ -21,30 +21,9 @@ public record HfModelConfig(Path file, OptionalLong padTokenId, OptionalLong dec
 
     public static final String FILE_NAME = "config.json";
 
-    /**
-     * The config beside {@code model}: {@code <name>.config.json} for {@code <name>.onnx} (several exports in one
-     * folder), else the folder's {@code config.json} (or the one inside {@code model} when it is a folder).
-     */
+    /** The config beside {@code model} ({@link org.onnxlora.lora.ModelFiles#configOf}), if there is one. */
     public static Optional<HfModelConfig> besides(Path model) {
-        if (model == null) {
-            return Optional.empty();
-        }
-        if (Files.isDirectory(model)) {
-            Path file = model.resolve(FILE_NAME);
-            return Files.isRegularFile(file) ? Optional.of(read(file)) : Optional.empty();
-        }
-        Path abs = model.toAbsolutePath();
-        Path dir = abs.getParent();
-        if (dir == null) {
-            return Optional.empty();
-        }
-        String stem = abs.getFileName().toString().replaceFirst("\\.onnx$", "");
-        for (Path file : java.util.List.of(dir.resolve(stem + "." + FILE_NAME), dir.resolve(FILE_NAME))) {
-            if (Files.isRegularFile(file)) {
-                return Optional.of(read(file));
-            }
-        }
-        return Optional.empty();
+        return org.onnxlora.lora.ModelFiles.configOf(model).map(HfModelConfig::read);
     }
 
     public static HfModelConfig read(Path file) {
