@@ -28,9 +28,10 @@ public final class Fixtures {
         return java.util.stream.Stream.of(torchscript(), dynamo());
     }
 
-    /** Both exporters plus the ordinary 4-input export (decoder_attention_mask fed), same weights. */
+    /** Both exporters, 3 and 4 inputs (decoder_attention_mask fed), same weights. */
     public static java.util.stream.Stream<Path> exportsWithFourInputs() {
-        return java.util.stream.Stream.of(torchscript(), dynamo(), ExportVariants.fourInput());
+        return java.util.stream.Stream.of(torchscript(), dynamo(), ExportVariants.fourInput(),
+                ExportVariants.fourInputDynamo());
     }
 
     public static Path optimum() {
