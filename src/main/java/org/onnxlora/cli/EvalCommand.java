@@ -40,7 +40,9 @@ import picocli.CommandLine.Option;
             "",
             "Works on base, patched and merged models; --adapter applies a run's adapters to a patched model.",
             "The loss is computed from the logits in double precision, the same way for every form of the",
-            "model, so a merged model reproduces its patched model's loss."},
+            "model, so a merged model reproduces its patched model's loss. Inputs are fed as the model family",
+            "(graphs/bart.json) names them (3- or 4-input exports, static shapes); ids come from the config.json",
+            "beside the model, else the family, and --decoder-start-token-id."},
         footer = {"", "Examples:",
             "  onnx-lora eval --model merged.onnx --tokenizer tokenizer.json --data valid.jsonl",
             "  onnx-lora eval --model run1/model.onnx --adapter run1 --tokenizer tokenizer.json --data valid.jsonl --no-generate"})

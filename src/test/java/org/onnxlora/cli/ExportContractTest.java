@@ -210,6 +210,18 @@ class ExportContractTest {
     }
 
     @Test
+    void generateRefusesATokenizerLargerThanTheModel() {
+        // a synthetic model with a 1000-row embedding cannot take the fixture's 2048-token vocabulary
+        Path small = tmp.resolve("small-vocab.onnx");
+        assertEquals(0, CliTest.run("synth", "--preset", "tiny", "--vocab", "1000", "--out", small.toString(), "-q").code());
+        Path preds = tmp.resolve("small.preds.jsonl");
+        CliTest.assertOneLineError(CliTest.run("generate", "--model", small.toString(), "--tokenizer",
+                Fixtures.tokenizer().toString(), "--input", validData.toString(), "--out", preds.toString(), "-q"), 2,
+                "2048", "1000");
+        assertFalse(Files.exists(preds), "nothing may be written");
+    }
+
+    @Test
     void optimumFolderMissingAFileIsNamed() throws IOException {
         Path dir = Files.createDirectories(tmp.resolve("half-optimum"));
         Files.copy(Fixtures.optimum().resolve("encoder_model.onnx"), dir.resolve("encoder_model.onnx"));
