@@ -17,7 +17,7 @@ import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPass;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.Device;
-import org.onnxlora.runtime.InputSpec;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.ProcessStats;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.train.ArtifactStore;
@@ -115,7 +115,7 @@ final class BenchTrainCommand extends BaseCommand {
         try (TrainingSession s = new TrainingSession(dir, ro)) {
             output.detail("sessions open: %s", memory());
             for (int i = 0; i < warmup + steps; i++) {
-                Batch b = randomBatch(rng, vocab);
+                Batch b = randomBatch(rng, vocab, prep.decoderStart());
                 long runBefore = s.runNanos();
                 long start = System.nanoTime();
                 s.forwardBackward(b);
@@ -172,26 +172,30 @@ final class BenchTrainCommand extends BaseCommand {
         Flags.atLeast("--steps", steps, 1);
         Flags.atLeast("--warmup", warmup, 0);
         lora.config(LoraConfig.Init.KAIMING, 0, false);
-        training.compilerOptions();
+        training.compilerOptions(ModelFamily.bart());
         RuntimeOptions.defaults().withThreads(threads);
     }
 
-    private record Prepared(long vocab, int adapters, long modelBytes) {}
+    private record Prepared(long vocab, int adapters, long modelBytes, long decoderStart) {}
 
     /** Loads, patches if needed, compiles and writes the artifacts; nothing of the source outlives it. */
     private Prepared prepare(Path dir) {
+        ModelFamily family = ModelFamily.bart();
         ModelProto m = ModelIO.load(model);
         long modelBytes = ModelIO.weightBytes(m);
-        long found = InputSpec.modelVocab(m.getGraph());
+        Seq2SeqSignature sig = Seq2SeqSignature.of(m, model, family, java.util.Set.of(), training.logits(family));
+        sig.checkMaxLengths(sourceLength, targetLength, "--source-length", "--target-length");
+        sig.checkFitsStatic(sourceLength, targetLength, "--source-length", "--target-length");
+        long found = sig.vocab();
         long vocab = found > 5 ? found : 1000; // ids 0..4 are BART's special tokens
         if (LoraMetadata.read(m).isEmpty()) {
             LoraConfig cfg = lora.config(LoraConfig.Init.KAIMING, 0, false);
-            m = new PatchPass(ModelFamily.bart()).patch(m, null, cfg, new AdapterInit(cfg.init(), 0));
+            m = new PatchPass(family).patch(m, null, cfg, new AdapterInit(cfg.init(), 0));
         }
-        TrainingCompiler.Options opts = training.compilerOptions();
+        TrainingCompiler.Options opts = training.compilerOptions(family);
         TrainingCompiler.Artifacts art = new TrainingCompiler().compile(m, opts);
         ArtifactStore.write(art, opts, dir);
-        return new Prepared(vocab, art.adapters().size(), modelBytes);
+        return new Prepared(vocab, art.adapters().size(), modelBytes, sig.decoderStartTokenId());
     }
 
     private static String mb(long bytes) {
@@ -204,7 +208,7 @@ final class BenchTrainCommand extends BaseCommand {
                 mb(ProcessStats.peakRssBytes()));
     }
 
-    private Batch randomBatch(SplittableRandom rng, long vocab) {
+    private Batch randomBatch(SplittableRandom rng, long vocab, long decoderStart) {
         long[] src = new long[batch * sourceLength];
         long[] mask = new long[src.length];
         long[] dec = new long[batch * targetLength];
@@ -216,7 +220,7 @@ final class BenchTrainCommand extends BaseCommand {
         for (int r = 0; r < batch; r++) {
             for (int t = 0; t < targetLength; t++) {
                 labels[r * targetLength + t] = 5 + rng.nextLong(vocab - 5);
-                dec[r * targetLength + t] = t == 0 ? 2 : labels[r * targetLength + t - 1];
+                dec[r * targetLength + t] = t == 0 ? decoderStart : labels[r * targetLength + t - 1];
             }
         }
         return new Batch(batch, sourceLength, targetLength, src, mask, dec, labels);

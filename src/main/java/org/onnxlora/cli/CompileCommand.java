@@ -3,6 +3,8 @@ package org.onnxlora.cli;
 import java.nio.file.Path;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.OutputGuard;
+import org.onnxlora.lora.ModelFamily;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.train.ArtifactStore;
 import org.onnxlora.train.LossConfig;
 import org.onnxlora.train.OptimizerConfig;
@@ -39,7 +41,7 @@ final class CompileCommand extends BaseCommand {
     @Override
     int execute() {
         OutputGuard.check(out, OutputGuard.Kind.FOLDER, force, RunDirectory.inputsOf(model));
-        TrainingCompiler.Options opts = training.compilerOptions();
+        TrainingCompiler.Options opts = training.compilerOptions(ModelFamily.bart());
         TrainingCompiler.Artifacts art = new TrainingCompiler().compile(ModelIO.load(model), opts);
         ArtifactStore.write(art, opts, out);
         long params = art.adapters().stream().mapToLong(a -> a.elements()).sum();
@@ -66,15 +68,21 @@ final class CompileCommand extends BaseCommand {
         @Option(names = "--adam-eps", defaultValue = "1e-8", description = "Adam epsilon (default: ${DEFAULT-VALUE}).")
         double eps;
 
-        @Option(names = "--logits", defaultValue = "logits", description = "Name of the logits output (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--logits", paramLabel = "NAME",
+                description = "Name of the logits output (default: the model family's logits_output, 'logits' for BART).")
         String logits;
 
-        TrainingCompiler.Options compilerOptions() {
+        /** The logits output: the flag, else the family's. */
+        String logits(ModelFamily family) {
+            return logits != null ? logits : family.logitsOutput();
+        }
+
+        TrainingCompiler.Options compilerOptions(ModelFamily family) {
             if (betas.length != 2) {
                 throw new org.onnxlora.OnnxLoraException(org.onnxlora.ErrorCode.BAD_ARGUMENT, "--adam-betas takes two values");
             }
-            return new TrainingCompiler.Options(new LossConfig(-100, labelSmoothing),
-                    new OptimizerConfig(betas[0], betas[1], eps, weightDecay, maxGradNorm), logits);
+            return new TrainingCompiler.Options(new LossConfig(Seq2SeqSignature.IGNORE_INDEX, labelSmoothing),
+                    new OptimizerConfig(betas[0], betas[1], eps, weightDecay, maxGradNorm), logits(family));
         }
     }
 }

@@ -30,6 +30,7 @@ import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.Patcher;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Verifier;
 import org.onnxlora.train.Checkpoint;
 import picocli.CommandLine;
@@ -145,15 +146,20 @@ final class DemoCommand extends BaseCommand {
             var batches = Batcher.inOrder(Dataset.load(valid, ReaderOptions.DEFAULT, tok, dc, Progress.NONE).examples(),
                     16, dc);
             double p;
-            try (AdapterOverrides ov = new AdapterOverrides(ModelIO.load(patched), Checkpoint.adapters(run));
-                    LossEvaluator ev = new LossEvaluator(patched, ov, rt, "logits")) {
+            ModelProto patchedModel = ModelIO.load(patched);
+            try (AdapterOverrides ov = new AdapterOverrides(patchedModel, Checkpoint.adapters(run));
+                    LossEvaluator ev = new LossEvaluator(patched, signature(patchedModel, patched), ov, rt)) {
                 p = ev.evaluate(batches, Progress.NONE).loss();
             }
             try (AdapterOverrides none = AdapterOverrides.none();
-                    LossEvaluator ev = new LossEvaluator(merged, none, rt, "logits")) {
+                    LossEvaluator ev = new LossEvaluator(merged, signature(ModelIO.load(merged), merged), none, rt)) {
                 return new double[] {p, ev.evaluate(batches, Progress.NONE).loss()};
             }
         }
+    }
+
+    private static Seq2SeqSignature signature(ModelProto m, Path file) {
+        return Seq2SeqSignature.of(m, file, ModelFamily.bart());
     }
 
     private static String abbreviate(String s, int n) {

@@ -25,8 +25,8 @@ import org.onnxlora.io.ModelIO;
 import org.onnxlora.metrics.Rouge;
 import org.onnxlora.metrics.RougeScores;
 import org.onnxlora.runtime.Device;
-import org.onnxlora.runtime.InputSpec;
 import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.train.Checkpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -41,7 +41,9 @@ import picocli.CommandLine.Option;
             "",
             "Works on base, patched and merged models; --adapter applies a run's adapters to a patched model.",
             "The loss is computed from the logits in double precision, the same way for every form of the",
-            "model, so a merged model reproduces its patched model's loss."},
+            "model, so a merged model reproduces its patched model's loss. Inputs are fed as the model family",
+            "(graphs/bart.json) names them (3- or 4-input exports, static shapes); ids come from the config.json",
+            "beside the model, else the family, and --decoder-start-token-id."},
         footer = {"", "Examples:",
             "  onnx-lora eval --model merged.onnx --tokenizer tokenizer.json --data valid.jsonl",
             "  onnx-lora eval --model run1/model.onnx --adapter run1 --tokenizer tokenizer.json --data valid.jsonl --no-generate"})
@@ -76,6 +78,9 @@ final class EvalCommand extends BaseCommand {
     @Mixin
     GenerationOptions generation;
 
+    @Mixin
+    ModelOptions modelOptions;
+
     @Override
     int execute() throws IOException {
         if (Files.isDirectory(model)) {
@@ -84,22 +89,22 @@ final class EvalCommand extends BaseCommand {
         }
         Flags.atLeast("--batch-size", batchSize, 1);
         dataOptions.check(null);
-        GenerationConfig config = generation.config();
+        generation.config(); // the decoding flags are checked before any model or data is read
         RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device));
         ReaderOptions ro = dataOptions.reader();
         Map<String, Object> o = new LinkedHashMap<>();
+        var proto = ModelIO.load(model);
+        Seq2SeqSignature sig = modelOptions.signature(proto, model);
+        sig.checkMaxLengths(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
+        sig.checkFitsStatic(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
         try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
-            var proto = ModelIO.load(model);
-            long vocab = InputSpec.modelVocab(proto.getGraph());
-            if (vocab > 0) {
-                tok.checkFits(vocab);
-            }
-            DataConfig dc = dataOptions.config(tok);
+            sig.checkTokenizerVocab(tok.vocabSize(), tokenizer.toString());
+            DataConfig dc = ModelOptions.withContract(dataOptions.config(tok), sig);
             Dataset ds = Dataset.load(data, ro, tok, dc, output.progress());
             Map<String, float[]> adapters = adapter == null ? Map.of() : Checkpoint.adapters(adapter);
             LossEvaluator.Result loss;
             try (AdapterOverrides ov = new AdapterOverrides(proto, adapters);
-                    LossEvaluator ev = new LossEvaluator(model, ov, rt, "logits")) {
+                    LossEvaluator ev = new LossEvaluator(model, sig, ov, rt)) {
                 proto = null;
                 loss = ev.evaluate(Batcher.inOrder(ds.examples(), batchSize, dc), output.progress());
             }
@@ -112,7 +117,7 @@ final class EvalCommand extends BaseCommand {
                 List<String> refs = rows.rows().stream().map(TextPair::target).toList();
                 List<String> preds;
                 try (AdapterModels m = AdapterModels.of(model, adapter);
-                        Generator gen = Generator.open(m.path(), config, rt)) {
+                        Generator gen = Generator.open(m.path(), sig, generation.config(sig), rt)) {
                     preds = GenerateCommand.generateAll(tok, gen, rows.rows(), batchSize, dataOptions.maxSourceLength,
                             output.progress());
                 }

@@ -4,6 +4,7 @@ import com.google.gson.Gson;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -19,8 +20,11 @@ import org.onnxlora.data.TextTokenizer;
 import org.onnxlora.generate.GenerationConfig;
 import org.onnxlora.generate.Generator;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.OutputGuard;
 import org.onnxlora.train.RunDirectory;
+import org.onnxlora.lora.ModelFiles;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.RuntimeOptions;
 import picocli.CommandLine.Command;
@@ -33,7 +37,10 @@ import picocli.CommandLine.Option;
             "",
             "--model is a single .onnx (the decoder is re-run on the whole prefix each step) or an Optimum folder",
             "with decoder_with_past_model.onnx (KV cache: much faster). --adapter applies a run's adapters to a",
-            "patched model. Output: one JSON object per input row, {\"line\", \"source\", \"prediction\"}."},
+            "patched model. Output: one JSON object per input row, {\"line\", \"source\", \"prediction\"}.",
+            "Inputs are fed as the model family (graphs/bart.json) names them: 3- and 4-input exports, static",
+            "shapes (padded to the fixed sizes). Decoder start and pad ids come from the config.json beside the",
+            "model (NAME.config.json or config.json), else the family; --decoder-start-token-id overrides both."},
         footer = {"", "Examples:",
             "  onnx-lora generate --model merged.onnx --tokenizer tokenizer.json --input test.jsonl --out preds.jsonl",
             "  onnx-lora generate --model run1/model.onnx --adapter run1 --tokenizer tokenizer.json --input test.jsonl \\",
@@ -78,20 +85,29 @@ final class GenerateCommand extends BaseCommand {
     @Mixin
     GenerationOptions generation;
 
+    @Mixin
+    ModelOptions modelOptions;
+
     @Override
     int execute() throws IOException {
         OutputGuard.check(out, OutputGuard.Kind.FILE, force, RunDirectory.inputsOf(input, model, adapter, tokenizer));
         Flags.atLeast("--batch-size", batchSize, 1);
         Flags.atLeast("--max-source-length", maxSourceLength, 1);
-        GenerationConfig config = generation.config();
+        generation.config(); // the decoding flags are checked before any model or data is read
         RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device));
         // targets are optional here: read the source field twice rather than require one
         ReaderOptions ro = ReaderOptions.DEFAULT.withFields(sourceField, sourceField);
         ReadResult rows = DataReader.read(input, format == null ? ro : ro.withFormat(DataFormat.parse(format)));
+        Seq2SeqSignature sig = contract();
         long t0 = System.nanoTime();
         List<String> predictions;
+        try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
+            sig.checkTokenizerVocab(tok.vocabSize(), tokenizer.toString());
+        }
         try (TextTokenizer tok = TextTokenizer.load(tokenizer); AdapterModels m = AdapterModels.of(model, adapter);
-                Generator gen = Generator.open(m.path(), config, rt)) {
+                Generator gen = Files.isDirectory(model)
+                        ? Generator.open(m.path(), generation.config(sig), rt, modelOptions.family())
+                        : Generator.open(m.path(), sig, generation.config(sig), rt)) {
             predictions = generateAll(tok, gen, rows.rows(), batchSize, maxSourceLength, output.progress());
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -112,6 +128,24 @@ final class GenerateCommand extends BaseCommand {
         output.result("{\"examples\": %d, \"seconds\": %.3f, \"ms_per_example\": %.2f, \"out\": %s}", predictions.size(),
                 seconds, 1000 * seconds / Math.max(1, predictions.size()), gson.toJson(out.toString()));
         return 0;
+    }
+
+    /**
+     * The contract generation runs under: a file's own, or an Optimum folder's decoder (vocabulary, ids) after its
+     * encoder's position table has been checked against the source length.
+     */
+    private Seq2SeqSignature contract() {
+        if (!Files.isDirectory(model)) {
+            Seq2SeqSignature s = modelOptions.signature(ModelIO.load(model), model);
+            s.checkMaxLengths(maxSourceLength, 1);
+            s.checkFitsStatic(maxSourceLength, 1);
+            return s;
+        }
+        ModelFiles.requireOptimum(model);
+        Path enc = model.resolve(ModelFiles.ENCODER);
+        modelOptions.signature(ModelIO.load(enc), enc).checkMaxLengths(maxSourceLength, 1);
+        Path dec = model.resolve(ModelFiles.DECODER);
+        return modelOptions.signature(ModelIO.load(dec), dec);
     }
 
     /** Predictions for every row, in order, decoded without special tokens. */

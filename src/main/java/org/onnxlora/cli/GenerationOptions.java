@@ -1,6 +1,7 @@
 package org.onnxlora.cli;
 
 import org.onnxlora.generate.GenerationConfig;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import picocli.CommandLine.Option;
 
 /** Decoding flags shared by generate and eval. */
@@ -20,5 +21,11 @@ final class GenerationOptions {
     GenerationConfig config() {
         return GenerationConfig.DEFAULT.withMaxNewTokens(maxNewTokens).withNumBeams(numBeams)
                 .withNoRepeatNgramSize(noRepeatNgram).withLengthPenalty(lengthPenalty);
+    }
+
+    /** With the model's decoder start and pad ids. */
+    GenerationConfig config(Seq2SeqSignature s) {
+        GenerationConfig c = config();
+        return c.withTokens(s.decoderStartTokenId(), c.eosTokenId(), s.padTokenId());
     }
 }

@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.data.BatchPadding;
@@ -25,12 +26,13 @@ import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPass;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.Device;
-import org.onnxlora.runtime.InputSpec;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.train.ArtifactStore;
 import org.onnxlora.train.Batch;
 import org.onnxlora.train.Checkpoint;
 import org.onnxlora.train.LrSchedule;
+import org.onnxlora.train.OptimumFolder;
 import org.onnxlora.train.RunDirectory;
 import org.onnxlora.train.RunSettings;
 import org.onnxlora.train.RunStart;
@@ -47,7 +49,11 @@ import picocli.CommandLine.Option;
             "Fine-tune the LoRA adapters of a BART export on text pairs, on CPU or CUDA.",
             "",
             "--model takes a patched model, or a base model plus --rank/--alpha/--target (patched on the fly into",
-            "RUN/model.onnx). The input model is never modified. Data is JSONL, CSV or TSV with a source and a",
+            "RUN/model.onnx). An Optimum folder (encoder_model.onnx + decoder_model.onnx) is patched file by file",
+            "into RUN/model/ and trained as one joined graph; merge RUN/model writes the adapters into every file.",
+            "The model's inputs are fed as graphs/bart.json names them (3- and 4-input exports, static shapes);",
+            "an input it cannot feed is refused before any work. The input model is never modified.",
+            "Data is JSONL, CSV or TSV with a source and a",
             "target field; it is tokenized with the model's tokenizer.json, truncated, batched by length, and fed",
             "with teacher forcing (decoder input = labels shifted right, padding ignored in the loss).",
             "",
@@ -74,7 +80,8 @@ import picocli.CommandLine.Option;
             "  onnx-lora train ... --out run1 --resume --steps 2000   # extend a finished run",
             "  onnx-lora merge --model run1/model.onnx --adapter run1 --out merged.onnx"})
 final class TrainCommand extends BaseCommand {
-    @Option(names = "--model", required = true, paramLabel = "FILE", description = "Patched model, or base model (then give --rank/--alpha/--target).")
+    @Option(names = "--model", required = true, paramLabel = "FILE|DIR",
+            description = "Patched model, or base model (then give --rank/--alpha/--target); a file or an Optimum folder.")
     Path model;
 
     @Option(names = "--tokenizer", required = true, paramLabel = "FILE", description = "The model's Hugging Face tokenizer.json.")
@@ -92,8 +99,8 @@ final class TrainCommand extends BaseCommand {
     @Mixin
     DataOptions dataOptions;
 
-    @Option(names = "--decoder-start-token-id", description = "Decoder start token (default: the model family's, 2 for BART).")
-    Integer decoderStart;
+    @Mixin
+    ModelOptions modelOptions;
 
     @Mixin
     LoraOptions lora;
@@ -171,27 +178,34 @@ final class TrainCommand extends BaseCommand {
         checkOptions();
         Device dev = Device.parse(device);
         org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(dev));
+        ModelFamily family = modelOptions.family();
+        // The model's contract is checked before anything is written: an input it cannot feed, lengths past
+        // its positions or a tokenizer larger than its vocabulary stop here.
+        OptimumFolder folder = Files.isDirectory(model) ? OptimumFolder.load(model, family) : null;
+        Seq2SeqSignature sig = modelOptions.signature(folder != null ? folder.joined() : ModelIO.load(model), model,
+                Set.of(), training.logits(family));
+        sig.checkMaxLengths(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
+        sig.checkFitsStatic(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
+        try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
+            sig.checkTokenizerVocab(tok.vocabSize(), tokenizer.toString());
+        }
         RunStart.Mode mode = resume ? RunStart.Mode.RESUME : force ? RunStart.Mode.REPLACE : RunStart.Mode.NEW;
         try (RunStart start = RunStart.open(out, mode, Arrays.asList(model, tokenizer, train, valid))) {
-            return train(start, dev);
+            return train(start, dev, family, folder, sig);
         }
     }
 
     /** The run, with the folder taken: set up (or continue) and train. */
-    private int train(RunStart start, Device dev) throws IOException {
+    private int train(RunStart start, Device dev, ModelFamily family, OptimumFolder folder, Seq2SeqSignature sig)
+            throws IOException {
         start.takeNotes().forEach(n -> output.info("%s", n));
-        start.begin(settings(start.recorded()));
+        start.begin(settings(start.recorded(), family));
         start.takeNotes().forEach(n -> output.info("%s", n));
         RunDirectory run = start.directory();
-        ModelFamily family = ModelFamily.bart();
 
-        ModelProto patched = loadOrPatch(family);
-        long modelVocab = InputSpec.modelVocab(patched.getGraph());
+        ModelProto patched = loadOrPatch(family, folder);
         try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
-            if (modelVocab > 0) {
-                tok.checkFits(modelVocab);
-            }
-            DataConfig dc = dataOptions.config(tok).withDecoderStartTokenId(decoderStart != null ? decoderStart : (int) family.decoderStartTokenId());
+            DataConfig dc = ModelOptions.withContract(dataOptions.config(tok), sig);
             ReaderOptions ro = dataOptions.reader();
             TokenCache cache = noDataCache ? null : new TokenCache(dataCache != null ? dataCache : run.dataCache());
             Dataset trainSet = loadData(cache, train, ro, tok, dc);
@@ -220,11 +234,17 @@ final class TrainCommand extends BaseCommand {
             }
             Path artifacts = run.artifacts();
             if (plan.needsSetup()) {
-                TrainingCompiler.Options opts = training.compilerOptions();
+                TrainingCompiler.Options opts = training.compilerOptions(family);
                 SharedExternalData data = ArtifactStore.write(new TrainingCompiler().compile(patched, opts), opts,
                         artifacts);
-                // the patched model of the run, sharing the artifacts' copy of the frozen weights
-                ModelIO.save(data.reference(patched, out), run.model(), ModelIO.ExternalData.NEVER);
+                if (folder != null) {
+                    // merge and export-adapter fold the run's adapters into every file of this patched folder
+                    patchedFolder.save(runModel());
+                } else {
+                    // the patched model of the run, sharing the artifacts' copy of the frozen weights
+                    ModelIO.save(data.reference(patched, out), run.model(), ModelIO.ExternalData.NEVER);
+                    copyModelConfig();
+                }
             }
             patched = null; // release the source mapping before the sessions map the artifacts
             System.gc();
@@ -260,8 +280,8 @@ final class TrainCommand extends BaseCommand {
     }
 
     /** Everything that shapes the run's result, named by flag: a resumed run must agree on each. */
-    private RunSettings settings(RunSettings recorded) {
-        TrainingCompiler.Options co = training.compilerOptions();
+    private RunSettings settings(RunSettings recorded, ModelFamily family) {
+        TrainingCompiler.Options co = training.compilerOptions(family);
         return RunSettings.builder(recorded)
                 .model("--model", model)
                 .set("--rank", lora.rank)
@@ -276,7 +296,7 @@ final class TrainCommand extends BaseCommand {
                 .set("--skip-bad-rows", dataOptions.skipBadRows)
                 .set("--max-source-length", dataOptions.maxSourceLength)
                 .set("--max-target-length", dataOptions.maxTargetLength)
-                .set("--decoder-start-token-id", decoderStart)
+                .set("--decoder-start-token-id", modelOptions.decoderStart)
                 .set("--batch-size", batchSize)
                 .set("--grad-accum", gradAccum)
                 .set("--lr", lr)
@@ -298,17 +318,48 @@ final class TrainCommand extends BaseCommand {
             Flags.finiteAbove("--epochs", epochs, 0);
         }
         Flags.atLeast("--batch-size", batchSize, 1);
-        dataOptions.check(decoderStart);
+        dataOptions.check(modelOptions.decoderStart);
         // with --epochs the step count is known only once the data is read; 1 stands in for it here
         long knownSteps = steps != null ? steps : 1;
         new TrainConfig(knownSteps, gradAccum, new LrSchedule(LrSchedule.parse(schedule), lr, warmup, knownSteps),
                 evalEvery, saveEvery, keep, seed);
-        training.compilerOptions();
+        training.compilerOptions(modelOptions.family());
         RuntimeOptions.defaults().withThreads(threads);
     }
 
-    private ModelProto loadOrPatch(ModelFamily family) {
-        Path runModel = RunDirectory.at(out).model();
+    /** The model's config.json travels with RUN/model.onnx, so eval and generate on it get the same ids. */
+    private void copyModelConfig() throws IOException {
+        java.util.Optional<Path> c = org.onnxlora.lora.ModelFiles.configOf(model);
+        if (c.isPresent()) {
+            Files.copy(c.get(), org.onnxlora.lora.ModelFiles.configTarget(RunDirectory.at(out).model()),
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** The run's patched model: RUN/model.onnx, or the patched Optimum folder RUN/model/. */
+    private Path runModel() {
+        RunDirectory run = RunDirectory.at(out);
+        return Files.isDirectory(model) ? run.modelFolder() : run.model();
+    }
+
+    /** The patched Optimum folder of the run (null for a single file), written with the artifacts. */
+    private OptimumFolder patchedFolder;
+
+    private ModelProto loadOrPatch(ModelFamily family, OptimumFolder folder) {
+        Path runModel = runModel();
+        if (folder != null) {
+            if (resume && Files.isDirectory(runModel)) {
+                patchedFolder = OptimumFolder.load(runModel, family);
+            } else if (folder.isPatched()) {
+                patchedFolder = folder;
+            } else {
+                LoraConfig cfg = lora.config(LoraConfig.Init.KAIMING, seed, false);
+                output.info("patching %s on the fly (r=%d, alpha=%s, targets %s)", model, lora.rank,
+                        InspectCommand.num(lora.alpha), String.join(",", lora.targets));
+                patchedFolder = folder.patch(cfg, new AdapterInit(cfg.init(), seed));
+            }
+            return patchedFolder.joined();
+        }
         if (resume && Files.exists(runModel)) {
             return ModelIO.load(runModel);
         }

@@ -16,7 +16,8 @@ public record DataConfig(int maxSourceLength, int maxTargetLength, int padId, in
     public static final int DEFAULT_MAX_SOURCE_LENGTH = 256;
     public static final int DEFAULT_MAX_TARGET_LENGTH = 64;
     public static final int BART_DECODER_START_TOKEN_ID = 2;
-    public static final int IGNORE_INDEX = -100;
+    /** The loss's ignore index, {@link org.onnxlora.runtime.Seq2SeqSignature#IGNORE_INDEX}. */
+    public static final int IGNORE_INDEX = (int) org.onnxlora.runtime.Seq2SeqSignature.IGNORE_INDEX;
 
     public DataConfig {
         if (maxSourceLength < 1) {

@@ -5,7 +5,6 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions;
 import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
@@ -14,13 +13,17 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
 import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Sessions;
 import org.onnxlora.train.Batch;
+import org.onnxlora.train.BatchFeeds;
+import org.onnxlora.train.StaticBatches;
 
 /**
  * Token-level cross entropy of any seq2seq model (base, patched, merged) from its
  * logits, accumulated in double: the same numbers whichever form the model is in,
- * so a merged model can be checked against the patched one it came from.
+ * so a merged model can be checked against the patched one it came from. Inputs are fed as
+ * the model's {@link Seq2SeqSignature} says; a static-shape export gets fitted batches.
  */
 public final class LossEvaluator implements AutoCloseable {
     /** Summed loss and counted tokens. */
@@ -36,9 +39,16 @@ public final class LossEvaluator implements AutoCloseable {
 
     private final OrtSession session;
     private final String logits;
+    private final Seq2SeqSignature signature;
 
-    public LossEvaluator(Path model, AdapterOverrides adapters, RuntimeOptions options, String logits) {
-        this.logits = logits;
+    public LossEvaluator(Path model, Seq2SeqSignature signature, AdapterOverrides adapters, RuntimeOptions options) {
+        if (signature.kind() != Seq2SeqSignature.Kind.FULL) {
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "the loss needs one encoder-decoder model; "
+                    + signature.what() + " is an Optimum " + signature.kind().name().toLowerCase(java.util.Locale.ROOT)
+                    + " file");
+        }
+        this.signature = signature;
+        this.logits = signature.logitsOutput();
         try (SessionOptions so = Sessions.options(options)) {
             adapters.addTo(so);
             this.session = Sessions.env().createSession(model.toString(), so);
@@ -66,14 +76,22 @@ public final class LossEvaluator implements AutoCloseable {
         return new Result(sum, tokens);
     }
 
-    public Result evaluate(Batch b) {
+    public Result evaluate(Batch batch) {
+        double sum = 0;
+        long tokens = 0;
+        for (Batch piece : StaticBatches.fit(batch, signature.staticShape(), signature.padTokenId(),
+                signature.decoderStartTokenId())) {
+            Result r = evaluateFitted(piece);
+            sum += r.lossSum();
+            tokens += r.tokens();
+        }
+        return new Result(sum, tokens);
+    }
+
+    private Result evaluateFitted(Batch b) {
         Map<String, OnnxTensor> feeds = new HashMap<>();
         try {
-            long[] src = {b.size(), b.sourceLength()};
-            feeds.put("input_ids", OnnxTensor.createTensor(Sessions.env(), LongBuffer.wrap(b.inputIds()), src));
-            feeds.put("attention_mask", OnnxTensor.createTensor(Sessions.env(), LongBuffer.wrap(b.attentionMask()), src));
-            feeds.put("decoder_input_ids", OnnxTensor.createTensor(Sessions.env(), LongBuffer.wrap(b.decoderInputIds()),
-                    new long[] {b.size(), b.targetLength()}));
+            BatchFeeds.add(Sessions.env(), signature, b, feeds);
             try (OrtSession.Result r = session.run(feeds, java.util.Set.of(logits))) {
                 OnnxTensor t = (OnnxTensor) r.get(logits).orElseThrow();
                 long[] shape = t.getInfo().getShape();
@@ -83,7 +101,7 @@ public final class LossEvaluator implements AutoCloseable {
                 long count = 0;
                 long[] labels = b.labels();
                 for (int i = 0; i < labels.length; i++) {
-                    if (labels[i] == -100) {
+                    if (labels[i] == Seq2SeqSignature.IGNORE_INDEX) {
                         continue;
                     }
                     int base = i * vocab;

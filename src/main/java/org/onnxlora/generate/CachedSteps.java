@@ -14,7 +14,11 @@ import java.util.Map;
 import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.ModelIO;
+import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.runtime.Seq2SeqSignature;
+import org.onnxlora.runtime.Seq2SeqSignature.Feed;
 import org.onnxlora.runtime.Sessions;
 
 /**
@@ -37,12 +41,12 @@ import org.onnxlora.runtime.Sessions;
  * only once but re-runs {@code decoder_model.onnx} over the whole prefix every step.
  */
 final class CachedSteps implements StepModel {
-    static final String ENCODER = "encoder_model.onnx";
-    static final String DECODER = "decoder_model.onnx";
-    static final String DECODER_WITH_PAST = "decoder_with_past_model.onnx";
-    private static final String PAST = "past_key_values.";
-    private static final String PRESENT = "present.";
-
+    static final String ENCODER = org.onnxlora.lora.ModelFiles.ENCODER;
+    static final String DECODER = org.onnxlora.lora.ModelFiles.DECODER;
+    static final String DECODER_WITH_PAST = org.onnxlora.lora.ModelFiles.DECODER_WITH_PAST;
+    private final Seq2SeqSignature encoderSig;
+    private final Seq2SeqSignature decoderSig;
+    private final Seq2SeqSignature withPastSig; // null with withPast
     private final OrtSession encoder;
     private final OrtSession decoder;
     private final OrtSession withPast; // null: no cache, re-run decoder_model on the prefix
@@ -53,22 +57,31 @@ final class CachedSteps implements StepModel {
                 && Files.isRegularFile(dir.resolve(DECODER));
     }
 
-    CachedSteps(Path dir, RuntimeOptions options) {
+    /** The contract of one file of the folder; it must be of {@code kind}. */
+    static Seq2SeqSignature signature(Path file, ModelFamily family, Seq2SeqSignature.Kind kind) {
+        Seq2SeqSignature s = Seq2SeqSignature.of(ModelIO.load(file), file, family);
+        if (s.kind() != kind) {
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, file + " is not an Optimum "
+                    + kind.name().toLowerCase(java.util.Locale.ROOT) + " (it looks like " + s + ")");
+        }
+        return s;
+    }
+
+    CachedSteps(Path dir, ModelFamily family, RuntimeOptions options) {
         List<OrtSession> opened = new ArrayList<>();
+        Path past = dir.resolve(DECODER_WITH_PAST);
+        encoderSig = signature(dir.resolve(ENCODER), family, Seq2SeqSignature.Kind.ENCODER);
+        decoderSig = signature(dir.resolve(DECODER), family, Seq2SeqSignature.Kind.DECODER);
+        withPastSig = Files.isRegularFile(past) ? signature(past, family, Seq2SeqSignature.Kind.DECODER) : null;
         try {
             encoder = open(dir.resolve(ENCODER), options, opened);
             decoder = open(dir.resolve(DECODER), options, opened);
-            Path past = dir.resolve(DECODER_WITH_PAST);
-            withPast = Files.isRegularFile(past) ? open(past, options, opened) : null;
-            Ort.requireInputs(encoder, ENCODER, Set.of("input_ids", "attention_mask"));
-            Set<String> decoderInputs = Set.of("input_ids", "encoder_attention_mask", "encoder_hidden_states");
-            Ort.requireInputs(decoder, DECODER, decoderInputs);
+            withPast = withPastSig != null ? open(past, options, opened) : null;
             if (withPast != null) {
-                Ort.requireInputs(withPast, DECODER_WITH_PAST, decoderInputs);
                 Set<String> presents = new LinkedHashSet<>(decoder.getOutputNames());
-                for (String in : withPast.getInputNames()) {
-                    if (in.startsWith(PAST)) {
-                        String source = PRESENT + in.substring(PAST.length());
+                for (String in : withPastSig.names(Feed.PAST_KEY_VALUES)) {
+                    {
+                        String source = withPastSig.presentFor(in);
                         if (!presents.contains(source)) {
                             throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, DECODER_WITH_PAST
                                     + " wants '" + in + "' but " + DECODER + " has no output '" + source + "'");
@@ -98,12 +111,22 @@ final class CachedSteps implements StepModel {
     public Decoding start(SourceBatch sources, int beams) {
         FloatBuffer hidden;
         long[] shape;
+        Map<String, OnnxTensor> encoderFeeds = new HashMap<>();
         try (OnnxTensor ids = Ort.longs(sources.ids(), sources.batch(), sources.length());
-                OnnxTensor mask = Ort.longs(sources.mask(), sources.batch(), sources.length());
-                OrtSession.Result out = encoder.run(Map.of("input_ids", ids, "attention_mask", mask))) {
-            OnnxTensor h = Ort.output(out, "last_hidden_state");
+                OnnxTensor mask = Ort.longs(sources.mask(), sources.batch(), sources.length())) {
+            for (Seq2SeqSignature.Input in : encoderSig.inputs()) {
+                encoderFeeds.put(in.name(), switch (in.feed()) {
+                    case INPUT_IDS -> ids;
+                    case ATTENTION_MASK -> mask;
+                    default -> throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "input '" + in.name() + "' of "
+                            + ENCODER + " (" + in.feed().key() + ") has no value in an encoder");
+                });
+            }
+            try (OrtSession.Result out = encoder.run(encoderFeeds)) {
+            OnnxTensor h = Ort.output(out, encoderSig.encoderOutput());
             shape = Ort.shape(h);
             hidden = Ort.read(h);
+            }
         } catch (OrtException e) {
             throw Ort.runtime("running " + ENCODER + " failed", e);
         }
@@ -159,9 +182,8 @@ final class CachedSteps implements StepModel {
         public Logits step(long[] newest, int[] parents) {
             checkParents(parents);
             Map<String, OnnxTensor> feeds = new HashMap<>();
-            feeds.put("encoder_attention_mask", mask);
-            feeds.put("encoder_hidden_states", hidden);
             OrtSession session;
+            Seq2SeqSignature sig;
             long[] tokens;
             int tokenLen;
             if (withPast == null || first == null) {
@@ -169,23 +191,42 @@ final class CachedSteps implements StepModel {
                 tokens = prefix;
                 tokenLen = len;
                 session = decoder;
+                sig = decoderSig;
             } else {
                 Map<String, OnnxTensor> past = pastFor(parents);
                 feeds.putAll(past);
                 tokens = newest;
                 tokenLen = 1;
                 session = withPast;
+                sig = withPastSig;
                 len++;
             }
             OrtSession.Result out;
-            try (OnnxTensor ids = Ort.longs(tokens, rows, tokenLen)) {
-                feeds.put("input_ids", ids);
+            long[] decoderMask = new long[rows * len];
+            java.util.Arrays.fill(decoderMask, 1L);
+            try (OnnxTensor ids = Ort.longs(tokens, rows, tokenLen); OnnxTensor decMask = Ort.longs(decoderMask, rows, len)) {
+                for (Seq2SeqSignature.Input in : sig.inputs()) {
+                    switch (in.feed()) {
+                        case DECODER_INPUT_IDS -> feeds.put(in.name(), ids);
+                        case ATTENTION_MASK -> feeds.put(in.name(), mask);
+                        case ENCODER_HIDDEN_STATES -> feeds.put(in.name(), hidden);
+                        case DECODER_ATTENTION_MASK -> feeds.put(in.name(), decMask);
+                        case PAST_KEY_VALUES -> {
+                            if (!feeds.containsKey(in.name())) {
+                                throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "input '" + in.name()
+                                        + "' of " + sig.what() + " has no present.* output to come from");
+                            }
+                        }
+                        default -> throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "input '" + in.name()
+                                + "' of " + sig.what() + " (" + in.feed().key() + ") has no value in a decoder");
+                    }
+                }
                 out = session.run(feeds);
             } catch (OrtException e) {
                 throw Ort.runtime("running the decoder failed", e);
             }
             retire(out);
-            OnnxTensor logits = Ort.output(out, "logits");
+            OnnxTensor logits = Ort.output(out, sig.logitsOutput());
             long[] shape = Ort.shape(logits);
             int vocab = (int) shape[2];
             int positions = (int) shape[1];
@@ -203,7 +244,7 @@ final class CachedSteps implements StepModel {
             Map<String, OnnxTensor> fresh = new HashMap<>();
             try {
                 for (String in : pastInputs) {
-                    String source = PRESENT + in.substring(PAST.length());
+                    String source = withPastSig.presentFor(in);
                     if (in.contains(".encoder.")) {
                         past.put(in, Ort.output(first, source));
                     } else {

@@ -5,31 +5,39 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import java.nio.FloatBuffer;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
-import java.util.Set;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
 import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.runtime.Seq2SeqSignature;
+import org.onnxlora.runtime.Seq2SeqSignature.Feed;
 import org.onnxlora.runtime.Sessions;
 
 /**
- * Steps a single encoder-decoder graph ({@code input_ids, attention_mask,
- * decoder_input_ids → logits}), as the training export, a patched or a merged model
- * provide. Without a cache every step re-runs the encoder and the decoder over the
- * whole prefix: step {@code t} costs O(t) decoder work, a sequence O(t²). It is the
- * fallback that works on any export.
+ * Steps a single encoder-decoder graph (source ids and mask, decoder ids [and mask] → logits,
+ * as its {@link Seq2SeqSignature} names them), as the training export, a patched or a merged
+ * model provide. Without a cache every step re-runs the encoder and the decoder over the
+ * whole prefix: step {@code t} costs O(t) decoder work, a sequence O(t²). It is the fallback
+ * that works on any export.
+ *
+ * <p>A static-shape export gets what it declares: sources and the decoder prefix are padded to
+ * the fixed lengths (causal attention keeps the padding out of earlier positions, whose logits
+ * are the ones read), and rows are run in chunks of the fixed batch size, the last one padded.
  */
 final class FullModelSteps implements StepModel {
     private final OrtSession session;
+    private final Seq2SeqSignature signature;
     private final int vocab;
 
-    FullModelSteps(Path model, RuntimeOptions options) {
+    FullModelSteps(Path model, Seq2SeqSignature signature, RuntimeOptions options) {
+        this.signature = signature;
         this.session = Sessions.create(model, options);
         try {
-            Ort.requireInputs(session, model.toString(), Set.of("input_ids", "attention_mask", "decoder_input_ids"));
-            if (!session.getOutputNames().contains("logits")) {
-                throw new org.onnxlora.OnnxLoraException(org.onnxlora.ErrorCode.UNSUPPORTED_MODEL,
-                        model + " has no 'logits' output (outputs: " + session.getOutputNames() + ")");
-            }
-            vocab = Ort.fixedLastDim(session, "logits", model.toString());
+            vocab = Ort.fixedLastDim(session, signature.logitsOutput(), model.toString());
         } catch (RuntimeException e) {
             Ort.close(session);
             throw e;
@@ -41,17 +49,24 @@ final class FullModelSteps implements StepModel {
         return false;
     }
 
+    /** Longest decoder sequence (start token included) a fixed target length allows; 0 = no limit. */
+    long maxDecoderLength() {
+        return signature.staticShape().targetLength();
+    }
+
     @Override
     public Decoding start(SourceBatch sources, int beams) {
         SourceBatch rows = sources.repeat(beams);
-        OnnxTensor ids = Ort.longs(rows.ids(), rows.batch(), rows.length());
-        try {
-            OnnxTensor mask = Ort.longs(rows.mask(), rows.batch(), rows.length());
-            return new Run(ids, mask, rows.batch());
-        } catch (RuntimeException e) {
-            ids.close();
-            throw e;
+        long fixedSource = signature.staticShape().sourceLength();
+        if (fixedSource > 0) {
+            if (rows.length() > fixedSource) {
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "sources of " + rows.length() + " tokens do not fit"
+                        + " " + signature.what() + ", whose source length is fixed to " + fixedSource
+                        + "; pass --max-source-length " + fixedSource);
+            }
+            rows = rows.padTo((int) fixedSource, signature.padTokenId());
         }
+        return new Run(rows);
     }
 
     @Override
@@ -60,17 +75,15 @@ final class FullModelSteps implements StepModel {
     }
 
     private final class Run implements Decoding {
-        private final OnnxTensor ids;
-        private final OnnxTensor mask;
+        private final SourceBatch sources;
         private final int rows;
         private long[] prefix = new long[0]; // rows × len, row-major
         private int len;
         private FloatBuffer logitsStore;
 
-        Run(OnnxTensor ids, OnnxTensor mask, int rows) {
-            this.ids = ids;
-            this.mask = mask;
-            this.rows = rows;
+        Run(SourceBatch sources) {
+            this.sources = sources;
+            this.rows = sources.batch();
         }
 
         @Override
@@ -83,22 +96,73 @@ final class FullModelSteps implements StepModel {
             }
             prefix = next;
             len++;
-            FloatBuffer all = logitsBuffer(rows * len * vocab);
+            long fixedTarget = signature.staticShape().targetLength();
+            if (fixedTarget > 0 && len > fixedTarget) {
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, signature.what() + " fixes the decoder length to "
+                        + fixedTarget + "; generate at most " + (fixedTarget - 1) + " new tokens");
+            }
+            int chunk = signature.staticShape().batch() > 0 ? (int) signature.staticShape().batch() : rows;
+            float[] last = new float[rows * vocab];
+            for (int start = 0; start < rows; start += chunk) {
+                runChunk(start, Math.min(chunk, rows - start), chunk, last);
+            }
+            return new Logits(last, rows, vocab);
+        }
+
+        /** Runs rows {@code [start, start+real)} padded to {@code chunk} rows; writes their last logits. */
+        private void runChunk(int start, int real, int chunk, float[] last) {
+            int srcLen = sources.length();
+            int tgtLen = signature.staticShape().targetLength() > 0 ? (int) signature.staticShape().targetLength() : len;
+            long[] ids = new long[chunk * srcLen];
+            long[] mask = new long[chunk * srcLen];
+            long[] dec = new long[chunk * tgtLen];
+            long[] decMask = new long[chunk * tgtLen];
+            Arrays.fill(ids, signature.padTokenId());
+            Arrays.fill(dec, signature.padTokenId());
+            for (int r = 0; r < chunk; r++) {
+                if (r < real) {
+                    System.arraycopy(sources.ids(), (start + r) * srcLen, ids, r * srcLen, srcLen);
+                    System.arraycopy(sources.mask(), (start + r) * srcLen, mask, r * srcLen, srcLen);
+                    System.arraycopy(prefix, (start + r) * len, dec, r * tgtLen, len);
+                    Arrays.fill(decMask, r * tgtLen, r * tgtLen + len, 1L);
+                } else {
+                    // filler rows: one attended position each, so no attention row is fully masked
+                    mask[r * srcLen] = 1;
+                    decMask[r * tgtLen] = 1;
+                }
+            }
+            FloatBuffer all = logitsBuffer(chunk * tgtLen * vocab);
+            Map<String, OnnxTensor> feeds = new HashMap<>();
+            List<OnnxTensor> owned = new ArrayList<>();
             // Pinned output: ORT writes the logits straight into our direct buffer. Copying them out
             // through getFloatBuffer() costs two full copies of [rows, len, vocab] per step, which
             // dominated beam search on batches.
-            try (OnnxTensor dec = Ort.longs(prefix, rows, len);
-                    OnnxTensor logits = Ort.floats(all, rows, len, vocab);
-                    OrtSession.Result out = session.run(Map.of("input_ids", ids, "attention_mask", mask,
-                            "decoder_input_ids", dec), Map.of("logits", logits))) {
-                // Only the last position is new; the model recomputed the others.
-                float[] last = new float[rows * vocab];
-                for (int r = 0; r < rows; r++) {
-                    all.get(((r + 1) * len - 1) * vocab, last, r * vocab, vocab);
+            try (OnnxTensor logits = Ort.floats(all, chunk, tgtLen, vocab)) {
+                for (Seq2SeqSignature.Input in : signature.inputs()) {
+                    long[] values = switch (in.feed()) {
+                        case INPUT_IDS -> ids;
+                        case ATTENTION_MASK -> mask;
+                        case DECODER_INPUT_IDS -> dec;
+                        case DECODER_ATTENTION_MASK -> decMask;
+                        default -> throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "input '" + in.name()
+                                + "' of " + signature.what() + " (" + in.feed().key() + ") has no value when"
+                                + " generating with one full model");
+                    };
+                    boolean source = in.feed() == Feed.INPUT_IDS || in.feed() == Feed.ATTENTION_MASK;
+                    OnnxTensor t = Ort.longs(values, chunk, source ? srcLen : tgtLen);
+                    owned.add(t);
+                    feeds.put(in.name(), t);
                 }
-                return new Logits(last, rows, vocab);
+                try (OrtSession.Result out = session.run(feeds, Map.of(signature.logitsOutput(), logits))) {
+                    // Only the last real position is new; the model recomputed the others.
+                    for (int r = 0; r < real; r++) {
+                        all.get((r * tgtLen + len - 1) * vocab, last, (start + r) * vocab, vocab);
+                    }
+                }
             } catch (OrtException e) {
                 throw Ort.runtime("running the model failed", e);
+            } finally {
+                owned.forEach(OnnxTensor::close);
             }
         }
 
@@ -112,8 +176,7 @@ final class FullModelSteps implements StepModel {
 
         @Override
         public void close() {
-            ids.close();
-            mask.close();
+            // every tensor of a step is closed with the step
         }
     }
 }

@@ -83,13 +83,6 @@ final class Ort {
         dst.rewind();
     }
 
-    static void requireInputs(OrtSession s, String what, Set<String> names) {
-        if (!s.getInputNames().containsAll(names)) {
-            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, what + " has inputs " + s.getInputNames()
-                    + ", expected " + names + " (a BART-style seq2seq export)");
-        }
-    }
-
     /** Closes a session; ORT declares a checked exception there that nobody can act on. */
     static void close(OrtSession s) {
         if (s == null) {

@@ -42,4 +42,19 @@ record SourceBatch(long[] ids, long[] mask, int batch, int length) {
         return new SourceBatch(Ort.repeatRows(ids, length, times), Ort.repeatRows(mask, length, times),
                 batch * times, length);
     }
+
+    /** Rows padded on the right to {@code length} positions (mask 0 there), for a fixed-length export. */
+    SourceBatch padTo(int length, long padTokenId) {
+        if (length == this.length) {
+            return this;
+        }
+        long[] ids2 = new long[batch * length];
+        long[] mask2 = new long[batch * length];
+        java.util.Arrays.fill(ids2, padTokenId);
+        for (int r = 0; r < batch; r++) {
+            System.arraycopy(ids, r * this.length, ids2, r * length, this.length);
+            System.arraycopy(mask, r * this.length, mask2, r * length, this.length);
+        }
+        return new SourceBatch(ids2, mask2, batch, length);
+    }
 }

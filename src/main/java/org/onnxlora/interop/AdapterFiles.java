@@ -46,13 +46,21 @@ public final class AdapterFiles {
         return PatchedAdapters.read(model, values, "adapter " + path);
     }
 
-    /** The patched model of the run that {@code path} (run, checkpoint folder or adapters file) belongs to. */
+    /**
+     * The patched model of the run that {@code path} (run, checkpoint folder or adapters file) belongs to:
+     * RUN/model.onnx, or RUN/model/ for a run trained on an Optimum folder.
+     */
     public static Path runModelOf(Path path) {
         Path p = path.toAbsolutePath().normalize();
         for (int up = 0; up < 4 && p != null; up++, p = p.getParent()) {
             RunDirectory run = RunDirectory.at(p);
-            if (Files.isDirectory(p) && Files.isRegularFile(run.model()) && Files.isDirectory(run.checkpoints())) {
-                return run.model();
+            if (Files.isDirectory(p) && Files.isDirectory(run.checkpoints())) {
+                if (Files.isRegularFile(run.model())) {
+                    return run.model();
+                }
+                if (Files.isRegularFile(run.modelFolder().resolve(org.onnxlora.lora.ModelFiles.ENCODER))) {
+                    return run.modelFolder();
+                }
             }
         }
         return null;

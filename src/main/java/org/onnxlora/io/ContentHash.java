@@ -4,12 +4,15 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.List;
+import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 
@@ -35,6 +38,15 @@ public final class ContentHash {
      */
     public static String ofModel(Path model) {
         MessageDigest md = sha256();
+        if (Files.isDirectory(model)) {
+            // an Optimum folder: every file it holds, by name, is part of the model
+            for (Path f : folderFiles(model)) {
+                md.update(f.getFileName().toString().getBytes(StandardCharsets.UTF_8));
+                md.update((byte) 0);
+                update(md, f);
+            }
+            return HexFormat.of().formatHex(md.digest());
+        }
         update(md, model);
         for (Path data : ExternalDataFiles.of(model)) {
             md.update(data.getFileName().toString().getBytes(StandardCharsets.UTF_8));
@@ -42,6 +54,15 @@ public final class ContentHash {
             update(md, data);
         }
         return HexFormat.of().formatHex(md.digest());
+    }
+
+    /** The regular files of a model folder, in name order (what {@link #ofModel} hashes for a folder). */
+    public static List<Path> folderFiles(Path folder) {
+        try (Stream<Path> files = Files.list(folder)) {
+            return files.filter(Files::isRegularFile).sorted().toList();
+        } catch (IOException e) {
+            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + folder + ": " + IoErrors.reason(e), e);
+        }
     }
 
     private static void update(MessageDigest md, Path file) {

@@ -22,6 +22,12 @@ import org.onnxlora.io.IoErrors;
  * How one model family's attention projections look in an export: a regex over
  * module paths and how to name and classify what it matches. Loaded from
  * {@code graphs/<family>.json} so that a new family is a data change.
+ *
+ * <p>It also names the family's seq2seq signature as exports spell it: which graph input
+ * carries which feed ({@code inputs}, with {@code decoderFileInputs} overriding it in an
+ * Optimum decoder file, where {@code input_ids} are the decoder's), the logits and encoder
+ * outputs, the key/value cache prefixes, the default pad and decoder-start ids, and how to
+ * find the position-embedding table whose rows bound the sequence length.
  */
 public record ModelFamily(
         String name,
@@ -33,7 +39,14 @@ public record ModelFamily(
         Pattern linearPattern,
         String logitsOutput,
         long decoderStartTokenId,
-        long padTokenId) {
+        long padTokenId,
+        String encoderOutput,
+        Map<String, String> inputs,
+        Map<String, String> decoderFileInputs,
+        String pastInputPrefix,
+        String presentOutputPrefix,
+        Pattern positionEmbeddingPattern,
+        int positionOffset) {
 
     /** A module path recognised as an attention projection. */
     public record Match(String canonicalPath, String role, String projection) {}
@@ -74,7 +87,15 @@ public record ModelFamily(
                     o.has("linear_pattern") ? Pattern.compile(o.get("linear_pattern").getAsString()) : null,
                     o.has("logits_output") ? o.get("logits_output").getAsString() : "logits",
                     o.has("decoder_start_token_id") ? o.get("decoder_start_token_id").getAsLong() : 2,
-                    o.has("pad_token_id") ? o.get("pad_token_id").getAsLong() : 1);
+                    o.has("pad_token_id") ? o.get("pad_token_id").getAsLong() : 1,
+                    o.has("encoder_output") ? o.get("encoder_output").getAsString() : "last_hidden_state",
+                    stringMap(o, "inputs"),
+                    stringMap(o, "decoder_file_inputs"),
+                    o.has("past_input_prefix") ? o.get("past_input_prefix").getAsString() : "past_key_values.",
+                    o.has("present_output_prefix") ? o.get("present_output_prefix").getAsString() : "present.",
+                    o.has("position_embedding_pattern")
+                            ? Pattern.compile(o.get("position_embedding_pattern").getAsString()) : null,
+                    o.has("position_offset") ? o.get("position_offset").getAsInt() : 0);
         } catch (RuntimeException e) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "family description " + source + " is invalid: " + e, e);
         }

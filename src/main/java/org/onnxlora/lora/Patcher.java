@@ -73,7 +73,8 @@ public final class Patcher {
     static void copyCompanions(ModelFiles files, Path out) {
         for (Path c : files.companions()) {
             try {
-                Files.copy(c, out.resolve(c.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+                Path target = files.directory() ? out.resolve(c.getFileName()) : ModelFiles.configTarget(out);
+                Files.copy(c, target, StandardCopyOption.REPLACE_EXISTING);
             } catch (IOException e) {
                 throw new OnnxLoraException(ErrorCode.IO, "cannot copy " + c + " to " + out + ": " + IoErrors.reason(e), e);
             }

@@ -28,7 +28,16 @@ import org.onnxlora.proto.Onnx.TensorProto.DataType;
 public final class RandomInputs {
     private RandomInputs() {}
 
+    /** Masks are the inputs whose name says so. */
     public static Map<String, OnnxTensor> make(OrtEnvironment env, List<InputSpec> specs, long seed) {
+        java.util.Set<String> masks = new java.util.HashSet<>();
+        specs.stream().filter(InputSpec::isMask).forEach(s -> masks.add(s.name()));
+        return make(env, specs, masks, seed);
+    }
+
+    /** {@code masks}: the inputs to fill as attention masks (a model's contract says which). */
+    public static Map<String, OnnxTensor> make(OrtEnvironment env, List<InputSpec> specs, java.util.Set<String> masks,
+            long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         Map<String, Long> sizes = new HashMap<>();
         Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
@@ -46,7 +55,7 @@ public final class RandomInputs {
                         shape[i] = sizes.computeIfAbsent(key, k -> batch ? 2L + rng.nextInt(2) : 3L + rng.nextInt(10));
                     }
                 }
-                feeds.put(s.name(), tensor(env, s, shape, rng));
+                feeds.put(s.name(), tensor(env, s, masks.contains(s.name()), shape, rng));
             }
             return feeds;
         } catch (OrtException e) {
@@ -55,7 +64,7 @@ public final class RandomInputs {
         }
     }
 
-    private static OnnxTensor tensor(OrtEnvironment env, InputSpec s, long[] shape, SplittableRandom rng)
+    private static OnnxTensor tensor(OrtEnvironment env, InputSpec s, boolean isMask, long[] shape, SplittableRandom rng)
             throws OrtException {
         int n = 1;
         for (long d : shape) {
@@ -64,7 +73,7 @@ public final class RandomInputs {
         int t = s.elemType();
         if (t == DataType.INT64_VALUE || t == DataType.INT32_VALUE) {
             long[] v = new long[n];
-            if (s.isMask() && shape.length == 2) {
+            if (isMask && shape.length == 2) {
                 int rows = (int) shape[0];
                 int cols = (int) shape[1];
                 for (int r = 0; r < rows; r++) {

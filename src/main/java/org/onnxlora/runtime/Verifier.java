@@ -64,9 +64,10 @@ public final class Verifier {
                     + sa.getInputNames() + " vs " + sb.getInputNames() + ", outputs " + outA + " vs " + outB);
         }
         List<InputSpec> specs = InputSpec.of(signature.getGraph());
+        java.util.Set<String> masks = masksOf(signature, specs);
         Map<String, double[]> worst = new LinkedHashMap<>(); // output -> {maxAbs, maxRel, maxRef, n}
         for (int s = 0; s < samples; s++) {
-            Map<String, OnnxTensor> feeds = RandomInputs.make(Sessions.env(), specs, seed + s);
+            Map<String, OnnxTensor> feeds = RandomInputs.make(Sessions.env(), specs, masks, seed + s);
             try (OrtSession.Result ra = sa.run(feeds); OrtSession.Result rb = sb.run(feeds)) {
                 for (String name : outA) {
                     float[] x = floats(ra.get(name));
@@ -97,6 +98,22 @@ public final class Verifier {
         List<OutputDiff> diffs = new ArrayList<>();
         worst.forEach((k, w) -> diffs.add(new OutputDiff(k, w[0], w[1], w[2], (long) w[3])));
         return new Report(diffs, samples);
+    }
+
+    /**
+     * The attention masks among the inputs: as a seq2seq model's contract says, or (for any other graph, which
+     * verify compares too) the inputs named like masks.
+     */
+    private static java.util.Set<String> masksOf(ModelProto model, List<InputSpec> specs) {
+        java.util.Set<String> masks = new java.util.HashSet<>();
+        try {
+            Seq2SeqSignature sig = Seq2SeqSignature.of(model, null, org.onnxlora.lora.ModelFamily.bart());
+            sig.inputs().stream().filter(i -> i.feed() == Seq2SeqSignature.Feed.ATTENTION_MASK
+                    || i.feed() == Seq2SeqSignature.Feed.DECODER_ATTENTION_MASK).forEach(i -> masks.add(i.name()));
+        } catch (OnnxLoraException notSeq2Seq) {
+            specs.stream().filter(InputSpec::isMask).forEach(s -> masks.add(s.name()));
+        }
+        return masks;
     }
 
     static float[] floats(Optional<OnnxValue> v) {

@@ -2,10 +2,11 @@ package org.onnxlora.train;
 
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.runtime.Seq2SeqSignature;
 
 /**
  * One padded batch for a seq2seq model, row-major {@code [batch, len]} int64 arrays.
- * Labels hold {@code -100} where nothing is predicted (padding).
+ * Labels hold {@link Seq2SeqSignature#IGNORE_INDEX} where nothing is predicted (padding).
  */
 public record Batch(int size, int sourceLength, int targetLength, long[] inputIds, long[] attentionMask,
         long[] decoderInputIds, long[] labels) {
@@ -17,11 +18,11 @@ public record Batch(int size, int sourceLength, int targetLength, long[] inputId
         }
     }
 
-    /** Tokens that count in the loss (labels other than -100). */
+    /** Tokens that count in the loss (labels other than the ignore index). */
     public long targetTokens() {
         long n = 0;
         for (long l : labels) {
-            if (l != -100) {
+            if (l != Seq2SeqSignature.IGNORE_INDEX) {
                 n++;
             }
         }

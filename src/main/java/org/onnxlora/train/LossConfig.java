@@ -10,7 +10,7 @@ import org.onnxlora.OnnxLoraException;
  * @param labelSmoothing PyTorch's {@code label_smoothing}: the target is (1-ε)·onehot + ε/V
  */
 public record LossConfig(long ignoreIndex, double labelSmoothing) {
-    public static final LossConfig DEFAULT = new LossConfig(-100, 0);
+    public static final LossConfig DEFAULT = new LossConfig(org.onnxlora.runtime.Seq2SeqSignature.IGNORE_INDEX, 0);
 
     public LossConfig {
         if (!(labelSmoothing >= 0 && labelSmoothing < 1)) { // written so that NaN fails too

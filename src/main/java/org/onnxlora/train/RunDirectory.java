@@ -40,6 +40,8 @@ import org.onnxlora.io.OutputGuard;
 public final class RunDirectory {
     public static final String INFO = "run.json";
     public static final String MODEL = "model.onnx";
+    /** The patched Optimum folder of a run that trains one. */
+    public static final String MODEL_FOLDER = "model";
     public static final String ARTIFACTS = "artifacts";
     public static final String CHECKPOINTS = "checkpoints";
     public static final String METRICS = "metrics.jsonl";
@@ -47,7 +49,7 @@ public final class RunDirectory {
     public static final String DATA_CACHE = "data-cache";
     public static final String LOCK = ".lock";
     /** Everything a run writes, in the order a reader meets them. */
-    static final List<String> RUN_FILES = List.of(INFO, MODEL, ARTIFACTS, CHECKPOINTS, METRICS, SUMMARY, DATA_CACHE);
+    static final List<String> RUN_FILES = List.of(INFO, MODEL, MODEL_FOLDER, ARTIFACTS, CHECKPOINTS, METRICS, SUMMARY, DATA_CACHE);
     static final String FORMAT = "onnx-lora run";
     private static final int VERSION = 2;
     /** {@link AtomicFiles}' temporaries and {@link Checkpoint}'s unfinished step folders. */
@@ -82,6 +84,10 @@ public final class RunDirectory {
 
     public Path artifacts() {
         return dir.resolve(ARTIFACTS);
+    }
+
+    public Path modelFolder() {
+        return dir.resolve(MODEL_FOLDER);
     }
 
     public Path checkpoints() {
@@ -297,7 +303,7 @@ public final class RunDirectory {
         number(o, "seconds", s.seconds());
         o.addProperty("adapter", s.adapters());
         o.addProperty("checkpoint", s.checkpoint());
-        o.addProperty("model", model().toString());
+        o.addProperty("model", (Files.isDirectory(modelFolder()) ? modelFolder() : model()).toString());
         o.addProperty("metrics", metrics().toString());
         String json = GSON.toJson(o);
         try {

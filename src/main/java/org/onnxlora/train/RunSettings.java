@@ -196,7 +196,9 @@ public final class RunSettings {
 
         private static String stat(Path file, boolean model) {
             List<Path> parts = new ArrayList<>(List.of(file));
-            if (model) {
+            if (model && Files.isDirectory(file)) {
+                parts = ContentHash.folderFiles(file);
+            } else if (model) {
                 parts.addAll(ExternalDataFiles.of(file));
             }
             StringBuilder sb = new StringBuilder();

@@ -16,6 +16,7 @@ import org.onnxlora.graph.NameGen;
 import org.onnxlora.lora.BranchFinder;
 import org.onnxlora.lora.LoraBranch;
 import org.onnxlora.lora.LoraMetadata;
+import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.OperatorSetIdProto;
@@ -44,7 +45,7 @@ public final class TrainingCompiler {
     /** What to compile: the loss, the optimizer and where the logits are. */
     public record Options(LossConfig loss, OptimizerConfig optimizer, String logitsOutput) {
         public static Options defaults() {
-            return new Options(LossConfig.DEFAULT, OptimizerConfig.DEFAULT, "logits");
+            return new Options(LossConfig.DEFAULT, OptimizerConfig.DEFAULT, ModelFamily.bart().logitsOutput());
         }
     }
 

@@ -19,7 +19,9 @@ import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.Tensors;
+import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Sessions;
 
 /**
@@ -40,6 +42,7 @@ public final class TrainingSession implements AutoCloseable {
     private OrtSession eval;
     private final RuntimeOptions options;
     private final List<AdapterSpec> specs;
+    private final Seq2SeqSignature signature;
 
     // [0] current, [1] next: swapped after every optimizer step
     private final Slot[] params;
@@ -98,6 +101,7 @@ public final class TrainingSession implements AutoCloseable {
         this.artifacts = artifacts;
         this.options = options;
         this.specs = artifacts.adapters();
+        this.signature = signatureOf(artifacts);
         this.frozen = new FrozenWeights(artifacts.training());
         OrtSession t = null;
         OrtSession o = null;
@@ -124,6 +128,19 @@ public final class TrainingSession implements AutoCloseable {
         for (AdapterSpec s : specs) {
             setAdapter(s.name(), Tensors.toFloats(artifacts.initialAdapters().get(s.name())));
         }
+    }
+
+    /** The training graph's contract: every input but the adapters and labels, which the session feeds itself. */
+    static Seq2SeqSignature signatureOf(TrainingCompiler.Artifacts artifacts) {
+        java.util.Set<String> own = new java.util.HashSet<>();
+        artifacts.adapters().forEach(a -> own.add(a.name()));
+        own.add(TrainingCompiler.LABELS);
+        return Seq2SeqSignature.of(artifacts.eval(), null, ModelFamily.bart(), own, artifacts.logitsOutput());
+    }
+
+    /** What the graphs take, as fed from each batch. */
+    public Seq2SeqSignature signature() {
+        return signature;
     }
 
     /**
@@ -197,6 +214,23 @@ public final class TrainingSession implements AutoCloseable {
 
     /** Runs forward and backward on {@code batch}; gradients of the summed loss add up until {@link #applyUpdate}. */
     public Pass forwardBackward(Batch batch) {
+        // A static-shape export takes fixed-size pieces; their summed losses and gradients are the batch's.
+        double loss = 0;
+        double tokens = 0;
+        for (Batch piece : fitted(batch)) {
+            Pass p = forwardBackwardFitted(piece);
+            loss += p.lossSum();
+            tokens += p.tokens();
+        }
+        return new Pass(loss, tokens);
+    }
+
+    private List<Batch> fitted(Batch batch) {
+        return StaticBatches.fit(batch, signature.staticShape(), signature.padTokenId(),
+                signature.decoderStartTokenId());
+    }
+
+    private Pass forwardBackwardFitted(Batch batch) {
         Map<String, OnnxTensor> feeds = new HashMap<>(params[current].tensors);
         List<OnnxTensor> owned = batchTensors(batch, feeds, true);
         Map<String, OnnxValue> pinned = new HashMap<>();
@@ -278,6 +312,17 @@ public final class TrainingSession implements AutoCloseable {
         if (eval == null) {
             eval = open(artifacts.directory().resolve(ArtifactStore.EVAL), "eval", true);
         }
+        double loss = 0;
+        double tokens = 0;
+        for (Batch piece : fitted(batch)) {
+            Pass p = evaluateFitted(piece);
+            loss += p.lossSum();
+            tokens += p.tokens();
+        }
+        return new Pass(loss, tokens);
+    }
+
+    private Pass evaluateFitted(Batch batch) {
         Map<String, OnnxTensor> feeds = new HashMap<>(params[current].tensors);
         List<OnnxTensor> owned = batchTensors(batch, feeds, true);
         try (OrtSession.Result r = eval.run(feeds,
@@ -293,27 +338,19 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     private List<OnnxTensor> batchTensors(Batch b, Map<String, OnnxTensor> feeds, boolean withLabels) {
-        List<OnnxTensor> owned = new ArrayList<>();
-        try {
-            long[] src = {b.size(), b.sourceLength()};
-            long[] tgt = {b.size(), b.targetLength()};
-            owned.add(put(feeds, "input_ids", b.inputIds(), src));
-            owned.add(put(feeds, "attention_mask", b.attentionMask(), src));
-            owned.add(put(feeds, "decoder_input_ids", b.decoderInputIds(), tgt));
-            if (withLabels) {
-                owned.add(put(feeds, TrainingCompiler.LABELS, b.labels(), tgt));
+        List<OnnxTensor> owned = BatchFeeds.add(env, signature, b, feeds);
+        if (withLabels) {
+            try {
+                OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(b.labels()),
+                        new long[] {b.size(), b.targetLength()});
+                feeds.put(TrainingCompiler.LABELS, t);
+                owned.add(t);
+            } catch (OrtException e) {
+                owned.forEach(OnnxTensor::close);
+                throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot create batch tensors: " + e.getMessage(), e);
             }
-            return owned;
-        } catch (OrtException e) {
-            owned.forEach(OnnxTensor::close);
-            throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot create batch tensors: " + e.getMessage(), e);
         }
-    }
-
-    private OnnxTensor put(Map<String, OnnxTensor> feeds, String name, long[] values, long[] shape) throws OrtException {
-        OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(values), shape);
-        feeds.put(name, t);
-        return t;
+        return owned;
     }
 
     /** Current value of adapter {@code name} (a copy). */

@@ -121,8 +121,8 @@ class RuleGradientTest {
     // ---- unary
 
     @Test
-    void negIdentityTanhExp() {
-        for (String type : new String[] {"Neg", "Identity", "Tanh", "Exp"}) {
+    void negIdentityTanhSigmoidExp() {
+        for (String type : new String[] {"Neg", "Identity", "Tanh", "Sigmoid", "Exp"}) {
             GradCheck.float64().input("X", 2, 3, 4).node(op(type, "X")).run();
         }
     }

@@ -28,6 +28,12 @@ public final class Fixtures {
         return java.util.stream.Stream.of(torchscript(), dynamo());
     }
 
+    /** Both exporters, 3 and 4 inputs (decoder_attention_mask fed), same weights. */
+    public static java.util.stream.Stream<Path> exportsWithFourInputs() {
+        return java.util.stream.Stream.of(torchscript(), dynamo(), ExportVariants.fourInput(),
+                ExportVariants.fourInputDynamo());
+    }
+
     public static Path optimum() {
         return root().resolve("optimum");
     }

@@ -23,7 +23,8 @@ import org.onnxlora.testing.Fixtures;
 
 /**
  * The compiled training step against PyTorch + PEFT (tools/make_fixtures.py), on both
- * exporters' graphs: loss, every adapter gradient, and three AdamW steps end to end.
+ * exporters' graphs and on the 4-input export (decoder_attention_mask fed from the labels):
+ * loss, every adapter gradient, and three AdamW steps end to end.
  */
 class TrainingParityTest {
     static Goldens gold;
@@ -79,7 +80,7 @@ class TrainingParityTest {
     }
 
     @ParameterizedTest
-    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
+    @MethodSource("org.onnxlora.testing.Fixtures#exportsWithFourInputs")
     void lossAndGradientsMatchPyTorch(Path model) {
         Path dir = compiled(model, "grads");
         try (TrainingSession s = new TrainingSession(dir, RuntimeOptions.defaults().withThreads(2))) {
@@ -101,7 +102,7 @@ class TrainingParityTest {
     }
 
     @ParameterizedTest
-    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
+    @MethodSource("org.onnxlora.testing.Fixtures#exportsWithFourInputs")
     void threeAdamWStepsMatchPyTorch(Path model) {
         Path dir = compiled(model, "steps");
         double lr = gold.optimizer().get("lr").getAsDouble();

@@ -38,6 +38,7 @@ public final class StandardRules {
         r.register(ms, "Gelu", new Gelu());
         r.register(ms, "FastGelu", new FastGelu());
         r.register("", "Tanh", new Tanh());
+        r.register("", "Sigmoid", new Sigmoid());
         r.register("", "Exp", new Exp());
         r.register("", "Log", new Log());
         r.register("", "Pow", new Pow());
