@@ -82,9 +82,11 @@ public final class LossBuilder {
                 offLabel = b.op("Sub", probs, eps);
                 atTarget = b.op("Add", b.scalar(1 - cfg.labelSmoothing(), f), eps);
             }
+            // gathered first, so that the probabilities are dead once the masked copy is made and
+            // ONNX Runtime may write it in their place
+            String pickedProb = b.op("GatherElements", List.of(probs, labelsCol), Attrs.i("axis", 1));
             String validCol = b.op("Unsqueeze", validF, b.ints(1));
             String grad = b.op("Mul", offLabel, validCol);
-            String pickedProb = b.op("GatherElements", List.of(probs, labelsCol), Attrs.i("axis", 1));
             String atLabel = b.op("Mul", b.op("Sub", pickedProb, atTarget), validCol);
             String scattered = b.op("ScatterElements", List.of(grad, labelsCol, atLabel), Attrs.i("axis", 1));
             dlogits = b.op("Reshape", scattered, logitsShape);
