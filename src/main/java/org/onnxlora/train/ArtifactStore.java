@@ -18,6 +18,7 @@ import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
 import org.onnxlora.io.SharedExternalData;
 import org.onnxlora.io.Tensors;
+import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.TensorProto;
 
 /**
@@ -39,6 +40,12 @@ public final class ArtifactStore {
     public static final String WEIGHTS = "frozen_weights.data";
     public static final String ADAPTERS = "initial_adapters.safetensors";
     public static final String MANIFEST = "artifacts.json";
+    /**
+     * Manifest format: 2 since the optimizer is one multi-tensor graph over flat buffers; the
+     * per-tensor optimizer of format 1 is rebuilt from the manifest when read, so the artifacts of
+     * older runs still resume.
+     */
+    static final int FORMAT = 2;
     private static final Gson GSON = new GsonBuilder().setPrettyPrinting().create();
 
     private ArtifactStore() {}
@@ -74,7 +81,7 @@ public final class ArtifactStore {
             }
             w.metadata("format", "onnx-lora adapters").write(dir.resolve(ADAPTERS));
             AtomicFiles.writeString(dir.resolve(MANIFEST), GSON.toJson(
-                    new Manifest(1, a.logitsOutput(), entries, options.loss(), options.optimizer())));
+                    new Manifest(FORMAT, a.logitsOutput(), entries, options.loss(), options.optimizer())));
             return data;
         } catch (IOException e) {
             throw new OnnxLoraException(ErrorCode.IO, "cannot write artifacts to " + dir + ": " + IoErrors.reason(e), e);
@@ -101,7 +108,9 @@ public final class ArtifactStore {
                 initial.put(e.name(), Tensors.ofFloats(e.name(), e.dims(), st.floats(e.name())));
             }
         }
+        ModelProto optimizer = m.format() >= 2 ? ModelIO.load(dir.resolve(OPTIMIZER))
+                : OptimizerGraph.build(specs, m.optimizer());
         return new TrainingCompiler.Artifacts(ModelIO.load(dir.resolve(TRAINING)), ModelIO.load(dir.resolve(EVAL)),
-                ModelIO.load(dir.resolve(OPTIMIZER)), specs, initial, m.logits(), dir);
+                optimizer, specs, initial, m.logits(), dir);
     }
 }

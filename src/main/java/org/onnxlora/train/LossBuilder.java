@@ -14,6 +14,15 @@ import org.onnxlora.proto.Onnx.TensorProto.DataType;
  * {@code −Σ valid · log_softmax(logits)[label]} in ops that stock ORT runs on both CPU and CUDA
  * (SoftmaxCrossEntropyLoss has no CUDA kernel outside training builds), and the backward is
  * written out: {@code dlogits = (softmax − target) · valid}, with softmax = exp(log_prob).
+ *
+ * <p>The target is never materialised: off the label it is the constant ε/V (0 without
+ * smoothing), so the backward is one vocabulary-wide pass {@code (softmax − ε/V) · valid} with the
+ * label column overwritten by {@code ScatterElements} from a {@code [tokens, 1]} column computed
+ * from the gathered label probabilities. No {@code OneHot}, no vocabulary-wide target or
+ * difference: besides the logits, the backward holds the log-probabilities, the probabilities and
+ * the gradient, each freed after its last use. Every element is the same float expression as
+ * {@code (softmax − ((1−ε)·onehot + ε/V)) · valid}, so the gradient is bit-identical to writing the
+ * one-hot out.
  */
 public final class LossBuilder {
     /** Names of what the loss subgraph produces. */
@@ -44,20 +53,21 @@ public final class LossBuilder {
         String count = b.op("ReduceSum", List.of(validF), Attrs.i("keepdims", 0));
         String safeLabels = b.op("Where", List.of(valid, labels1d, b.initializer(
                 org.onnxlora.io.Tensors.ofLongs("zero", new long[0], 0))));
-        String picked = b.op("GatherElements", List.of(logProb, b.op("Unsqueeze", safeLabels, b.ints(1))),
-                Attrs.i("axis", 1));
+        String labelsCol = b.op("Unsqueeze", safeLabels, b.ints(1));
+        String picked = b.op("GatherElements", List.of(logProb, labelsCol), Attrs.i("axis", 1));
         String nllSum = b.op("Neg", b.op("ReduceSum", List.of(b.op("Mul", b.op("Reshape", picked, b.ints(-1)), validF)),
                 Attrs.i("keepdims", 0)));
 
         String lossSum = nllSum;
         String eps = null;
         if (cfg.labelSmoothing() > 0) {
-            // PyTorch: (1-ε)·nll + ε·mean_c(−log p_c), summed over counted tokens
+            // PyTorch: (1-ε)·nll + ε·mean_c(−log p_c), summed over counted tokens; each row's sum over
+            // the vocabulary first, so that no second [tokens, vocab] tensor is made for the mask
             double e = cfg.labelSmoothing();
-            String validCol = b.op("Unsqueeze", validF, b.ints(1));
-            String negLp = b.op("Neg", b.op("Mul", logProb, validCol));
+            String rowSums = b.op("ReduceSum", List.of(logProb, b.ints(1)), Attrs.i("keepdims", 0));
+            String negSum = b.op("Neg", b.op("ReduceSum", List.of(b.op("Mul", rowSums, validF)), Attrs.i("keepdims", 0)));
             String vocabF = b.op("Cast", vocab, Attrs.i("to", f));
-            String smooth = b.op("Div", b.op("ReduceSum", List.of(negLp), Attrs.i("keepdims", 0)), vocabF);
+            String smooth = b.op("Div", negSum, vocabF);
             lossSum = b.op("Add", b.op("Mul", nllSum, b.scalar(1 - e, f)), b.op("Mul", smooth, b.scalar(e, f)));
             eps = b.op("Div", b.scalar(e, f), vocabF);
         }
@@ -65,16 +75,21 @@ public final class LossBuilder {
         if (withGradient) {
             b.scope("/loss/grad");
             String probs = b.op("Exp", logProb);
-            String onehot = b.op("OneHot", List.of(safeLabels, b.op("Reshape", vocab, b.ints(1)),
-                    b.initializer(org.onnxlora.io.Tensors.ofFloats("off_on", new long[] {2}, new float[] {0f, 1f}))),
-                    Attrs.i("axis", -1));
-            String target = onehot;
+            // target off the label: ε/V (nothing without smoothing); at the label: (1−ε) + ε/V
+            String offLabel = probs;
+            String atTarget = b.scalar(1, f);
             if (eps != null) {
-                target = b.op("Add", b.op("Mul", onehot, b.scalar(1 - cfg.labelSmoothing(), f)), eps);
+                offLabel = b.op("Sub", probs, eps);
+                atTarget = b.op("Add", b.scalar(1 - cfg.labelSmoothing(), f), eps);
             }
-            String diff = b.op("Sub", probs, target);
-            String masked = b.op("Mul", diff, b.op("Unsqueeze", validF, b.ints(1)));
-            dlogits = b.op("Reshape", masked, logitsShape);
+            // gathered first, so that the probabilities are dead once the masked copy is made and
+            // ONNX Runtime may write it in their place
+            String pickedProb = b.op("GatherElements", List.of(probs, labelsCol), Attrs.i("axis", 1));
+            String validCol = b.op("Unsqueeze", validF, b.ints(1));
+            String grad = b.op("Mul", offLabel, validCol);
+            String atLabel = b.op("Mul", b.op("Sub", pickedProb, atTarget), validCol);
+            String scattered = b.op("ScatterElements", List.of(grad, labelsCol, atLabel), Attrs.i("axis", 1));
+            dlogits = b.op("Reshape", scattered, logitsShape);
         }
         return new Loss(lossSum, count, dlogits);
     }

@@ -28,10 +28,12 @@ import org.onnxlora.runtime.Sessions;
  * Runs compiled training artifacts on ONNX Runtime.
  *
  * <p>Frozen weights live inside the sessions (shared, not copied: {@link FrozenWeights});
- * per step only adapter-sized tensors cross the JNI boundary. Every adapter, gradient
- * and moment lives in a direct buffer allocated once; outputs are pinned into them and
- * the optimizer's outputs are double-buffered and swapped, so a step allocates nothing
- * but the batch tensors.
+ * per step only adapter-sized tensors cross the JNI boundary. All adapters, their gradients
+ * and their moments live in flat direct buffers allocated once ({@link FlatAdapterBuffer}):
+ * the training graph reads each adapter from a view of the flat parameters and writes each
+ * gradient into a view of the flat gradient, and the optimizer updates the flat buffers in one
+ * multi-tensor step. Outputs are pinned, the optimizer's are double-buffered and swapped, so a
+ * step allocates nothing but the batch tensors.
  */
 public final class TrainingSession implements AutoCloseable {
     private final OrtEnvironment env = Sessions.env();
@@ -44,12 +46,12 @@ public final class TrainingSession implements AutoCloseable {
     private final List<AdapterSpec> specs;
     private final Seq2SeqSignature signature;
 
-    // [0] current, [1] next: swapped after every optimizer step
-    private final Slot[] params;
-    private final Slot[] expAvg;
-    private final Slot[] expAvgSq;
-    private final Slot grads;
-    private final Slot accum;
+    // [0] and [1]: current and next, swapped after every optimizer step
+    private final FlatAdapterBuffer[] params;
+    private final FlatAdapterBuffer[] expAvg;
+    private final FlatAdapterBuffer[] expAvgSq;
+    private final FlatAdapterBuffer grads;
+    private final FlatAdapterBuffer accum;
     private final OnnxTensor lossSum;
     private final OnnxTensor tokenCount;
     private final OnnxTensor gradNorm;
@@ -58,25 +60,6 @@ public final class TrainingSession implements AutoCloseable {
     private double accumulatedTokens;
     private long step;
     private long runNanos;
-
-    /** One buffer per adapter, each wrapped as an OnnxTensor once. */
-    private static final class Slot {
-        final Map<String, FloatBuffer> buffers = new LinkedHashMap<>();
-        final Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
-
-        Slot(OrtEnvironment env, List<AdapterSpec> specs) throws OrtException {
-            for (AdapterSpec s : specs) {
-                FloatBuffer b = ByteBuffer.allocateDirect(Math.toIntExact(s.elements() * 4))
-                        .order(ByteOrder.nativeOrder()).asFloatBuffer();
-                buffers.put(s.name(), b);
-                tensors.put(s.name(), OnnxTensor.createTensor(env, b, s.dims()));
-            }
-        }
-
-        void close() {
-            tensors.values().forEach(OnnxTensor::close);
-        }
-    }
 
     /** Loss and token count of one forward(-backward) pass. */
     public record Pass(double lossSum, double tokens) {
@@ -103,22 +86,26 @@ public final class TrainingSession implements AutoCloseable {
         this.specs = artifacts.adapters();
         this.signature = signatureOf(artifacts);
         this.frozen = new FrozenWeights(artifacts.training());
+        AdapterLayout layout = new AdapterLayout(specs);
         OrtSession t = null;
         OrtSession o = null;
+        List<FlatAdapterBuffer> made = new ArrayList<>();
         try {
             t = open(artifacts.directory().resolve(ArtifactStore.TRAINING), "training", true);
-            o = open(artifacts.directory().resolve(ArtifactStore.OPTIMIZER), "optimizer", false);
-            params = new Slot[] {new Slot(env, specs), new Slot(env, specs)};
-            expAvg = new Slot[] {new Slot(env, specs), new Slot(env, specs)};
-            expAvgSq = new Slot[] {new Slot(env, specs), new Slot(env, specs)};
-            grads = new Slot(env, specs);
-            accum = new Slot(env, specs);
+            // from memory: artifacts of an older format get a rebuilt optimizer (ArtifactStore.read)
+            o = open(artifacts.optimizer(), "optimizer");
+            params = new FlatAdapterBuffer[] {flat(layout, made), flat(layout, made)};
+            expAvg = new FlatAdapterBuffer[] {flat(layout, made), flat(layout, made)};
+            expAvgSq = new FlatAdapterBuffer[] {flat(layout, made), flat(layout, made)};
+            grads = flat(layout, made);
+            accum = flat(layout, made);
             lossSum = scalarBuffer();
             tokenCount = scalarBuffer();
             gradNorm = scalarBuffer();
         } catch (OrtException | RuntimeException e) {
             closeQuietly(t);
             closeQuietly(o);
+            made.forEach(FlatAdapterBuffer::close);
             frozen.close();
             throw e instanceof OnnxLoraException ole ? ole
                     : new OnnxLoraException(ErrorCode.RUNTIME, "cannot start training: " + e.getMessage(), e);
@@ -160,6 +147,12 @@ public final class TrainingSession implements AutoCloseable {
         }
     }
 
+    private FlatAdapterBuffer flat(AdapterLayout layout, List<FlatAdapterBuffer> made) throws OrtException {
+        FlatAdapterBuffer b = new FlatAdapterBuffer(env, layout);
+        made.add(b);
+        return b;
+    }
+
     private OnnxTensor scalarBuffer() throws OrtException {
         FloatBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).asFloatBuffer();
         return OnnxTensor.createTensor(env, b, new long[0]);
@@ -167,9 +160,7 @@ public final class TrainingSession implements AutoCloseable {
 
     /** Opens one graph; {@code what} (training, optimizer, eval) also suffixes its profile file, if profiling. */
     private OrtSession open(Path file, String what, boolean withFrozen) {
-        RuntimeOptions o = options.profilePrefix() == null ? options
-                : options.withProfilePrefix(Path.of(options.profilePrefix() + "_" + what));
-        try (SessionOptions so = Sessions.options(o)) {
+        try (SessionOptions so = Sessions.options(profiled(what))) {
             if (withFrozen) {
                 frozen.addTo(so);
             }
@@ -178,6 +169,16 @@ public final class TrainingSession implements AutoCloseable {
             throw new OnnxLoraException(ErrorCode.RUNTIME, "ONNX Runtime cannot load the " + what + " graph: "
                     + e.getMessage(), e);
         }
+    }
+
+    /** Opens a graph without frozen weights (the optimizer) from memory. */
+    private OrtSession open(org.onnxlora.proto.Onnx.ModelProto model, String what) {
+        return Sessions.create(model, profiled(what), "the " + what + " graph");
+    }
+
+    private RuntimeOptions profiled(String what) {
+        return options.profilePrefix() == null ? options
+                : options.withProfilePrefix(Path.of(options.profilePrefix() + "_" + what));
     }
 
     /**
@@ -231,12 +232,12 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     private Pass forwardBackwardFitted(Batch batch) {
-        Map<String, OnnxTensor> feeds = new HashMap<>(params[current].tensors);
+        Map<String, OnnxTensor> feeds = new HashMap<>(params[current].views());
         List<OnnxTensor> owned = batchTensors(batch, feeds, true);
         Map<String, OnnxValue> pinned = new HashMap<>();
         // The first micro-batch writes its gradients straight into the accumulator; later ones add to it.
-        Slot target = accumulated == 0 ? accum : grads;
-        target.tensors.forEach((name, t) -> pinned.put(AdapterSpec.grad(name), t));
+        FlatAdapterBuffer target = accumulated == 0 ? accum : grads;
+        target.views().forEach((name, t) -> pinned.put(AdapterSpec.grad(name), t));
         pinned.put(TrainingCompiler.LOSS_SUM, lossSum);
         pinned.put(TrainingCompiler.TOKEN_COUNT, tokenCount);
         long t0 = System.nanoTime();
@@ -245,9 +246,7 @@ public final class TrainingSession implements AutoCloseable {
             double loss = lossSum.getFloatBuffer().get(0);
             double tokens = tokenCount.getFloatBuffer().get(0);
             if (accumulated > 0) {
-                for (AdapterSpec s : specs) {
-                    add(grads.buffers.get(s.name()), accum.buffers.get(s.name()));
-                }
+                accum.add(grads);
             }
             accumulated++;
             accumulatedTokens += tokens;
@@ -273,16 +272,13 @@ public final class TrainingSession implements AutoCloseable {
         int next = 1 - current;
         List<OnnxTensor> owned = new ArrayList<>();
         try {
-            for (AdapterSpec s : specs) {
-                String n = s.name();
-                feeds.put(n, params[current].tensors.get(n));
-                feeds.put(AdapterSpec.grad(n), accum.tensors.get(n));
-                feeds.put(AdapterSpec.expAvg(n), expAvg[current].tensors.get(n));
-                feeds.put(AdapterSpec.expAvgSq(n), expAvgSq[current].tensors.get(n));
-                pinned.put(AdapterSpec.updated(n), params[next].tensors.get(n));
-                pinned.put(AdapterSpec.updated(AdapterSpec.expAvg(n)), expAvg[next].tensors.get(n));
-                pinned.put(AdapterSpec.updated(AdapterSpec.expAvgSq(n)), expAvgSq[next].tensors.get(n));
-            }
+            feeds.put(OptimizerGraph.PARAMS, params[current].flat());
+            feeds.put(OptimizerGraph.GRADS, accum.flat());
+            feeds.put(OptimizerGraph.EXP_AVG, expAvg[current].flat());
+            feeds.put(OptimizerGraph.EXP_AVG_SQ, expAvgSq[current].flat());
+            pinned.put(AdapterSpec.updated(OptimizerGraph.PARAMS), params[next].flat());
+            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG), expAvg[next].flat());
+            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG_SQ), expAvgSq[next].flat());
             OnnxTensor lrT = OnnxTensor.createTensor(env, lr);
             OnnxTensor stepT = OnnxTensor.createTensor(env, step);
             OnnxTensor scaleT = OnnxTensor.createTensor(env, (float) (1.0 / Math.max(1.0, accumulatedTokens)));
@@ -323,7 +319,7 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     private Pass evaluateFitted(Batch batch) {
-        Map<String, OnnxTensor> feeds = new HashMap<>(params[current].tensors);
+        Map<String, OnnxTensor> feeds = new HashMap<>(params[current].views());
         List<OnnxTensor> owned = batchTensors(batch, feeds, true);
         try (OrtSession.Result r = eval.run(feeds,
                 java.util.Set.of(TrainingCompiler.LOSS_SUM, TrainingCompiler.TOKEN_COUNT))) {
@@ -355,53 +351,33 @@ public final class TrainingSession implements AutoCloseable {
 
     /** Current value of adapter {@code name} (a copy). */
     public float[] adapter(String name) {
-        return read(params[current].buffers.get(name));
+        return params[current].read(name);
     }
 
     public float[] expAvg(String name) {
-        return read(expAvg[current].buffers.get(name));
+        return expAvg[current].read(name);
     }
 
     public float[] expAvgSq(String name) {
-        return read(expAvgSq[current].buffers.get(name));
+        return expAvgSq[current].read(name);
     }
 
     /** Gradient of the summed loss accumulated since the last update (a copy). */
     public float[] accumulatedGradient(String name) {
-        return read(accum.buffers.get(name));
+        return accum.read(name);
     }
 
     public void setAdapter(String name, float[] values) {
-        write(params[current].buffers.get(name), values);
+        params[current].write(name, values);
     }
 
     /** Restores optimizer state (resume). */
     public void setState(long step, Map<String, float[]> adapters, Map<String, float[]> m, Map<String, float[]> v) {
         this.step = step;
         for (AdapterSpec s : specs) {
-            write(params[current].buffers.get(s.name()), adapters.get(s.name()));
-            write(expAvg[current].buffers.get(s.name()), m.get(s.name()));
-            write(expAvgSq[current].buffers.get(s.name()), v.get(s.name()));
-        }
-    }
-
-    private static float[] read(FloatBuffer b) {
-        float[] out = new float[b.capacity()];
-        b.duplicate().rewind().get(out);
-        return out;
-    }
-
-    private static void write(FloatBuffer b, float[] values) {
-        if (values.length != b.capacity()) {
-            throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH,
-                    "adapter values have " + values.length + " elements, expected " + b.capacity());
-        }
-        b.duplicate().rewind().put(values);
-    }
-
-    private static void add(FloatBuffer from, FloatBuffer to) {
-        for (int i = 0; i < to.capacity(); i++) {
-            to.put(i, to.get(i) + from.get(i));
+            params[current].write(s.name(), adapters.get(s.name()));
+            expAvg[current].write(s.name(), m.get(s.name()));
+            expAvgSq[current].write(s.name(), v.get(s.name()));
         }
     }
 
@@ -420,7 +396,7 @@ public final class TrainingSession implements AutoCloseable {
         closeQuietly(training);
         closeQuietly(optimizer);
         closeQuietly(eval);
-        for (Slot[] pair : List.of(params, expAvg, expAvgSq)) {
+        for (FlatAdapterBuffer[] pair : List.of(params, expAvg, expAvgSq)) {
             pair[0].close();
             pair[1].close();
         }
