@@ -95,7 +95,9 @@ public final class Backprop {
             }
         }
 
+        int firstEmitted = out.nodes().size();
         GradEmitter emit = new GradEmitter(out, new ValueTypes(forward), shapes);
+        seeds.forEach((value, grad) -> emit.shapes().assumeSameShape(grad, value)); // a gradient has its value's shape
         Accumulator acc = new Accumulator(emit);
         seeds.forEach((value, grad) -> {
             if (needed.contains(value)) {
@@ -113,6 +115,7 @@ public final class Backprop {
                 String g = acc.total(w);
                 result.put(w, g != null ? g : emit.zerosLike(w));
             }
+            ScaleFolding.apply(forward, out, firstEmitted, new HashSet<>(result.values()));
             return result;
         } finally {
             out.scope(savedScope);

@@ -1,7 +1,5 @@
 package org.onnxlora.train;
 
-import java.util.HashSet;
-import java.util.Set;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.NameGen;
 import org.onnxlora.proto.Onnx.GraphProto;
@@ -20,7 +18,7 @@ final class LayerNormStatsPass {
     static GraphProto apply(GraphProto graph) {
         NameGen names = null;
         GraphProto.Builder out = graph.toBuilder().clearNode();
-        Set<String> seen = new HashSet<>();
+        boolean changed = false;
         for (NodeProto n : graph.getNodeList()) {
             boolean standard = n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx");
             if (!standard || !n.getOpType().equals("LayerNormalization") || n.getOutputCount() >= 3
@@ -41,9 +39,9 @@ final class LayerNormStatsPass {
                     b.setOutput(k, names.fresh(base + (k == 1 ? "/mean" : "/inv_std_dev")));
                 }
             }
-            seen.add(n.getName());
+            changed = true;
             out.addNode(b.build());
         }
-        return seen.isEmpty() ? graph : out.build();
+        return changed ? out.build() : graph;
     }
 }

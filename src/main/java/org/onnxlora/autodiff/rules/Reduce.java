@@ -1,9 +1,9 @@
 package org.onnxlora.autodiff.rules;
 
+import java.util.List;
 import org.onnxlora.autodiff.GradContext;
 import org.onnxlora.autodiff.GradEmitter;
 import org.onnxlora.autodiff.GradientRule;
-import java.util.List;
 import org.onnxlora.graph.Attrs;
 import org.onnxlora.graph.shape.Dim;
 import org.onnxlora.proto.Onnx.NodeProto;

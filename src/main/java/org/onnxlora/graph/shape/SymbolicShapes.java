@@ -25,8 +25,8 @@ import org.onnxlora.proto.Onnx.ValueInfoProto;
  * <p>Nothing is guessed: a dim that cannot be derived gets a fresh symbol of its
  * own (equal only to itself, as when one value flows on unchanged), and a value
  * whose rank cannot be derived has no shape at all. Graph inputs' unnamed dims
- * get names too. {@link #dimSource} says where each symbol can be read at run
- * time (preferably a dim of a graph input, which is tiny and alive anyway).
+ * get names too. {@link #dimSource} and {@link #elementSource} say where each
+ * symbol can be read at run time (a dim of a graph input is best: tiny, and alive anyway).
  *
  * <p>Values are added one node at a time ({@link #add(NodeProto)}), so a pass
  * that appends nodes (the backward) can keep the shapes of what it emits.
@@ -41,6 +41,7 @@ public final class SymbolicShapes {
     private final Map<String, List<Dim>> shapes = new HashMap<>();
     private final Map<String, List<Dim>> elements = new HashMap<>();
     private final Map<String, DimSource> sources = new LinkedHashMap<>();
+    private final Map<String, DimSource> elementSources = new LinkedHashMap<>();
     private final java.util.Set<String> inputs = new java.util.HashSet<>();
     private int fresh;
 
@@ -144,6 +145,17 @@ public final class SymbolicShapes {
         return List.copyOf(values);
     }
 
+    /**
+     * Declares that {@code value}, produced outside the graph (a gradient fed in, say), has the shape of
+     * {@code like}; a shape already inferred for it is kept.
+     */
+    public void assumeSameShape(String value, String like) {
+        List<Dim> s = shapes.get(like);
+        if (s != null && !shapes.containsKey(value)) {
+            setShape(value, s);
+        }
+    }
+
     /** Infers the outputs of one node from what is known of its inputs. */
     public void add(NodeProto n) {
         OpShapes.apply(n, this);
@@ -189,9 +201,18 @@ public final class SymbolicShapes {
         return elements.get(value);
     }
 
-    /** Where {@code symbol} can be read at run time, or null. */
+    /** A value whose shape holds {@code symbol} (a graph input's where there is one), or null. */
     public DimSource dimSource(String symbol) {
         return sources.get(symbol);
+    }
+
+    /** A small integer tensor holding {@code symbol} as an element (e.g. the output of a Shape), or null. */
+    public DimSource elementSource(String symbol) {
+        return elementSources.get(symbol);
+    }
+
+    public boolean isGraphInput(String value) {
+        return inputs.contains(value);
     }
 
     /** Every value with a known shape, for inspection and tests. */
@@ -226,12 +247,10 @@ public final class SymbolicShapes {
         }
         List<Dim> v = Collections.unmodifiableList(new ArrayList<>(values));
         elements.put(value, v);
-        // A small int64 tensor holding a symbol is a cheaper place to read it than a big activation's shape.
         for (int i = 0; i < v.size(); i++) {
             String sym = v.get(i) == null ? null : v.get(i).asSymbol();
-            DimSource old = sym == null ? null : sources.get(sym);
-            if (sym != null && (old == null || !old.element() && !inputs.contains(old.value()))) {
-                sources.put(sym, new DimSource(value, i, true));
+            if (sym != null) {
+                elementSources.putIfAbsent(sym, new DimSource(value, i, true));
             }
         }
     }
