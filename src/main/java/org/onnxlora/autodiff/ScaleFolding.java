@@ -20,7 +20,8 @@ import org.onnxlora.proto.Onnx.TensorProto;
  * a LoRA branch's {@code ·scaling} and of attention's {@code ·1/√d} are such
  * Muls, each a full pass over a gradient that {@code FusedMatMul}/{@code Gemm}
  * apply for free. Only Muls whose every reader is such a product are folded, and
- * only by constants a float {@code alpha} holds exactly.
+ * only by constants a float {@code alpha} holds exactly (and not by initializers
+ * that are also graph inputs: those are defaults a caller may override).
  */
 final class ScaleFolding {
     private ScaleFolding() {}
@@ -137,8 +138,10 @@ final class ScaleFolding {
                         .ifPresent(a -> all.add(a.getT().toBuilder().setName(n.getOutput(0)).build()));
             }
         }
+        Set<String> overridable = new HashSet<>();
+        forward.getInputList().forEach(v -> overridable.add(v.getName()));
         for (TensorProto t : all) {
-            if (Tensors.isFloatType(t.getDataType()) && Tensors.elementCount(t) == 1
+            if (!overridable.contains(t.getName()) && Tensors.isFloatType(t.getDataType()) && Tensors.elementCount(t) == 1
                     && (t.getDimsCount() == 0 || t.getDimsCount() == 1)) {
                 double v = Tensors.toDoubles(t)[0];
                 if ((double) (float) v == v && v != 0) {

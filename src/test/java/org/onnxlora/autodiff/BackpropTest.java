@@ -72,6 +72,12 @@ class BackpropTest {
         new Backprop().build(g, Map.of("Y", "dY"), Set.of("A", "B"), b);
         assertTrue(b.nodes().stream().noneMatch(n -> n.getOpType().equals("Mul")),
                 "the scaling was applied as its own pass: " + b.nodes());
+
+        GraphProto overridable = g.toBuilder().addInput(Models.info("s", F64, new long[0])).build();
+        GraphBuilder b2 = new GraphBuilder(new NameGen(new GraphIndex(overridable).allNames()));
+        new Backprop().build(overridable, Map.of("Y", "dY"), Set.of("A", "B"), b2);
+        assertTrue(b2.nodes().stream().anyMatch(n -> n.getOpType().equals("Mul")),
+                "a scale the caller may override was folded into a constant alpha");
     }
 
     @Test

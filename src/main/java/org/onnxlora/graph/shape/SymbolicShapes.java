@@ -72,13 +72,14 @@ public final class SymbolicShapes {
                 }
             }
         }
+        java.util.Set<String> overridable = new java.util.HashSet<>();
+        graph.getInputList().forEach(v -> overridable.add(v.getName()));
         for (TensorProto t : graph.getInitializerList()) {
-            s.addConstant(t);
+            if (!overridable.contains(t.getName())) {
+                s.addConstant(t); // an initializer also declared as input is only a default: the input's declaration rules
+            }
         }
         for (ValueInfoProto v : graph.getInputList()) {
-            if (s.shapes.containsKey(v.getName())) {
-                continue; // an initializer with a default declared as input: its own dims are the truth
-            }
             TensorShapeProto declared = declaredShape(v);
             if (declared == null) {
                 continue;

@@ -90,4 +90,17 @@ class SymbolicShapesTest {
         assertEquals(List.of(Dim.of(0), Dim.of(0), Dim.of(0)), s.elements("isMinus1"));
         assertEquals(java.util.Arrays.asList(null, null, Dim.of(0)), s.elements("isOne"), "b or s may be 1");
     }
+
+    @Test
+    void anInitializerDeclaredAsInputIsOnlyADefault() {
+        GraphProto g = graph()
+                .addInput(ValueInfos.tensor("target", DataType.INT64_VALUE, 4))
+                .addInitializer(Tensors.ofLongs("target", new long[] {4}, 0, 0, 4, 16))
+                .addNode(node("Reshape", List.of("x", "target"), "y"))
+                .build();
+        SymbolicShapes s = SymbolicShapes.infer(g);
+        assertNull(s.elements("target"), "a caller may feed another target");
+        assertEquals(4, s.rank("y"));
+        assertTrue(SymbolicShapes.isFresh(s.shape("y").get(2).asSymbol()));
+    }
 }
