@@ -15,6 +15,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
+import org.onnxlora.graph.shape.SymbolicShapes;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 
@@ -52,6 +53,16 @@ public final class Backprop {
      * @return wrt value name → name of its gradient value in {@code out}
      */
     public Map<String, String> build(GraphProto forward, Map<String, String> seeds, Set<String> wrt, GraphBuilder out) {
+        return build(forward, seeds, wrt, out, SymbolicShapes.infer(forward));
+    }
+
+    /**
+     * As {@link #build(GraphProto, Map, Set, GraphBuilder)}, with the forward's shapes inferred by the caller
+     * (who may know more about the inputs than their declarations say, e.g. which dims are equal).
+     * Nodes already in {@code out} (the loss producing the seeds) are taken into the shapes first.
+     */
+    public Map<String, String> build(GraphProto forward, Map<String, String> seeds, Set<String> wrt, GraphBuilder out,
+            SymbolicShapes shapes) {
         GraphIndex index = new GraphIndex(forward);
         checkKnown(index, seeds.keySet(), "seed");
         checkKnown(index, wrt, "trainable value");
@@ -84,7 +95,9 @@ public final class Backprop {
             }
         }
 
-        GradEmitter emit = new GradEmitter(out, new ValueTypes(forward));
+        int firstEmitted = out.nodes().size();
+        GradEmitter emit = new GradEmitter(out, new ValueTypes(forward), shapes);
+        seeds.forEach((value, grad) -> emit.shapes().assumeSameShape(grad, value)); // a gradient has its value's shape
         Accumulator acc = new Accumulator(emit);
         seeds.forEach((value, grad) -> {
             if (needed.contains(value)) {
@@ -102,6 +115,7 @@ public final class Backprop {
                 String g = acc.total(w);
                 result.put(w, g != null ? g : emit.zerosLike(w));
             }
+            ScaleFolding.apply(forward, out, firstEmitted, new HashSet<>(result.values()));
             return result;
         } finally {
             out.scope(savedScope);

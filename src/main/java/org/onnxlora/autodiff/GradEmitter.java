@@ -7,7 +7,11 @@ import java.util.Map;
 import org.onnxlora.graph.Attrs;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.io.Tensors;
+import org.onnxlora.graph.shape.Dim;
+import org.onnxlora.graph.shape.SymbolicShapes;
 import org.onnxlora.proto.Onnx.AttributeProto;
+import org.onnxlora.proto.Onnx.NodeProto;
+import org.onnxlora.proto.Onnx.TensorProto;
 import org.onnxlora.proto.Onnx.TensorProto.DataType;
 
 /**
@@ -22,11 +26,23 @@ import org.onnxlora.proto.Onnx.TensorProto.DataType;
 public final class GradEmitter {
     private final GraphBuilder b;
     private final ValueTypes types;
-    private final Map<String, String> shapes = new HashMap<>();
+    private final SymbolicShapes shapes;
+    private final ShapeTensors shapeTensors;
+    private final Map<String, String> runtimeShapes = new HashMap<>();
+    private final Map<String, String> folds = new HashMap<>();
+    private int seenNodes;
+    private int seenInitializers;
 
-    public GradEmitter(GraphBuilder b, ValueTypes types) {
+    /**
+     * @param shapes what is known of the forward's shapes; the emitter keeps it up to date with every node
+     *               emitted through {@code b}, so rules can ask for the shapes of gradients too
+     */
+    public GradEmitter(GraphBuilder b, ValueTypes types, SymbolicShapes shapes) {
         this.b = b;
         this.types = types;
+        this.shapes = shapes;
+        this.shapeTensors = new ShapeTensors(b, shapes, this::shape,
+                v -> types.dtype(v) == DataType.INT64_VALUE);
     }
 
     public GraphBuilder builder() {
@@ -35,6 +51,19 @@ public final class GradEmitter {
 
     public ValueTypes types() {
         return types;
+    }
+
+    /** Shapes of forward values and of everything emitted so far. */
+    public SymbolicShapes shapes() {
+        List<TensorProto> inits = b.initializers();
+        for (; seenInitializers < inits.size(); seenInitializers++) {
+            shapes.addConstant(inits.get(seenInitializers));
+        }
+        List<NodeProto> nodes = b.nodes();
+        for (; seenNodes < nodes.size(); seenNodes++) {
+            shapes.add(nodes.get(seenNodes));
+        }
+        return shapes;
     }
 
     public String op(String opType, String... inputs) {
@@ -64,28 +93,89 @@ public final class GradEmitter {
         return b.op("CastLike", v, like);
     }
 
-    /** Runtime shape of a forward value (one Shape node per value, shared by all rules). */
+    /** Runtime shape of a value (one Shape node per value, shared by all rules): the fallback when shapes are unknown. */
     public String shape(String value) {
-        return shapes.computeIfAbsent(value, v -> b.op("Shape", v));
+        return runtimeShapes.computeIfAbsent(value, v -> b.op("Shape", v));
+    }
+
+    /**
+     * The shape of {@code x} as a tensor: a constant when its dims are, else built from where its symbols are
+     * cheapest to read (see {@link ShapeTensors}); a {@code Shape} of {@code x} only when nothing is known.
+     */
+    public String shapeTensor(String x) {
+        List<Dim> s = shapes().shape(x);
+        String t = s == null ? null : shapeTensors.vector(new ArrayList<>(s));
+        return t != null ? t : shape(x);
     }
 
     public String reshape(String v, String shape) {
         return b.op("Reshape", v, shape);
     }
 
-    /** {@code g} reshaped to the runtime shape of forward value {@code x}. */
+    /** {@code g} reshaped to the shape of forward value {@code x}. */
     public String reshapeLike(String g, String x) {
-        return reshape(g, shape(x));
+        List<Dim> target = shapes().shape(x);
+        if (target == null) {
+            return reshape(g, shape(x));
+        }
+        if (target.equals(shapes().shape(g))) {
+            return g;
+        }
+        String spec = reshapeSpec(g, target);
+        return reshape(g, spec != null ? spec : shape(x));
+    }
+
+    /**
+     * Reshape's target for {@code g} → {@code target}, as cheap as the shapes allow: constants where dims are
+     * constant, 0 (copy) where g already has the dim at that position, one -1, and only the rest read at run time.
+     */
+    private String reshapeSpec(String g, List<Dim> target) {
+        List<Dim> gs = shapes().shape(g);
+        List<Object> spec = new ArrayList<>();
+        int free = -1;
+        for (int i = 0; i < target.size(); i++) {
+            Dim d = target.get(i);
+            if (d.isConstant()) {
+                spec.add(d.constant());
+            } else if (gs != null && i < gs.size() && gs.get(i).equals(d)) {
+                spec.add(0L);
+            } else if (free < 0) {
+                free = i;
+                spec.add(-1L);
+            } else {
+                spec.add(d);
+            }
+        }
+        boolean zeroDim = target.stream().anyMatch(d -> d.isConstant(0));
+        return zeroDim ? null : shapeTensors.vector(spec);
+    }
+
+    /** {@code g} broadcast to {@code x}'s shape (the backward of a reduction). */
+    public String expandLike(String g, String x) {
+        List<Dim> target = shapes().shape(x);
+        List<Dim> gs = shapes().shape(g);
+        if (target == null) {
+            return b.op("Expand", g, shape(x));
+        }
+        List<Object> spec = new ArrayList<>();
+        for (int i = 0; i < target.size(); i++) {
+            int gi = gs == null ? -1 : i - (target.size() - gs.size());
+            // Expand keeps a dim where the spec says 1, so dims g already has need not be read at run time.
+            spec.add(gi >= 0 && gs.get(gi).equals(target.get(i)) ? (Object) 1L : target.get(i));
+        }
+        String t = shapeTensors.vector(spec);
+        return b.op("Expand", g, t != null ? t : shape(x));
     }
 
     /** Zeros with the shape and element type of forward value {@code x}. */
     public String zerosLike(String x) {
         int dt = types.dtype(x);
+        String shape = shapeTensor(x);
         if (Tensors.isFloatType(dt)) {
-            return b.op("ConstantOfShape", List.of(shape(x)),
+            return b.op("ConstantOfShape", List.of(shape),
                     Attrs.t("value", Tensors.ofDoubles("zero", new long[] {1}, new double[] {0}, dt)));
         }
-        return b.op("CastLike", b.op("ConstantOfShape", shape(x)), x);
+        return b.op("CastLike", b.op("ConstantOfShape", shape), x);
     }
 
     /** Sum of gradient contributions (one Add for two, one Sum for more). */
@@ -104,25 +194,69 @@ public final class GradEmitter {
     private static final long[] ONES = {1, 1, 1, 1, 1, 1, 1, 1};
 
     /**
-     * Reduces {@code g}, the gradient of a broadcast result {@code y}, back to the
-     * shape of the operand {@code x}: sums over the leading axes {@code x} lacks and
-     * over the axes where {@code x} has size 1. Ranks are generally unknown when
-     * compiling, so the axes are computed at run time unless shapes prove it unneeded.
-     * {@code y} names a forward value known to have {@code g}'s shape, or is null.
+     * Reduces {@code g}, the gradient of a broadcast result, back to the shape of
+     * the operand {@code x}: sums over the leading axes {@code x} lacks and over
+     * the axes where {@code x} has size 1. As in ONNX Runtime's gradient builder,
+     * the axes come from the shapes when they prove the broadcast pattern (equal
+     * dims: nothing to reduce; a 1 against anything else: a constant axis); only
+     * when a rank or a dim pair is undecided are they computed at run time.
+     * {@code y} is kept for callers' documentation of where g came from; the
+     * shapes of g itself are what is compared.
      */
     public String unbroadcast(String g, String x, String y) {
-        if (y != null && types.provablySameShape(x, y)) {
+        List<Dim> gs = shapes().shape(g);
+        List<Dim> xs = shapes().shape(x);
+        if (gs != null && xs != null && xs.size() <= gs.size()) {
+            int lead = gs.size() - xs.size();
+            List<Long> kept = new ArrayList<>();
+            boolean known = true;
+            for (int i = 0; i < xs.size() && known; i++) {
+                Dim gd = gs.get(lead + i);
+                Dim xd = xs.get(i);
+                if (xd.isConstant(1) && !gd.isConstant(1)) {
+                    kept.add((long) (lead + i));
+                } else {
+                    known = gd.equals(xd);
+                }
+            }
+            if (known) {
+                return reduceAxes(g, lead, kept, xs);
+            }
+        }
+        return unbroadcastAtRunTime(g, x);
+    }
+
+    /** Sums {@code g} over its first {@code lead} axes (dropped) and the {@code ones} axes (kept as 1). */
+    private String reduceAxes(String g, int lead, List<Long> ones, List<Dim> xs) {
+        if (lead == 0 && ones.isEmpty()) {
             return g;
         }
-        long[] xd = types.dims(x);
-        if (xd != null && allAbove1(xd)) {
-            // Broadcasting x (no size-1 dims) can only have prepended axes: fold them into one and sum it.
-            long[] to = new long[xd.length + 1];
-            to[0] = -1;
-            System.arraycopy(xd, 0, to, 1, xd.length);
-            String folded = reshape(g, b.ints(to));
-            return b.op("ReduceSum", List.of(folded, b.ints(0)), Attrs.i("keepdims", 0));
+        if (ones.isEmpty()) {
+            long[] axes = new long[lead];
+            for (int i = 0; i < lead; i++) {
+                axes[i] = i;
+            }
+            return b.op("ReduceSum", List.of(g, b.ints(axes)), Attrs.i("keepdims", 0));
         }
+        long[] axes = new long[lead + ones.size()];
+        for (int i = 0; i < lead; i++) {
+            axes[i] = i;
+        }
+        for (int i = 0; i < ones.size(); i++) {
+            axes[lead + i] = ones.get(i);
+        }
+        String summed = b.op("ReduceSum", List.of(g, b.ints(axes)), Attrs.i("keepdims", 1));
+        if (lead == 0) {
+            return summed;
+        }
+        long[] leading = new long[lead];
+        for (int i = 0; i < lead; i++) {
+            leading[i] = i;
+        }
+        return b.op("Squeeze", summed, b.ints(leading));
+    }
+
+    private String unbroadcastAtRunTime(String g, String x) {
         String sg = shape(g);
         String sx = shape(x);
         // x's shape left-padded with ones to g's rank: the last rank(g) entries of [1]*MAX_RANK ++ shape(x).
@@ -138,15 +272,6 @@ public final class GradEmitter {
         String axes = reshape(op("NonZero", reduce), b.ints(-1));
         String summed = b.op("ReduceSum", List.of(g, axes), Attrs.i("keepdims", 1), Attrs.i("noop_with_empty_axes", 1));
         return reshape(summed, sx);
-    }
-
-    private static boolean allAbove1(long[] dims) {
-        for (long d : dims) {
-            if (d <= 1) {
-                return false;
-            }
-        }
-        return true;
     }
 
     /**
@@ -178,10 +303,24 @@ public final class GradEmitter {
         return b.op("Gemm", List.of(a, bv), attrs.toArray(new AttributeProto[0]));
     }
 
-    /** {@code x} as a 2-D matrix {@code [prod(leading dims), last dim]}; {@code lastDim} if known, else -1. */
-    public String foldLeading(String x, long lastDim) {
-        if (lastDim >= 0) {
-            return reshape(x, b.ints(-1, lastDim));
+    /** {@code x} as a 2-D matrix {@code [prod(leading dims), last dim]} (once per value: q/k/v share theirs). */
+    public String foldLeading(String x) {
+        String f = folds.get(x);
+        if (f == null) {
+            f = fold(x);
+            folds.put(x, f);
+        }
+        return f;
+    }
+
+    private String fold(String x) {
+        List<Dim> s = shapes().shape(x);
+        if (s != null && s.size() == 2) {
+            return x;
+        }
+        String spec = s == null || s.isEmpty() ? null : shapeTensors.vector(List.of(-1L, s.get(s.size() - 1)));
+        if (spec != null) {
+            return reshape(x, spec);
         }
         String last = b.op("Slice", List.of(shape(x), b.ints(-1), b.ints(Long.MAX_VALUE)));
         return reshape(x, op("Concat", List.of(b.ints(-1), last), Attrs.i("axis", 0)));

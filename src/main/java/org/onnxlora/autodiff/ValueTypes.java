@@ -9,30 +9,24 @@ import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.TensorProto;
 import org.onnxlora.proto.Onnx.TensorProto.DataType;
-import org.onnxlora.proto.Onnx.TensorShapeProto;
 import org.onnxlora.proto.Onnx.TypeProto;
 import org.onnxlora.proto.Onnx.ValueInfoProto;
 
 /**
- * What is statically known about forward values: element types (declared, or
- * propagated through the graph with simple per-op rules) and shapes (only where
- * declared). Gradient rules need the element type to mint constants of the right
- * dtype, and shapes to skip work that is provably unnecessary; both answers may be
- * "unknown", and rules must then fall back to something that is always correct.
+ * The element types of forward values (declared, or propagated through the graph
+ * with simple per-op rules): gradient rules need them to mint constants of the
+ * right dtype. The answer may be "unknown", and rules must then let the runtime
+ * adopt the type. Shapes are {@link org.onnxlora.graph.shape.SymbolicShapes}' job.
  */
 public final class ValueTypes {
     /** Element type meaning "not known statically". */
     public static final int UNKNOWN = 0;
 
     private final Map<String, Integer> dtypes = new HashMap<>();
-    private final Map<String, TensorShapeProto> shapes = new HashMap<>();
 
     public ValueTypes(GraphProto graph) {
         for (TensorProto t : graph.getInitializerList()) {
             dtypes.put(t.getName(), t.getDataType());
-            TensorShapeProto.Builder s = TensorShapeProto.newBuilder();
-            t.getDimsList().forEach(d -> s.addDimBuilder().setDimValue(d));
-            shapes.put(t.getName(), s.build());
         }
         declare(graph.getInputList());
         declare(graph.getOutputList());
@@ -58,9 +52,6 @@ public final class ValueTypes {
             TypeProto.Tensor t = v.getType().getTensorType();
             if (t.getElemType() != UNKNOWN) {
                 dtypes.putIfAbsent(v.getName(), t.getElemType());
-            }
-            if (t.hasShape()) {
-                shapes.putIfAbsent(v.getName(), t.getShape());
             }
         }
     }
@@ -104,54 +95,5 @@ public final class ValueTypes {
     /** The element type (a {@link DataType} number), or {@link #UNKNOWN}. */
     public int dtype(String value) {
         return dtypes.getOrDefault(value, UNKNOWN);
-    }
-
-    /** The declared rank, or -1. */
-    public int rank(String value) {
-        TensorShapeProto s = shapes.get(value);
-        return s == null ? -1 : s.getDimCount();
-    }
-
-    /** The concrete dimensions if every one is known, else null. */
-    public long[] dims(String value) {
-        TensorShapeProto s = shapes.get(value);
-        if (s == null) {
-            return null;
-        }
-        long[] d = new long[s.getDimCount()];
-        for (int i = 0; i < d.length; i++) {
-            if (!s.getDim(i).hasDimValue()) {
-                return null;
-            }
-            d[i] = s.getDim(i).getDimValue();
-        }
-        return d;
-    }
-
-    /**
-     * True only when both shapes are declared and equal dimension by dimension, a
-     * symbolic dimension matching the same symbol (ONNX: equal dim_params denote
-     * equal sizes within a graph).
-     */
-    public boolean provablySameShape(String a, String b) {
-        if (a.equals(b)) {
-            return true;
-        }
-        TensorShapeProto sa = shapes.get(a);
-        TensorShapeProto sb = shapes.get(b);
-        if (sa == null || sb == null || sa.getDimCount() != sb.getDimCount()) {
-            return false;
-        }
-        for (int i = 0; i < sa.getDimCount(); i++) {
-            TensorShapeProto.Dimension x = sa.getDim(i);
-            TensorShapeProto.Dimension y = sb.getDim(i);
-            boolean same = x.hasDimValue() ? y.hasDimValue() && x.getDimValue() == y.getDimValue()
-                    : x.hasDimParam() && !x.getDimParam().isEmpty() && y.hasDimParam()
-                            && x.getDimParam().equals(y.getDimParam());
-            if (!same) {
-                return false;
-            }
-        }
-        return true;
     }
 }

@@ -104,7 +104,7 @@ public final class TrainingCompiler {
         ValueInfoProto labels = Graphs.tensorValue(LABELS, DataType.INT64_VALUE, new long[] {-1, -1},
                 "batch_size", "decoder_sequence_length");
         fwd.addInput(labels);
-        GraphProto forward = GeluFusionPass.apply(TransposedWeightPass.apply(fwd.build()));
+        GraphProto forward = LayerNormStatsPass.apply(GeluFusionPass.apply(TransposedWeightPass.apply(fwd.build())));
 
         ModelProto training = withGraph(patched, build(forward, logits, options, true, specs), "training");
         ModelProto eval = withGraph(patched, build(forward, logits, options, false, specs), "eval");
@@ -131,7 +131,8 @@ public final class TrainingCompiler {
         if (withGradients) {
             Set<String> wrt = new LinkedHashSet<>();
             specs.forEach(s -> wrt.add(s.name()));
-            Map<String, String> grads = backprop.build(forward, Map.of(logits, loss.dlogits()), wrt, b);
+            Map<String, String> grads = backprop.build(forward, Map.of(logits, loss.dlogits()), wrt, b,
+                    BatchDims.infer(forward));
             b.scope("/outputs");
             for (AdapterSpec s : specs) {
                 String out = AdapterSpec.grad(s.name());

@@ -44,6 +44,42 @@ class BackpropTest {
                 .run();
     }
 
+    /** A LoRA branch, x·A·B·s, and an attention-like scaled product: the scalar Muls fold into the products' alpha. */
+    @Test
+    void scalarScalesFoldIntoTheProducts() {
+        GradCheck c = GradCheck.float64();
+        long[] xs = {2, 3, 4};
+        c.frozen("x", xs, c.random(xs, -1, 1)).input("A", 4, 2).input("B", 2, 4).input("K", 2, 4, 3)
+                .constant(Tensors.ofDoubles("s", new long[0], new double[] {2.0}, F64))
+                .constant(Tensors.ofDoubles("d", new long[0], new double[] {0.25}, F64))
+                .node(node("MatMul", list("x", "A"), list("h")))
+                .node(node("MatMul", list("h", "B"), list("u")))
+                .node(node("Mul", list("u", "s"), list("v")))
+                .node(node("MatMul", list("v", "K"), list("w")))
+                .node(node("Mul", list("w", "d"), list("Y")))
+                .run();
+
+        GraphProto g = GraphProto.newBuilder().setName("g")
+                .addInput(Models.info("x", F64, xs))
+                .addInitializer(Tensors.ofDoubles("A", new long[] {4, 2}, new double[8], F64))
+                .addInitializer(Tensors.ofDoubles("B", new long[] {2, 4}, new double[8], F64))
+                .addInitializer(Tensors.ofDoubles("s", new long[0], new double[] {2.0}, F64))
+                .addNode(node("MatMul", list("x", "A"), list("h")))
+                .addNode(node("MatMul", list("h", "B"), list("u")))
+                .addNode(node("Mul", list("u", "s"), list("Y")))
+                .addOutput(Models.info("Y", F64, null)).build();
+        GraphBuilder b = new GraphBuilder(new NameGen(new GraphIndex(g).allNames()));
+        new Backprop().build(g, Map.of("Y", "dY"), Set.of("A", "B"), b);
+        assertTrue(b.nodes().stream().noneMatch(n -> n.getOpType().equals("Mul")),
+                "the scaling was applied as its own pass: " + b.nodes());
+
+        GraphProto overridable = g.toBuilder().addInput(Models.info("s", F64, new long[0])).build();
+        GraphBuilder b2 = new GraphBuilder(new NameGen(new GraphIndex(overridable).allNames()));
+        new Backprop().build(overridable, Map.of("Y", "dY"), Set.of("A", "B"), b2);
+        assertTrue(b2.nodes().stream().anyMatch(n -> n.getOpType().equals("Mul")),
+                "a scale the caller may override was folded into a constant alpha");
+    }
+
     @Test
     void differentiatesOnlyThePathAndNeverFrozenValues() {
         GraphProto g = GraphProto.newBuilder().setName("g")

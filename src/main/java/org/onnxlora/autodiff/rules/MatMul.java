@@ -3,42 +3,39 @@ package org.onnxlora.autodiff.rules;
 import org.onnxlora.autodiff.GradContext;
 import org.onnxlora.autodiff.GradEmitter;
 import org.onnxlora.autodiff.GradientRule;
-import org.onnxlora.autodiff.ValueTypes;
 import org.onnxlora.graph.Attrs;
+import org.onnxlora.graph.shape.SymbolicShapes;
 
 /**
  * {@code Y = A·B} with numpy semantics (batched, broadcasting, 1-D operands
  * promoted). {@code dA = unbroadcast(g·Bᵀ)}, {@code dB = unbroadcast(Aᵀ·g)}.
  *
- * <p>The common case, a 2-D weight {@code B [K,N]} under N-D activations, folds
- * the batch axes into rows and uses Gemm: {@code dA = g₂·Bᵀ} (transB, so the
- * frozen weight is never transposed in the graph) and
- * {@code dB = A₂ᵀ·g₂} (transA), which also sums over the batch without a ReduceSum.
- * Operands of unknown rank are assumed to be at least 2-D (true of every exported
- * transformer); 1-D operands are handled when their rank is declared.
+ * <p>The common case, a 2-D weight {@code B [K,N]} under N-D activations:
+ * {@code dA = g·Bᵀ} is one FusedMatMul (transB, so the frozen weight is never
+ * transposed in the graph; A's batch axes are Y's, so nothing is reduced), and
+ * {@code dB = A₂ᵀ·g₂} one Gemm (transA) over the batch axes folded into rows,
+ * which also sums over the batch without a ReduceSum. Operands of unknown rank
+ * are assumed to be at least 2-D (true of every exported transformer); 1-D
+ * operands are handled when their rank is known.
  */
 public final class MatMul implements GradientRule {
     @Override
     public String[] build(GradContext ctx) {
         GradEmitter e = ctx.emit();
-        ValueTypes t = e.types();
+        SymbolicShapes t = e.shapes();
         String a = ctx.I(0);
         String b = ctx.I(1);
-        String y = ctx.O(0);
         String g = ctx.GO(0);
         boolean a1 = t.rank(a) == 1;
         boolean b1 = t.rank(b) == 1;
         String[] r = ctx.results();
-        long[] bDims = t.dims(b);
         if (t.rank(b) == 2 && !a1) {
-            long k = bDims == null ? -1 : bDims[0];
-            long n = bDims == null ? -1 : bDims[1];
-            String g2 = e.foldLeading(g, n);
             if (ctx.isGradientRequired(0)) {
-                r[0] = e.reshapeLike(e.gemm(g2, false, b, true, 1), a);
+                r[0] = t.rank(a) >= 2 ? e.matmul(g, false, b, true, 1)
+                        : e.reshapeLike(e.gemm(e.foldLeading(g), false, b, true, 1), a);
             }
             if (ctx.isGradientRequired(1)) {
-                r[1] = e.gemm(e.foldLeading(a, k), true, g2, false, 1);
+                r[1] = e.gemm(e.foldLeading(a), true, e.foldLeading(g), false, 1);
             }
             return r;
         }

@@ -1,9 +1,11 @@
 package org.onnxlora.autodiff.rules;
 
+import java.util.List;
 import org.onnxlora.autodiff.GradContext;
 import org.onnxlora.autodiff.GradEmitter;
 import org.onnxlora.autodiff.GradientRule;
 import org.onnxlora.graph.Attrs;
+import org.onnxlora.graph.shape.Dim;
 import org.onnxlora.proto.Onnx.NodeProto;
 
 /**
@@ -45,13 +47,33 @@ public final class Reduce implements GradientRule {
         if (Attrs.getInt(n, "keepdims", 1) == 0 && axes != null) {
             g = e.op("Unsqueeze", g, axes);
         }
-        String dx = e.op("Expand", g, e.shape(x));
+        String dx = e.expandLike(g, x);
         if (mean) {
-            String ratio = e.op("Div", e.castLike(e.op("Size", ctx.O(0)), x), e.castLike(e.op("Size", x), x));
-            dx = e.op("Mul", dx, ratio);
+            dx = e.op("Mul", dx, ratio(e, ctx.O(0), x));
         }
         String[] r = ctx.results();
         r[0] = dx;
         return r;
+    }
+
+    /** |Y|/|X| as a scalar of X's type: a constant when the reduced dims are known. */
+    private static String ratio(GradEmitter e, String y, String x) {
+        List<Dim> ys = e.shapes().shape(y);
+        List<Dim> xs = e.shapes().shape(x);
+        if (ys != null && xs != null) {
+            Dim py = Dim.of(1);
+            Dim px = Dim.of(1);
+            for (Dim d : ys) {
+                py = py.times(d);
+            }
+            for (Dim d : xs) {
+                px = px.times(d);
+            }
+            java.util.Optional<Dim> averaged = px.exactlyDividedBy(py);
+            if (averaged.isPresent() && averaged.get().isConstant() && averaged.get().constant() > 0) {
+                return e.scalar(1.0 / averaged.get().constant(), x);
+            }
+        }
+        return e.op("Div", e.castLike(e.op("Size", y), x), e.castLike(e.op("Size", x), x));
     }
 }

@@ -27,8 +27,13 @@ public final class Slice implements GradientRule {
         GradEmitter e = ctx.emit();
         GraphBuilder b = ctx.builder();
         String x = ctx.I(0);
-        String count = e.op("Size", x);
-        String positions = e.reshape(e.op("Range", b.int0(0), count, b.int0(1)), e.shape(x));
+        long[] dims = e.shapes().constantDims(x);
+        long elements = 1;
+        for (long d : dims == null ? new long[0] : dims) {
+            elements *= d;
+        }
+        String count = dims != null ? b.int0(elements) : e.op("Size", x);
+        String positions = e.reshape(e.op("Range", b.int0(0), count, b.int0(1)), e.shapeTensor(x));
         List<String> sliceInputs = new ArrayList<>(ctx.node().getInputList());
         sliceInputs.set(0, positions);
         String taken = e.reshape(e.op("Slice", sliceInputs), b.ints(-1));
