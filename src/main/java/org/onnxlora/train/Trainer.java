@@ -61,6 +61,7 @@ public final class Trainer {
         Double initialValid = null;
         Path lastCheckpoint = Checkpoint.latest(runDir).orElse(null);
         try (MetricsLog log = MetricsLog.open(runDir.resolve("metrics.jsonl"), startStep)) {
+            log.attach(TensorBoardMetrics.open(runDir, startStep));
             if (startStep == 0 && !valid.isEmpty()) {
                 initialValid = evaluate(valid);
                 validLoss = initialValid;
