@@ -58,9 +58,6 @@ public final class RunDescription {
                 out.putIfAbsent("target", String.join(",", l.targets()));
                 out.putIfAbsent("use_rslora", Boolean.toString(l.useRslora()));
                 out.putIfAbsent("init", l.init());
-                out.putIfAbsent("adapted_modules", Integer.toString(l.modules().size()));
-                long params = l.modules().stream().mapToLong(m -> (long) m.rank() * (m.in() + m.out())).sum();
-                out.putIfAbsent("adapter_parameters", Long.toString(params));
             });
         }
         return out;
