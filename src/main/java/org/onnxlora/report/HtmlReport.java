@@ -147,8 +147,8 @@ public final class HtmlReport {
         }
         if (runs.size() > 1) {
             int n = differingSettings().size();
-            h.append("<p>").append(n == 0 ? "All settings agree." : n + " setting" + (n == 1 ? "" : "s")
-                    + " differ (highlighted).").append("</p>\n");
+            h.append("<p>").append(n == 0 ? "All settings agree." : n + (n == 1 ? " setting differs" : " settings differ")
+                    + " (highlighted).").append("</p>\n");
         }
         table(h, "settings", "setting", keys, runs.stream().map(RunData::settings).toList(), runs.size() > 1);
     }
