@@ -6,6 +6,7 @@ import org.onnxlora.io.OutputGuard;
 import org.onnxlora.train.ArtifactStore;
 import org.onnxlora.train.LossConfig;
 import org.onnxlora.train.OptimizerConfig;
+import org.onnxlora.train.RunDirectory;
 import org.onnxlora.train.TrainingCompiler;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -37,7 +38,7 @@ final class CompileCommand extends BaseCommand {
 
     @Override
     int execute() {
-        OutputGuard.check(out, force, model);
+        OutputGuard.check(out, OutputGuard.Kind.FOLDER, force, RunDirectory.inputsOf(model));
         TrainingCompiler.Options opts = training.compilerOptions();
         TrainingCompiler.Artifacts art = new TrainingCompiler().compile(ModelIO.load(model), opts);
         ArtifactStore.write(art, opts, out);

@@ -12,6 +12,7 @@ import org.onnxlora.lora.AdapterMerger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchedAdapters;
 import org.onnxlora.train.Checkpoint;
+import org.onnxlora.train.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -71,12 +72,13 @@ final class ExportAdapterCommand extends BaseCommand {
         if (!fmt.equals("peft") && !fmt.equals("onnx-adapter")) {
             throw new ParameterException(spec.commandLine(), "--format must be peft or onnx-adapter, got '" + format + "'");
         }
+        Flags.fileName("--name", name);
         ModelFamily fam = family == null ? ModelFamily.bart() : ModelFamily.load(family);
         Path m = model != null ? model : AdapterFiles.runModelOf(adapter);
         if (m == null && adapter.getFileName().toString().endsWith(".onnx")) {
             m = adapter;
         }
-        OutputGuard.check(out, force, adapter, m);
+        OutputGuard.check(out, OutputGuard.Kind.FOLDER, force, RunDirectory.inputsOf(adapter, m, family));
         Adapter a = load(m, fam);
         if (fmt.equals("peft")) {
             var paths = m == null ? a.modules().keySet() : AdapterMerger.knownModules(m, fam).keySet();

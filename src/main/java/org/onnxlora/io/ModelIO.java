@@ -65,7 +65,7 @@ public final class ModelIO {
         } catch (NoSuchFileException e) {
             throw new OnnxLoraException(ErrorCode.IO, "model file " + path + " does not exist");
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read model file " + path + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read model file " + path + ": " + IoErrors.reason(e), e);
         }
         if (Files.isDirectory(path)) {
             throw new OnnxLoraException(ErrorCode.IO, path + " is a directory, not an .onnx file");
@@ -92,7 +92,7 @@ public final class ModelIO {
             throw new OnnxLoraException(ErrorCode.INVALID_MODEL,
                     path + " is not an ONNX model or is truncated (" + e.getMessage() + ")", e);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read model file " + path + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read model file " + path + ": " + IoErrors.reason(e), e);
         }
         if (model.getIrVersion() <= 0 || !model.hasGraph() || model.getOpsetImportCount() == 0) {
             throw new OnnxLoraException(ErrorCode.INVALID_MODEL,
@@ -209,7 +209,7 @@ public final class ModelIO {
             throw new OnnxLoraException(ErrorCode.IO,
                     "external data file " + file + " of initializer '" + t.getName() + "' does not exist");
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read external data " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read external data " + file + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -257,7 +257,7 @@ public final class ModelIO {
             }
             return writeModel(model, out);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + out + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + out + ": " + IoErrors.reason(e), e);
         }
     }
 

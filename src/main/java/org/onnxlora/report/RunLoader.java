@@ -17,6 +17,7 @@ import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.train.RunDescription;
+import org.onnxlora.train.RunDirectory;
 
 /**
  * Reads a run folder for a report. Only a folder that is not a run at all is an error:
@@ -24,9 +25,9 @@ import org.onnxlora.train.RunDescription;
  * is shown with what it has, and each gap becomes a notice.
  */
 public final class RunLoader {
-    public static final String METRICS = "metrics.jsonl";
-    public static final String SUMMARY = "summary.json";
-    public static final String EVAL_DIR = "eval";
+    public static final String METRICS = RunDirectory.METRICS;
+    public static final String SUMMARY = RunDirectory.SUMMARY;
+    public static final String EVAL_DIR = RunDirectory.EVALS;
 
     private RunLoader() {}
 

@@ -24,8 +24,8 @@ import org.onnxlora.lora.LoraMetadata;
  * wins. Bookkeeping that differs between any two runs (the fingerprint) is left out.
  */
 public final class RunDescription {
-    public static final String INFO = "run.json";
-    public static final String MODEL = "model.onnx";
+    public static final String INFO = RunDirectory.INFO;
+    public static final String MODEL = RunDirectory.MODEL;
     private static final Set<String> BOOKKEEPING = Set.of("fingerprint", "format", "version", "settings");
 
     private RunDescription() {}
@@ -33,7 +33,7 @@ public final class RunDescription {
     /** Whether {@code dir} looks like a run folder (has run.json or metrics.jsonl). */
     public static boolean isRun(Path dir) {
         return Files.isDirectory(dir) && (Files.isRegularFile(dir.resolve(INFO))
-                || Files.isRegularFile(dir.resolve("metrics.jsonl")));
+                || Files.isRegularFile(dir.resolve(RunDirectory.METRICS)));
     }
 
     /** The settings of the run in {@code dir}; empty when it has neither run.json nor a patched model. */

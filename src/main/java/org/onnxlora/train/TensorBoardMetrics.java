@@ -15,7 +15,7 @@ import org.onnxlora.tensorboard.EventWriter;
  * are a text summary ({@code config}) at the step the process starts from.
  */
 public final class TensorBoardMetrics implements MetricsLog.Listener {
-    public static final String DIR = "tb";
+    public static final String DIR = RunDirectory.TENSORBOARD;
     public static final String CONFIG_TAG = "config";
 
     private final EventWriter writer;
