@@ -46,7 +46,10 @@ import picocli.CommandLine.Option;
             "beside the model, else the family, and --decoder-start-token-id."},
         footer = {"", "Examples:",
             "  onnx-lora eval --model merged.onnx --tokenizer tokenizer.json --data valid.jsonl",
-            "  onnx-lora eval --model run1/model.onnx --adapter run1 --tokenizer tokenizer.json --data valid.jsonl --no-generate"})
+            "  onnx-lora eval --model run1/model.onnx --adapter run1 --tokenizer tokenizer.json --data valid.jsonl --no-generate",
+            "  onnx-lora eval --model run1/model.onnx --run run1 --tokenizer tokenizer.json --data test.jsonl",
+            "      # also writes run1/eval/test.json, which 'onnx-lora report run1' shows",
+            "  onnx-lora eval --model merged.onnx --tokenizer tokenizer.json --data test.jsonl --out scores.json"})
 final class EvalCommand extends BaseCommand {
     @Option(names = "--model", required = true, paramLabel = "FILE", description = "Model (.onnx with a logits output).")
     Path model;
@@ -81,6 +84,20 @@ final class EvalCommand extends BaseCommand {
     @Mixin
     ModelOptions modelOptions;
 
+    @Option(names = "--out", paramLabel = "FILE", description = "Also write the JSON result to FILE (atomically).")
+    Path out;
+
+    @Option(names = "--run", paramLabel = "RUN", description = "Attach the result to a run: RUN/eval/<name>.json,"
+            + " shown by report. A patched model without --adapter is scored with RUN's adapters.")
+    Path run;
+
+    @Option(names = "--name", paramLabel = "NAME", description = "Name of the attached result (default: the --data"
+            + " file's name without extension).")
+    String name;
+
+    @Option(names = "--force", description = "Replace an existing --out or attached result of the same name.")
+    boolean force;
+
     @Override
     int execute() throws IOException {
         if (Files.isDirectory(model)) {
@@ -90,6 +107,7 @@ final class EvalCommand extends BaseCommand {
         Flags.atLeast("--batch-size", batchSize, 1);
         dataOptions.check(null);
         generation.config(); // the decoding flags are checked before any model or data is read
+        EvalOutputs outputs = EvalOutputs.check(out, run, name, data, force, model, tokenizer, adapter);
         RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device));
         ReaderOptions ro = dataOptions.reader();
         Map<String, Object> o = new LinkedHashMap<>();
@@ -101,6 +119,7 @@ final class EvalCommand extends BaseCommand {
             sig.checkTokenizerVocab(tok.vocabSize(), tokenizer.toString());
             DataConfig dc = ModelOptions.withContract(dataOptions.config(tok), sig);
             Dataset ds = Dataset.load(data, ro, tok, dc, output.progress());
+            adapter = outputs.adapterFor(adapter, proto);
             Map<String, float[]> adapters = adapter == null ? Map.of() : Checkpoint.adapters(adapter);
             LossEvaluator.Result loss;
             try (AdapterOverrides ov = new AdapterOverrides(proto, adapters);
@@ -128,6 +147,8 @@ final class EvalCommand extends BaseCommand {
             }
         }
         output.result("%s", new GsonBuilder().setPrettyPrinting().create().toJson(o));
+
+        outputs.write(o, model, adapter, data).forEach(f -> output.info("wrote %s", f));
         return 0;
     }
 }

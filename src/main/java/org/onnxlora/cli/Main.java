@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
             "  onnx-lora train   --model model.onnx --tokenizer tokenizer.json --train train.jsonl --out run --epochs 1",
             "  onnx-lora merge   --model run/model.onnx --adapter run --out merged.onnx",
             "  onnx-lora eval    --model merged.onnx --tokenizer tokenizer.json --data test.jsonl",
+            "  onnx-lora report  run --out report.html",
             "  onnx-lora export-adapter --adapter RUN --format peft --out peft-adapter",
             ""},
         subcommands = {
@@ -29,6 +30,7 @@ import picocli.CommandLine.Command;
             CompileCommand.class,
             TrainCommand.class,
             EvalCommand.class,
+            ReportCommand.class,
             GenerateCommand.class,
             BenchTrainCommand.class,
             VerifyCommand.class,

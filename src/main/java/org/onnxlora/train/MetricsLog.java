@@ -21,11 +21,13 @@ import org.onnxlora.io.IoErrors;
  * {@code RUN/metrics.jsonl}: one JSON object per event ({@code "event": "train"} per
  * step, {@code "eval"} per validation), flushed as written so a killed run keeps its
  * history. On resume, entries after the checkpoint's step are dropped: they describe
- * steps that will be redone.
+ * steps that will be redone. Listeners (TensorBoard's event files) get every entry
+ * after it is in the file.
  */
 public final class MetricsLog implements AutoCloseable {
     private static final Gson GSON = new com.google.gson.GsonBuilder().serializeNulls().create();
     private final BufferedWriter out;
+    private final List<Listener> listeners = new ArrayList<>();
 
     private MetricsLog(BufferedWriter out) {
         this.out = out;
@@ -69,14 +71,31 @@ public final class MetricsLog implements AutoCloseable {
         } catch (IOException e) {
             throw new OnnxLoraException(ErrorCode.IO, "cannot append to metrics.jsonl: " + IoErrors.reason(e), e);
         }
+        for (Listener l : listeners) {
+            l.entry(entry);
+        }
+    }
+
+    /** Adds a listener, closed with this log. */
+    public void attach(Listener l) {
+        listeners.add(l);
     }
 
     @Override
     public void close() {
+        listeners.forEach(Listener::close);
         try {
             out.close();
         } catch (IOException ignored) {
             // nothing left to save
         }
+    }
+
+    /** Another record of the metrics, kept in step with metrics.jsonl. */
+    public interface Listener extends AutoCloseable {
+        void entry(Map<String, Object> entry);
+
+        @Override
+        void close();
     }
 }

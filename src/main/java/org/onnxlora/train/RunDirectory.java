@@ -31,6 +31,8 @@ import org.onnxlora.io.OutputGuard;
  *   RUN/checkpoints/      step-N/ folders and the latest pointer ({@link Checkpoint})
  *   RUN/metrics.jsonl     one JSON object per step and per validation ({@link MetricsLog})
  *   RUN/summary.json      what the finished run achieved
+ *   RUN/tb/               TensorBoard event files of the metrics ({@link TensorBoardMetrics})
+ *   RUN/eval/             eval results attached to the run (eval --run; shown by report)
  *   RUN/.lock             held by the one process writing the run ({@link RunLock})
  * </pre>
  *
@@ -47,9 +49,12 @@ public final class RunDirectory {
     public static final String METRICS = "metrics.jsonl";
     public static final String SUMMARY = "summary.json";
     public static final String DATA_CACHE = "data-cache";
+    public static final String TENSORBOARD = "tb";
+    public static final String EVALS = "eval";
     public static final String LOCK = ".lock";
     /** Everything a run writes, in the order a reader meets them. */
-    static final List<String> RUN_FILES = List.of(INFO, MODEL, MODEL_FOLDER, ARTIFACTS, CHECKPOINTS, METRICS, SUMMARY, DATA_CACHE);
+    static final List<String> RUN_FILES = List.of(INFO, MODEL, MODEL_FOLDER, ARTIFACTS, CHECKPOINTS, METRICS, SUMMARY,
+            DATA_CACHE, TENSORBOARD, EVALS);
     static final String FORMAT = "onnx-lora run";
     private static final int VERSION = 2;
     /** {@link AtomicFiles}' temporaries and {@link Checkpoint}'s unfinished step folders. */

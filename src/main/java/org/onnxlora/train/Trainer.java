@@ -95,6 +95,7 @@ public final class Trainer {
         long reached = startStep;
         boolean interrupted = false;
         try (MetricsLog log = MetricsLog.open(run.metrics(), startStep)) {
+            log.attach(TensorBoardMetrics.open(runDir, startStep));
             if (startStep == 0 && !valid.isEmpty()) {
                 initialValid = evaluate(valid);
                 validLoss = initialValid;
