@@ -1,6 +1,5 @@
 package org.onnxlora.cli;
 
-import com.google.gson.GsonBuilder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,6 +19,7 @@ import org.onnxlora.data.TextTokenizer;
 import org.onnxlora.eval.AdapterOverrides;
 import org.onnxlora.eval.LossEvaluator;
 import org.onnxlora.generate.Generator;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.metrics.Rouge;
 import org.onnxlora.metrics.RougeScores;
@@ -99,6 +99,10 @@ final class EvalCommand extends BaseCommand {
                 proto = null;
                 loss = ev.evaluate(Batcher.inOrder(ds.examples(), batchSize, dc), output.progress());
             }
+            if (!Double.isFinite(loss.loss())) {
+                output.info("warning: the loss is %s; JSON has no such number, so it is written as the string \"%s\"",
+                        loss.loss(), loss.loss());
+            }
             o.put("loss", loss.loss());
             o.put("perplexity", loss.perplexity());
             o.put("tokens", loss.tokens());
@@ -118,7 +122,7 @@ final class EvalCommand extends BaseCommand {
                 o.put("rougeL", r.rougeL().f1());
             }
         }
-        output.result("%s", new GsonBuilder().setPrettyPrinting().create().toJson(o));
+        output.result("%s", Json.builder().setPrettyPrinting().create().toJson(o));
         return 0;
     }
 }

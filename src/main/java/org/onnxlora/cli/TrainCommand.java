@@ -1,6 +1,5 @@
 package org.onnxlora.cli;
 
-import com.google.gson.GsonBuilder;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -21,6 +20,7 @@ import org.onnxlora.data.Dataset;
 import org.onnxlora.data.ReaderOptions;
 import org.onnxlora.data.TextTokenizer;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.SharedExternalData;
 import org.onnxlora.lora.AdapterInit;
@@ -212,7 +212,7 @@ final class TrainCommand extends BaseCommand {
                 o.put("checkpoint", summary.checkpoint());
                 o.put("model", out.resolve("model.onnx").toString());
                 o.put("metrics", out.resolve("metrics.jsonl").toString());
-                String json = new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(o);
+                String json = Json.builder().setPrettyPrinting().serializeNulls().create().toJson(o);
                 AtomicFiles.writeString(out.resolve("summary.json"), json + "\n");
                 output.result("%s", json);
             }
@@ -278,10 +278,10 @@ final class TrainCommand extends BaseCommand {
         f.put("steps", total);
         f.put("seed", seed);
         f.put("max_lengths", dataOptions.maxSourceLength + "/" + dataOptions.maxTargetLength);
-        f.put("compile", new GsonBuilder().create().toJson(training.compilerOptions()));
+        f.put("compile", Json.builder().create().toJson(training.compilerOptions()));
         try {
             byte[] h = MessageDigest.getInstance("SHA-256")
-                    .digest(new GsonBuilder().create().toJson(f).getBytes(StandardCharsets.UTF_8));
+                    .digest(Json.builder().create().toJson(f).getBytes(StandardCharsets.UTF_8));
             return HexFormat.of().formatHex(h);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
@@ -300,7 +300,7 @@ final class TrainCommand extends BaseCommand {
         o.put("batch_size", batchSize);
         o.put("lr", lr);
         o.put("seed", seed);
-        AtomicFiles.writeString(out.resolve("run.json"), new GsonBuilder().setPrettyPrinting().serializeNulls()
+        AtomicFiles.writeString(out.resolve("run.json"), Json.builder().setPrettyPrinting().serializeNulls()
                 .create().toJson(o) + "\n");
     }
 }

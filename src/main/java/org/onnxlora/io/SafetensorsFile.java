@@ -74,7 +74,7 @@ public final class SafetensorsFile implements AutoCloseable {
         try {
             ch = FileChannel.open(path, StandardOpenOption.READ);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, path + ": cannot open: " + e, e);
+            throw new OnnxLoraException(ErrorCode.IO, path + ": cannot open: " + IoErrors.reason(e), e);
         }
         try {
             long size = ch.size();
@@ -101,7 +101,7 @@ public final class SafetensorsFile implements AutoCloseable {
             return new SafetensorsFile(path, ch, 8 + n, size - 8 - n, header, stride);
         } catch (IOException e) {
             closeQuietly(ch);
-            throw new OnnxLoraException(ErrorCode.IO, path + ": cannot read: " + e, e);
+            throw new OnnxLoraException(ErrorCode.IO, path + ": cannot read: " + IoErrors.reason(e), e);
         } catch (RuntimeException e) {
             closeQuietly(ch);
             throw e;
@@ -284,7 +284,7 @@ public final class SafetensorsFile implements AutoCloseable {
         try {
             return channel.map(FileChannel.MapMode.READ_ONLY, position, length);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, file + ": cannot map " + length + " bytes at " + position + ": " + e, e);
+            throw new OnnxLoraException(ErrorCode.IO, file + ": cannot map " + length + " bytes at " + position + ": " + IoErrors.reason(e), e);
         }
     }
 

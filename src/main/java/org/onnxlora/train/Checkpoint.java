@@ -1,7 +1,6 @@
 package org.onnxlora.train;
 
 import com.google.gson.Gson;
-import com.google.gson.GsonBuilder;
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -16,6 +15,7 @@ import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
 
@@ -38,7 +38,7 @@ public final class Checkpoint {
     public static final String OPTIMIZER = "optimizer.safetensors";
     public static final String STATE = "state.json";
     public static final String LATEST = "latest";
-    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().create();
+    private static final Gson GSON = Json.builder().setPrettyPrinting().create();
 
     /** The scalar state. */
     public record State(long step, long epoch, long batchIndex, long seed, String fingerprint, double lastLoss) {}

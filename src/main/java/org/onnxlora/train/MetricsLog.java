@@ -15,6 +15,7 @@ import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.Json;
 
 /**
  * {@code RUN/metrics.jsonl}: one JSON object per event ({@code "event": "train"} per
@@ -23,7 +24,7 @@ import org.onnxlora.io.AtomicFiles;
  * steps that will be redone.
  */
 public final class MetricsLog implements AutoCloseable {
-    private static final Gson GSON = new Gson();
+    private static final Gson GSON = Json.builder().create();
     private final BufferedWriter out;
 
     private MetricsLog(BufferedWriter out) {
