@@ -16,6 +16,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.Json;
+import org.onnxlora.io.JsonErrors;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
 
@@ -125,7 +126,7 @@ public final class Checkpoint {
             if (e instanceof OnnxLoraException ole) {
                 throw ole;
             }
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read checkpoint " + dir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read checkpoint " + dir + ": " + JsonErrors.reason(e), e);
         }
     }
 

@@ -165,4 +165,28 @@ class BadModelInputsTest {
         assertEquals(0, ok.code(), ok.err());
         assertTrue(CliTest.run("export-adapter", "--help").out().contains("--allow-nonfinite"));
     }
+
+    @Test
+    void evalOfAModelWhoseLogitsAreNanWritesNanAsAStringAndSaysSo() throws IOException {
+        ModelProto m = ModelIO.load(Fixtures.torchscript());
+        GraphProto.Builder g = m.getGraph().toBuilder();
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            TensorProto t = g.getInitializer(i);
+            if (t.getName().contains("layernorm_embedding.bias") || t.getName().contains("layernorm_embedding.weight")) {
+                float[] nan = new float[(int) org.onnxlora.io.Tensors.elementCount(t)];
+                Arrays.fill(nan, Float.NaN);
+                g.setInitializer(i, org.onnxlora.io.Tensors.ofFloats(t.getName(), org.onnxlora.io.Tensors.shape(t), nan));
+            }
+        }
+        Path nanModel = tmp.resolve("nan.onnx");
+        ModelIO.save(m.toBuilder().setGraph(g).build(), nanModel);
+        Path data = tmp.resolve("d.jsonl");
+        Files.writeString(data, "{\"source\": \"hello world\", \"target\": \"hi\"}\n");
+        CliTest.Run r = CliTest.run("eval", "--model", nanModel.toString(), "--tokenizer", Fixtures.tokenizer().toString(),
+                "--data", data.toString(), "--no-generate");
+        assertEquals(0, r.code(), r.err());
+        var o = com.google.gson.JsonParser.parseString(r.out()).getAsJsonObject();
+        assertEquals("NaN", o.get("loss").getAsString());
+        assertTrue(r.err().contains("written as the string \"NaN\""), r.err());
+    }
 }
