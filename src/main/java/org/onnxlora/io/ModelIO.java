@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -238,7 +239,13 @@ public final class ModelIO {
      */
     private static Path insideFolder(TensorProto t, Path modelDir, String location) {
         Path baseDir = modelDir.normalize();
-        Path file = baseDir.resolve(location).normalize();
+        Path file;
+        try {
+            file = baseDir.resolve(location).normalize();
+        } catch (InvalidPathException e) { // a NUL or other byte the file system cannot name
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "initializer '" + t.getName()
+                    + "' names external data '" + location.replaceAll("\\p{Cntrl}", "?") + "', which is not a valid path");
+        }
         if (!file.startsWith(baseDir)) {
             throw new OnnxLoraException(ErrorCode.INVALID_MODEL,
                     "initializer '" + t.getName() + "' points outside the model's folder: " + location);

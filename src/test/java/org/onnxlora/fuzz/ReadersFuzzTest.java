@@ -113,7 +113,7 @@ class ReadersFuzzTest {
 
     @Test
     void onnxModelStructure() throws IOException {
-        Fuzz.run("onnx-structure", 1200, work, (r, dir) -> {
+        Fuzz.run("onnx-structure", 1000, work, (r, dir) -> {
             writeModelFolder(dir, ModelMutations.mutate(seedModel, r).toByteArray());
             return loadAndRead(dir.resolve("model.onnx"));
         });
@@ -196,7 +196,7 @@ class ReadersFuzzTest {
         byte[] seed = seedSafetensors(Files.createDirectories(work.resolve("st-seed")));
         long n = ByteBuffer.wrap(seed, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
         String header = new String(seed, 8, (int) n, StandardCharsets.UTF_8);
-        Fuzz.run("safetensors", 2000, work, (r, dir) -> {
+        Fuzz.run("safetensors", 1600, work, (r, dir) -> {
             byte[] b = r.nextInt(3) == 0 ? Mutate.bytes(seed, r, 4) : withHeader(seed, Mutate.text(header, r, 3));
             Path p = dir.resolve("x.safetensors");
             Files.write(p, b);
@@ -210,7 +210,7 @@ class ReadersFuzzTest {
     void loraMetadata() throws IOException {
         String json = seedModel.getMetadataPropsList().stream().filter(e -> e.getKey().equals(LoraMetadata.KEY))
                 .findFirst().orElseThrow().getValue();
-        Fuzz.runInMemory("onnx_lora-metadata", 4000, work, (r, dir) -> {
+        Fuzz.runInMemory("onnx_lora-metadata", 10000, work, (r, dir) -> {
             ModelProto m = LoraMetadata.withEntry(seedModel, LoraMetadata.KEY, Mutate.text(json, r, 4));
             LoraMetadata.Info info = LoraMetadata.read(m).orElseThrow();
             // what inspect, merge and train then do with it
@@ -252,7 +252,7 @@ class ReadersFuzzTest {
                 Files.readAllBytes(seedDir.resolve("o.safetensors")), "step-3\n".getBytes(StandardCharsets.UTF_8)};
         int[] nonsense = {0};
         List<String> examples = new ArrayList<>();
-        Fuzz.Stats s = Fuzz.run("checkpoint", 1000, work, (r, run) -> {
+        Fuzz.Stats s = Fuzz.run("checkpoint", 800, work, (r, run) -> {
             byte[][] files = seed.clone();
             int which = r.nextInt(10);
             switch (which) {
@@ -304,7 +304,7 @@ class ReadersFuzzTest {
         DataConfig config = DataConfig.forTokenizer(tokenizer);
         String[] seeds = {jsonl, csv.toString(), tsv.toString()};
         DataFormat[] formats = {DataFormat.JSONL, DataFormat.CSV, DataFormat.TSV};
-        Fuzz.run("data-readers", 1500, work, (r, dir) -> {
+        Fuzz.run("data-readers", 1200, work, (r, dir) -> {
             int k = r.nextInt(3);
             Path p = dir.resolve("data." + formats[k].name().toLowerCase(java.util.Locale.ROOT));
             Files.write(p, Mutate.textBytes(seeds[k], r, 4));

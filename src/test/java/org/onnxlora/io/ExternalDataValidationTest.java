@@ -116,4 +116,14 @@ class ExternalDataValidationTest {
         assertEquals(ErrorCode.INVALID_MODEL, e.code());
         assertTrue(e.getMessage().contains("'w'") && e.getMessage().contains("expected 1024 bytes"), e.getMessage());
     }
+
+    /** Found by the fuzz harness (onnx-bytes): a NUL in the location threw InvalidPathException. */
+    @Test
+    void aLocationThatIsNoValidPathIsRefused() throws IOException {
+        Path model = externalModel(Files.createDirectories(tmp.resolve("model")));
+        rewriteExternal(model, "location", "mo\u0000del.data");
+        OnnxLoraException e = refused(model);
+        assertEquals(ErrorCode.INVALID_MODEL, e.code());
+        assertTrue(e.getMessage().contains("'mo?del.data', which is not a valid path"), e.getMessage());
+    }
 }
