@@ -90,6 +90,7 @@ final class BenchTrainCommand extends BaseCommand {
 
     @Override
     int execute() throws IOException {
+        checkOptions();
         org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(Device.parse(device)));
         long t0 = System.nanoTime();
         Path dir = Files.createTempDirectory("onnx-lora-bench");
@@ -161,6 +162,18 @@ final class BenchTrainCommand extends BaseCommand {
         }
         output.result("%s", Json.builder().setPrettyPrinting().create().toJson(o));
         return 0;
+    }
+
+    /** Refuses a bad flag before the model is read. */
+    private void checkOptions() {
+        Flags.atLeast("--batch", batch, 1);
+        Flags.atLeast("--source-length", sourceLength, 1);
+        Flags.atLeast("--target-length", targetLength, 1);
+        Flags.atLeast("--steps", steps, 1);
+        Flags.atLeast("--warmup", warmup, 0);
+        lora.config(LoraConfig.Init.KAIMING, 0, false);
+        training.compilerOptions();
+        RuntimeOptions.defaults().withThreads(threads);
     }
 
     private record Prepared(long vocab, int adapters, long modelBytes) {}

@@ -8,6 +8,7 @@ import org.onnxlora.io.OutputGuard;
 import org.onnxlora.train.ArtifactStore;
 import org.onnxlora.train.LossConfig;
 import org.onnxlora.train.OptimizerConfig;
+import org.onnxlora.train.RunDirectory;
 import org.onnxlora.train.TrainingCompiler;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -39,7 +40,7 @@ final class CompileCommand extends BaseCommand {
 
     @Override
     int execute() {
-        OutputGuard.check(out, force, model);
+        OutputGuard.check(out, OutputGuard.Kind.FOLDER, force, RunDirectory.inputsOf(model));
         TrainingCompiler.Options opts = training.compilerOptions();
         ModelProto patched = ModelIO.load(model);
         ModelValidator.check(patched, model.toString());

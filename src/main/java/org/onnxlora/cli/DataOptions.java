@@ -31,6 +31,14 @@ final class DataOptions {
         return format == null ? ro : ro.withFormat(DataFormat.parse(format));
     }
 
+    /** Refuses bad lengths or a bad decoder start before the tokenizer and data are read. */
+    void check(Integer decoderStart) {
+        reader();
+        // the pad id comes from the tokenizer; 0 stands in for it here
+        DataConfig.defaults(0).withMaxLengths(maxSourceLength, maxTargetLength)
+                .withDecoderStartTokenId(decoderStart != null ? decoderStart : DataConfig.BART_DECODER_START_TOKEN_ID);
+    }
+
     DataConfig config(TextTokenizer tok) {
         return DataConfig.forTokenizer(tok).withMaxLengths(maxSourceLength, maxTargetLength);
     }

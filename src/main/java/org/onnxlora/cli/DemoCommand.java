@@ -60,6 +60,8 @@ final class DemoCommand extends BaseCommand {
 
     @Override
     int execute() throws IOException {
+        Flags.atLeast("--steps", steps, 1);
+        Flags.atLeast("--threads", threads, 0);
         Path root = models != null ? models : bundledModels();
         Path base = root.resolve("tiny-bart").resolve("model.onnx");
         Path tokenizer = root.resolve("tiny-bart").resolve("tokenizer.json");

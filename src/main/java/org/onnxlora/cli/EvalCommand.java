@@ -18,6 +18,7 @@ import org.onnxlora.data.TextPair;
 import org.onnxlora.data.TextTokenizer;
 import org.onnxlora.eval.AdapterOverrides;
 import org.onnxlora.eval.LossEvaluator;
+import org.onnxlora.generate.GenerationConfig;
 import org.onnxlora.generate.Generator;
 import org.onnxlora.io.Json;
 import org.onnxlora.io.ModelIO;
@@ -81,6 +82,9 @@ final class EvalCommand extends BaseCommand {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "eval needs one model file with a logits output;"
                     + " for an Optimum folder use generate");
         }
+        Flags.atLeast("--batch-size", batchSize, 1);
+        dataOptions.check(null);
+        GenerationConfig config = generation.config();
         RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device));
         ReaderOptions ro = dataOptions.reader();
         Map<String, Object> o = new LinkedHashMap<>();
@@ -112,7 +116,7 @@ final class EvalCommand extends BaseCommand {
                 List<String> refs = rows.rows().stream().map(TextPair::target).toList();
                 List<String> preds;
                 try (AdapterModels m = AdapterModels.of(model, adapter);
-                        Generator gen = Generator.open(m.path(), generation.config(), rt)) {
+                        Generator gen = Generator.open(m.path(), config, rt)) {
                     preds = GenerateCommand.generateAll(tok, gen, rows.rows(), batchSize, dataOptions.maxSourceLength,
                             output.progress());
                 }

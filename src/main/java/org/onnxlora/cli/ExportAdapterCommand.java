@@ -15,6 +15,7 @@ import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.NonFinite;
 import org.onnxlora.lora.PatchedAdapters;
 import org.onnxlora.train.Checkpoint;
+import org.onnxlora.train.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -78,12 +79,13 @@ final class ExportAdapterCommand extends BaseCommand {
         if (!fmt.equals("peft") && !fmt.equals("onnx-adapter")) {
             throw new ParameterException(spec.commandLine(), "--format must be peft or onnx-adapter, got '" + format + "'");
         }
+        Flags.fileName("--name", name);
         ModelFamily fam = family == null ? ModelFamily.bart() : ModelFamily.load(family);
         Path m = model != null ? model : AdapterFiles.runModelOf(adapter);
         if (m == null && adapter.getFileName().toString().endsWith(".onnx")) {
             m = adapter;
         }
-        OutputGuard.check(out, force, adapter, m);
+        OutputGuard.check(out, OutputGuard.Kind.FOLDER, force, RunDirectory.inputsOf(adapter, m, family));
         Adapter a = load(m, fam);
         if (!allowNonfinite) {
             NonFinite.in(a).ifPresent(f -> {

@@ -9,18 +9,19 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.onnxlora.ErrorCode;
-import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
+import org.onnxlora.data.DataFormat;
 import org.onnxlora.data.DataReader;
 import org.onnxlora.data.ReadResult;
 import org.onnxlora.data.ReaderOptions;
 import org.onnxlora.data.TextPair;
 import org.onnxlora.data.TextTokenizer;
+import org.onnxlora.generate.GenerationConfig;
 import org.onnxlora.generate.Generator;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.Json;
 import org.onnxlora.io.OutputGuard;
+import org.onnxlora.train.RunDirectory;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.RuntimeOptions;
 import picocli.CommandLine.Command;
@@ -57,6 +58,9 @@ final class GenerateCommand extends BaseCommand {
     @Option(names = "--source-field", defaultValue = "source", description = "Field with the input text (default: ${DEFAULT-VALUE}).")
     String sourceField;
 
+    @Option(names = "--format", description = "jsonl, csv or tsv (default: from the file extension).")
+    String format;
+
     @Option(names = "--max-source-length", defaultValue = "256", description = "Source tokens kept (default: ${DEFAULT-VALUE}).")
     int maxSourceLength;
 
@@ -77,17 +81,18 @@ final class GenerateCommand extends BaseCommand {
 
     @Override
     int execute() throws IOException {
-        OutputGuard.check(out, force, input, model);
-        if (batchSize < 1) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--batch-size must be at least 1");
-        }
-        // targets are optional here: read the source field twice rather than require one
-        ReadResult rows = DataReader.read(input, ReaderOptions.DEFAULT.withFields(sourceField, sourceField));
+        OutputGuard.check(out, OutputGuard.Kind.FILE, force, RunDirectory.inputsOf(input, model, adapter, tokenizer));
+        Flags.atLeast("--batch-size", batchSize, 1);
+        Flags.atLeast("--max-source-length", maxSourceLength, 1);
+        GenerationConfig config = generation.config();
         RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device));
+        // targets are optional here: read the source field twice rather than require one
+        ReaderOptions ro = ReaderOptions.DEFAULT.withFields(sourceField, sourceField);
+        ReadResult rows = DataReader.read(input, format == null ? ro : ro.withFormat(DataFormat.parse(format)));
         long t0 = System.nanoTime();
         List<String> predictions;
         try (TextTokenizer tok = TextTokenizer.load(tokenizer); AdapterModels m = AdapterModels.of(model, adapter);
-                Generator gen = Generator.open(m.path(), generation.config(), rt)) {
+                Generator gen = Generator.open(m.path(), config, rt)) {
             predictions = generateAll(tok, gen, rows.rows(), batchSize, maxSourceLength, output.progress());
         }
         double seconds = (System.nanoTime() - t0) / 1e9;

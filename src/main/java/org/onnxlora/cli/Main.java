@@ -56,7 +56,16 @@ public final class Main implements Runnable {
         cl.setExecutionExceptionHandler(Main::onError);
         cl.setParameterExceptionHandler(Main::onBadParameters);
         cl.setUsageHelpWidth(110); // the descriptions are written for ~105 columns; 80 would re-wrap every line
+        giveVersion(cl);
         return cl;
+    }
+
+    /** Every subcommand's --version prints the tool's version (picocli's default prints nothing). */
+    private static void giveVersion(CommandLine cl) {
+        for (CommandLine sub : cl.getSubcommands().values()) {
+            sub.getCommandSpec().versionProvider(new Version());
+            giveVersion(sub);
+        }
     }
 
     @Override
@@ -74,6 +83,16 @@ public final class Main implements Runnable {
             err.flush();
             return ole.code().exitCode();
         }
+        Throwable cause = e instanceof java.io.UncheckedIOException u ? u.getCause() : e;
+        if (cause instanceof java.io.IOException io) {
+            // a file operation without its own message (creating --out, listing a folder): still an I/O error
+            err.println("onnx-lora: error: " + org.onnxlora.io.IoErrors.describe(io));
+            if (Boolean.getBoolean("onnxlora.stacktrace")) {
+                io.printStackTrace(err);
+            }
+            err.flush();
+            return org.onnxlora.ErrorCode.IO.exitCode();
+        }
         err.println("onnx-lora: internal error: " + e);
         e.printStackTrace(err);
         err.flush();
@@ -81,22 +100,36 @@ public final class Main implements Runnable {
     }
 
     private static int onBadParameters(CommandLine.ParameterException e, String[] args) {
-        CommandLine cl = e.getCommandLine();
+        CommandLine.ParameterException shown = Suggestions.typoFirst(e);
+        CommandLine cl = shown.getCommandLine();
         PrintWriter err = cl.getErr();
-        err.println("onnx-lora: " + e.getMessage());
+        err.println("onnx-lora: " + (shown instanceof CommandLine.UnmatchedArgumentException u
+                ? Suggestions.describe(u) : shown.getMessage()));
         err.println("Try 'onnx-lora " + (cl.getCommandName().equals("onnx-lora") ? "" : cl.getCommandName() + " ")
                 + "--help' for more information.");
         err.flush();
         return org.onnxlora.ErrorCode.BAD_ARGUMENT.exitCode();
     }
 
-    /** Version from the jar manifest, or "dev" when run from classes. */
+    /** The version Maven wrote into version.properties at build time. */
     static final class Version implements CommandLine.IVersionProvider {
+        static final String RESOURCE = "/org/onnxlora/version.properties";
+
         @Override
-        public String[] getVersion() {
-            String v = Main.class.getPackage().getImplementationVersion();
-            return new String[] {"onnx-lora " + (v == null ? "dev" : v) + ", ONNX Runtime "
+        public String[] getVersion() throws java.io.IOException {
+            return new String[] {"onnx-lora " + number() + ", ONNX Runtime "
                     + ai.onnxruntime.OrtEnvironment.class.getPackage().getImplementationVersion()};
+        }
+
+        static String number() throws java.io.IOException {
+            java.util.Properties p = new java.util.Properties();
+            try (java.io.InputStream in = Main.class.getResourceAsStream(RESOURCE)) {
+                if (in == null) {
+                    throw new java.io.IOException(RESOURCE + " is missing from the build");
+                }
+                p.load(in);
+            }
+            return p.getProperty("version");
         }
     }
 }

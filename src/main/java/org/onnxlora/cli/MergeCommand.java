@@ -8,11 +8,13 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.interop.AdapterFiles;
 import org.onnxlora.interop.PeftImport;
+import org.onnxlora.io.OutputGuard;
 import org.onnxlora.lora.AdapterMerger;
 import org.onnxlora.lora.Merger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.NonFinite;
 import org.onnxlora.lora.WeightDeltaPass;
+import org.onnxlora.train.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -75,6 +77,15 @@ final class MergeCommand extends BaseCommand {
 
     @Override
     int execute() {
+        List<Path> inputs = new ArrayList<>(RunDirectory.inputsOf(model, adapter, peft, family));
+        for (String s : subtract) {
+            inputs.addAll(RunDirectory.inputsOf(termPath(s, "--subtract").path()));
+        }
+        for (String s : add) {
+            inputs.addAll(RunDirectory.inputsOf(termPath(s, "--add").path()));
+        }
+        OutputGuard.check(out, java.nio.file.Files.isDirectory(model) ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL,
+                force, inputs);
         if (peft == null && add.isEmpty() && subtract.isEmpty()) {
             Map<String, float[]> overrides = adapter == null ? Map.of() : org.onnxlora.train.Checkpoint.adapters(adapter);
             List<Merger.FileResult> results = new Merger(output.progress()).merge(model, out, overrides, force,
@@ -123,6 +134,14 @@ final class MergeCommand extends BaseCommand {
     }
 
     private WeightDeltaPass.Term term(String spec, double sign, String flag, ModelFamily fam) {
+        TermPath t = termPath(spec, flag);
+        return new WeightDeltaPass.Term(sign * t.weight(), AdapterFiles.load(t.path(), null, fam));
+    }
+
+    private record TermPath(Path path, double weight) {}
+
+    /** ADAPTER[:WEIGHT]: a path that exists is taken whole, so a ':' in a file name is no weight. */
+    private TermPath termPath(String spec, String flag) {
         Path path = Path.of(spec);
         double weight = 1;
         int colon = spec.lastIndexOf(':');
@@ -138,6 +157,6 @@ final class MergeCommand extends BaseCommand {
                 throw new ParameterException(this.spec.commandLine(), flag + " '" + spec + "': weight must be finite");
             }
         }
-        return new WeightDeltaPass.Term(sign * weight, AdapterFiles.load(path, null, fam));
+        return new TermPath(path, weight);
     }
 }

@@ -7,7 +7,9 @@ import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPlan;
+import org.onnxlora.io.OutputGuard;
 import org.onnxlora.lora.Patcher;
+import org.onnxlora.train.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -93,6 +95,10 @@ final class PatchCommand extends BaseCommand {
         } else {
             cfg = lora.config(initKind, seed, rslora);
             source = new AdapterInit(initKind, seed);
+        }
+        if (!dryRun) {
+            OutputGuard.check(out, java.nio.file.Files.isDirectory(model) ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL,
+                    force, RunDirectory.inputsOf(model, fromPeft, family));
         }
         Patcher.Report report = new Patcher(fam, output.progress()).patch(model, out, cfg, source, dryRun, force);
         for (Patcher.FileResult f : report.files()) {

@@ -102,7 +102,7 @@ public final class SynthCommand extends BaseCommand {
     @Override
     int execute() {
         BartShape s = shape();
-        OutputGuard.check(out, force);
+        OutputGuard.check(out, OutputGuard.Kind.MODEL, force, java.util.List.of());
         checkHeap(s);
         output.info("synth: %s: %,d parameters, %s of weights", s, s.parameterCount(), megabytes(s.weightBytes()));
         long start = System.nanoTime();

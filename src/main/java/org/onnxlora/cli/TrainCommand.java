@@ -1,26 +1,21 @@
 package org.onnxlora.cli;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
-import java.util.LinkedHashMap;
+import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.data.BatchPadding;
 import org.onnxlora.data.Batcher;
 import org.onnxlora.data.BatcherSource;
 import org.onnxlora.data.DataConfig;
 import org.onnxlora.data.Dataset;
 import org.onnxlora.data.ReaderOptions;
 import org.onnxlora.data.TextTokenizer;
-import org.onnxlora.io.AtomicFiles;
-import org.onnxlora.io.Json;
+import org.onnxlora.data.TokenCache;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.SharedExternalData;
 import org.onnxlora.lora.AdapterInit;
@@ -36,6 +31,9 @@ import org.onnxlora.train.ArtifactStore;
 import org.onnxlora.train.Batch;
 import org.onnxlora.train.Checkpoint;
 import org.onnxlora.train.LrSchedule;
+import org.onnxlora.train.RunDirectory;
+import org.onnxlora.train.RunSettings;
+import org.onnxlora.train.RunStart;
 import org.onnxlora.train.TrainConfig;
 import org.onnxlora.train.Trainer;
 import org.onnxlora.train.TrainingCompiler;
@@ -53,14 +51,27 @@ import picocli.CommandLine.Option;
             "target field; it is tokenized with the model's tokenizer.json, truncated, batched by length, and fed",
             "with teacher forcing (decoder input = labels shifted right, padding ignored in the loss).",
             "",
-            "RUN/ receives: artifacts/ (compiled graphs), checkpoints/step-N/ (adapters, AdamW moments, data",
-            "position; written atomically), metrics.jsonl (loss, lr, grad norm, tokens/s per step; validation",
-            "loss per eval), summary.json, and the final JSON summary is printed on stdout. A killed run continues",
-            "with --resume and ends with bit-identical adapters."},
+            "RUN/ receives: run.json (the settings), model.onnx, artifacts/ (compiled graphs), checkpoints/step-N/",
+            "(adapters, AdamW moments, data position; written atomically), data-cache/ (the tokenized data, so a resumed",
+            "run does not tokenize again), metrics.jsonl (loss, lr, grad norm, tokens/s per step; validation loss per",
+            "eval), summary.json, and the final JSON summary is printed on stdout. One process at a time writes a",
+            "run folder (a second one is refused, naming the first's pid).",
+            "",
+            "A killed run continues with --resume and ends with bit-identical adapters. Ctrl-C (or SIGTERM) finishes",
+            "the current step, writes a checkpoint, says where, and exits with 130 (143); a second Ctrl-C quits at",
+            "once. --resume refuses, naming the setting, if the model or data files (by content), the LoRA shape,",
+            "batch, lengths, learning-rate schedule, seed or loss/optimizer options differ from the run's;",
+            "--steps/--epochs may change (down to the checkpoint's step), and the schedule is then recomputed for the",
+            "new length. --eval-every, --save-every, --keep-checkpoints, --device and --threads may change freely.",
+            "",
+            "--force replaces a run folder's run files (the names above) and nothing else: other files in it, and",
+            "the --model, --tokenizer and data files wherever they are, are never deleted; a folder that holds",
+            "files but no run is refused. A folder whose run never saved a checkpoint is started over without it."},
         footer = {"", "Examples:",
             "  onnx-lora train --model model.onnx --tokenizer tokenizer.json --train train.jsonl --valid valid.jsonl \\",
             "      --out run1 --rank 8 --alpha 16 --target q_proj,v_proj --batch-size 16 --lr 1e-3 --epochs 1",
-            "  onnx-lora train ... --out run1 --resume        # continue a killed run",
+            "  onnx-lora train ... --out run1 --resume        # continue a killed or interrupted run",
+            "  onnx-lora train ... --out run1 --resume --steps 2000   # extend a finished run",
             "  onnx-lora merge --model run1/model.onnx --adapter run1 --out merged.onnx"})
 final class TrainCommand extends BaseCommand {
     @Option(names = "--model", required = true, paramLabel = "FILE", description = "Patched model, or base model (then give --rank/--alpha/--target).")
@@ -129,23 +140,49 @@ final class TrainCommand extends BaseCommand {
     @Option(names = "--tf32", description = "Let CUDA use TF32 for float32 matrix products (faster; off by default).")
     boolean tf32;
 
-    @Option(names = "--resume", description = "Continue the run in --out from its latest checkpoint.")
+    @Option(names = "--resume", description = "Continue the run in --out from its latest checkpoint, with the same"
+            + " settings (the first that differs is named); a longer --steps extends it.")
     boolean resume;
 
-    @Option(names = "--force", description = "Start over in an existing --out (its contents are replaced).")
+    @Option(names = "--force", description = "Start over in an existing run folder: its run files are replaced,"
+            + " nothing else in it is touched.")
     boolean force;
 
     @Mixin
     CompileCommand.TrainingOptions training;
+
+    @Option(names = "--data-cache", paramLabel = "DIR", description = "Where tokenized data is kept between runs, keyed by"
+            + " a hash of the data, the tokenizer and the data options (default: RUN/data-cache; give one DIR to several"
+            + " runs to share it).")
+    Path dataCache;
+
+    @Option(names = "--no-data-cache", description = "Tokenize the data every time; read and write no cache.")
+    boolean noDataCache;
 
     @Override
     int execute() throws IOException {
         if ((steps == null) == (epochs == null)) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "give exactly one of --steps or --epochs");
         }
+        if (resume && force) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--resume continues the run in --out and --force"
+                    + " replaces it: give one of them");
+        }
+        checkOptions();
         Device dev = Device.parse(device);
         org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(dev));
-        prepareRunDir();
+        RunStart.Mode mode = resume ? RunStart.Mode.RESUME : force ? RunStart.Mode.REPLACE : RunStart.Mode.NEW;
+        try (RunStart start = RunStart.open(out, mode, Arrays.asList(model, tokenizer, train, valid))) {
+            return train(start, dev);
+        }
+    }
+
+    /** The run, with the folder taken: set up (or continue) and train. */
+    private int train(RunStart start, Device dev) throws IOException {
+        start.takeNotes().forEach(n -> output.info("%s", n));
+        start.begin(settings(start.recorded()));
+        start.takeNotes().forEach(n -> output.info("%s", n));
+        RunDirectory run = start.directory();
         ModelFamily family = ModelFamily.bart();
 
         ModelProto patched = loadOrPatch(family);
@@ -156,93 +193,122 @@ final class TrainCommand extends BaseCommand {
             }
             DataConfig dc = dataOptions.config(tok).withDecoderStartTokenId(decoderStart != null ? decoderStart : (int) family.decoderStartTokenId());
             ReaderOptions ro = dataOptions.reader();
-            Dataset trainSet = Dataset.load(train, ro, tok, dc, output.progress());
+            TokenCache cache = noDataCache ? null : new TokenCache(dataCache != null ? dataCache : run.dataCache());
+            Dataset trainSet = loadData(cache, train, ro, tok, dc);
             report(train, trainSet);
             List<Batch> validBatches = List.of();
             if (valid != null) {
-                Dataset v = Dataset.load(valid, ro, tok, dc, output.progress());
+                Dataset v = loadData(cache, valid, ro, tok, dc);
                 report(valid, v);
-                validBatches = Batcher.inOrder(v.examples(), batchSize, dc);
+                validBatches = Batcher.inOrder(v.examples(), batchSize, dc, BatchPadding.defaults(dc));
             }
             Batcher batcher = new Batcher(trainSet.examples(), batchSize, seed, dc);
             long total = steps != null ? steps
                     : (long) Math.ceil(epochs * batcher.batchesPerEpoch() / gradAccum);
             TrainConfig tc = new TrainConfig(total, gradAccum, new LrSchedule(LrSchedule.parse(schedule), lr, warmup, total),
                     evalEvery, saveEvery, keep, seed);
-            String fingerprint = fingerprint(patched, total);
-            Path artifacts = out.resolve("artifacts");
-            if (!resume || !Files.exists(artifacts.resolve(ArtifactStore.MANIFEST))) {
+            RunStart.Plan plan = start.plan(total, batcher.batchesPerEpoch());
+            start.takeNotes().forEach(n -> output.info("%s", n));
+            if (plan.finished()) {
+                output.info("%s is finished (step %d of %d): nothing to train; a larger --steps extends it", out,
+                        plan.startStep(), total);
+                Optional<String> done = run.readSummary();
+                if (done.isPresent()) {
+                    output.result("%s", done.get());
+                    return 0;
+                }
+            }
+            Path artifacts = run.artifacts();
+            if (plan.needsSetup()) {
                 TrainingCompiler.Options opts = training.compilerOptions();
                 SharedExternalData data = ArtifactStore.write(new TrainingCompiler().compile(patched, opts), opts,
                         artifacts);
-                if (!Files.exists(out.resolve("model.onnx"))) {
-                    // the patched model of the run, sharing the artifacts' copy of the frozen weights
-                    ModelIO.save(data.reference(patched, out), out.resolve("model.onnx"), ModelIO.ExternalData.NEVER);
-                }
+                // the patched model of the run, sharing the artifacts' copy of the frozen weights
+                ModelIO.save(data.reference(patched, out), run.model(), ModelIO.ExternalData.NEVER);
             }
             patched = null; // release the source mapping before the sessions map the artifacts
             System.gc();
-            writeRunInfo(fingerprint, total, batcher.batchesPerEpoch());
             RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(dev).withAllowTf32(tf32);
             try (TrainingSession session = new TrainingSession(artifacts, rt)) {
-                Trainer trainer = new Trainer(session, tc, out, fingerprint, output.progress());
+                Trainer trainer = new Trainer(session, tc, out, start.fingerprint(), output.progress());
                 BatcherSource source = new BatcherSource(batcher);
-                long start = 0;
-                if (resume) {
-                    Optional<Path> latest = Checkpoint.latest(out);
-                    if (latest.isPresent()) {
-                        start = trainer.resume(Checkpoint.load(latest.get()), source);
-                        output.info("resuming %s from step %d", out, start);
-                    } else {
-                        output.info("no checkpoint in %s yet: starting from step 0", out);
-                    }
+                long from = 0;
+                if (plan.checkpoint() != null) {
+                    from = trainer.resume(Checkpoint.load(plan.checkpoint()), source);
+                    output.info("resuming %s from step %d", out, from);
+                } else if (resume) {
+                    output.info("no checkpoint in %s yet: starting from step 0", out);
                 }
                 output.info("training %d adapters on %s: %d examples, %d batches/epoch, %d steps (batch %d x %d accum)",
                         session.adapters().size(), dev, trainSet.examples().size(), batcher.batchesPerEpoch(), total,
                         batchSize, gradAccum);
-                Trainer.Summary summary = trainer.run(source, validBatches, start);
-                Map<String, Object> o = new LinkedHashMap<>();
-                o.put("steps", summary.steps());
-                o.put("train_loss", summary.trainLoss());
-                o.put("valid_loss", summary.validLoss());
-                o.put("initial_valid_loss", summary.initialValidLoss());
-                o.put("tokens_per_second", summary.tokensPerSecond());
-                o.put("seconds", summary.seconds());
-                o.put("adapter", summary.adapters());
-                o.put("checkpoint", summary.checkpoint());
-                o.put("model", out.resolve("model.onnx").toString());
-                o.put("metrics", out.resolve("metrics.jsonl").toString());
-                String json = Json.builder().setPrettyPrinting().serializeNulls().create().toJson(o);
-                AtomicFiles.writeString(out.resolve("summary.json"), json + "\n");
-                output.result("%s", json);
+                Trainer.Summary summary;
+                int stopCode;
+                try (StopSignals stop = StopSignals.install(output)) {
+                    summary = trainer.run(source, validBatches, from, stop::requested);
+                    stopCode = stop.exitCode();
+                }
+                if (summary.interrupted()) {
+                    output.info("interrupted after step %d of %d; checkpoint %s; continue with --resume",
+                            summary.steps(), total, summary.checkpoint());
+                    return stopCode;
+                }
+                output.result("%s", run.writeSummary(summary));
             }
         }
         return 0;
     }
 
-    private void prepareRunDir() throws IOException {
-        boolean exists = Files.isDirectory(out) && Files.list(out).findAny().isPresent();
-        if (resume) {
-            if (!Files.exists(out.resolve("run.json"))) {
-                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--resume: " + out + " is not a run folder (no run.json)");
-            }
-            return;
+    /** Everything that shapes the run's result, named by flag: a resumed run must agree on each. */
+    private RunSettings settings(RunSettings recorded) {
+        TrainingCompiler.Options co = training.compilerOptions();
+        return RunSettings.builder(recorded)
+                .model("--model", model)
+                .set("--rank", lora.rank)
+                .set("--alpha", lora.alpha)
+                .set("--target", lora.targets)
+                .file("--tokenizer", tokenizer)
+                .file("--train", train)
+                .file("--valid", valid)
+                .set("--format", dataOptions.format)
+                .set("--source-field", dataOptions.sourceField)
+                .set("--target-field", dataOptions.targetField)
+                .set("--skip-bad-rows", dataOptions.skipBadRows)
+                .set("--max-source-length", dataOptions.maxSourceLength)
+                .set("--max-target-length", dataOptions.maxTargetLength)
+                .set("--decoder-start-token-id", decoderStart)
+                .set("--batch-size", batchSize)
+                .set("--grad-accum", gradAccum)
+                .set("--lr", lr)
+                .set("--schedule", schedule)
+                .set("--warmup", warmup)
+                .set("--seed", seed)
+                .set("--label-smoothing", co.loss().labelSmoothing())
+                .set("--weight-decay", co.optimizer().weightDecay())
+                .set("--max-grad-norm", co.optimizer().maxGradNorm())
+                .set("--adam-betas", co.optimizer().beta1() + "," + co.optimizer().beta2())
+                .set("--adam-eps", co.optimizer().eps())
+                .set("--logits", co.logitsOutput())
+                .build();
+    }
+
+    /** Refuses a bad flag before any model or data is read; the configuration records hold the rules. */
+    private void checkOptions() {
+        if (epochs != null) {
+            Flags.finiteAbove("--epochs", epochs, 0);
         }
-        if (exists && !force) {
-            throw new OnnxLoraException(ErrorCode.IO, out + " already holds a run; pass --resume to continue it or --force"
-                    + " to start over");
-        }
-        if (Files.exists(model) && Files.exists(out) && model.toRealPath().startsWith(out.toRealPath())) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--model lies inside --out, which --force would delete");
-        }
-        if (exists) {
-            org.onnxlora.io.FileTrees.delete(out);
-        }
-        Files.createDirectories(out);
+        Flags.atLeast("--batch-size", batchSize, 1);
+        dataOptions.check(decoderStart);
+        // with --epochs the step count is known only once the data is read; 1 stands in for it here
+        long knownSteps = steps != null ? steps : 1;
+        new TrainConfig(knownSteps, gradAccum, new LrSchedule(LrSchedule.parse(schedule), lr, warmup, knownSteps),
+                evalEvery, saveEvery, keep, seed);
+        training.compilerOptions();
+        RuntimeOptions.defaults().withThreads(threads);
     }
 
     private ModelProto loadOrPatch(ModelFamily family) {
-        Path runModel = out.resolve("model.onnx");
+        Path runModel = RunDirectory.at(out).model();
         if (resume && Files.exists(runModel)) {
             return ModelIO.load(runModel);
         }
@@ -256,51 +322,25 @@ final class TrainCommand extends BaseCommand {
         return new PatchPass(family).patch(m, null, cfg, new AdapterInit(cfg.init(), seed));
     }
 
+    private Dataset loadData(TokenCache cache, Path file, ReaderOptions ro, TextTokenizer tok, DataConfig dc) {
+        if (cache == null) {
+            return Dataset.load(file, ro, tok, dc, output.progress());
+        }
+        TokenCache.Loaded l = cache.load(file, ro, tok, dc, output.progress());
+        switch (l.outcome()) {
+            case HIT -> output.detail("%s: tokens from the cache %s", file, l.entry());
+            case REBUILT -> output.info("%s: the cached tokens in %s were damaged; tokenized again", file, l.entry());
+            case NOT_STORED -> output.info("%s: cannot write the token cache %s; the next run tokenizes again", file,
+                    l.entry());
+            case MISS -> output.detail("%s: tokens cached in %s", file, l.entry());
+        }
+        return l.dataset();
+    }
+
     private void report(Path file, Dataset d) {
         output.info("%s: %d examples%s%s", file, d.examples().size(),
                 d.skippedRows() > 0 ? ", " + d.skippedRows() + " bad rows skipped" : "",
                 d.truncatedSources() + d.truncatedTargets() > 0 ? ", " + d.truncatedSources() + " sources and "
                         + d.truncatedTargets() + " targets truncated" : "");
-    }
-
-    /** What must not change between a run and its resumption. */
-    private String fingerprint(ModelProto patched, long total) throws IOException {
-        Map<String, Object> f = new LinkedHashMap<>();
-        f.put("lora", LoraMetadata.read(patched).map(LoraMetadata::toJson).orElse(""));
-        f.put("model_weight_bytes", ModelIO.weightBytes(patched));
-        f.put("train", train.toAbsolutePath().normalize().toString());
-        f.put("train_bytes", Files.size(train));
-        f.put("batch_size", batchSize);
-        f.put("grad_accum", gradAccum);
-        f.put("lr", lr);
-        f.put("schedule", schedule);
-        f.put("warmup", warmup);
-        f.put("steps", total);
-        f.put("seed", seed);
-        f.put("max_lengths", dataOptions.maxSourceLength + "/" + dataOptions.maxTargetLength);
-        f.put("compile", Json.builder().create().toJson(training.compilerOptions()));
-        try {
-            byte[] h = MessageDigest.getInstance("SHA-256")
-                    .digest(Json.builder().create().toJson(f).getBytes(StandardCharsets.UTF_8));
-            return HexFormat.of().formatHex(h);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private void writeRunInfo(String fingerprint, long total, long batchesPerEpoch) throws IOException {
-        Map<String, Object> o = new LinkedHashMap<>();
-        o.put("fingerprint", fingerprint);
-        o.put("model", model.toAbsolutePath().toString());
-        o.put("tokenizer", tokenizer.toAbsolutePath().toString());
-        o.put("train", train.toAbsolutePath().toString());
-        o.put("valid", valid == null ? null : valid.toAbsolutePath().toString());
-        o.put("steps", total);
-        o.put("batches_per_epoch", batchesPerEpoch);
-        o.put("batch_size", batchSize);
-        o.put("lr", lr);
-        o.put("seed", seed);
-        AtomicFiles.writeString(out.resolve("run.json"), Json.builder().setPrettyPrinting().serializeNulls()
-                .create().toJson(o) + "\n");
     }
 }

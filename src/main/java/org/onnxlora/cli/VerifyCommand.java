@@ -40,9 +40,9 @@ final class VerifyCommand extends BaseCommand {
 
     @Override
     int execute() {
-        if (samples < 1) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--samples must be at least 1");
-        }
+        Flags.atLeast("--samples", samples, 1);
+        // NaN would make every comparison fail and a negative tolerance could never pass
+        Flags.finiteAtLeast("--tolerance", tolerance, 0);
         Verifier.Report r = new Verifier(RuntimeOptions.defaults().withOptimize(false)).compare(a, b, samples, seed);
         boolean ok = r.maxAbs() <= tolerance;
         if (json) {

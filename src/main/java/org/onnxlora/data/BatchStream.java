@@ -1,7 +1,6 @@
 package org.onnxlora.data;
 
 import java.util.Iterator;
-import java.util.List;
 import java.util.NoSuchElementException;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
@@ -15,8 +14,6 @@ public final class BatchStream implements Iterator<Batch> {
     private final Batcher batcher;
     private final int epochs;
     private DataPosition position;
-    private List<int[]> plan;
-    private int planEpoch = -1;
 
     BatchStream(Batcher batcher, DataPosition from, int epochs) {
         if (epochs < 0) {
@@ -47,12 +44,8 @@ public final class BatchStream implements Iterator<Batch> {
         if (!hasNext()) {
             throw new NoSuchElementException("all " + epochs + " epochs served");
         }
-        if (planEpoch != position.epoch()) {
-            plan = batcher.plan(position.epoch());
-            planEpoch = position.epoch();
-        }
-        Batch b = batcher.collate(plan.get(position.batch()));
-        position = position.next(plan.size());
+        Batch b = batcher.batch(position);
+        position = position.next(batcher.batchesPerEpoch());
         return b;
     }
 }

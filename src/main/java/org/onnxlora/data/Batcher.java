@@ -2,9 +2,10 @@ package org.onnxlora.data;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
+import java.util.SortedSet;
+import java.util.TreeSet;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.train.Batch;
@@ -13,12 +14,16 @@ import org.onnxlora.train.Batch;
  * Training batches bucketed by length. Each epoch: shuffle all examples, cut the order into
  * pools of {@code poolBatches × batchSize}, sort each pool by source length (then target
  * length), cut pools into batches, shuffle the batches. Batches hold similar lengths, so
- * little padding, while their order and content still change every epoch.
+ * little padding, while their order and content still change every epoch. Each batch is then
+ * padded to a rung of {@link BatchPadding}'s ladders, so a run meets only a few shapes.
  *
  * <p>An epoch's plan is a pure function of (seed, epoch): nothing carries over from earlier
  * epochs, so a run resumed at any {@link DataPosition} sees the same batches as one that never
  * stopped. Every example is in exactly one batch per epoch; only the epoch's last batch in
  * sorted order can be short (pools are whole multiples of the batch size).
+ *
+ * <p>The plan of the epoch being served is built once and kept, so a batch costs only its own
+ * collation, whatever the size of the data set.
  */
 public final class Batcher {
     /** Pool size in batches; ~50 keeps batches varied yet nearly padding-free. */
@@ -29,6 +34,18 @@ public final class Batcher {
     private final long seed;
     private final int poolBatches;
     private final DataConfig config;
+    private final BatchPadding padding;
+    /**
+     * Per example, its sort key without the index: (source length, target length) as one number.
+     * Pools sort {@code lengthKey * n + index}, a single long per example, which orders exactly as
+     * comparing (source length, target length, index) but sorts primitives instead of boxed ones.
+     */
+    private final long[] lengthKeys;
+    private Plan current;
+    private int planBuilds;
+
+    /** One epoch's batches, as example indices in serving order. */
+    private record Plan(int epoch, int[][] batches) {}
 
     public Batcher(List<Seq2SeqExample> examples, int batchSize, long seed, DataConfig config) {
         this(examples, batchSize, seed, config, DEFAULT_POOL_BATCHES);
@@ -36,6 +53,11 @@ public final class Batcher {
 
     /** {@code poolBatches = 1} gives plain random batching (sorting inside one batch changes nothing). */
     public Batcher(List<Seq2SeqExample> examples, int batchSize, long seed, DataConfig config, int poolBatches) {
+        this(examples, batchSize, seed, config, poolBatches, BatchPadding.defaults(config));
+    }
+
+    public Batcher(List<Seq2SeqExample> examples, int batchSize, long seed, DataConfig config, int poolBatches,
+            BatchPadding padding) {
         checkBatchSize(batchSize);
         if (poolBatches < 1) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "bucketing pool must be at least 1 batch, got " + poolBatches);
@@ -48,6 +70,35 @@ public final class Batcher {
         this.seed = seed;
         this.poolBatches = poolBatches;
         this.config = config;
+        this.padding = padding;
+        this.lengthKeys = lengthKeys(this.examples, padding);
+    }
+
+    private static long[] lengthKeys(List<Seq2SeqExample> examples, BatchPadding padding) {
+        int sources = 0;
+        int targets = 0;
+        for (Seq2SeqExample e : examples) {
+            if (e.sourceLength() > padding.source().max() || e.targetLength() > padding.target().max()) {
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "an example of " + e.sourceLength() + " source and "
+                        + e.targetLength() + " target tokens is longer than the padding allows ("
+                        + padding.source().max() + " and " + padding.target().max() + ")");
+            }
+            sources = Math.max(sources, e.sourceLength());
+            targets = Math.max(targets, e.targetLength());
+        }
+        try {
+            // Every pool key (lengthKey * n + index) must fit a long.
+            Math.multiplyExact(Math.multiplyExact(sources + 1L, targets + 1L), (long) examples.size());
+        } catch (ArithmeticException e) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, examples.size() + " examples of up to " + sources + "+"
+                    + targets + " tokens are too many to bucket", e);
+        }
+        long[] keys = new long[examples.size()];
+        for (int i = 0; i < keys.length; i++) {
+            Seq2SeqExample e = examples.get(i);
+            keys[i] = (long) e.sourceLength() * (targets + 1) + e.targetLength();
+        }
+        return keys;
     }
 
     public int batchesPerEpoch() {
@@ -58,49 +109,28 @@ public final class Batcher {
         return examples.size();
     }
 
-    /** Example indices of each batch of {@code epoch}, in the order they are served. */
+    public BatchPadding padding() {
+        return padding;
+    }
+
+    /** Example indices of each batch of {@code epoch}, in the order they are served (a copy). */
     public List<int[]> plan(int epoch) {
-        if (epoch < 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "epoch must be non-negative, got " + epoch);
+        int[][] batches = epochPlan(epoch);
+        List<int[]> out = new ArrayList<>(batches.length);
+        for (int[] b : batches) {
+            out.add(b.clone());
         }
-        Random rng = new Random(epochSeed(seed, epoch));
-        int n = examples.size();
-        int[] order = new int[n];
-        for (int i = 0; i < n; i++) {
-            order[i] = i;
-        }
-        shuffle(order, rng);
-        Comparator<Integer> byLength = Comparator.<Integer>comparingInt(i -> examples.get(i).sourceLength())
-                .thenComparingInt(i -> examples.get(i).targetLength())
-                .thenComparingInt(i -> i);
-        int pool = (int) Math.min(n, (long) poolBatches * batchSize);
-        for (int start = 0; start < n; start += pool) {
-            int end = Math.min(n, start + pool);
-            Integer[] part = new Integer[end - start];
-            for (int i = start; i < end; i++) {
-                part[i - start] = order[i];
-            }
-            Arrays.sort(part, byLength);
-            for (int i = start; i < end; i++) {
-                order[i] = part[i - start];
-            }
-        }
-        int[][] batches = new int[batchesPerEpoch()][];
-        for (int b = 0; b < batches.length; b++) {
-            batches[b] = Arrays.copyOfRange(order, b * batchSize, Math.min(n, (b + 1) * batchSize));
-        }
-        shuffle(batches, rng);
-        return List.of(batches);
+        return List.copyOf(out);
     }
 
     /** Batch {@code position.batch()} of epoch {@code position.epoch()}. */
     public Batch batch(DataPosition position) {
-        List<int[]> plan = plan(position.epoch());
-        if (position.batch() >= plan.size()) {
+        int[][] plan = epochPlan(position.epoch());
+        if (position.batch() >= plan.length) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "batch " + position.batch() + " is past the end of an epoch of "
-                    + plan.size() + " batches");
+                    + plan.length + " batches");
         }
-        return collate(plan.get(position.batch()));
+        return collate(plan[position.batch()]);
     }
 
     /** Batches from {@code from} (inclusive) to the end of epoch {@code epochs - 1}. */
@@ -111,10 +141,90 @@ public final class Batcher {
     /** Padding of an epoch's batches, from lengths alone (no batch is built). */
     public PaddingStats paddingStats(int epoch) {
         PaddingStats total = PaddingStats.EMPTY;
-        for (int[] b : plan(epoch)) {
-            total = total.plus(paddingStats(examples, b));
+        for (int[] b : epochPlan(epoch)) {
+            total = total.plus(new PaddingStats(realTokens(b), shapeOf(b).positions()));
         }
         return total;
+    }
+
+    /** The distinct shapes of an epoch's batches, from lengths alone. */
+    public SortedSet<BatchShape> shapes(int epoch) {
+        SortedSet<BatchShape> out = new TreeSet<>();
+        for (int[] b : epochPlan(epoch)) {
+            out.add(shapeOf(b));
+        }
+        return out;
+    }
+
+    /**
+     * Every shape a batch of any epoch can have: the full and the short batch size, times the
+     * rungs up to those the data's longest source and target pad to. A superset of each
+     * epoch's {@link #shapes}, known without planning any epoch.
+     */
+    public SortedSet<BatchShape> possibleShapes() {
+        int source = 0;
+        int target = 0;
+        for (Seq2SeqExample e : examples) {
+            source = Math.max(source, e.sourceLength());
+            target = Math.max(target, e.targetLength());
+        }
+        int[] sizes = examples.size() % batchSize == 0 || examples.size() < batchSize
+                ? new int[] {Math.min(batchSize, examples.size())}
+                : new int[] {batchSize, examples.size() % batchSize};
+        SortedSet<BatchShape> out = new TreeSet<>();
+        for (int size : sizes) {
+            for (int s : padding.source().rungsUpTo(source)) {
+                for (int t : padding.target().rungsUpTo(target)) {
+                    out.add(new BatchShape(size, s, t));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** How many epoch plans this batcher has built: one per epoch served in order. */
+    synchronized int planBuilds() {
+        return planBuilds;
+    }
+
+    /** The plan of {@code epoch}, built at most once while that epoch is served. */
+    synchronized int[][] epochPlan(int epoch) {
+        if (epoch < 0) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "epoch must be non-negative, got " + epoch);
+        }
+        if (current == null || current.epoch() != epoch) {
+            current = new Plan(epoch, buildPlan(epoch));
+            planBuilds++;
+        }
+        return current.batches();
+    }
+
+    private int[][] buildPlan(int epoch) {
+        Random rng = new Random(epochSeed(seed, epoch));
+        int n = examples.size();
+        int[] order = new int[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        shuffle(order, rng);
+        int pool = (int) Math.min(n, (long) poolBatches * batchSize);
+        long[] keys = new long[pool];
+        for (int start = 0; start < n; start += pool) {
+            int end = Math.min(n, start + pool);
+            for (int i = start; i < end; i++) {
+                keys[i - start] = lengthKeys[order[i]] * n + order[i];
+            }
+            Arrays.sort(keys, 0, end - start);
+            for (int i = start; i < end; i++) {
+                order[i] = (int) (keys[i - start] % n);
+            }
+        }
+        int[][] batches = new int[batchesPerEpoch()][];
+        for (int b = 0; b < batches.length; b++) {
+            batches[b] = Arrays.copyOfRange(order, b * batchSize, Math.min(n, (b + 1) * batchSize));
+        }
+        shuffle(batches, rng);
+        return batches;
     }
 
     Batch collate(int[] indices) {
@@ -122,30 +232,50 @@ public final class Batcher {
         for (int i : indices) {
             rows.add(examples.get(i));
         }
-        return TeacherForcing.collate(rows, config);
+        BatchShape shape = shapeOf(indices);
+        return TeacherForcing.collate(rows, config, shape.sourceLength(), shape.targetLength());
     }
 
-    /** Evaluation batches: the examples in their own order, cut every {@code batchSize}, never shuffled. */
-    public static List<Batch> inOrder(List<Seq2SeqExample> examples, int batchSize, DataConfig config) {
-        checkBatchSize(batchSize);
-        List<Batch> out = new ArrayList<>();
-        for (int start = 0; start < examples.size(); start += batchSize) {
-            out.add(TeacherForcing.collate(examples.subList(start, Math.min(examples.size(), start + batchSize)), config));
-        }
-        return out;
-    }
-
-    private static PaddingStats paddingStats(List<Seq2SeqExample> examples, int[] batch) {
-        long real = 0;
+    private BatchShape shapeOf(int[] batch) {
         int maxSource = 0;
         int maxTarget = 0;
         for (int i : batch) {
             Seq2SeqExample e = examples.get(i);
-            real += e.sourceLength() + e.targetLength();
             maxSource = Math.max(maxSource, e.sourceLength());
             maxTarget = Math.max(maxTarget, e.targetLength());
         }
-        return new PaddingStats(real, (long) batch.length * (maxSource + maxTarget));
+        return new BatchShape(batch.length, padding.source().padTo(maxSource), padding.target().padTo(maxTarget));
+    }
+
+    private long realTokens(int[] batch) {
+        long real = 0;
+        for (int i : batch) {
+            real += examples.get(i).sourceLength() + examples.get(i).targetLength();
+        }
+        return real;
+    }
+
+    /** Evaluation batches: the examples in their own order, cut every {@code batchSize}, never shuffled. */
+    public static List<Batch> inOrder(List<Seq2SeqExample> examples, int batchSize, DataConfig config) {
+        return inOrder(examples, batchSize, config, BatchPadding.exact(config));
+    }
+
+    /** {@link #inOrder(List, int, DataConfig)} with each batch padded to the ladders' rungs. */
+    public static List<Batch> inOrder(List<Seq2SeqExample> examples, int batchSize, DataConfig config,
+            BatchPadding padding) {
+        checkBatchSize(batchSize);
+        List<Batch> out = new ArrayList<>();
+        for (int start = 0; start < examples.size(); start += batchSize) {
+            List<Seq2SeqExample> rows = examples.subList(start, Math.min(examples.size(), start + batchSize));
+            int source = 0;
+            int target = 0;
+            for (Seq2SeqExample e : rows) {
+                source = Math.max(source, e.sourceLength());
+                target = Math.max(target, e.targetLength());
+            }
+            out.add(TeacherForcing.collate(rows, config, padding.source().padTo(source), padding.target().padTo(target)));
+        }
+        return out;
     }
 
     /**

@@ -11,7 +11,7 @@ import org.onnxlora.OnnxLoraException;
 final class DelimitedRows {
     private DelimitedRows() {}
 
-    static void read(Reader in, char delimiter, RowCollector out, LineCounter lines) throws IOException {
+    static void read(Reader in, char delimiter, RowCollector out) throws IOException {
         CsvRecords records = new CsvRecords(in, delimiter);
         List<String> header = null;
         int sourceAt = -1;
@@ -19,7 +19,6 @@ final class DelimitedRows {
         List<String> fields;
         while ((fields = records.next()) != null) {
             int line = records.startLine();
-            lines.advance(line - lines.current());
             if (records.fatal()) {
                 // Nothing after an unterminated quote can be trusted, so this is never skipped.
                 throw new OnnxLoraException(ErrorCode.BAD_DATA, out.file() + ":" + line + ": " + records.error());

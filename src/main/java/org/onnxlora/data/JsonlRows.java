@@ -10,17 +10,19 @@ import com.google.gson.stream.JsonToken;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.StringReader;
+import org.onnxlora.io.JsonErrors;
 
 /** JSON Lines: one object per line; blank lines are allowed and ignored. */
 final class JsonlRows {
     private JsonlRows() {}
 
-    static void read(BufferedReader in, RowCollector out, LineCounter lines) throws IOException {
+    static void read(BufferedReader in, RowCollector out) throws IOException {
         String source = out.options().sourceField();
         String target = out.options().targetField();
         String text;
+        int line = 0;
         while ((text = in.readLine()) != null) {
-            int line = lines.next();
+            line++;
             if (line == 1 && text.startsWith("\uFEFF")) {
                 text = text.substring(1);
             }
@@ -31,7 +33,7 @@ final class JsonlRows {
             try {
                 row = parseObject(text);
             } catch (JsonParseException | IOException e) {
-                out.bad(line, "invalid JSON: " + conciseReason(e));
+                out.bad(line, "invalid JSON: " + JsonErrors.reason(e));
                 continue;
             }
             if (row == null) {
@@ -82,16 +84,5 @@ final class JsonlRows {
             return "an object";
         }
         return v.getAsJsonPrimitive().isNumber() ? "a number" : "a boolean";
-    }
-
-    /** Gson nests the useful message in a cause and appends a troubleshooting URL; keep the reason. */
-    private static String conciseReason(Exception e) {
-        Throwable t = e;
-        while (t.getCause() != null && t.getCause() != t) {
-            t = t.getCause();
-        }
-        String m = String.valueOf(t.getMessage());
-        int see = m.indexOf("\nSee ");
-        return see >= 0 ? m.substring(0, see) : m;
     }
 }

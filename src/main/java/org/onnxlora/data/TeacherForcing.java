@@ -2,6 +2,8 @@ package org.onnxlora.data;
 
 import java.util.Arrays;
 import java.util.List;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
 import org.onnxlora.train.Batch;
 
 /**
@@ -15,12 +17,27 @@ public final class TeacherForcing {
 
     /** One batch, padded to its longest source and longest target. */
     public static Batch collate(List<Seq2SeqExample> examples, DataConfig config) {
-        int size = examples.size();
         int sourceLength = 0;
         int targetLength = 0;
         for (Seq2SeqExample e : examples) {
             sourceLength = Math.max(sourceLength, e.sourceLength());
             targetLength = Math.max(targetLength, e.targetLength());
+        }
+        return collate(examples, config, sourceLength, targetLength);
+    }
+
+    /**
+     * One batch padded to {@code sourceLength} and {@code targetLength}, which must be at least its
+     * longest source and target. The extra positions change no loss: padded sources are masked,
+     * padded labels ignored, and the decoder is causal.
+     */
+    public static Batch collate(List<Seq2SeqExample> examples, DataConfig config, int sourceLength, int targetLength) {
+        int size = examples.size();
+        for (Seq2SeqExample e : examples) {
+            if (e.sourceLength() > sourceLength || e.targetLength() > targetLength) {
+                throw new OnnxLoraException(ErrorCode.INTERNAL, "an example of " + e.sourceLength() + "+"
+                        + e.targetLength() + " tokens does not fit a batch padded to " + sourceLength + "+" + targetLength);
+            }
         }
         long[] inputIds = new long[size * sourceLength];
         long[] mask = new long[inputIds.length];

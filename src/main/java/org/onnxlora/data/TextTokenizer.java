@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 
 /**
  * A Hugging Face {@code tokenizer.json} (through DJL's Rust binding) that encodes text to
@@ -60,7 +61,7 @@ public final class TextTokenizer implements AutoCloseable {
             hf = HuggingFaceTokenizer.newInstance(tokenizerJson,
                     Map.of("addSpecialTokens", "true", "truncation", "false", "padding", "false"));
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read tokenizer " + tokenizerJson + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read tokenizer " + tokenizerJson + ": " + IoErrors.reason(e), e);
         } catch (UnsatisfiedLinkError | ExceptionInInitializerError | NoClassDefFoundError e) {
             throw nativeFailure(e);
         } catch (RuntimeException e) {

@@ -13,6 +13,8 @@ import java.util.HashMap;
 import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
+import org.onnxlora.io.JsonErrors;
 
 /**
  * What DJL does not expose about a {@code tokenizer.json}: the vocabulary size and the ids of
@@ -21,57 +23,73 @@ import org.onnxlora.OnnxLoraException;
 record TokenizerFile(int vocabSize, Map<String, Integer> addedTokens) {
 
     static TokenizerFile read(Path file) {
-        try {
-            return parse(file);
-        } catch (IllegalStateException | ClassCastException | NumberFormatException | NullPointerException e) {
-            // Gson's getAs* throw these when an element has another shape than expected.
-            throw invalid(file, "unexpected structure (" + e.getMessage() + ")", e);
-        }
-    }
-
-    private static TokenizerFile parse(Path file) {
         JsonObject root;
         try (Reader r = Files.newBufferedReader(file)) {
             JsonElement e = JsonParser.parseReader(r);
             if (!e.isJsonObject()) {
-                throw invalid(file, "not a JSON object", null);
+                throw invalid(file, "not a JSON object");
             }
             root = e.getAsJsonObject();
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read tokenizer " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read tokenizer " + file + ": " + IoErrors.reason(e), e);
         } catch (JsonParseException e) {
-            throw invalid(file, "not valid JSON (" + e.getMessage() + ")", e);
+            throw new OnnxLoraException(ErrorCode.IO, "invalid tokenizer " + file + ": not valid JSON ("
+                    + JsonErrors.reason(e) + ")", e);
         }
         int maxId = -1;
         Map<String, Integer> added = new HashMap<>();
         JsonElement addedJson = root.get("added_tokens");
-        if (addedJson != null && addedJson.isJsonArray()) {
-            for (JsonElement t : addedJson.getAsJsonArray()) {
-                JsonObject o = t.getAsJsonObject();
-                int id = o.get("id").getAsInt();
-                added.put(o.get("content").getAsString(), id);
+        if (addedJson != null && !addedJson.isJsonNull()) {
+            if (!addedJson.isJsonArray()) {
+                throw invalid(file, "added_tokens is not a list");
+            }
+            JsonArray list = addedJson.getAsJsonArray();
+            for (int i = 0; i < list.size(); i++) {
+                String where = "added_tokens[" + i + "]";
+                if (!list.get(i).isJsonObject()) {
+                    throw invalid(file, where + " is not an object");
+                }
+                JsonObject o = list.get(i).getAsJsonObject();
+                int id = tokenId(file, o.get("id"), where + ".id");
+                JsonElement content = o.get("content");
+                if (content == null || !content.isJsonPrimitive() || !content.getAsJsonPrimitive().isString()) {
+                    throw invalid(file, where + ".content is not a string");
+                }
+                added.put(content.getAsString(), id);
                 maxId = Math.max(maxId, id);
             }
         }
         JsonElement model = root.get("model");
         if (model == null || !model.isJsonObject() || !model.getAsJsonObject().has("vocab")) {
-            throw invalid(file, "no model.vocab (is this a Hugging Face tokenizer.json?)", null);
+            throw invalid(file, "no model.vocab (is this a Hugging Face tokenizer.json?)");
         }
         JsonElement vocab = model.getAsJsonObject().get("vocab");
         if (vocab.isJsonObject()) {
             // BPE, WordPiece, WordLevel: token -> id.
             for (Map.Entry<String, JsonElement> e : vocab.getAsJsonObject().entrySet()) {
-                maxId = Math.max(maxId, e.getValue().getAsInt());
+                maxId = Math.max(maxId, tokenId(file, e.getValue(), "model.vocab[\"" + e.getKey() + "\"]"));
             }
         } else if (vocab.isJsonArray()) {
             // Unigram: [[token, score], ...], the id is the position.
             JsonArray a = vocab.getAsJsonArray();
             maxId = Math.max(maxId, a.size() - 1);
         } else {
-            throw invalid(file, "model.vocab is neither an object nor an array", null);
+            throw invalid(file, "model.vocab is neither an object nor an array");
         }
         // Ids are dense in practice; max id + 1 is what an embedding table must hold.
         return new TokenizerFile(maxId + 1, Map.copyOf(added));
+    }
+
+    /** A token id: a whole number from 0 to Integer.MAX_VALUE - 1 (the vocabulary size must fit an int). */
+    private static int tokenId(Path file, JsonElement v, String where) {
+        if (v == null || !v.isJsonPrimitive() || !v.getAsJsonPrimitive().isNumber()) {
+            throw invalid(file, where + " is not a token id (a number)");
+        }
+        double d = v.getAsDouble();
+        if (d != Math.rint(d) || d < 0 || d >= Integer.MAX_VALUE) {
+            throw invalid(file, where + " is " + v + ", not a token id (a whole number >= 0)");
+        }
+        return (int) d;
     }
 
     SpecialTokens specialTokens() {
@@ -82,7 +100,7 @@ record TokenizerFile(int vocabSize, Map<String, Integer> addedTokens) {
         return addedTokens.getOrDefault(token, SpecialTokens.ABSENT);
     }
 
-    private static OnnxLoraException invalid(Path file, String what, Throwable cause) {
-        return new OnnxLoraException(ErrorCode.IO, "invalid tokenizer " + file + ": " + what, cause);
+    private static OnnxLoraException invalid(Path file, String what) {
+        return new OnnxLoraException(ErrorCode.IO, "invalid tokenizer " + file + ": " + what);
     }
 }

@@ -9,6 +9,7 @@ import org.onnxlora.lora.Adapter;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchedAdapters;
 import org.onnxlora.train.Checkpoint;
+import org.onnxlora.train.RunDirectory;
 
 /**
  * Reads an adapter from whatever the user points at:
@@ -49,9 +50,9 @@ public final class AdapterFiles {
     public static Path runModelOf(Path path) {
         Path p = path.toAbsolutePath().normalize();
         for (int up = 0; up < 4 && p != null; up++, p = p.getParent()) {
-            if (Files.isDirectory(p) && Files.isRegularFile(p.resolve("model.onnx"))
-                    && Files.isDirectory(p.resolve("checkpoints"))) {
-                return p.resolve("model.onnx");
+            RunDirectory run = RunDirectory.at(p);
+            if (Files.isDirectory(p) && Files.isRegularFile(run.model()) && Files.isDirectory(run.checkpoints())) {
+                return run.model();
             }
         }
         return null;

@@ -12,6 +12,7 @@ import java.util.List;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.IoErrors;
 
 /**
  * ONNX Runtime's LoRA adapter file ({@code .onnx_adapter}), a FlatBuffer with file
@@ -82,7 +83,7 @@ public final class OrtAdapterFile {
                 return null;
             });
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -92,7 +93,7 @@ public final class OrtAdapterFile {
         try {
             bb = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + IoErrors.reason(e), e);
         }
         if (bb.capacity() < 8 || !AdapterTable.hasIdentifier(bb)) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, file + " is not an ONNX Runtime adapter file"

@@ -23,6 +23,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.Json;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
 import org.onnxlora.lora.Adapter;
@@ -203,7 +204,7 @@ public final class Peft {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot create " + dir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot create " + dir + ": " + IoErrors.reason(e), e);
         }
         List<Adapter.Module> mods = new ArrayList<>(adapter.modules().values());
         Map<String, Double> alphas = new LinkedHashMap<>();
@@ -253,7 +254,7 @@ public final class Peft {
                     Json.builder().setPrettyPrinting().serializeNulls().create().toJson(c) + "\n");
         } catch (IOException e) {
             throw new OnnxLoraException(ErrorCode.IO, "cannot write " + dir.resolve(PeftConfig.FILE) + ": "
-                    + e.getMessage(), e);
+                    + IoErrors.reason(e), e);
         }
     }
 

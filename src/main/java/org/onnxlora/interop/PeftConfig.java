@@ -17,6 +17,7 @@ import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 
 /**
  * The parts of PEFT's {@code adapter_config.json} that decide what a LoRA adapter
@@ -49,7 +50,7 @@ public record PeftConfig(String peftType, int r, double loraAlpha, List<String> 
         try {
             o = JsonParser.parseString(Files.readString(file)).getAsJsonObject();
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + IoErrors.reason(e), e);
         } catch (JsonParseException | IllegalStateException e) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, file + " is not a JSON object: " + e.getMessage(), e);
         }

@@ -1,29 +1,25 @@
 package org.onnxlora.io;
 
 /**
- * Gson's parse errors, reduced to the sentence a user can act on. Gson wraps the useful
- * message in a cause, prefixes it with exception class names and appends a troubleshooting
- * URL; the one line onnx-lora prints should carry none of that.
+ * The reason inside a Gson failure, fit for a one-line message. Gson wraps the parser's exception
+ * ("com.google.gson.stream.MalformedJsonException: Unterminated object at line 1 column 9 path $.a")
+ * and appends a troubleshooting URL on a second line; the user needs neither.
  */
 public final class JsonErrors {
     private JsonErrors() {}
 
-    /** "Unterminated object at line 1 column 20 path $.a" from any Gson exception or its causes. */
     public static String reason(Throwable e) {
         Throwable t = e;
-        while (t.getCause() != null && t.getCause() != t) {
+        while (t.getCause() != null && t.getCause() != t && t.getCause().getMessage() != null) {
             t = t.getCause();
         }
-        String m = t.getMessage();
-        if (m == null || m.isBlank()) {
-            return "malformed JSON";
-        }
+        String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
         int see = m.indexOf("\nSee ");
         if (see >= 0) {
             m = m.substring(0, see);
         }
-        // "com.google.gson.stream.MalformedJsonException: ..." when a wrapper copied its cause's toString()
-        m = m.replaceAll("(?:[a-z][a-z0-9_]*\\.)+[A-Z][A-Za-z0-9_]*(?:Exception|Error): ", "");
+        // a wrapped exception's toString(): "java.io.EOFException: End of input ..."
+        m = m.replaceFirst("^([a-z][a-z0-9_]*\\.)+[A-Z][A-Za-z0-9_$]*: ", "");
         return m.replace('\n', ' ').strip();
     }
 }

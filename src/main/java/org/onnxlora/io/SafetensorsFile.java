@@ -284,7 +284,8 @@ public final class SafetensorsFile implements AutoCloseable {
         try {
             return channel.map(FileChannel.MapMode.READ_ONLY, position, length);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, file + ": cannot map " + length + " bytes at " + position + ": " + IoErrors.reason(e), e);
+            throw new OnnxLoraException(ErrorCode.IO, file + ": cannot map " + length + " bytes at " + position + ": "
+                    + IoErrors.reason(e), e);
         }
     }
 

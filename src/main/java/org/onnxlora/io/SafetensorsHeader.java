@@ -63,7 +63,7 @@ record SafetensorsHeader(Map<String, SafetensorsTensorInfo> tensors, Map<String,
             // Gson reports malformed JSON as IOException and wrong token types as IllegalStateException.
             String where = key == null ? "" : " (in entry '" + key + "')";
             throw new OnnxLoraException(ErrorCode.INVALID_MODEL,
-                    file + ": header is not valid safetensors JSON" + where + ": " + JsonErrors.reason(e), e);
+                    file + ": header is not valid safetensors JSON" + where + ": " + IoErrors.reason(e), e);
         }
         validateLayout(file, tensors.values(), dataLength);
         return new SafetensorsHeader(Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));

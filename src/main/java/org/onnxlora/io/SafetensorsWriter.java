@@ -176,7 +176,7 @@ public final class SafetensorsWriter {
                 return total;
             });
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, file + ": cannot write: " + e, e);
+            throw new OnnxLoraException(ErrorCode.IO, file + ": cannot write: " + IoErrors.reason(e), e);
         }
     }
 

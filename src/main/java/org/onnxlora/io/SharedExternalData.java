@@ -55,7 +55,7 @@ public final class SharedExternalData {
                 }
             });
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + IoErrors.reason(e), e);
         }
         return new SharedExternalData(file, refs);
     }

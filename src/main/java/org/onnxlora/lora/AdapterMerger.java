@@ -35,7 +35,8 @@ public final class AdapterMerger {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "no adapter to add or subtract");
         }
         ModelFiles files = ModelFiles.of(model);
-        OutputGuard.check(out, force, model);
+        OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, force,
+                java.util.List.of(model));
         WeightDeltaPass pass = new WeightDeltaPass(family);
         List<ModelProto> loaded = new ArrayList<>();
         for (Path f : files.onnxFiles()) {

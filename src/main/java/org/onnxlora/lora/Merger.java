@@ -30,7 +30,8 @@ public final class Merger {
     public List<FileResult> merge(Path model, Path out, Map<String, float[]> overrides, boolean force,
             boolean allowNonfinite) {
         ModelFiles files = ModelFiles.of(model);
-        OutputGuard.check(out, force, model);
+        OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, force,
+                java.util.List.of(model));
         List<ModelProto> loaded = new ArrayList<>();
         java.util.Set<String> modules = new java.util.HashSet<>();
         for (Path f : files.onnxFiles()) {

@@ -16,6 +16,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 
 /**
  * How one model family's attention projections look in an export: a regex over
@@ -48,7 +49,7 @@ public record ModelFamily(
             }
             return parse(new InputStreamReader(in, StandardCharsets.UTF_8), "graphs/" + name + ".json");
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read family " + name + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read family " + name + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -56,7 +57,7 @@ public record ModelFamily(
         try (Reader r = Files.newBufferedReader(file)) {
             return parse(r, file.toString());
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read family file " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read family file " + file + ": " + IoErrors.reason(e), e);
         }
     }
 

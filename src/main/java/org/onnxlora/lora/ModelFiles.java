@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 
 /**
  * A model as the user names it: one {@code .onnx} file, or an Optimum export folder
@@ -34,7 +35,7 @@ public record ModelFiles(Path root, boolean directory, List<Path> onnxFiles) {
             }
             return new ModelFiles(path, true, files);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + path + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + path + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -55,7 +56,7 @@ public record ModelFiles(Path root, boolean directory, List<Path> onnxFiles) {
                     .filter(p -> !p.getFileName().toString().endsWith(".onnx_data"))
                     .sorted().toList();
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + root + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + root + ": " + IoErrors.reason(e), e);
         }
     }
 }

@@ -10,6 +10,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
 import org.onnxlora.graph.ModelValidator;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.OutputGuard;
 import org.onnxlora.proto.Onnx.ModelProto;
@@ -36,7 +37,8 @@ public final class Patcher {
     public Report patch(Path model, Path out, LoraConfig cfg, AdapterSource source, boolean dryRun, boolean force) {
         ModelFiles files = ModelFiles.of(model);
         if (!dryRun) {
-            OutputGuard.check(out, force, model);
+            OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, force,
+                java.util.List.of(model));
         }
         PatchPass pass = new PatchPass(family);
         List<ModelProto> loaded = new ArrayList<>();
@@ -75,7 +77,7 @@ public final class Patcher {
             try {
                 Files.copy(c, out.resolve(c.getFileName()), StandardCopyOption.REPLACE_EXISTING);
             } catch (IOException e) {
-                throw new OnnxLoraException(ErrorCode.IO, "cannot copy " + c + " to " + out + ": " + e.getMessage(), e);
+                throw new OnnxLoraException(ErrorCode.IO, "cannot copy " + c + " to " + out + ": " + IoErrors.reason(e), e);
             }
         }
     }

@@ -3,6 +3,8 @@ package org.onnxlora.runtime;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.TreeMap;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
 
 /**
  * How ONNX Runtime sessions are configured.
@@ -25,7 +27,8 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
 
     public RuntimeOptions {
         if (threads < 0) {
-            throw new IllegalArgumentException("threads must be >= 0, got " + threads);
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--threads must be >= 0 (0 = one per core), got "
+                    + threads);
         }
         cudaOptions = Map.copyOf(cudaOptions == null ? Map.of() : cudaOptions);
     }

@@ -10,6 +10,7 @@ import ai.onnxruntime.providers.OrtCUDAProviderOptions;
 import java.nio.file.Path;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.ModelIO;
 import org.onnxlora.proto.Onnx.ModelProto;
 
 /** Creates ONNX Runtime sessions from models or files, with onnx-lora's options and error messages. */
@@ -41,10 +42,11 @@ public final class Sessions {
             if (opts.optimizedModelPath() != null) {
                 so.setOptimizedModelFilePath(opts.optimizedModelPath().toString());
             }
-            if (opts.verboseLog()) {
-                // VERBOSE makes ORT print "Node placements": every node with the provider that runs it.
-                so.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE);
-            }
+            // VERBOSE makes ORT print "Node placements": every node with the provider that runs it.
+            // Otherwise ORT stays quiet: every failure it logs (in colour, on the process's stderr) is
+            // also returned as the OrtException that onnx-lora reports in its own one line.
+            so.setSessionLogLevel(opts.verboseLog() ? OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE
+                    : OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL);
             if (opts.profilePrefix() != null) {
                 so.enableProfiling(opts.profilePrefix().toString());
             }
@@ -88,7 +90,12 @@ public final class Sessions {
         }
     }
 
+    /**
+     * A session for a model file, which onnx-lora's own reader checks first: an empty, truncated or
+     * non-ONNX file is an invalid model named as such, not an ONNX Runtime failure.
+     */
     public static OrtSession create(Path file, RuntimeOptions opts) {
+        ModelIO.load(file);
         try (SessionOptions so = options(opts)) {
             return env().createSession(file.toString(), so);
         } catch (OrtException e) {

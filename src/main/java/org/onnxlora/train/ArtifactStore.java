@@ -12,6 +12,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.Json;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
@@ -76,7 +77,7 @@ public final class ArtifactStore {
                     new Manifest(1, a.logitsOutput(), entries, options.loss(), options.optimizer())));
             return data;
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write artifacts to " + dir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write artifacts to " + dir + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -90,7 +91,7 @@ public final class ArtifactStore {
         try {
             m = GSON.fromJson(Files.readString(manifestFile), Manifest.class);
         } catch (IOException | RuntimeException e) {
-            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "cannot read " + manifestFile + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "cannot read " + manifestFile + ": " + IoErrors.reason(e), e);
         }
         List<AdapterSpec> specs = new ArrayList<>();
         Map<String, TensorProto> initial = new LinkedHashMap<>();

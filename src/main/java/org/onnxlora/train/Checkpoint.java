@@ -1,22 +1,31 @@
 package org.onnxlora.train;
 
 import com.google.gson.Gson;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
 import java.io.IOException;
+import java.math.BigDecimal;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.Json;
-import org.onnxlora.io.JsonErrors;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
 
@@ -32,14 +41,19 @@ import org.onnxlora.io.SafetensorsWriter;
  *
  * A checkpoint is written into a temporary folder and renamed into place, and
  * {@code latest} is updated last: a run killed at any instant leaves the previous
- * checkpoint intact and pointed to.
+ * checkpoint intact and pointed to. A checkpoint of non-finite values is never written.
+ * When {@code latest} is damaged (empty, naming a missing folder, or a path that leaves
+ * the run) the newest complete {@code step-N} of the run is used, with a warning; a
+ * checkpoint that {@code latest} names correctly but that is itself damaged is refused,
+ * naming the file.
  */
 public final class Checkpoint {
     public static final String ADAPTERS = "adapters.safetensors";
     public static final String OPTIMIZER = "optimizer.safetensors";
     public static final String STATE = "state.json";
     public static final String LATEST = "latest";
-    private static final Gson GSON = Json.builder().setPrettyPrinting().create();
+    private static final Gson GSON = Json.builder().setPrettyPrinting().serializeNulls().create();
+    private static final Pattern STEP_DIR = Pattern.compile("step-(\\d{1,18})");
 
     /** The scalar state. */
     public record State(long step, long epoch, long batchIndex, long seed, String fingerprint, double lastLoss) {}
@@ -48,26 +62,35 @@ public final class Checkpoint {
     public record Loaded(Path dir, State state, Map<String, float[]> adapters, Map<String, float[]> expAvg,
             Map<String, float[]> expAvgSq) {}
 
+    /** The checkpoint to continue from, and why it is not the one {@code latest} names (null if it is). */
+    public record Found(Path dir, String warning) {}
+
     private Checkpoint() {}
 
     public static Path save(Path runDir, TrainingSession s, State state, int keep) {
-        Path root = runDir.resolve("checkpoints");
+        Path root = RunDirectory.at(runDir).checkpoints();
         String name = String.format("step-%08d", state.step());
         Path target = root.resolve(name);
         try {
             Files.createDirectories(root);
-            Path tmp = Files.createTempDirectory(root, "." + name + ".");
             SafetensorsWriter a = new SafetensorsWriter().metadata("format", "onnx-lora adapters")
                     .metadata("step", Long.toString(state.step()));
             SafetensorsWriter o = new SafetensorsWriter().metadata("format", "onnx-lora adamw state");
             for (AdapterSpec spec : s.adapters()) {
-                a.putFloats(spec.name(), spec.dims(), s.adapter(spec.name()));
-                o.putFloats(AdapterSpec.expAvg(spec.name()), spec.dims(), s.expAvg(spec.name()));
-                o.putFloats(AdapterSpec.expAvgSq(spec.name()), spec.dims(), s.expAvgSq(spec.name()));
+                float[] value = s.adapter(spec.name());
+                float[] m = s.expAvg(spec.name());
+                float[] v = s.expAvgSq(spec.name());
+                requireFinite(spec.name(), value, state.step());
+                requireFinite(AdapterSpec.expAvg(spec.name()), m, state.step());
+                requireFinite(AdapterSpec.expAvgSq(spec.name()), v, state.step());
+                a.putFloats(spec.name(), spec.dims(), value);
+                o.putFloats(AdapterSpec.expAvg(spec.name()), spec.dims(), m);
+                o.putFloats(AdapterSpec.expAvgSq(spec.name()), spec.dims(), v);
             }
+            Path tmp = Files.createTempDirectory(root, "." + name + ".");
             a.write(tmp.resolve(ADAPTERS));
             o.write(tmp.resolve(OPTIMIZER));
-            AtomicFiles.writeString(tmp.resolve(STATE), GSON.toJson(state));
+            AtomicFiles.writeString(tmp.resolve(STATE), stateJson(state));
             if (Files.exists(target)) {
                 org.onnxlora.io.FileTrees.delete(target);
             }
@@ -80,54 +103,231 @@ public final class Checkpoint {
             prune(root, keep, name);
             return target;
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write checkpoint " + target + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write checkpoint " + target + ": " + IoErrors.reason(e), e);
         }
     }
 
-    /** The newest complete checkpoint of a run, if any. */
-    public static Optional<Path> latest(Path runDir) {
-        Path root = runDir.resolve("checkpoints");
-        Path pointer = root.resolve(LATEST);
-        try {
-            if (Files.exists(pointer)) {
-                Path p = root.resolve(Files.readString(pointer).trim());
-                if (Files.exists(p.resolve(STATE))) {
-                    return Optional.of(p);
-                }
+    private static void requireFinite(String tensor, float[] values, long step) {
+        for (float x : values) {
+            if (!Float.isFinite(x)) {
+                throw new OnnxLoraException(ErrorCode.DIVERGED, tensor + " holds " + x + " after step " + step
+                        + "; no checkpoint was written for it");
             }
-        } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + pointer + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The newest complete checkpoint of a run, if any (see {@link #find} for how a damaged pointer is handled). */
+    public static Optional<Path> latest(Path runDir) {
+        return find(runDir).map(Found::dir);
+    }
+
+    /**
+     * The checkpoint a resumed run continues from: the one {@code latest} names, or, when
+     * {@code latest} is missing or damaged, the newest complete {@code step-N} (with a
+     * warning). Empty when the run has no checkpoint at all; fails when checkpoints exist
+     * but none is usable, or when the one named is damaged.
+     */
+    public static Optional<Found> find(Path runDir) {
+        Path root = RunDirectory.at(runDir).checkpoints();
+        if (!Files.isDirectory(root)) {
+            return Optional.empty();
+        }
+        Path pointer = root.resolve(LATEST);
+        String damage;
+        if (Files.exists(pointer, LinkOption.NOFOLLOW_LINKS)) {
+            String name;
+            try {
+                name = Files.readString(pointer).strip();
+            } catch (IOException | RuntimeException e) {
+                name = null;
+            }
+            damage = pointerDamage(root, name);
+            if (damage == null) {
+                Path dir = root.resolve(name);
+                String broken = incomplete(dir);
+                if (broken != null) {
+                    throw new OnnxLoraException(ErrorCode.IO, "checkpoint " + dir + " is damaged: " + broken);
+                }
+                return Optional.of(new Found(dir, null));
+            }
+        } else {
+            damage = "missing";
+        }
+        List<Path> steps = stepDirs(root);
+        String firstProblem = null;
+        for (int i = steps.size() - 1; i >= 0; i--) {
+            String broken = incomplete(steps.get(i));
+            if (broken == null) {
+                return Optional.of(new Found(steps.get(i), pointer + " is " + damage + "; using "
+                        + steps.get(i).getFileName() + ", the newest complete checkpoint of the run"));
+            }
+            if (firstProblem == null) {
+                firstProblem = steps.get(i) + ": " + broken;
+            }
+        }
+        if (firstProblem != null || !damage.equals("missing")) {
+            throw new OnnxLoraException(ErrorCode.IO, pointer + " is " + damage + " and " + root
+                    + " holds no complete checkpoint" + (firstProblem == null ? "" : " (" + firstProblem + ")")
+                    + "; the run cannot be continued, only started over");
         }
         return Optional.empty();
     }
 
-    public static Loaded load(Path dir) {
+    /** Why {@code name} (the content of {@code latest}) is not a checkpoint of this run; null if it is one. */
+    private static String pointerDamage(Path root, String name) {
+        if (name == null) {
+            return "unreadable";
+        }
+        if (name.isEmpty()) {
+            return "empty";
+        }
+        if (!STEP_DIR.matcher(name).matches()) {
+            return "damaged (it names '" + (name.length() > 60 ? name.substring(0, 60) + "…" : name)
+                    + "', not a step-N folder of the run)";
+        }
+        Path dir = root.resolve(name);
+        if (!Files.isDirectory(dir)) {
+            return "dangling (it names " + name + ", which does not exist)";
+        }
         try {
-            State state = GSON.fromJson(Files.readString(dir.resolve(STATE)), State.class);
-            Map<String, float[]> adapters = new LinkedHashMap<>();
-            Map<String, float[]> m = new LinkedHashMap<>();
-            Map<String, float[]> v = new LinkedHashMap<>();
-            try (SafetensorsFile a = SafetensorsFile.open(dir.resolve(ADAPTERS))) {
-                for (String n : a.names()) {
-                    adapters.put(n, a.floats(n));
-                }
+            if (!dir.toRealPath().getParent().equals(root.toRealPath())) {
+                return "damaged (" + name + " links outside the run)";
             }
-            Path opt = dir.resolve(OPTIMIZER);
-            if (Files.exists(opt)) {
-                try (SafetensorsFile o = SafetensorsFile.open(opt)) {
-                    for (String n : adapters.keySet()) {
-                        m.put(n, o.floats(AdapterSpec.expAvg(n)));
-                        v.put(n, o.floats(AdapterSpec.expAvgSq(n)));
-                    }
-                }
+        } catch (IOException e) {
+            return "dangling (" + name + " cannot be resolved: " + e.getMessage() + ")";
+        }
+        return null;
+    }
+
+    /** Why {@code dir} is not a complete checkpoint; null if it is. */
+    private static String incomplete(Path dir) {
+        for (String f : List.of(ADAPTERS, OPTIMIZER, STATE)) {
+            if (!Files.isRegularFile(dir.resolve(f))) {
+                return f + " is missing";
             }
-            return new Loaded(dir, state, adapters, m, v);
-        } catch (IOException | RuntimeException e) {
+        }
+        try {
+            readState(dir);
+        } catch (OnnxLoraException e) {
+            return e.getMessage();
+        }
+        return null;
+    }
+
+    /** step-N folders, oldest first. */
+    private static List<Path> stepDirs(Path root) {
+        try (Stream<Path> s = Files.list(root)) {
+            // a linked step-N is not the run's own: it may be another run's checkpoint
+            return s.filter(p -> STEP_DIR.matcher(p.getFileName().toString()).matches()
+                    && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS))
+                    .sorted(Comparator.comparingLong(Checkpoint::stepOf)).toList();
+        } catch (IOException e) {
+            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + root + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static long stepOf(Path dir) {
+        Matcher m = STEP_DIR.matcher(dir.getFileName().toString());
+        return m.matches() ? Long.parseLong(m.group(1)) : -1;
+    }
+
+    /** Reads and checks {@code dir/state.json}; every problem is one line naming the file. */
+    public static State readState(Path dir) {
+        Path file = dir.resolve(STATE);
+        JsonObject o;
+        try {
+            JsonElement e = JsonParser.parseString(Files.readString(file));
+            if (!e.isJsonObject()) {
+                throw damaged(file, e.isJsonNull() ? "it is empty" : "it is not a JSON object");
+            }
+            o = e.getAsJsonObject();
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new OnnxLoraException(ErrorCode.IO, "checkpoint state " + file + " does not exist");
+        } catch (IOException e) {
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + e.getMessage(), e);
+        } catch (JsonParseException e) {
+            throw damaged(file, "it is not valid JSON");
+        }
+        long step = whole(o, "step", file);
+        long epoch = whole(o, "epoch", file);
+        long batch = whole(o, "batchIndex", file);
+        long seed = whole(o, "seed", file);
+        JsonElement fp = o.get("fingerprint");
+        if (fp == null || !fp.isJsonPrimitive() || !fp.getAsJsonPrimitive().isString() || fp.getAsString().isEmpty()) {
+            throw damaged(file, "it has no fingerprint");
+        }
+        if (step < 1 || epoch < 0 || batch < 0) {
+            throw damaged(file, "step " + step + ", epoch " + epoch + ", batch " + batch + " (step must be >= 1, the"
+                    + " others >= 0)");
+        }
+        long named = stepOf(dir);
+        if (named >= 0 && named != step) {
+            throw damaged(file, "it says step " + step + " but lies in " + dir.getFileName());
+        }
+        JsonElement loss = o.get("lastLoss");
+        double lastLoss = loss != null && loss.isJsonPrimitive() && loss.getAsJsonPrimitive().isNumber()
+                ? loss.getAsDouble() : Double.NaN;
+        return new State(step, epoch, batch, seed, fp.getAsString(), lastLoss);
+    }
+
+    private static long whole(JsonObject o, String key, Path file) {
+        JsonElement e = o.get(key);
+        if (e == null || e.isJsonNull()) {
+            throw damaged(file, "'" + key + "' is missing");
+        }
+        try {
+            if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
+                throw new NumberFormatException();
+            }
+            return new BigDecimal(e.getAsString()).longValueExact();
+        } catch (NumberFormatException | ArithmeticException ex) {
+            throw damaged(file, "'" + key + "' is " + e + ", not a whole number");
+        }
+    }
+
+    private static OnnxLoraException damaged(Path file, String why) {
+        return new OnnxLoraException(ErrorCode.IO, "checkpoint state " + file + " is damaged: " + why);
+    }
+
+    /** state.json, written field by field: a non-finite loss is recorded as null, not as invalid JSON. */
+    private static String stateJson(State s) {
+        JsonObject o = new JsonObject();
+        o.addProperty("step", s.step());
+        o.addProperty("epoch", s.epoch());
+        o.addProperty("batchIndex", s.batchIndex());
+        o.addProperty("seed", s.seed());
+        o.addProperty("fingerprint", s.fingerprint());
+        if (Double.isFinite(s.lastLoss())) {
+            o.addProperty("lastLoss", s.lastLoss());
+        } else {
+            o.add("lastLoss", JsonNull.INSTANCE);
+        }
+        return GSON.toJson(o);
+    }
+
+    public static Loaded load(Path dir) {
+        State state = readState(dir);
+        Map<String, float[]> adapters = new LinkedHashMap<>();
+        Map<String, float[]> m = new LinkedHashMap<>();
+        Map<String, float[]> v = new LinkedHashMap<>();
+        Path opt = dir.resolve(OPTIMIZER);
+        if (!Files.isRegularFile(opt)) {
+            throw new OnnxLoraException(ErrorCode.IO, "checkpoint " + dir + " is damaged: " + OPTIMIZER
+                    + " (the AdamW moments) is missing");
+        }
+        try (SafetensorsFile a = SafetensorsFile.open(dir.resolve(ADAPTERS)); SafetensorsFile o = SafetensorsFile.open(opt)) {
+            for (String n : a.names()) {
+                adapters.put(n, a.floats(n));
+                m.put(n, o.floats(AdapterSpec.expAvg(n)));
+                v.put(n, o.floats(AdapterSpec.expAvgSq(n)));
+            }
+        } catch (RuntimeException e) {
             if (e instanceof OnnxLoraException ole) {
                 throw ole;
             }
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read checkpoint " + dir + ": " + JsonErrors.reason(e), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read checkpoint " + dir + ": " + IoErrors.reason(e), e);
         }
+        return new Loaded(dir, state, adapters, m, v);
     }
 
     /** Adapter tensors only: from a checkpoint folder, a run folder (its latest checkpoint) or a safetensors file. */
@@ -135,7 +335,7 @@ public final class Checkpoint {
         Path file = path;
         if (Files.isDirectory(path)) {
             Path dir = Files.exists(path.resolve(ADAPTERS)) ? path : latest(path).orElseThrow(() ->
-                    new OnnxLoraException(ErrorCode.IO, path + " holds no checkpoint (no checkpoints/latest)"));
+                    new OnnxLoraException(ErrorCode.IO, path + " holds no checkpoint"));
             file = dir.resolve(ADAPTERS);
         }
         Map<String, float[]> out = new LinkedHashMap<>();
@@ -151,10 +351,7 @@ public final class Checkpoint {
         if (keep <= 0) {
             return;
         }
-        List<Path> all = new ArrayList<>();
-        try (Stream<Path> s = Files.list(root)) {
-            s.filter(p -> p.getFileName().toString().startsWith("step-") && Files.isDirectory(p)).sorted().forEach(all::add);
-        }
+        List<Path> all = stepDirs(root);
         for (int i = 0; i < all.size() - keep; i++) {
             if (!all.get(i).getFileName().toString().equals(newest)) {
                 org.onnxlora.io.FileTrees.delete(all.get(i));

@@ -13,7 +13,7 @@ public record LossConfig(long ignoreIndex, double labelSmoothing) {
     public static final LossConfig DEFAULT = new LossConfig(-100, 0);
 
     public LossConfig {
-        if (labelSmoothing < 0 || labelSmoothing >= 1) {
+        if (!(labelSmoothing >= 0 && labelSmoothing < 1)) { // written so that NaN fails too
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--label-smoothing must be in [0, 1), got " + labelSmoothing);
         }
     }

@@ -14,11 +14,11 @@ public record LrSchedule(Kind kind, double peak, long warmupSteps, long totalSte
     public enum Kind { CONSTANT, LINEAR, COSINE }
 
     public LrSchedule {
-        if (!(peak > 0)) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--lr must be positive, got " + peak);
+        if (!(peak > 0) || Double.isInfinite(peak)) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--lr must be a finite positive number, got " + peak);
         }
         if (warmupSteps < 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--warmup must be >= 0");
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--warmup must be >= 0, got " + warmupSteps);
         }
     }
 

@@ -16,6 +16,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.Json;
+import org.onnxlora.io.IoErrors;
 
 /**
  * {@code RUN/metrics.jsonl}: one JSON object per event ({@code "event": "train"} per
@@ -24,7 +25,7 @@ import org.onnxlora.io.Json;
  * steps that will be redone.
  */
 public final class MetricsLog implements AutoCloseable {
-    private static final Gson GSON = Json.builder().create();
+    private static final Gson GSON = Json.builder().serializeNulls().create();
     private final BufferedWriter out;
 
     private MetricsLog(BufferedWriter out) {
@@ -54,17 +55,20 @@ public final class MetricsLog implements AutoCloseable {
             return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
                     StandardOpenOption.APPEND));
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + IoErrors.reason(e), e);
         }
     }
 
+    /** Appends one entry; a non-finite number is written as null (JSON has no NaN, and readers choke on it). */
     public void write(Map<String, Object> entry) {
+        Map<String, Object> clean = new java.util.LinkedHashMap<>(entry);
+        clean.replaceAll((k, v) -> v instanceof Double d && !Double.isFinite(d) ? null : v);
         try {
-            out.write(GSON.toJson(entry));
+            out.write(GSON.toJson(clean));
             out.newLine();
             out.flush();
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot append to metrics.jsonl: " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot append to metrics.jsonl: " + IoErrors.reason(e), e);
         }
     }
 

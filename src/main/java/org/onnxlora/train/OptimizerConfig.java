@@ -12,13 +12,19 @@ public record OptimizerConfig(double beta1, double beta2, double eps, double wei
 
     public OptimizerConfig {
         if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "Adam betas must be in [0, 1)");
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--adam-betas must be in [0, 1), got " + beta1 + ","
+                    + beta2);
         }
-        if (!(eps > 0)) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "Adam eps must be positive");
+        if (!(eps > 0) || Double.isInfinite(eps)) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--adam-eps must be a finite positive number, got " + eps);
         }
-        if (weightDecay < 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--weight-decay must be >= 0");
+        if (!(weightDecay >= 0) || Double.isInfinite(weightDecay)) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--weight-decay must be a finite number >= 0, got "
+                    + weightDecay);
+        }
+        if (!(maxGradNorm >= 0) || Double.isInfinite(maxGradNorm)) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--max-grad-norm must be a finite number >= 0"
+                    + " (0 disables clipping), got " + maxGradNorm);
         }
     }
 }

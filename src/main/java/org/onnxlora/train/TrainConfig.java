@@ -17,14 +17,25 @@ import org.onnxlora.OnnxLoraException;
 public record TrainConfig(long totalSteps, int gradAccum, LrSchedule schedule, long evalEvery, long saveEvery,
         int keepCheckpoints, long seed) {
     public TrainConfig {
-        if (totalSteps <= 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "the run needs at least one step (--steps or --epochs)");
-        }
+        // --grad-accum first: with --epochs a bad value also makes the step count meaningless
         if (gradAccum <= 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--grad-accum must be >= 1");
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--grad-accum must be >= 1, got " + gradAccum);
         }
-        if (evalEvery < 0 || saveEvery < 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--eval-every and --save-every must be >= 0");
+        if (totalSteps <= 0) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "the run needs at least one step (--steps or --epochs),"
+                    + " got " + totalSteps);
+        }
+        if (evalEvery < 0) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--eval-every must be >= 0 (0 = at the end only), got "
+                    + evalEvery);
+        }
+        if (saveEvery < 0) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--save-every must be >= 0 (0 = at the end only), got "
+                    + saveEvery);
+        }
+        if (keepCheckpoints < 0) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--keep-checkpoints must be >= 0 (0 = keep all), got "
+                    + keepCheckpoints);
         }
     }
 }

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BooleanSupplier;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
@@ -14,12 +15,13 @@ import org.onnxlora.Progress;
  * checkpoints, metrics and divergence detection. Everything that decides a step's
  * result (adapters, moments, step, data position, learning rate as a function of
  * the step) is in the checkpoint, so a resumed run reproduces an uninterrupted one
- * bit for bit.
+ * bit for bit. A stop request (the CLI's Ctrl-C) is honoured between steps: the step
+ * in flight finishes, a checkpoint is written, and the run returns.
  */
 public final class Trainer {
     /** What the run achieved; serialised as the command's JSON summary. */
     public record Summary(long steps, double trainLoss, Double validLoss, double tokensPerSecond, double seconds,
-            String adapters, String checkpoint, Double initialValidLoss) {}
+            String adapters, String checkpoint, Double initialValidLoss, boolean interrupted) {}
 
     private final TrainingSession session;
     private final TrainConfig config;
@@ -37,22 +39,52 @@ public final class Trainer {
 
     /** Restores a checkpoint into the session and the data stream; returns its step. */
     public long resume(Checkpoint.Loaded ck, BatchSource data) {
-        if (!ck.state().fingerprint().equals(fingerprint)) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--resume: " + ck.dir()
-                    + " belongs to a run with another model or configuration; start a new --out or use the same settings");
+        Checkpoint.State st = ck.state();
+        if (!st.fingerprint().equals(fingerprint)) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "checkpoint " + ck.dir()
+                    + " belongs to a run with another model or configuration; start a new run folder or use the same settings");
+        }
+        if (st.step() > config.totalSteps()) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "checkpoint " + ck.dir() + " is at step " + st.step()
+                    + ", past the run's " + config.totalSteps() + " steps");
+        }
+        // The position follows from the step: every step consumes gradAccum batches from the start.
+        long consumed;
+        try {
+            consumed = Math.multiplyExact(st.step(), (long) config.gradAccum());
+        } catch (ArithmeticException e) {
+            consumed = -1;
+        }
+        long perEpoch = data.batchesPerEpoch();
+        if (consumed < 0 || st.epoch() != consumed / perEpoch || st.batchIndex() != consumed % perEpoch) {
+            throw new OnnxLoraException(ErrorCode.IO, "checkpoint state " + ck.dir().resolve(Checkpoint.STATE)
+                    + " is damaged: epoch " + st.epoch() + ", batch " + st.batchIndex() + " is not where step " + st.step()
+                    + " leaves the data (" + perEpoch + " batches per epoch, " + config.gradAccum() + " per step)");
         }
         for (AdapterSpec s : session.adapters()) {
-            if (!ck.adapters().containsKey(s.name())) {
-                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--resume: checkpoint " + ck.dir()
-                        + " has no tensor '" + s.name() + "'");
+            for (var part : java.util.List.of(ck.adapters(), ck.expAvg(), ck.expAvgSq())) {
+                if (!part.containsKey(s.name())) {
+                    throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "checkpoint " + ck.dir()
+                            + " has no tensor '" + s.name() + "'");
+                }
             }
         }
-        session.setState(ck.state().step(), ck.adapters(), ck.expAvg(), ck.expAvgSq());
-        data.seek(new BatchSource.Position(ck.state().epoch(), ck.state().batchIndex()));
-        return ck.state().step();
+        session.setState(st.step(), ck.adapters(), ck.expAvg(), ck.expAvgSq());
+        data.seek(new BatchSource.Position(st.epoch(), st.batchIndex()));
+        return st.step();
     }
 
     public Summary run(BatchSource data, List<Batch> valid, long startStep) {
+        return run(data, valid, startStep, () -> false);
+    }
+
+    /**
+     * Trains from {@code startStep} to the configured length, or until {@code stopRequested}
+     * says so after a step; then that step is checkpointed and the summary says
+     * {@code interrupted}, with {@code steps} the step reached.
+     */
+    public Summary run(BatchSource data, List<Batch> valid, long startStep, BooleanSupplier stopRequested) {
+        RunDirectory run = RunDirectory.at(runDir);
         long t0 = System.nanoTime();
         long tokens = 0;
         double lastLoss = Double.NaN;
@@ -60,7 +92,9 @@ public final class Trainer {
         Double validLoss = null;
         Double initialValid = null;
         Path lastCheckpoint = Checkpoint.latest(runDir).orElse(null);
-        try (MetricsLog log = MetricsLog.open(runDir.resolve("metrics.jsonl"), startStep)) {
+        long reached = startStep;
+        boolean interrupted = false;
+        try (MetricsLog log = MetricsLog.open(run.metrics(), startStep)) {
             if (startStep == 0 && !valid.isEmpty()) {
                 initialValid = evaluate(valid);
                 validLoss = initialValid;
@@ -108,23 +142,35 @@ public final class Trainer {
                     validLoss = evaluate(valid);
                     log.write(entry("eval", step, "valid_loss", validLoss));
                 }
-                if (last || (config.saveEvery() > 0 && step % config.saveEvery() == 0)) {
+                reached = step;
+                interrupted = !last && stopRequested.getAsBoolean();
+                if (last || interrupted || (config.saveEvery() > 0 && step % config.saveEvery() == 0)) {
                     BatchSource.Position pos = data.position();
-                    lastCheckpoint = Checkpoint.save(runDir, session, new Checkpoint.State(step, pos.epoch(),
-                            pos.index(), config.seed(), fingerprint, loss), config.keepCheckpoints());
+                    try {
+                        lastCheckpoint = Checkpoint.save(runDir, session, new Checkpoint.State(step, pos.epoch(),
+                                pos.index(), config.seed(), fingerprint, loss), config.keepCheckpoints());
+                    } catch (OnnxLoraException notSaved) {
+                        if (notSaved.code() == ErrorCode.DIVERGED) {
+                            throw diverged(notSaved.getMessage(), lastCheckpoint);
+                        }
+                        throw notSaved;
+                    }
                 }
                 progress.advance(step, String.format(java.util.Locale.ROOT, "loss %.4f lr %.2e %.0f tok/s%s",
                         loss, lr, stepTokens / seconds, validLoss == null ? "" : String.format(java.util.Locale.ROOT,
                                 " valid %.4f", validLoss)));
+                if (interrupted) {
+                    break;
+                }
             }
             progress.finish();
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         double trainLoss = recent.stream().mapToDouble(Double::doubleValue).average().orElse(lastLoss);
-        Path ck = Checkpoint.latest(runDir).orElse(null);
-        return new Summary(config.totalSteps(), trainLoss, validLoss, tokens / Math.max(seconds, 1e-9), seconds,
-                ck == null ? null : ck.resolve(Checkpoint.ADAPTERS).toString(), ck == null ? null : ck.toString(),
-                initialValid);
+        Path ck = lastCheckpoint;
+        return new Summary(interrupted ? reached : config.totalSteps(), trainLoss, validLoss,
+                tokens / Math.max(seconds, 1e-9), seconds, ck == null ? null : ck.resolve(Checkpoint.ADAPTERS).toString(),
+                ck == null ? null : ck.toString(), initialValid, interrupted);
     }
 
     /** Mean token loss over {@code batches} with the current adapters. */
@@ -148,7 +194,11 @@ public final class Trainer {
     }
 
     private static OnnxLoraException diverged(String what, double value, long step, Path lastGood) {
-        return new OnnxLoraException(ErrorCode.DIVERGED, what + " became " + value + " at step " + step
+        return diverged(what + " became " + value + " at step " + step, lastGood);
+    }
+
+    private static OnnxLoraException diverged(String event, Path lastGood) {
+        return new OnnxLoraException(ErrorCode.DIVERGED, event
                 + "; training stopped" + (lastGood == null ? " (no checkpoint was written yet)"
                         : ", the last good checkpoint is " + lastGood) + " (try a lower --lr or a longer --warmup)");
     }

@@ -77,4 +77,60 @@ class DivergenceTest {
             TrainingParityTest.close();
         }
     }
+
+    @Test
+    void nonFiniteAdaptersAreNeverCheckpointedNorCalledTheLastGoodOne() throws Exception {
+        TrainingParityTest.load();
+        try {
+            TrainingCompiler.Options opts = TrainingCompiler.Options.defaults();
+            Path art = tmp.resolve("artifacts");
+            ArtifactStore.write(new TrainingCompiler().compile(TrainingParityTest.patchedLikeGoldens(
+                    Fixtures.torchscript()), opts), opts, art);
+            Batch batch = TrainingParityTest.goldenBatch();
+            try (TrainingSession s = new TrainingSession(art, RuntimeOptions.defaults().withThreads(2))) {
+                String victim = s.adapters().get(0).name();
+                BatchSource overflowing = new BatchSource() {
+                    long served;
+
+                    @Override
+                    public Batch next() {
+                        served++;
+                        return batch;
+                    }
+
+                    @Override
+                    public Position position() {
+                        if (served == 3) { // the 3rd update overflowed: its loss was finite, its result is not
+                            float[] inf = s.adapter(victim);
+                            inf[0] = Float.POSITIVE_INFINITY;
+                            s.setAdapter(victim, inf);
+                        }
+                        return new Position(0, served);
+                    }
+
+                    @Override
+                    public void seek(Position p) {
+                        served = p.index();
+                    }
+
+                    @Override
+                    public long batchesPerEpoch() {
+                        return 1000;
+                    }
+                };
+                TrainConfig cfg = new TrainConfig(10, 1, new LrSchedule(LrSchedule.Kind.CONSTANT, 1e-3, 0, 10), 0, 1,
+                        0, 1);
+                Trainer t = new Trainer(s, cfg, tmp.resolve("run"), "fp", Progress.NONE);
+                OnnxLoraException e = assertThrows(OnnxLoraException.class, () -> t.run(overflowing, List.of(), 0));
+                assertEquals(ErrorCode.DIVERGED, e.code());
+                assertTrue(e.getMessage().contains("after step 3") && e.getMessage().contains("step-00000002"),
+                        e.getMessage());
+                assertTrue(Checkpoint.latest(tmp.resolve("run")).orElseThrow().endsWith("step-00000002"));
+                assertTrue(!java.nio.file.Files.exists(tmp.resolve("run/checkpoints/step-00000003")),
+                        "a non-finite checkpoint was written");
+            }
+        } finally {
+            TrainingParityTest.close();
+        }
+    }
 }
