@@ -31,7 +31,8 @@ final class AdapterModels implements AutoCloseable {
         Map<String, float[]> values = Checkpoint.adapters(adapter);
         Path tmp = Files.createTempDirectory("onnx-lora-adapted");
         Path out = tmp.resolve(Files.isDirectory(model) ? "model" : "model.onnx");
-        new Merger(Progress.NONE).merge(model, out, values, true);
+        // eval and generate report what a NaN adapter does (NaN loss, written as "NaN"): never refuse it here
+        new Merger(Progress.NONE).merge(model, out, values, true, true);
         return new AdapterModels(out, tmp);
     }
 

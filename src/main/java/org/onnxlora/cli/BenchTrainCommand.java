@@ -1,6 +1,5 @@
 package org.onnxlora.cli;
 
-import com.google.gson.GsonBuilder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -9,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.LoraConfig;
@@ -160,7 +160,7 @@ final class BenchTrainCommand extends BaseCommand {
         if (!profiles.isEmpty()) {
             o.put("profiles", profiles.stream().map(Path::toString).toList());
         }
-        output.result("%s", new GsonBuilder().setPrettyPrinting().create().toJson(o));
+        output.result("%s", Json.builder().setPrettyPrinting().create().toJson(o));
         return 0;
     }
 

@@ -1,7 +1,9 @@
 package org.onnxlora.cli;
 
 import java.nio.file.Path;
+import org.onnxlora.graph.ModelValidator;
 import org.onnxlora.io.ModelIO;
+import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.io.OutputGuard;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.runtime.Seq2SeqSignature;
@@ -42,7 +44,9 @@ final class CompileCommand extends BaseCommand {
     int execute() {
         OutputGuard.check(out, OutputGuard.Kind.FOLDER, force, RunDirectory.inputsOf(model));
         TrainingCompiler.Options opts = training.compilerOptions(ModelFamily.bart());
-        TrainingCompiler.Artifacts art = new TrainingCompiler().compile(ModelIO.load(model), opts);
+        ModelProto patched = ModelIO.load(model);
+        ModelValidator.check(patched, model.toString());
+        TrainingCompiler.Artifacts art = new TrainingCompiler().compile(patched, opts);
         ArtifactStore.write(art, opts, out);
         long params = art.adapters().stream().mapToLong(a -> a.elements()).sum();
         output.result("compiled %d adapters (%,d trainable parameters): training %d nodes, eval %d nodes, optimizer %d"

@@ -1,6 +1,5 @@
 package org.onnxlora.cli;
 
-import com.google.gson.GsonBuilder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,6 +20,7 @@ import org.onnxlora.eval.AdapterOverrides;
 import org.onnxlora.eval.LossEvaluator;
 import org.onnxlora.generate.GenerationConfig;
 import org.onnxlora.generate.Generator;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.metrics.Rouge;
 import org.onnxlora.metrics.RougeScores;
@@ -127,6 +127,10 @@ final class EvalCommand extends BaseCommand {
                 proto = null;
                 loss = ev.evaluate(Batcher.inOrder(ds.examples(), batchSize, dc), output.progress());
             }
+            if (!Double.isFinite(loss.loss())) {
+                output.info("warning: the loss is %s; JSON has no such number, so it is written as the string \"%s\"",
+                        loss.loss(), loss.loss());
+            }
             o.put("loss", loss.loss());
             o.put("perplexity", loss.perplexity());
             o.put("tokens", loss.tokens());
@@ -146,7 +150,7 @@ final class EvalCommand extends BaseCommand {
                 o.put("rougeL", r.rougeL().f1());
             }
         }
-        output.result("%s", new GsonBuilder().setPrettyPrinting().create().toJson(o));
+        output.result("%s", Json.builder().setPrettyPrinting().create().toJson(o));
 
         outputs.write(o, model, adapter, data).forEach(f -> output.info("wrote %s", f));
         return 0;

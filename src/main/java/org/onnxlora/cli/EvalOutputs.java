@@ -1,11 +1,11 @@
 package org.onnxlora.cli;
 
-import com.google.gson.GsonBuilder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.OutputGuard;
 import org.onnxlora.lora.LoraMetadata;
 import org.onnxlora.proto.Onnx.ModelProto;
@@ -46,8 +46,7 @@ final class EvalOutputs {
         o.put("model", model.toAbsolutePath().normalize().toString());
         o.put("adapter", adapter == null ? null : adapter.toAbsolutePath().normalize().toString());
         o.put("data", data.toAbsolutePath().normalize().toString());
-        String json = new GsonBuilder().setPrettyPrinting().serializeNulls().serializeSpecialFloatingPointValues()
-                .create().toJson(o);
+        String json = Json.builder().setPrettyPrinting().serializeNulls().create().toJson(o);
         List<Path> written = new ArrayList<>();
         for (Path f : new Path[] {out, attached}) {
             if (f != null) {

@@ -3,6 +3,8 @@ package org.onnxlora.cli;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
 import org.onnxlora.interop.AdapterFiles;
 import org.onnxlora.interop.OrtAdapters;
 import org.onnxlora.interop.Peft;
@@ -10,6 +12,7 @@ import org.onnxlora.io.OutputGuard;
 import org.onnxlora.lora.Adapter;
 import org.onnxlora.lora.AdapterMerger;
 import org.onnxlora.lora.ModelFamily;
+import org.onnxlora.lora.NonFinite;
 import org.onnxlora.lora.PatchedAdapters;
 import org.onnxlora.train.Checkpoint;
 import org.onnxlora.train.RunDirectory;
@@ -66,6 +69,10 @@ final class ExportAdapterCommand extends BaseCommand {
     @Option(names = "--family", paramLabel = "FILE", description = "Model-family description (default: built-in bart).")
     Path family;
 
+    @Option(names = "--allow-nonfinite",
+            description = "Export adapters holding NaN or infinite values (a diverged run's); refused by default.")
+    boolean allowNonfinite;
+
     @Override
     int execute() {
         String fmt = format.toLowerCase(Locale.ROOT);
@@ -80,6 +87,12 @@ final class ExportAdapterCommand extends BaseCommand {
         }
         OutputGuard.check(out, OutputGuard.Kind.FOLDER, force, RunDirectory.inputsOf(adapter, m, family));
         Adapter a = load(m, fam);
+        if (!allowNonfinite) {
+            NonFinite.in(a).ifPresent(f -> {
+                throw new OnnxLoraException(ErrorCode.DIVERGED, a.origin() + ": adapter " + f.describe()
+                        + "; a model using it would compute NaN (--allow-nonfinite exports it anyway)");
+            });
+        }
         if (fmt.equals("peft")) {
             var paths = m == null ? a.modules().keySet() : AdapterMerger.knownModules(m, fam).keySet();
             Peft.write(a, paths, out, baseModel);
@@ -106,7 +119,7 @@ final class ExportAdapterCommand extends BaseCommand {
                     + " belongs to: pass --model");
         }
         if (!Files.exists(adapter)) {
-            throw new org.onnxlora.OnnxLoraException(org.onnxlora.ErrorCode.IO, "adapter " + adapter + " does not exist");
+            throw new OnnxLoraException(ErrorCode.IO, "adapter " + adapter + " does not exist");
         }
         return PatchedAdapters.read(m, Checkpoint.adapters(adapter), "adapter " + adapter);
     }

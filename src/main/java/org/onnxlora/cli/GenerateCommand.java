@@ -21,6 +21,7 @@ import org.onnxlora.generate.GenerationConfig;
 import org.onnxlora.generate.Generator;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.ModelIO;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.OutputGuard;
 import org.onnxlora.train.RunDirectory;
 import org.onnxlora.lora.ModelFiles;
@@ -111,7 +112,7 @@ final class GenerateCommand extends BaseCommand {
             predictions = generateAll(tok, gen, rows.rows(), batchSize, maxSourceLength, output.progress());
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        Gson gson = new Gson();
+        Gson gson = Json.builder().create();
         AtomicFiles.write(out, os -> {
             BufferedWriter w = new BufferedWriter(new java.io.OutputStreamWriter(os, StandardCharsets.UTF_8));
             for (int i = 0; i < predictions.size(); i++) {

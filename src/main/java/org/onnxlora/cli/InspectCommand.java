@@ -1,11 +1,11 @@
 package org.onnxlora.cli;
 
-import com.google.gson.GsonBuilder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.ModelFiles;
@@ -40,7 +40,7 @@ final class InspectCommand extends BaseCommand {
             summaries.add(ModelSummary.of(ModelIO.load(f), f, fam, files.directory()));
         }
         if (json) {
-            output.result("%s", new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().serializeNulls().create()
+            output.result("%s", Json.builder().setPrettyPrinting().disableHtmlEscaping().serializeNulls().create()
                     .toJson(summaries));
             return 0;
         }

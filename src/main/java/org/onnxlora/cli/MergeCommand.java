@@ -4,12 +4,15 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
 import org.onnxlora.interop.AdapterFiles;
 import org.onnxlora.interop.PeftImport;
 import org.onnxlora.io.OutputGuard;
 import org.onnxlora.lora.AdapterMerger;
 import org.onnxlora.lora.Merger;
 import org.onnxlora.lora.ModelFamily;
+import org.onnxlora.lora.NonFinite;
 import org.onnxlora.lora.WeightDeltaPass;
 import org.onnxlora.train.RunDirectory;
 import picocli.CommandLine.Command;
@@ -67,6 +70,11 @@ final class MergeCommand extends BaseCommand {
     @Option(names = "--family", paramLabel = "FILE", description = "Model-family description (default: built-in bart).")
     Path family;
 
+    @Option(names = "--allow-nonfinite",
+            description = "Merge adapters holding NaN or infinite values (a diverged run's); they are refused by"
+                    + " default because they make the merged weights non-finite.")
+    boolean allowNonfinite;
+
     @Override
     int execute() {
         List<Path> inputs = new ArrayList<>(RunDirectory.inputsOf(model, adapter, peft, family));
@@ -80,7 +88,8 @@ final class MergeCommand extends BaseCommand {
                 force, inputs);
         if (peft == null && add.isEmpty() && subtract.isEmpty()) {
             Map<String, float[]> overrides = adapter == null ? Map.of() : org.onnxlora.train.Checkpoint.adapters(adapter);
-            List<Merger.FileResult> results = new Merger(output.progress()).merge(model, out, overrides, force);
+            List<Merger.FileResult> results = new Merger(output.progress()).merge(model, out, overrides, force,
+                    allowNonfinite);
             int n = 0;
             for (Merger.FileResult r : results) {
                 output.info("%s: merged %d adapters -> %s", r.source(), r.merged().size(), r.target());
@@ -104,6 +113,14 @@ final class MergeCommand extends BaseCommand {
         }
         for (String s : add) {
             terms.add(term(s, 1, "--add", fam));
+        }
+        if (!allowNonfinite) {
+            for (WeightDeltaPass.Term t : terms) {
+                NonFinite.in(t.adapter()).ifPresent(f -> {
+                    throw new OnnxLoraException(ErrorCode.DIVERGED, t.adapter().origin() + ": adapter " + f.describe()
+                            + "; merging it would make the weights non-finite (--allow-nonfinite merges it anyway)");
+                });
+            }
         }
         List<AdapterMerger.FileResult> results = new AdapterMerger(fam, output.progress()).merge(model, out, terms, force);
         int n = 0;

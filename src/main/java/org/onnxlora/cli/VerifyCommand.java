@@ -1,9 +1,9 @@
 package org.onnxlora.cli;
 
-import com.google.gson.GsonBuilder;
 import java.nio.file.Path;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.Json;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Verifier;
 import picocli.CommandLine.Command;
@@ -54,7 +54,7 @@ final class VerifyCommand extends BaseCommand {
             o.put("max_abs_diff", r.maxAbs());
             o.put("ok", ok);
             o.put("outputs", r.outputs());
-            output.result("%s", new GsonBuilder().setPrettyPrinting().create().toJson(o));
+            output.result("%s", Json.builder().setPrettyPrinting().create().toJson(o));
         } else {
             for (Verifier.OutputDiff d : r.outputs()) {
                 output.result("%-28s max|a-b| %.3e  max rel %.3e  (max |value| %.3g, %,d values)", d.output(),

@@ -1,6 +1,5 @@
 package org.onnxlora.interop;
 
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
@@ -23,6 +22,7 @@ import java.util.regex.Pattern;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
@@ -251,7 +251,7 @@ public final class Peft {
         c.addProperty("use_rslora", adapter.useRslora());
         try {
             AtomicFiles.writeString(dir.resolve(PeftConfig.FILE),
-                    new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(c) + "\n");
+                    Json.builder().setPrettyPrinting().serializeNulls().create().toJson(c) + "\n");
         } catch (IOException e) {
             throw new OnnxLoraException(ErrorCode.IO, "cannot write " + dir.resolve(PeftConfig.FILE) + ": "
                     + IoErrors.reason(e), e);

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -165,20 +166,16 @@ public final class ModelIO {
         for (StringStringEntryProto e : t.getExternalDataList()) {
             switch (e.getKey()) {
                 case "location" -> location = e.getValue();
-                case "offset" -> offset = Long.parseLong(e.getValue());
-                case "length" -> length = Long.parseLong(e.getValue());
+                case "offset" -> offset = externalNumber(t, e);
+                case "length" -> length = externalNumber(t, e);
                 default -> { }
             }
         }
-        if (location == null) {
+        if (location == null || location.isEmpty()) {
             throw new OnnxLoraException(ErrorCode.INVALID_MODEL,
                     "initializer '" + t.getName() + "' is marked external but names no location");
         }
-        Path file = baseDir.resolve(location).normalize();
-        if (!file.startsWith(baseDir)) {
-            throw new OnnxLoraException(ErrorCode.INVALID_MODEL,
-                    "initializer '" + t.getName() + "' points outside the model's folder: " + location);
-        }
+        Path file = insideFolder(t, baseDir, location);
         try {
             DataFile data = channels.get(file);
             if (data == null) {
@@ -188,10 +185,14 @@ public final class ModelIO {
             }
             FileChannel ch = data.channel();
             long fileSize = ch.size();
+            if (offset > fileSize) {
+                throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "initializer '" + t.getName() + "' starts at byte "
+                        + offset + " of " + file + ", which has only " + fileSize);
+            }
             if (length < 0) {
                 length = fileSize - offset;
             }
-            if (offset < 0 || offset + length > fileSize) {
+            if (length > fileSize - offset) { // not offset + length > fileSize: that sum can overflow
                 throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "initializer '" + t.getName() + "' needs bytes "
                         + offset + ".." + (offset + length) + " of " + file + ", which has only " + fileSize);
             }
@@ -199,6 +200,8 @@ public final class ModelIO {
                 throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL,
                         "initializer '" + t.getName() + "' is larger than 2 GB");
             }
+            // The bytes must be what the dims and dtype say, before anything maps or decodes them.
+            Tensors.checkRawLength(t, length);
             ByteString bytes = length == 0 ? ByteString.EMPTY
                     : UnsafeByteOperations.unsafeWrap(ch.map(FileChannel.MapMode.READ_ONLY, offset, length));
             if (data.fileKey() != null && length >= PayloadSink.DIRECT_MIN) {
@@ -211,6 +214,62 @@ public final class ModelIO {
         } catch (IOException e) {
             throw new OnnxLoraException(ErrorCode.IO, "cannot read external data " + file + ": " + IoErrors.reason(e), e);
         }
+    }
+
+    /** An external_data offset or length: a non-negative decimal integer, or the model is refused naming the entry. */
+    private static long externalNumber(TensorProto t, StringStringEntryProto e) {
+        String v = e.getValue().trim();
+        long n;
+        try {
+            n = Long.parseLong(v);
+        } catch (NumberFormatException ex) {
+            n = -1;
+        }
+        if (n < 0) {
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "initializer '" + t.getName() + "' has external_data "
+                    + e.getKey() + " '" + e.getValue() + "', expected a non-negative integer");
+        }
+        return n;
+    }
+
+    /**
+     * The data file {@code location} names, refused unless it lies inside the model's folder after
+     * every symbolic link is resolved: a link (or {@code ../}) pointing elsewhere would let a model
+     * read, and patch copy out, any file the user can read. ONNX Runtime refuses both forms too.
+     */
+    private static Path insideFolder(TensorProto t, Path modelDir, String location) {
+        Path baseDir = modelDir.normalize();
+        Path file;
+        try {
+            file = baseDir.resolve(location).normalize();
+        } catch (InvalidPathException e) { // a NUL or other byte the file system cannot name
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "initializer '" + t.getName()
+                    + "' names external data '" + location.replaceAll("\\p{Cntrl}", "?") + "', which is not a valid path");
+        }
+        if (!file.startsWith(baseDir)) {
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL,
+                    "initializer '" + t.getName() + "' points outside the model's folder: " + location);
+        }
+        Path real;
+        Path realBase;
+        try {
+            realBase = baseDir.toRealPath();
+            real = file.toRealPath();
+        } catch (NoSuchFileException e) {
+            throw new OnnxLoraException(ErrorCode.IO,
+                    "external data file " + file + " of initializer '" + t.getName() + "' does not exist");
+        } catch (IOException e) {
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read external data " + file + ": " + IoErrors.reason(e), e);
+        }
+        if (!real.startsWith(realBase)) {
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "initializer '" + t.getName() + "': external data "
+                    + location + " is a symbolic link to " + real + ", outside the model's folder");
+        }
+        if (!Files.isRegularFile(real)) {
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "initializer '" + t.getName() + "': external data "
+                    + location + " is not a regular file");
+        }
+        return real;
     }
 
     public static void save(ModelProto model, Path out) {

@@ -18,16 +18,31 @@ public final class Tensors {
         return t.getDimsList().stream().mapToLong(Long::longValue).toArray();
     }
 
+    /** Product of the dims; a negative dim or a product past 2^63 is refused (a file can claim anything). */
     public static long elementCount(TensorProto t) {
         long n = 1;
         for (long d : t.getDimsList()) {
-            n *= d;
+            if (d < 0) {
+                throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "tensor '" + t.getName() + "' has a negative dimension: "
+                        + t.getDimsList());
+            }
+            try {
+                n = Math.multiplyExact(n, d);
+            } catch (ArithmeticException e) {
+                throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "tensor '" + t.getName() + "' has dims "
+                        + t.getDimsList() + ", whose product overflows a 64-bit count");
+            }
         }
         return n;
     }
 
+    /** Bytes per element; 0 for types without a fixed byte size (string, 4-bit) and for numbers ONNX does not define. */
     public static int elementSize(int dataType) {
-        return switch (DataType.forNumber(dataType)) {
+        DataType dt = DataType.forNumber(dataType);
+        if (dt == null) {
+            return 0;
+        }
+        return switch (dt) {
             case FLOAT, INT32, UINT32 -> 4;
             case DOUBLE, INT64, UINT64, COMPLEX64 -> 8;
             case FLOAT16, BFLOAT16, INT16, UINT16 -> 2;
@@ -37,12 +52,99 @@ public final class Tensors {
         };
     }
 
+    /**
+     * Checks what a file claims about an initializer before anything is allocated from it: a data
+     * type ONNX defines, dims that are non-negative and multiply without overflow, and a payload
+     * (raw bytes or the typed field) that holds exactly dims × dtype. Tensors still marked external
+     * are not checked here ({@link ModelIO#load} resolves and checks them).
+     */
+    public static void checkData(TensorProto t) {
+        long n = elementCount(t);
+        DataType dt = DataType.forNumber(t.getDataType());
+        if (dt == null || dt == DataType.UNDEFINED) {
+            throw unsupported(t);
+        }
+        if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
+            return;
+        }
+        if (t.hasRawData()) {
+            checkRawLength(t, t.getRawData().size());
+            return;
+        }
+        long have;
+        long need = n;
+        switch (dt) {
+            case FLOAT -> have = t.getFloatDataCount();
+            case COMPLEX64 -> { have = t.getFloatDataCount(); need = 2 * n; }
+            case DOUBLE -> have = t.getDoubleDataCount();
+            case COMPLEX128 -> { have = t.getDoubleDataCount(); need = 2 * n; }
+            case INT64 -> have = t.getInt64DataCount();
+            case UINT32, UINT64 -> have = t.getUint64DataCount();
+            case STRING -> have = t.getStringDataCount();
+            default -> { have = t.getInt32DataCount(); need = packedElements(dt, n); }
+        }
+        if (have != need) {
+            throw sizeMismatch(t, have + " values", need + (have == 0 ? " (it has no data at all)" : ""));
+        }
+    }
+
+    /** Checks that {@code length} raw bytes (inline or external) are exactly what the tensor's dims and dtype take. */
+    public static void checkRawLength(TensorProto t, long length) {
+        long n = elementCount(t);
+        DataType dt = DataType.forNumber(t.getDataType());
+        if (dt == null || dt == DataType.UNDEFINED) {
+            throw unsupported(t);
+        }
+        if (dt == DataType.STRING) {
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL,
+                    "tensor '" + t.getName() + "' is a string tensor with raw bytes, which ONNX does not allow");
+        }
+        long need = packedBytes(dt, n);
+        if (length != need) {
+            throw sizeMismatch(t, length + " bytes", need + " bytes");
+        }
+    }
+
+    /** Bytes of n elements in raw_data; the 4- and 2-bit types pack two or four to a byte. */
+    private static long packedBytes(DataType dt, long n) {
+        return switch (dt) {
+            case UINT4, INT4, FLOAT4E2M1 -> (n + 1) / 2;
+            case UINT2, INT2 -> (n + 3) / 4;
+            default -> {
+                try {
+                    yield Math.multiplyExact(n, elementSize(dt.getNumber()));
+                } catch (ArithmeticException e) {
+                    yield Long.MAX_VALUE; // never equals a real payload size: reported as a mismatch
+                }
+            }
+        };
+    }
+
+    /** Entries of int32_data that n elements take (packed for the 4- and 2-bit types). */
+    private static long packedElements(DataType dt, long n) {
+        return switch (dt) {
+            case UINT4, INT4, FLOAT4E2M1 -> (n + 1) / 2;
+            case UINT2, INT2 -> (n + 3) / 4;
+            default -> n;
+        };
+    }
+
+    private static OnnxLoraException sizeMismatch(TensorProto t, String have, String need) {
+        return new OnnxLoraException(ErrorCode.INVALID_MODEL, "tensor '" + t.getName() + "' of type "
+                + typeName(t.getDataType()) + " and shape " + t.getDimsList() + " holds " + have + ", expected " + need);
+    }
+
     /** Payload size in bytes, whether the data is raw, typed or still external. */
     public static long byteSize(TensorProto t) {
         if (t.hasRawData()) {
             return t.getRawData().size();
         }
-        return elementCount(t) * Math.max(1, elementSize(t.getDataType()));
+        try {
+            return Math.multiplyExact(elementCount(t), Math.max(1, elementSize(t.getDataType())));
+        } catch (ArithmeticException e) {
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "tensor '" + t.getName() + "' of shape "
+                    + t.getDimsList() + " would take more than 2^63 bytes");
+        }
     }
 
     public static boolean isFloatType(int dataType) {
@@ -70,12 +172,12 @@ public final class Tensors {
     /** Values of a floating-point tensor widened to double (for exact accumulation). */
     public static double[] toDoubles(TensorProto t) {
         int n = count(t);
+        checkData(t); // before allocating: the dims are the file's claim, the payload is what it holds
         double[] out = new double[n];
-        int dt = t.getDataType();
         if (t.hasRawData()) {
             ByteBuffer b = raw(t);
             checkRawSize(t, b, n);
-            switch (DataType.forNumber(dt)) {
+            switch (knownType(t)) {
                 case FLOAT -> { for (int i = 0; i < n; i++) out[i] = b.getFloat(); }
                 case DOUBLE -> { for (int i = 0; i < n; i++) out[i] = b.getDouble(); }
                 case FLOAT16 -> { for (int i = 0; i < n; i++) out[i] = Half.toFloat(b.getShort()); }
@@ -86,7 +188,7 @@ public final class Tensors {
             }
             return out;
         }
-        switch (DataType.forNumber(dt)) {
+        switch (knownType(t)) {
             case FLOAT -> { for (int i = 0; i < n; i++) out[i] = t.getFloatData(i); }
             case DOUBLE -> { for (int i = 0; i < n; i++) out[i] = t.getDoubleData(i); }
             case FLOAT16 -> { for (int i = 0; i < n; i++) out[i] = Half.toFloat((short) t.getInt32Data(i)); }
@@ -117,11 +219,12 @@ public final class Tensors {
 
     public static long[] toLongs(TensorProto t) {
         int n = count(t);
+        checkData(t);
         long[] out = new long[n];
         if (t.hasRawData()) {
             ByteBuffer b = raw(t);
             checkRawSize(t, b, n);
-            switch (DataType.forNumber(t.getDataType())) {
+            switch (knownType(t)) {
                 case INT64 -> { for (int i = 0; i < n; i++) out[i] = b.getLong(); }
                 case INT32 -> { for (int i = 0; i < n; i++) out[i] = b.getInt(); }
                 default -> throw unsupported(t);
@@ -144,7 +247,20 @@ public final class Tensors {
         }
     }
 
+    /** The tensor's data type; a number ONNX does not define is refused here, naming the tensor, not as an NPE in a switch. */
+    private static DataType knownType(TensorProto t) {
+        DataType dt = DataType.forNumber(t.getDataType());
+        if (dt == null) {
+            throw unsupported(t);
+        }
+        return dt;
+    }
+
     private static OnnxLoraException unsupported(TensorProto t) {
+        if (DataType.forNumber(t.getDataType()) == null) {
+            return new OnnxLoraException(ErrorCode.INVALID_MODEL,
+                    "tensor '" + t.getName() + "' has data_type " + t.getDataType() + ", which ONNX does not define");
+        }
         return new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL,
                 "tensor '" + t.getName() + "' has unsupported data type " + typeName(t.getDataType()));
     }
@@ -173,10 +289,11 @@ public final class Tensors {
      */
     public static IntToDoubleFunction reader(TensorProto t) {
         int n = count(t);
+        checkData(t);
         if (t.hasRawData()) {
             ByteBuffer b = raw(t);
             checkRawSize(t, b, n);
-            return switch (DataType.forNumber(t.getDataType())) {
+            return switch (knownType(t)) {
                 case FLOAT -> i -> b.getFloat(i << 2);
                 case DOUBLE -> i -> b.getDouble(i << 3);
                 case FLOAT16 -> i -> Half.toFloat(b.getShort(i << 1));
@@ -184,7 +301,7 @@ public final class Tensors {
                 default -> throw unsupported(t);
             };
         }
-        return switch (DataType.forNumber(t.getDataType())) {
+        return switch (knownType(t)) {
             case FLOAT -> t::getFloatData;
             case DOUBLE -> t::getDoubleData;
             case FLOAT16 -> i -> Half.toFloat((short) t.getInt32Data(i));

@@ -20,8 +20,9 @@ public final class AdapterInit implements AdapterSource {
 
     @Override
     public AdapterTensors valuesFor(Projection p, int rank, double scaling) {
+        int in = AdapterTensors.factorSize(p.modulePath(), p.in(), rank) / rank;
+        int outSize = AdapterTensors.factorSize(p.modulePath(), p.out(), rank);
         SplittableRandom rng = streamFor(seed, p.modulePath());
-        int in = Math.toIntExact(p.in());
         double[] a = new double[in * rank];
         if (init == LoraConfig.Init.KAIMING) {
             // kaiming_uniform_(a=sqrt(5)) on PEFT's [r, in] weight: bound = sqrt(6 / ((1 + 5) * in)) = 1/sqrt(in)
@@ -35,7 +36,7 @@ public final class AdapterInit implements AdapterSource {
                 a[i] = rng.nextGaussian() * std;
             }
         }
-        return new AdapterTensors(p.in(), p.out(), rank, scaling, a, new double[rank * Math.toIntExact(p.out())]);
+        return new AdapterTensors(p.in(), p.out(), rank, scaling, a, new double[outSize]);
     }
 
     static SplittableRandom streamFor(long seed, String modulePath) {

@@ -9,6 +9,7 @@ import java.util.TreeSet;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
+import org.onnxlora.graph.ModelValidator;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.OutputGuard;
 import org.onnxlora.proto.Onnx.ModelProto;
@@ -39,7 +40,9 @@ public final class AdapterMerger {
         WeightDeltaPass pass = new WeightDeltaPass(family);
         List<ModelProto> loaded = new ArrayList<>();
         for (Path f : files.onnxFiles()) {
-            loaded.add(ModelIO.load(f));
+            ModelProto m = ModelIO.load(f);
+            ModelValidator.check(m, f.toString());
+            loaded.add(m);
         }
         Map<String, String> known = knownModules(files, loaded, family);
         for (WeightDeltaPass.Term t : terms) {

@@ -11,16 +11,40 @@ import org.onnxlora.OnnxLoraException;
  */
 public record AdapterTensors(long in, long out, int rank, double scaling, double[] a, double[] b) {
     public AdapterTensors {
-        if ((long) a.length != in * rank || (long) b.length != rank * out) {
+        if (in < 0 || out < 0 || rank < 0 || (long) a.length != in * rank || (long) b.length != rank * out) {
             throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "adapter factors of " + a.length + " and "
                     + b.length + " values do not fit [" + in + "," + rank + "]·[" + rank + "," + out + "]");
         }
     }
 
+    /**
+     * Elements of one factor, {@code features × rank}, refused with a message naming the module when
+     * it cannot be a Java array: a model's dims are what its file claims, and {@code int} arithmetic
+     * on them would overflow into a negative or wrong array size.
+     */
+    static int factorSize(String module, long features, int rank) {
+        if (features < 1 || rank < 1) {
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, module + ": cannot make a rank-" + rank
+                    + " adapter for " + features + " features");
+        }
+        if (features > MAX_ELEMENTS / rank) {
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, module + ": a rank-" + rank + " adapter for "
+                    + features + " features would hold more than " + MAX_ELEMENTS + " values (is the weight's shape right?)");
+        }
+        return (int) (features * rank);
+    }
+
+    /** The largest array a JVM reliably allocates. */
+    static final int MAX_ELEMENTS = Integer.MAX_VALUE - 8;
+
     /** {@code scaling · a·b} as a row-major {@code [in, out]} matrix, accumulated in double. */
     public double[] delta() {
-        int n = Math.toIntExact(in);
-        int m = Math.toIntExact(out);
+        if (in > MAX_ELEMENTS / Math.max(1, out)) {
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "an update of " + in + "x" + out
+                    + " values does not fit a Java array");
+        }
+        int n = (int) in;
+        int m = (int) out;
         double[] d = new double[n * m];
         for (int i = 0; i < n; i++) {
             int rowA = i * rank;

@@ -20,7 +20,7 @@ public final class BranchFinder {
         List<LoraBranch> found = new ArrayList<>();
         for (int i = 0; i < g.nodeCount(); i++) {
             NodeProto add = g.node(i);
-            if (!add.getOpType().equals("Add") || add.getInputCount() != 2) {
+            if (!add.getOpType().equals("Add") || add.getInputCount() != 2 || add.getOutputCount() != 1) {
                 continue;
             }
             for (int side = 0; side < 2; side++) {
@@ -57,7 +57,8 @@ public final class BranchFinder {
         }
         NodeProto baseNode = g.node(baseIdx);
         boolean linear = baseNode.getOpType().equals("MatMul") || baseNode.getOpType().equals("Gemm");
-        if (!linear || !baseNode.getInput(0).equals(mmA.getInput(0)) || g.consumersOf(base).size() != 1) {
+        if (!linear || baseNode.getInputCount() < 2 || !baseNode.getInput(0).equals(mmA.getInput(0))
+                || g.consumersOf(base).size() != 1) {
             return null;
         }
         String a = mmA.getInput(1);
@@ -72,6 +73,7 @@ public final class BranchFinder {
             return null;
         }
         NodeProto n = g.node(p);
-        return n.getOpType().equals(opType) && g.consumersOf(value).size() == 1 ? n : null;
+        // a file may give a MatMul or Mul any number of inputs: only the binary form is a branch
+        return n.getOpType().equals(opType) && n.getInputCount() == 2 && g.consumersOf(value).size() == 1 ? n : null;
     }
 }

@@ -25,6 +25,17 @@ import org.onnxlora.proto.Onnx.TensorProto;
  * merged projection gets its own copy instead, so only the targeted use changes.
  */
 public final class MergePass {
+    private final boolean allowNonfinite;
+
+    /** A pass that refuses NaN or infinite adapter values. */
+    public MergePass() {
+        this(false);
+    }
+
+    /** @param allowNonfinite fold NaN or infinite adapter values too (they make the merged weights non-finite) */
+    public MergePass(boolean allowNonfinite) {
+        this.allowNonfinite = allowNonfinite;
+    }
 
     /** The merged model and the modules folded into it. */
     public record Result(ModelProto model, List<LoraBranch> merged) {}
@@ -51,6 +62,13 @@ public final class MergePass {
         for (LoraBranch br : branches) {
             NodeProto base = g.node(g.producerOf(br.baseOutput()));
             AdapterTensors ad = withOverrides(stored(g, br), br, overrides);
+            if (!allowNonfinite) {
+                NonFinite.in(br.loraA(), br.loraB(), ad).ifPresent(f -> {
+                    throw new OnnxLoraException(ErrorCode.DIVERGED, "adapter " + f.describe() + " (module "
+                            + br.modulePath() + "); merging it would make the weights non-finite"
+                            + " (--allow-nonfinite merges it anyway)");
+                });
+            }
             checkShape(br, ad, edits.ref(base));
             edits.addAdapter(base, br.modulePath(), ad);
             dropNodes.addAll(br.branchNodes());
@@ -71,9 +89,14 @@ public final class MergePass {
         TensorProto a = g.initializer(br.loraA());
         TensorProto b = g.initializer(br.loraB());
         TensorProto s = g.initializer(br.scaling());
-        if (a.getDimsCount() != 2 || b.getDimsCount() != 2 || a.getDims(1) != b.getDims(0)) {
+        if (a.getDimsCount() != 2 || b.getDimsCount() != 2 || a.getDims(1) != b.getDims(0)
+                || a.getDims(1) < 1 || a.getDims(1) > Integer.MAX_VALUE) {
             throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "LoRA factors of " + br.modulePath()
                     + " have incompatible shapes " + a.getDimsList() + " and " + b.getDimsList());
+        }
+        if (Tensors.elementCount(s) != 1) {
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "LoRA scaling '" + s.getName() + "' of "
+                    + br.modulePath() + " has shape " + s.getDimsList() + ", expected a single value");
         }
         return new AdapterTensors(a.getDims(0), b.getDims(1), (int) a.getDims(1), Tensors.toDoubles(s)[0],
                 Tensors.toDoubles(a), Tensors.toDoubles(b));

@@ -7,6 +7,7 @@ import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
+import org.onnxlora.graph.ModelValidator;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.OutputGuard;
 import org.onnxlora.proto.Onnx.ModelProto;
@@ -22,6 +23,12 @@ public final class Merger {
     public record FileResult(Path source, Path target, List<LoraBranch> merged) {}
 
     public List<FileResult> merge(Path model, Path out, Map<String, float[]> overrides, boolean force) {
+        return merge(model, out, overrides, force, false);
+    }
+
+    /** As {@link #merge(Path, Path, Map, boolean)}; {@code allowNonfinite} folds NaN or infinite adapters too. */
+    public List<FileResult> merge(Path model, Path out, Map<String, float[]> overrides, boolean force,
+            boolean allowNonfinite) {
         ModelFiles files = ModelFiles.of(model);
         OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, force,
                 java.util.List.of(model));
@@ -29,6 +36,7 @@ public final class Merger {
         java.util.Set<String> modules = new java.util.HashSet<>();
         for (Path f : files.onnxFiles()) {
             ModelProto m = ModelIO.load(f);
+            ModelValidator.check(m, f.toString());
             loaded.add(m);
             BranchFinder.find(m.getGraph()).forEach(b -> {
                 modules.add(b.loraA());
@@ -56,7 +64,7 @@ public final class Merger {
                 ModelIO.save(m, target);
                 results.add(new FileResult(f, target, List.of()));
             } else {
-                MergePass.Result r = new MergePass().merge(m, overrides);
+                MergePass.Result r = new MergePass(allowNonfinite).merge(m, overrides);
                 progress.advance(1, "writing");
                 ModelIO.save(r.model(), target);
                 results.add(new FileResult(f, target, r.merged()));

@@ -9,6 +9,7 @@ import java.util.List;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
+import org.onnxlora.graph.ModelValidator;
 import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.OutputGuard;
@@ -44,6 +45,7 @@ public final class Patcher {
         List<PatchPlan> plans = new ArrayList<>();
         for (Path f : files.onnxFiles()) {
             ModelProto m = ModelIO.load(f);
+            ModelValidator.check(m, f.toString()); // never write a "patched" model the runtime would refuse
             loaded.add(m);
             plans.add(pass.plan(m, files.directory() ? f : null, cfg));
         }

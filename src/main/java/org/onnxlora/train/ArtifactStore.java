@@ -1,7 +1,6 @@
 package org.onnxlora.train;
 
 import com.google.gson.Gson;
-import com.google.gson.GsonBuilder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,6 +11,7 @@ import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.SafetensorsFile;
@@ -46,7 +46,7 @@ public final class ArtifactStore {
      * older runs still resume.
      */
     static final int FORMAT = 2;
-    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().create();
+    private static final Gson GSON = Json.builder().setPrettyPrinting().create();
 
     private ArtifactStore() {}
 

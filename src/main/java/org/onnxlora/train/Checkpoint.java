@@ -1,7 +1,6 @@
 package org.onnxlora.train;
 
 import com.google.gson.Gson;
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
@@ -26,6 +25,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.IoErrors;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
 
@@ -52,7 +52,7 @@ public final class Checkpoint {
     public static final String OPTIMIZER = "optimizer.safetensors";
     public static final String STATE = "state.json";
     public static final String LATEST = "latest";
-    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().serializeNulls().create();
+    private static final Gson GSON = Json.builder().setPrettyPrinting().serializeNulls().create();
     private static final Pattern STEP_DIR = Pattern.compile("step-(\\d{1,18})");
 
     /** The scalar state. */

@@ -15,6 +15,7 @@ import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.IoErrors;
 
 /**
@@ -25,7 +26,7 @@ import org.onnxlora.io.IoErrors;
  * after it is in the file.
  */
 public final class MetricsLog implements AutoCloseable {
-    private static final Gson GSON = new com.google.gson.GsonBuilder().serializeNulls().create();
+    private static final Gson GSON = Json.builder().serializeNulls().create();
     private final BufferedWriter out;
     private final List<Listener> listeners = new ArrayList<>();
 

@@ -1,7 +1,6 @@
 package org.onnxlora.train;
 
 import com.google.gson.Gson;
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
@@ -19,6 +18,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.FileTrees;
+import org.onnxlora.io.Json;
 import org.onnxlora.io.OutputGuard;
 
 /**
@@ -60,7 +60,7 @@ public final class RunDirectory {
     /** {@link AtomicFiles}' temporaries and {@link Checkpoint}'s unfinished step folders. */
     private static final Pattern STRAY_FILE = Pattern.compile("\\..+\\.tmp");
     private static final Pattern STRAY_STEP = Pattern.compile("\\.step-\\d+\\..+");
-    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().serializeNulls().create();
+    private static final Gson GSON = Json.builder().setPrettyPrinting().serializeNulls().create();
 
     /** What run.json records. {@code settings} is null for a run.json older than recorded settings. */
     public record Info(RunSettings settings, Long steps, Long batchesPerEpoch) {}
