@@ -12,6 +12,7 @@ import java.util.HexFormat;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
+import org.onnxlora.io.IoErrors;
 
 /**
  * Tokenized data sets kept on disk, so that loading the same data again costs a hash of the
@@ -105,7 +106,7 @@ public final class TokenCache {
             }
             progress.finish();
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + IoErrors.reason(e), e);
         }
         return md.digest();
     }

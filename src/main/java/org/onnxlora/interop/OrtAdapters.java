@@ -12,6 +12,7 @@ import java.util.TreeSet;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.graph.GraphIndex;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.lora.Adapter;
@@ -74,7 +75,7 @@ public final class OrtAdapters {
         try {
             Files.createDirectories(outDir);
         } catch (java.io.IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot create " + outDir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot create " + outDir + ": " + IoErrors.reason(e), e);
         }
         Path modelOut = outDir.resolve("model.onnx");
         Path adapterOut = outDir.resolve(name + OrtAdapterFile.EXTENSION);

@@ -76,7 +76,7 @@ public final class ContentHash {
         } catch (NoSuchFileException e) {
             throw new OnnxLoraException(ErrorCode.IO, file + " does not exist");
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + IoErrors.reason(e), e);
         }
     }
 

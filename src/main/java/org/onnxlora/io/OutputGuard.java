@@ -140,7 +140,7 @@ public final class OutputGuard {
                         addExternalData(p, out);
                     });
                 } catch (IOException | java.io.UncheckedIOException e) {
-                    throw new OnnxLoraException(ErrorCode.IO, "cannot list the input folder " + in + ": " + e.getMessage(), e);
+                    throw new OnnxLoraException(ErrorCode.IO, "cannot list the input folder " + in + ": " + IoErrors.reason(e), e);
                 }
             } else {
                 addExternalData(in, out);

@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.regex.Pattern;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.train.RunDescription;
 
 /**
@@ -43,7 +44,7 @@ public final class EvalAttachment {
         try {
             org.onnxlora.io.AtomicFiles.writeString(file, json.endsWith("\n") ? json : json + "\n");
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + file + ": " + IoErrors.reason(e), e);
         }
     }
 }

@@ -12,6 +12,7 @@ import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.IoErrors;
 
 /**
  * One self-contained HTML page about one or more runs: their curves overlaid (inline
@@ -57,7 +58,7 @@ public final class HtmlReport {
         try {
             AtomicFiles.writeString(out, html());
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + out + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + out + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -66,7 +67,7 @@ public final class HtmlReport {
         try {
             PngChart.write(charts().get(0), out);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + out + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + out + ": " + IoErrors.reason(e), e);
         }
     }
 

@@ -16,6 +16,7 @@ import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.train.RunDescription;
 import org.onnxlora.train.RunDirectory;
 
@@ -77,7 +78,7 @@ public final class RunLoader {
         try {
             lines = Files.exists(file) ? Files.readAllLines(file, StandardCharsets.UTF_8) : null;
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + IoErrors.reason(e), e);
         }
         if (lines == null) {
             notices.add("no " + METRICS + ": no step was logged");
@@ -143,7 +144,7 @@ public final class RunLoader {
         try (Stream<Path> s = Files.list(dir)) {
             files = s.filter(p -> p.getFileName().toString().endsWith(".json")).sorted().toList();
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + dir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + dir + ": " + IoErrors.reason(e), e);
         }
         List<RunData.EvalResult> out = new ArrayList<>();
         for (Path f : files) {

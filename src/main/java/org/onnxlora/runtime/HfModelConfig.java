@@ -10,6 +10,7 @@ import java.util.Optional;
 import java.util.OptionalLong;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 
 /**
  * The token ids and sizes a Hugging Face {@code config.json} beside an export states. Exports
@@ -39,7 +40,7 @@ public record HfModelConfig(Path file, OptionalLong padTokenId, OptionalLong dec
             if (e instanceof OnnxLoraException ole) {
                 throw ole;
             }
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "cannot read " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "cannot read " + file + ": " + IoErrors.reason(e), e);
         }
     }
 

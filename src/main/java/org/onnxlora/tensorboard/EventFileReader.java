@@ -13,6 +13,7 @@ import java.util.Optional;
 import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.proto.TensorBoard.Event;
 
 /**
@@ -48,7 +49,7 @@ public final class EventFileReader {
         } catch (RecordFraming.CorruptRecordException | InvalidProtocolBufferException e) {
             throw new OnnxLoraException(ErrorCode.IO, file + " is damaged at byte " + offset + ": " + e.getMessage(), e);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -61,7 +62,7 @@ public final class EventFileReader {
             return s.filter(p -> p.getFileName().toString().startsWith(EventWriter.FILE_PREFIX))
                     .sorted(EventFileReader::byCreation).toList();
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + dir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + dir + ": " + IoErrors.reason(e), e);
         }
     }
 

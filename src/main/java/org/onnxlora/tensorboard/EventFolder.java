@@ -7,6 +7,7 @@ import java.util.List;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.proto.TensorBoard.Event;
 
 /**
@@ -29,7 +30,7 @@ public final class EventFolder {
                     prune(f, step);
                 }
             } catch (IOException e) {
-                throw new OnnxLoraException(ErrorCode.IO, "cannot rewrite " + f + ": " + e.getMessage(), e);
+                throw new OnnxLoraException(ErrorCode.IO, "cannot rewrite " + f + ": " + IoErrors.reason(e), e);
             }
         }
         return EventWriter.create(dir);

@@ -222,7 +222,7 @@ public final class Checkpoint {
                     && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS))
                     .sorted(Comparator.comparingLong(Checkpoint::stepOf)).toList();
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + root + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + root + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -244,7 +244,7 @@ public final class Checkpoint {
         } catch (java.nio.file.NoSuchFileException e) {
             throw new OnnxLoraException(ErrorCode.IO, "checkpoint state " + file + " does not exist");
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + IoErrors.reason(e), e);
         } catch (JsonParseException e) {
             throw damaged(file, "it is not valid JSON");
         }

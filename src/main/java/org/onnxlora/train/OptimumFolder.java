@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.lora.AdapterSource;
 import org.onnxlora.lora.LoraConfig;
@@ -93,7 +94,7 @@ public final class OptimumFolder {
                 Files.copy(c, out.resolve(c.getFileName()), StandardCopyOption.REPLACE_EXISTING);
             }
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + out + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + out + ": " + IoErrors.reason(e), e);
         }
     }
 }

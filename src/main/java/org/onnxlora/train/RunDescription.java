@@ -13,6 +13,7 @@ import java.util.Optional;
 import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.ModelMetadataProps;
 import org.onnxlora.lora.LoraMetadata;
 
@@ -74,7 +75,7 @@ public final class RunDescription {
             }
             return Optional.of(e.getAsJsonObject());
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + file + ": " + IoErrors.reason(e), e);
         } catch (RuntimeException e) {
             if (e instanceof OnnxLoraException) {
                 throw e;

@@ -18,6 +18,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.FileTrees;
+import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.Json;
 import org.onnxlora.io.OutputGuard;
 
@@ -176,7 +177,7 @@ public final class RunDirectory {
         try (Stream<Path> s = Files.list(checkpoints())) {
             return s.map(p -> p.getFileName().toString()).anyMatch(n -> n.startsWith("step-") || n.equals(Checkpoint.LATEST));
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + checkpoints() + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + checkpoints() + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -194,7 +195,7 @@ public final class RunDirectory {
             return s.filter(p -> !p.getFileName().toString().equals(LOCK) && !isStray(p))
                     .sorted().toList();
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + dir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot list " + dir + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -228,7 +229,7 @@ public final class RunDirectory {
                 }
             }
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot clean up " + dir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot clean up " + dir + ": " + IoErrors.reason(e), e);
         }
         return n;
     }
@@ -251,7 +252,7 @@ public final class RunDirectory {
                 FileTrees.delete(p);
             }
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot delete the old run files in " + dir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot delete the old run files in " + dir + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -293,7 +294,7 @@ public final class RunDirectory {
         try {
             AtomicFiles.writeString(info(), GSON.toJson(o) + "\n");
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + info() + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + info() + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -314,7 +315,7 @@ public final class RunDirectory {
         try {
             AtomicFiles.writeString(summary(), json + "\n");
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + summary() + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + summary() + ": " + IoErrors.reason(e), e);
         }
         return json;
     }
@@ -332,7 +333,7 @@ public final class RunDirectory {
         try {
             return Files.isRegularFile(summary()) ? Optional.of(Files.readString(summary()).strip()) : Optional.empty();
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + summary() + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot read " + summary() + ": " + IoErrors.reason(e), e);
         }
     }
 }

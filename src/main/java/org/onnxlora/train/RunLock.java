@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 
 /**
  * The one-writer lock of a run folder: an OS file lock on {@code RUN/.lock}, held from
@@ -76,7 +77,7 @@ public final class RunLock implements AutoCloseable {
                     // already failing
                 }
             }
-            throw new OnnxLoraException(ErrorCode.IO, "cannot lock " + file + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot lock " + file + ": " + IoErrors.reason(e), e);
         }
     }
 

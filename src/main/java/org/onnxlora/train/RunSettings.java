@@ -20,6 +20,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.ContentHash;
 import org.onnxlora.io.ExternalDataFiles;
+import org.onnxlora.io.IoErrors;
 
 /**
  * Everything that shapes a run's result, by name: a resumed run must agree on each,
@@ -209,7 +210,7 @@ public final class RunSettings {
                             .append(a.lastModifiedTime().toInstant()).append('/').append(changeTime(p))
                             .append('#').append(a.fileKey());
                 } catch (IOException e) {
-                    throw new OnnxLoraException(ErrorCode.IO, "cannot read " + p + ": " + e.getMessage(), e);
+                    throw new OnnxLoraException(ErrorCode.IO, "cannot read " + p + ": " + IoErrors.reason(e), e);
                 }
             }
             return sb.toString();

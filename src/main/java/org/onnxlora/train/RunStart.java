@@ -10,6 +10,7 @@ import java.util.Objects;
 import java.util.Optional;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.IoErrors;
 
 /**
  * Taking a run folder for a run: the policy of what may be replaced, what must match,
@@ -89,7 +90,7 @@ public final class RunStart implements AutoCloseable {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
-            throw new OnnxLoraException(ErrorCode.IO, "cannot create " + dir + ": " + e.getMessage(), e);
+            throw new OnnxLoraException(ErrorCode.IO, "cannot create " + dir + ": " + IoErrors.reason(e), e);
         }
         RunLock lock = RunLock.acquire(run.lockFile(), dir);
         RunStart start = new RunStart(run, mode, in, lock);
