@@ -17,7 +17,7 @@ import java.util.Map;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.LoraConfig;
-import org.onnxlora.lora.MergePass;
+import org.onnxlora.lora.BranchMergePass;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPass;
 import org.onnxlora.lora.PatchPlan;
@@ -27,7 +27,7 @@ import org.onnxlora.proto.Onnx.ModelProto;
  * Splits `patch` or `merge` of one model into phases (parse, transform, save) and prints
  * the time of each and the process memory after it, with RSS broken into anonymous
  * pages (Java heap and native) and file pages (the memory-mapped model, i.e. page
- * cache). Mirrors what Patcher/Merger do. Then, for comparison under the same load: the
+ * cache). Mirrors what Patcher/BranchMerger do. Then, for comparison under the same load: the
  * floor (the whole input copied with transferTo, as cp does, and fsynced) and the
  * previous save path (protobuf's stream chain, every byte through user space). The
  * RSS after the old path shows what it faults in. Linux only (reads /proc/self/status).
@@ -58,7 +58,7 @@ public final class PatchMergePhases {
             PatchPlan plan = pass.plan(model, null, cfg);
             result = pass.apply(model, cfg, plan, new AdapterInit(LoraConfig.Init.KAIMING, 0));
         } else {
-            result = new MergePass().merge(model, Map.of()).model();
+            result = new BranchMergePass().merge(model, Map.of()).model();
         }
         report("transform");
         // What patch/merge do: ModelIO.save (unchanged weights copied from the source file with

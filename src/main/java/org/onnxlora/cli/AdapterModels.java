@@ -6,7 +6,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.onnxlora.Progress;
 import org.onnxlora.io.FileTrees;
-import org.onnxlora.lora.Merger;
+import org.onnxlora.lora.BranchMerger;
 import org.onnxlora.train.Checkpoint;
 
 /**
@@ -32,7 +32,7 @@ final class AdapterModels implements AutoCloseable {
         Path tmp = Files.createTempDirectory("onnx-lora-adapted");
         Path out = tmp.resolve(Files.isDirectory(model) ? "model" : "model.onnx");
         // eval and generate report what a NaN adapter does (NaN loss, written as "NaN"): never refuse it here
-        new Merger(Progress.NONE).merge(model, out, values, true, true);
+        new BranchMerger(Progress.NONE).merge(model, out, values, true, true);
         return new AdapterModels(out, tmp);
     }
 

@@ -90,7 +90,7 @@ final class DemoCommand extends BaseCommand {
                 summary.get("valid_loss").getAsDouble());
 
         Path merged = dir.resolve("merged.onnx");
-        new org.onnxlora.lora.Merger(Progress.NONE).merge(patched, merged, Checkpoint.adapters(run), true);
+        new org.onnxlora.lora.BranchMerger(Progress.NONE).merge(patched, merged, Checkpoint.adapters(run), true);
         double[] losses = lossesOf(patched, merged, run, tokenizer, data.resolve("valid.jsonl"), rt);
         ModelProto b = ModelIO.load(base);
         ModelProto w = ModelIO.load(merged);

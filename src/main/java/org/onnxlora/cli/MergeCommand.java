@@ -10,10 +10,10 @@ import org.onnxlora.interop.AdapterFiles;
 import org.onnxlora.interop.PeftImport;
 import org.onnxlora.io.OutputGuard;
 import org.onnxlora.lora.AdapterMerger;
-import org.onnxlora.lora.Merger;
+import org.onnxlora.lora.BranchMerger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.NonFinite;
-import org.onnxlora.lora.WeightDeltaPass;
+import org.onnxlora.lora.AdapterMergePass;
 import org.onnxlora.train.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -88,10 +88,10 @@ final class MergeCommand extends BaseCommand {
                 force, inputs);
         if (peft == null && add.isEmpty() && subtract.isEmpty()) {
             Map<String, float[]> overrides = adapter == null ? Map.of() : org.onnxlora.train.Checkpoint.adapters(adapter);
-            List<Merger.FileResult> results = new Merger(output.progress()).merge(model, out, overrides, force,
+            List<BranchMerger.FileResult> results = new BranchMerger(output.progress()).merge(model, out, overrides, force,
                     allowNonfinite);
             int n = 0;
-            for (Merger.FileResult r : results) {
+            for (BranchMerger.FileResult r : results) {
                 output.info("%s: merged %d adapters -> %s", r.source(), r.merged().size(), r.target());
                 r.merged().forEach(b -> output.detail("  merged %s", b.modulePath()));
                 n += r.merged().size();
@@ -104,9 +104,9 @@ final class MergeCommand extends BaseCommand {
                     "--adapter folds a patched model's own branches; it cannot be combined with --peft/--add/--subtract");
         }
         ModelFamily fam = family == null ? ModelFamily.bart() : ModelFamily.load(family);
-        List<WeightDeltaPass.Term> terms = new ArrayList<>();
+        List<AdapterMergePass.Term> terms = new ArrayList<>();
         if (peft != null) {
-            terms.add(new WeightDeltaPass.Term(1, PeftImport.check(model, peft, fam).adapter()));
+            terms.add(new AdapterMergePass.Term(1, PeftImport.check(model, peft, fam).adapter()));
         }
         for (String s : subtract) {
             terms.add(term(s, -1, "--subtract", fam));
@@ -115,7 +115,7 @@ final class MergeCommand extends BaseCommand {
             terms.add(term(s, 1, "--add", fam));
         }
         if (!allowNonfinite) {
-            for (WeightDeltaPass.Term t : terms) {
+            for (AdapterMergePass.Term t : terms) {
                 NonFinite.in(t.adapter()).ifPresent(f -> {
                     throw new OnnxLoraException(ErrorCode.DIVERGED, t.adapter().origin() + ": adapter " + f.describe()
                             + "; merging it would make the weights non-finite (--allow-nonfinite merges it anyway)");
@@ -133,9 +133,9 @@ final class MergeCommand extends BaseCommand {
         return 0;
     }
 
-    private WeightDeltaPass.Term term(String spec, double sign, String flag, ModelFamily fam) {
+    private AdapterMergePass.Term term(String spec, double sign, String flag, ModelFamily fam) {
         TermPath t = termPath(spec, flag);
-        return new WeightDeltaPass.Term(sign * t.weight(), AdapterFiles.load(t.path(), null, fam));
+        return new AdapterMergePass.Term(sign * t.weight(), AdapterFiles.load(t.path(), null, fam));
     }
 
     private record TermPath(Path path, double weight) {}

@@ -30,14 +30,14 @@ public final class AdapterMerger {
 
     public record FileResult(Path source, Path target, List<String> updated) {}
 
-    public List<FileResult> merge(Path model, Path out, List<WeightDeltaPass.Term> terms, boolean force) {
+    public List<FileResult> merge(Path model, Path out, List<AdapterMergePass.Term> terms, boolean force) {
         if (terms.isEmpty()) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "no adapter to add or subtract");
         }
         ModelFiles files = ModelFiles.of(model);
         OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, force,
                 java.util.List.of(model));
-        WeightDeltaPass pass = new WeightDeltaPass(family);
+        AdapterMergePass pass = new AdapterMergePass(family);
         List<ModelProto> loaded = new ArrayList<>();
         for (Path f : files.onnxFiles()) {
             ModelProto m = ModelIO.load(f);
@@ -45,7 +45,7 @@ public final class AdapterMerger {
             loaded.add(m);
         }
         Map<String, String> known = knownModules(files, loaded, family);
-        for (WeightDeltaPass.Term t : terms) {
+        for (AdapterMergePass.Term t : terms) {
             checkModules(t.adapter(), known, model);
         }
         List<FileResult> results = new ArrayList<>();
@@ -53,7 +53,7 @@ public final class AdapterMerger {
             Path f = files.onnxFiles().get(i);
             Path target = files.target(f, out);
             progress.start("merge " + f.getFileName(), 2);
-            WeightDeltaPass.Result r = pass.apply(loaded.get(i), files.directory() ? f : null, terms);
+            AdapterMergePass.Result r = pass.apply(loaded.get(i), files.directory() ? f : null, terms);
             progress.advance(1, "writing");
             ModelIO.save(r.model(), target);
             progress.advance(2, "");

@@ -36,7 +36,7 @@ public final class PatchedAdapters {
                 if (modules.containsKey(br.modulePath())) {
                     continue; // another file of an Optimum export: the same adapter
                 }
-                AdapterTensors t = MergePass.stored(g, br);
+                AdapterTensors t = BranchMergePass.stored(g, br);
                 double[] a = take(unused, overrides, br.loraA(), t.a());
                 double[] b = take(unused, overrides, br.loraB(), t.b());
                 t = new AdapterTensors(t.in(), t.out(), t.rank(), t.scaling(), a, b);

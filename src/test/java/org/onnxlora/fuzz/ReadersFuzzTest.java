@@ -37,7 +37,7 @@ import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.BranchFinder;
 import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.LoraMetadata;
-import org.onnxlora.lora.MergePass;
+import org.onnxlora.lora.BranchMergePass;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.ModelSummary;
 import org.onnxlora.lora.PatchPass;
@@ -100,7 +100,7 @@ class ReadersFuzzTest {
         assertNotNull(s.projections());
         LoraMetadata.read(m).ifPresent(i -> i.modules().forEach(mod -> assertNotNull(mod.module())));
         if (!BranchFinder.find(m.getGraph()).isEmpty()) {
-            new MergePass(true).merge(m, Map.of());
+            new BranchMergePass(true).merge(m, Map.of());
         }
         return true;
     }

@@ -16,7 +16,7 @@ import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.AdapterSource;
 import org.onnxlora.lora.AdapterTensors;
 import org.onnxlora.lora.LoraConfig;
-import org.onnxlora.lora.Merger;
+import org.onnxlora.lora.BranchMerger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.Patcher;
 import org.onnxlora.runtime.RuntimeOptions;
@@ -51,8 +51,8 @@ class PatchedModelGenerationTest {
         patcher.patch(Fixtures.optimum(), patchedDir, CFG, trained(), false, false);
         Path mergedFile = tmp.resolve("merged.onnx");
         Path mergedDir = tmp.resolve("merged-optimum");
-        new Merger(Progress.NONE).merge(patchedFile, mergedFile, Map.of(), false);
-        new Merger(Progress.NONE).merge(patchedDir, mergedDir, Map.of(), false);
+        new BranchMerger(Progress.NONE).merge(patchedFile, mergedFile, Map.of(), false);
+        new BranchMerger(Progress.NONE).merge(patchedDir, mergedDir, Map.of(), false);
 
         List<long[]> sources = new ArrayList<>(TestInputs.sources(4));
         sources.addAll(GeneratorTest.randomSources(4, 7));

@@ -23,7 +23,7 @@ import org.onnxlora.lora.PatchedAdapters;
 import org.onnxlora.lora.Patcher;
 import org.onnxlora.lora.Projection;
 import org.onnxlora.lora.ProjectionFinder;
-import org.onnxlora.lora.WeightDeltaPass.Term;
+import org.onnxlora.lora.AdapterMergePass.Term;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.Sessions;
 import org.onnxlora.testing.Fixtures;

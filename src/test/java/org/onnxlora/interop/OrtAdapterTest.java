@@ -17,7 +17,7 @@ import org.onnxlora.Progress;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.lora.Adapter;
 import org.onnxlora.lora.LoraConfig;
-import org.onnxlora.lora.Merger;
+import org.onnxlora.lora.BranchMerger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchedAdapters;
 import org.onnxlora.lora.Patcher;
@@ -37,7 +37,7 @@ class OrtAdapterTest {
 
     Path merge(Path patched) {
         Path w = tmp.resolve(patched.getFileName().toString().replace(".onnx", ".merged.onnx"));
-        new Merger(Progress.NONE).merge(patched, w, Map.of(), false);
+        new BranchMerger(Progress.NONE).merge(patched, w, Map.of(), false);
         return w;
     }
 

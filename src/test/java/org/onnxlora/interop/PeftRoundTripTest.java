@@ -25,11 +25,11 @@ import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.lora.Adapter;
 import org.onnxlora.lora.AdapterMerger;
 import org.onnxlora.lora.LoraConfig;
-import org.onnxlora.lora.Merger;
+import org.onnxlora.lora.BranchMerger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchedAdapters;
 import org.onnxlora.lora.Patcher;
-import org.onnxlora.lora.WeightDeltaPass;
+import org.onnxlora.lora.AdapterMergePass;
 import org.onnxlora.runtime.Sessions;
 import org.onnxlora.testing.Fixtures;
 
@@ -96,7 +96,7 @@ class PeftRoundTripTest {
         }
 
         Path merged = tmp.resolve("merged.onnx");
-        new Merger(Progress.NONE).merge(patched, merged, Map.of(), false);
+        new BranchMerger(Progress.NONE).merge(patched, merged, Map.of(), false);
         Goldens g = Goldens.load();
         if (g == null) {
             return;
@@ -148,7 +148,7 @@ class PeftRoundTripTest {
     Path importMerge(Path model, Path peftDir) {
         Path out = tmp.resolve("w-" + peftDir.getFileName() + "-" + model.getFileName());
         Adapter a = PeftImport.check(model, peftDir, ModelFamily.bart()).adapter();
-        new AdapterMerger(ModelFamily.bart(), Progress.NONE).merge(model, out, List.of(new WeightDeltaPass.Term(1, a)),
+        new AdapterMerger(ModelFamily.bart(), Progress.NONE).merge(model, out, List.of(new AdapterMergePass.Term(1, a)),
                 true);
         return out;
     }

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.AdapterTensors;
 import org.onnxlora.lora.LoraConfig;
-import org.onnxlora.lora.MergePass;
+import org.onnxlora.lora.BranchMergePass;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPass;
 import org.onnxlora.lora.PatchPlan;
@@ -89,7 +89,7 @@ class KernelCopySaveTest {
         });
         Path p = tmp.resolve("patched.onnx");
         ModelIO.save(patched, p, ModelIO.ExternalData.NEVER);
-        ModelProto merged = new MergePass().merge(ModelIO.load(p), Map.of()).model();
+        ModelProto merged = new BranchMergePass().merge(ModelIO.load(p), Map.of()).model();
         Path out = tmp.resolve("merged.onnx");
         PayloadSink.Stats s = ModelIO.write(merged, out, ModelIO.ExternalData.NEVER);
         assertArrayEquals(merged.toByteArray(), Files.readAllBytes(out));

@@ -15,7 +15,7 @@ class MergedWeightTest {
     static final int OUT = 5;
     static final int RANK = 3;
 
-    /** The previous whole-matrix MergePass arithmetic, kept as the reference. */
+    /** The previous whole-matrix BranchMergePass arithmetic, kept as the reference. */
     static TensorProto reference(TensorProto w0, boolean w0T, AdapterTensors ad, float alpha, boolean outT) {
         double[] values = Tensors.toDoubles(w0);
         double[] delta = ad.delta();

@@ -81,7 +81,7 @@ public class PatchMergeFixtureTest {
         Path patched = tmp.resolve("patched.onnx");
         Path merged = tmp.resolve("merged.onnx");
         new Patcher(ModelFamily.bart(), Progress.NONE).patch(model, patched, CFG, nonZero(), false, false);
-        new Merger(Progress.NONE).merge(patched, merged, Map.of(), false);
+        new BranchMerger(Progress.NONE).merge(patched, merged, Map.of(), false);
         Verifier.Report fold = verifier.compare(patched, merged, 3, 12);
         assertTrue(fold.maxAbs() <= 1e-4, "merged differs from patched by " + fold.maxAbs());
         Verifier.Report moved = verifier.compare(model, merged, 1, 13);
@@ -116,7 +116,7 @@ public class PatchMergeFixtureTest {
         Path trained = tmp.resolve("optimum-trained");
         new Patcher(ModelFamily.bart(), Progress.NONE).patch(Fixtures.optimum(), trained, CFG, nonZero(), false, false);
         Path merged = tmp.resolve("optimum-merged");
-        new Merger(Progress.NONE).merge(trained, merged, Map.of(), false);
+        new BranchMerger(Progress.NONE).merge(trained, merged, Map.of(), false);
         for (String f : List.of("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")) {
             Verifier.Report r = verifier.compare(trained.resolve(f), merged.resolve(f), 2, 6);
             assertTrue(r.maxAbs() <= 1e-4, f + " merged differs by " + r.maxAbs());

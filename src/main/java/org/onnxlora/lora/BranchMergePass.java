@@ -24,16 +24,16 @@ import org.onnxlora.proto.Onnx.TensorProto;
  * <p>A weight that other nodes also read (tied or shared) is not modified; the
  * merged projection gets its own copy instead, so only the targeted use changes.
  */
-public final class MergePass {
+public final class BranchMergePass {
     private final boolean allowNonfinite;
 
     /** A pass that refuses NaN or infinite adapter values. */
-    public MergePass() {
+    public BranchMergePass() {
         this(false);
     }
 
     /** @param allowNonfinite fold NaN or infinite adapter values too (they make the merged weights non-finite) */
-    public MergePass(boolean allowNonfinite) {
+    public BranchMergePass(boolean allowNonfinite) {
         this.allowNonfinite = allowNonfinite;
     }
 
@@ -44,7 +44,7 @@ public final class MergePass {
      * Merges the adapter values stored in the model, or {@code overrides} (by tensor
      * name, e.g. {@code …q_proj.lora_A}, onnx-lora layout) where given — the adapters of
      * a training checkpoint. Overrides for modules this graph lacks are ignored here;
-     * {@link Merger} checks them over all files.
+     * {@link BranchMerger} checks them over all files.
      */
     public Result merge(ModelProto model, Map<String, float[]> overrides) {
         GraphProto graph = model.getGraph();

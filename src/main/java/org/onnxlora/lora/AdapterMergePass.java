@@ -19,10 +19,10 @@ import org.onnxlora.proto.Onnx.ModelProto;
  * {@code -1·A, +1·B} on a model merged with A it switches the task to B (the LoRA paper's
  * "subtract BA, add B'A'"); fractional weights blend adapters.
  */
-public final class WeightDeltaPass {
+public final class AdapterMergePass {
     private final ModelFamily family;
 
-    public WeightDeltaPass(ModelFamily family) {
+    public AdapterMergePass(ModelFamily family) {
         this.family = family;
     }
 

@@ -13,10 +13,10 @@ import org.onnxlora.io.OutputGuard;
 import org.onnxlora.proto.Onnx.ModelProto;
 
 /** {@code merge} on files: fold the adapters of every patched file, copy the rest. */
-public final class Merger {
+public final class BranchMerger {
     private final Progress progress;
 
-    public Merger(Progress progress) {
+    public BranchMerger(Progress progress) {
         this.progress = progress;
     }
 
@@ -64,7 +64,7 @@ public final class Merger {
                 ModelIO.save(m, target);
                 results.add(new FileResult(f, target, List.of()));
             } else {
-                MergePass.Result r = new MergePass(allowNonfinite).merge(m, overrides);
+                BranchMergePass.Result r = new BranchMergePass(allowNonfinite).merge(m, overrides);
                 progress.advance(1, "writing");
                 ModelIO.save(r.model(), target);
                 results.add(new FileResult(f, target, r.merged()));
