@@ -16,8 +16,8 @@ import java.util.Locale;
 import java.util.Map;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.lora.AdapterInit;
-import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.BranchMergePass;
+import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPass;
 import org.onnxlora.lora.PatchPlan;
@@ -58,7 +58,7 @@ public final class PatchMergePhases {
             PatchPlan plan = pass.plan(model, null, cfg);
             result = pass.apply(model, cfg, plan, new AdapterInit(LoraConfig.Init.KAIMING, 0));
         } else {
-            result = new BranchMergePass().merge(model, Map.of()).model();
+            result = new BranchMergePass().apply(model, Map.of()).output();
         }
         report("transform");
         // What patch/merge do: ModelIO.save (unchanged weights copied from the source file with

@@ -5,6 +5,7 @@ import java.util.Map;
 import java.util.Optional;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.graph.Domains;
 import org.onnxlora.proto.Onnx.NodeProto;
 
 /** Gradient rules keyed by (domain, op type). Registering a key twice is a bug and fails. */
@@ -13,8 +14,7 @@ public final class GradientRegistry {
 
     /** {@code ""} and {@code "ai.onnx"} are the same domain. */
     private static String key(String domain, String opType) {
-        String d = domain == null || domain.equals("ai.onnx") ? "" : domain;
-        return d + "::" + opType;
+        return Domains.key(domain) + "::" + opType;
     }
 
     public GradientRegistry register(String domain, String opType, GradientRule rule) {
@@ -37,7 +37,7 @@ public final class GradientRegistry {
     public GradientRule lookup(NodeProto node) {
         return find(node).orElseThrow(() -> new OnnxLoraException(ErrorCode.COMPILE,
                 "no gradient rule for op " + node.getOpType() + " (domain "
-                        + (node.getDomain().isEmpty() ? "ai.onnx" : node.getDomain()) + ") at node '"
+                        + Domains.display(node.getDomain()) + ") at node '"
                         + (node.getName().isEmpty() ? String.join(",", node.getOutputList()) : node.getName())
                         + "'; it lies on the path from a trainable tensor to the loss, so training through it"
                         + " needs a rule in org.onnxlora.autodiff.rules"));

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.onnxlora.graph.Attrs;
+import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.AttributeProto;
@@ -39,7 +40,7 @@ final class ScaleFolding {
         Set<Integer> dropped = new HashSet<>();
         for (int i = from; i < nodes.size(); i++) {
             NodeProto m = nodes.get(i);
-            if (!m.getOpType().equals("Mul") || !m.getDomain().isEmpty() || m.getInputCount() != 2) {
+            if (!Domains.isOp(m, "Mul") || m.getInputCount() != 2) {
                 continue;
             }
             int k = scalars.containsKey(m.getInput(1)) ? 1 : scalars.containsKey(m.getInput(0)) ? 0 : -1;
@@ -94,7 +95,7 @@ final class ScaleFolding {
             NodeProto n = nodes.get(r);
             if (isProduct(n, y)) {
                 products.add(r);
-            } else if (n.getOpType().equals("Reshape") && n.getDomain().isEmpty() && n.getInput(0).equals(y)
+            } else if (Domains.isOp(n, "Reshape") && n.getInput(0).equals(y)
                     && !n.getInput(1).equals(y) && !keep.contains(n.getOutput(0))) {
                 List<Integer> next = readers.getOrDefault(n.getOutput(0), List.of());
                 if (next.isEmpty() || !next.stream().allMatch(p -> isProduct(nodes.get(p), n.getOutput(0)))) {
@@ -111,7 +112,7 @@ final class ScaleFolding {
 
     private static boolean isProduct(NodeProto n, String v) {
         boolean fused = n.getOpType().equals("FusedMatMul") && n.getDomain().equals(GraphBuilder.MS_DOMAIN);
-        boolean gemm = n.getOpType().equals("Gemm") && n.getDomain().isEmpty();
+        boolean gemm = Domains.isOp(n, "Gemm");
         if (!fused && !gemm || n.getInputCount() < 2) {
             return false;
         }

@@ -6,7 +6,9 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.onnxlora.Progress;
 import org.onnxlora.io.FileTrees;
+import org.onnxlora.io.Overwrite;
 import org.onnxlora.lora.BranchMerger;
+import org.onnxlora.lora.NonFinitePolicy;
 import org.onnxlora.train.Checkpoint;
 
 /**
@@ -32,7 +34,7 @@ final class AdapterModels implements AutoCloseable {
         Path tmp = Files.createTempDirectory("onnx-lora-adapted");
         Path out = tmp.resolve(Files.isDirectory(model) ? "model" : "model.onnx");
         // eval and generate report what a NaN adapter does (NaN loss, written as "NaN"): never refuse it here
-        new BranchMerger(Progress.NONE).merge(model, out, values, true, true);
+        new BranchMerger(Progress.NONE).merge(model, out, values, Overwrite.REPLACE, NonFinitePolicy.ALLOW);
         return new AdapterModels(out, tmp);
     }
 

@@ -24,6 +24,7 @@ import org.onnxlora.eval.LossEvaluator;
 import org.onnxlora.generate.GenerationConfig;
 import org.onnxlora.generate.Generator;
 import org.onnxlora.io.ModelIO;
+import org.onnxlora.io.Overwrite;
 import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.ModelFamily;
@@ -76,7 +77,7 @@ final class DemoCommand extends BaseCommand {
                 LoraConfig.Init.KAIMING, 42);
         Path patched = dir.resolve("patched.onnx");
         Patcher.Report rep = new Patcher(ModelFamily.bart(), Progress.NONE).patch(base, patched, cfg,
-                new AdapterInit(cfg.init(), cfg.seed()), false, true);
+                new AdapterInit(cfg.init(), cfg.seed()), Overwrite.REPLACE);
         Verifier.Report same = verifier.compare(base, patched, 3, 1);
         output.result("1. patched %d attention projections (r=8, alpha=16, B=0); patched vs base: max |diff| %.1e"
                 + " (must be <= 1e-6)", rep.patchedCount(), same.maxAbs());
@@ -90,7 +91,8 @@ final class DemoCommand extends BaseCommand {
                 summary.get("valid_loss").getAsDouble());
 
         Path merged = dir.resolve("merged.onnx");
-        new org.onnxlora.lora.BranchMerger(Progress.NONE).merge(patched, merged, Checkpoint.adapters(run), true);
+        new org.onnxlora.lora.BranchMerger(Progress.NONE).merge(patched, merged, Checkpoint.adapters(run),
+                Overwrite.REPLACE);
         double[] losses = lossesOf(patched, merged, run, tokenizer, data.resolve("valid.jsonl"), rt);
         ModelProto b = ModelIO.load(base);
         ModelProto w = ModelIO.load(merged);

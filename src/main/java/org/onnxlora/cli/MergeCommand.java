@@ -9,11 +9,13 @@ import org.onnxlora.OnnxLoraException;
 import org.onnxlora.interop.AdapterFiles;
 import org.onnxlora.interop.PeftImport;
 import org.onnxlora.io.OutputGuard;
+import org.onnxlora.io.Overwrite;
+import org.onnxlora.lora.AdapterMergePass;
 import org.onnxlora.lora.AdapterMerger;
 import org.onnxlora.lora.BranchMerger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.NonFinite;
-import org.onnxlora.lora.AdapterMergePass;
+import org.onnxlora.lora.NonFinitePolicy;
 import org.onnxlora.train.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -88,12 +90,13 @@ final class MergeCommand extends BaseCommand {
                 force, inputs);
         if (peft == null && add.isEmpty() && subtract.isEmpty()) {
             Map<String, float[]> overrides = adapter == null ? Map.of() : org.onnxlora.train.Checkpoint.adapters(adapter);
-            List<BranchMerger.FileResult> results = new BranchMerger(output.progress()).merge(model, out, overrides, force,
-                    allowNonfinite);
+            List<BranchMerger.FileResult> results = new BranchMerger(output.progress()).merge(model, out, overrides,
+                    Overwrite.of(force), allowNonfinite ? NonFinitePolicy.ALLOW : NonFinitePolicy.REFUSE);
             int n = 0;
             for (BranchMerger.FileResult r : results) {
                 output.info("%s: merged %d adapters -> %s", r.source(), r.merged().size(), r.target());
-                r.merged().forEach(b -> output.detail("  merged %s", b.modulePath()));
+                r.merged().forEach(m -> output.detail("  merged %s", m));
+                r.refused().forEach(x -> output.detail("  left alone %s", x));
                 n += r.merged().size();
             }
             output.result("merged %d adapters -> %s", n, out);
@@ -122,11 +125,13 @@ final class MergeCommand extends BaseCommand {
                 });
             }
         }
-        List<AdapterMerger.FileResult> results = new AdapterMerger(fam, output.progress()).merge(model, out, terms, force);
+        List<AdapterMerger.FileResult> results = new AdapterMerger(fam, output.progress()).merge(model, out, terms,
+                Overwrite.of(force));
         int n = 0;
         for (AdapterMerger.FileResult r : results) {
             output.info("%s: updated %d projections -> %s", r.source(), r.updated().size(), r.target());
             r.updated().forEach(p -> output.detail("  updated %s", p));
+            r.refused().forEach(x -> output.detail("  left alone %s", x));
             n += r.updated().size();
         }
         output.result("updated %d projections with %d adapter term(s) -> %s", n, terms.size(), out);

@@ -3,11 +3,12 @@ package org.onnxlora.cli;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import org.onnxlora.io.OutputGuard;
+import org.onnxlora.io.Overwrite;
 import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPlan;
-import org.onnxlora.io.OutputGuard;
 import org.onnxlora.lora.Patcher;
 import org.onnxlora.train.RunDirectory;
 import picocli.CommandLine.Command;
@@ -100,7 +101,9 @@ final class PatchCommand extends BaseCommand {
             OutputGuard.check(out, java.nio.file.Files.isDirectory(model) ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL,
                     force, RunDirectory.inputsOf(model, fromPeft, family));
         }
-        Patcher.Report report = new Patcher(fam, output.progress()).patch(model, out, cfg, source, dryRun, force);
+        Patcher patcher = new Patcher(fam, output.progress());
+        Patcher.Report report = dryRun ? patcher.plan(model, out, cfg)
+                : patcher.patch(model, out, cfg, source, Overwrite.of(force));
         for (Patcher.FileResult f : report.files()) {
             printPlan(f);
         }

@@ -157,7 +157,7 @@ public final class GraphIndex {
 
     /** A short description of a node for error messages: {@code 'name' (MatMul)}. */
     public static String describe(NodeProto n) {
-        String op = n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx") ? n.getOpType()
+        String op = Domains.isDefault(n) ? n.getOpType()
                 : n.getDomain() + ":" + n.getOpType();
         return "'" + (n.getName().isEmpty() ? String.join(",", n.getOutputList()) : n.getName()) + "' (" + op + ")";
     }

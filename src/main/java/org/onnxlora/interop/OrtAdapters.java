@@ -68,7 +68,7 @@ public final class OrtAdapters {
             PatchPass pass = new PatchPass(family);
             PatchPlan plan = pass.plan(m, null, adapter.patchConfig());
             PatchPass.checkTargets(adapter.patchConfig(), List.of(plan));
-            m = pass.apply(m, adapter.patchConfig(), plan, adapter);
+            m = pass.apply(m, adapter.patchConfig(), plan, adapter).output();
         }
         ModelProto switchable = switchable(m);
         List<OrtAdapterFile.Parameter> params = parameters(adapter, switchable);

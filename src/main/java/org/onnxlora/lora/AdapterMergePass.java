@@ -3,12 +3,15 @@ package org.onnxlora.lora;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.NameGen;
+import org.onnxlora.graph.PassResult;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
 
@@ -20,6 +23,7 @@ import org.onnxlora.proto.Onnx.ModelProto;
  * "subtract BA, add B'A'"); fractional weights blend adapters.
  */
 public final class AdapterMergePass {
+    static final String NAME = "adapter-merge";
     private final ModelFamily family;
 
     public AdapterMergePass(ModelFamily family) {
@@ -29,15 +33,18 @@ public final class AdapterMergePass {
     /** {@code weight · adapter}; a negative weight subtracts it. */
     public record Term(double weight, Adapter adapter) {}
 
-    /** The edited model and the module paths whose weights changed. */
-    public record Result(ModelProto model, List<String> updated) {}
-
     /** The projections of {@code model} that the family recognises (for checking terms over all files). */
     public Discovery discover(ModelProto model, Path file) {
         return new ProjectionFinder(family).find(model, file);
     }
 
-    public Result apply(ModelProto model, Path file, List<Term> terms) {
+    /**
+     * Adds every term to the projections of {@code model} ({@code file} names it in messages and,
+     * for an Optimum folder, tells which stack it is). The result names each module path whose
+     * weight changed, and refuses each module a term adapts that this file cannot edit (with the
+     * finder's reason) or does not have: in an Optimum folder the other files may have it.
+     */
+    public PassResult<ModelProto> apply(ModelProto model, Path file, List<Term> terms) {
         if (!BranchFinder.find(model.getGraph()).isEmpty() || LoraMetadata.read(model).isPresent()) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, (file == null ? "the model" : file.toString())
                     + " still has LoRA branches; adapter arithmetic works on plain (base or merged) models:"
@@ -47,7 +54,18 @@ public final class AdapterMergePass {
         GraphIndex g = new GraphIndex(graph);
         WeightEdits edits = new WeightEdits(g, new NameGen(g.allNames()));
         List<String> updated = new ArrayList<>();
-        for (Projection p : discover(model, file).projections()) {
+        Discovery found = discover(model, file);
+        Set<String> adapted = new LinkedHashSet<>();
+        terms.stream().filter(t -> t.weight() != 0).forEach(t -> adapted.addAll(t.adapter().modules().keySet()));
+        List<PassResult.Refusal> refused = new ArrayList<>();
+        for (Discovery.Refusal r : found.unsupported()) {
+            if (adapted.remove(r.modulePath())) {
+                refused.add(new PassResult.Refusal(r.modulePath(), "cannot be edited: " + r.reason()));
+            }
+        }
+        found.projections().forEach(p -> adapted.remove(p.modulePath()));
+        adapted.forEach(path -> refused.add(new PassResult.Refusal(path, "no such projection in this file")));
+        for (Projection p : found.projections()) {
             double[] sum = null;
             for (Term t : terms) {
                 Adapter.Module m = t.adapter().module(p.modulePath());
@@ -71,7 +89,7 @@ public final class AdapterMergePass {
         GraphProto out = edits.build(graph, new HashSet<>(), new HashSet<>(), Map.of());
         ModelProto edited = model.toBuilder().setGraph(out).build();
         String note = "{\"modules\": " + updated.size() + ", \"by\": \"onnx-lora merge (adapter arithmetic)\"}";
-        return new Result(updated.isEmpty() ? model : LoraMetadata.withEntry(edited, LoraMetadata.MERGED_KEY, note),
-                updated);
+        return new PassResult<>(NAME, updated.isEmpty() ? model
+                : LoraMetadata.withEntry(edited, LoraMetadata.MERGED_KEY, note), updated, refused);
     }
 }

@@ -10,8 +10,10 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
 import org.onnxlora.graph.ModelValidator;
+import org.onnxlora.graph.PassResult;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.OutputGuard;
+import org.onnxlora.io.Overwrite;
 import org.onnxlora.proto.Onnx.ModelProto;
 
 /**
@@ -28,15 +30,16 @@ public final class AdapterMerger {
         this.progress = progress;
     }
 
-    public record FileResult(Path source, Path target, List<String> updated) {}
+    /** One file: where it was written, the module paths updated in it, and what it left alone (and why). */
+    public record FileResult(Path source, Path target, List<String> updated, List<PassResult.Refusal> refused) {}
 
-    public List<FileResult> merge(Path model, Path out, List<AdapterMergePass.Term> terms, boolean force) {
+    public List<FileResult> merge(Path model, Path out, List<AdapterMergePass.Term> terms, Overwrite overwrite) {
         if (terms.isEmpty()) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "no adapter to add or subtract");
         }
         ModelFiles files = ModelFiles.of(model);
-        OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, force,
-                java.util.List.of(model));
+        OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, overwrite.allowed(),
+                List.of(model));
         AdapterMergePass pass = new AdapterMergePass(family);
         List<ModelProto> loaded = new ArrayList<>();
         for (Path f : files.onnxFiles()) {
@@ -53,12 +56,12 @@ public final class AdapterMerger {
             Path f = files.onnxFiles().get(i);
             Path target = files.target(f, out);
             progress.start("merge " + f.getFileName(), 2);
-            AdapterMergePass.Result r = pass.apply(loaded.get(i), files.directory() ? f : null, terms);
+            PassResult<ModelProto> r = pass.apply(loaded.get(i), files.directory() ? f : null, terms);
             progress.advance(1, "writing");
-            ModelIO.save(r.model(), target);
+            ModelIO.save(r.output(), target);
             progress.advance(2, "");
             progress.finish();
-            results.add(new FileResult(f, target, r.updated()));
+            results.add(new FileResult(f, target, r.changed(), r.refused()));
         }
         Patcher.copyCompanions(files, out);
         return results;

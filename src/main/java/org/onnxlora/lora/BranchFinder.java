@@ -2,7 +2,9 @@ package org.onnxlora.lora;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphIndex;
+import org.onnxlora.graph.NodePatterns;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 
@@ -20,7 +22,7 @@ public final class BranchFinder {
         List<LoraBranch> found = new ArrayList<>();
         for (int i = 0; i < g.nodeCount(); i++) {
             NodeProto add = g.node(i);
-            if (!add.getOpType().equals("Add") || add.getInputCount() != 2 || add.getOutputCount() != 1) {
+            if (!Domains.isOp(add, "Add") || add.getInputCount() != 2 || add.getOutputCount() != 1) {
                 continue;
             }
             for (int side = 0; side < 2; side++) {
@@ -35,7 +37,7 @@ public final class BranchFinder {
     }
 
     private static LoraBranch match(GraphIndex g, NodeProto add, String base, String scaled) {
-        NodeProto mul = producer(g, scaled, "Mul");
+        NodeProto mul = NodePatterns.soleBinaryProducer(g, scaled, "Mul");
         if (mul == null) {
             return null;
         }
@@ -43,11 +45,11 @@ public final class BranchFinder {
         if (s == null) {
             return null;
         }
-        NodeProto mmB = producer(g, s.equals(mul.getInput(1)) ? mul.getInput(0) : mul.getInput(1), "MatMul");
+        NodeProto mmB = NodePatterns.soleBinaryProducer(g, s.equals(mul.getInput(1)) ? mul.getInput(0) : mul.getInput(1), "MatMul");
         if (mmB == null || !g.isInitializer(mmB.getInput(1)) || !mmB.getInput(1).endsWith(".lora_B")) {
             return null;
         }
-        NodeProto mmA = producer(g, mmB.getInput(0), "MatMul");
+        NodeProto mmA = NodePatterns.soleBinaryProducer(g, mmB.getInput(0), "MatMul");
         if (mmA == null || !g.isInitializer(mmA.getInput(1)) || !mmA.getInput(1).endsWith(".lora_A")) {
             return null;
         }
@@ -56,7 +58,7 @@ public final class BranchFinder {
             return null;
         }
         NodeProto baseNode = g.node(baseIdx);
-        boolean linear = baseNode.getOpType().equals("MatMul") || baseNode.getOpType().equals("Gemm");
+        boolean linear = Domains.isOp(baseNode, "MatMul") || Domains.isOp(baseNode, "Gemm");
         if (!linear || baseNode.getInputCount() < 2 || !baseNode.getInput(0).equals(mmA.getInput(0))
                 || g.consumersOf(base).size() != 1) {
             return null;
@@ -65,15 +67,5 @@ public final class BranchFinder {
         String path = a.substring(0, a.length() - ".lora_A".length());
         return new LoraBranch(path, baseNode.getName(), base, add.getOutput(0), a, mmB.getInput(1), s,
                 List.of(mmA.getName(), mmB.getName(), mul.getName(), add.getName()));
-    }
-
-    private static NodeProto producer(GraphIndex g, String value, String opType) {
-        int p = g.producerOf(value);
-        if (p < 0) {
-            return null;
-        }
-        NodeProto n = g.node(p);
-        // a file may give a MatMul or Mul any number of inputs: only the binary form is a branch
-        return n.getOpType().equals(opType) && n.getInputCount() == 2 && g.consumersOf(value).size() == 1 ? n : null;
     }
 }

@@ -8,8 +8,10 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
 import org.onnxlora.graph.ModelValidator;
+import org.onnxlora.graph.PassResult;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.OutputGuard;
+import org.onnxlora.io.Overwrite;
 import org.onnxlora.proto.Onnx.ModelProto;
 
 /** {@code merge} on files: fold the adapters of every patched file, copy the rest. */
@@ -20,18 +22,26 @@ public final class BranchMerger {
         this.progress = progress;
     }
 
-    public record FileResult(Path source, Path target, List<LoraBranch> merged) {}
+    /**
+     * One file: where it was written, the module paths merged into it, and the adapter tensors the
+     * merge left alone ({@link BranchMergePass}); an unpatched file of a folder is copied, merging nothing.
+     */
+    public record FileResult(Path source, Path target, List<String> merged, List<PassResult.Refusal> refused) {}
 
-    public List<FileResult> merge(Path model, Path out, Map<String, float[]> overrides, boolean force) {
-        return merge(model, out, overrides, force, false);
+    /** Merges, refusing NaN or infinite adapter values. */
+    public List<FileResult> merge(Path model, Path out, Map<String, float[]> overrides, Overwrite overwrite) {
+        return merge(model, out, overrides, overwrite, NonFinitePolicy.REFUSE);
     }
 
-    /** As {@link #merge(Path, Path, Map, boolean)}; {@code allowNonfinite} folds NaN or infinite adapters too. */
-    public List<FileResult> merge(Path model, Path out, Map<String, float[]> overrides, boolean force,
-            boolean allowNonfinite) {
+    /**
+     * Folds the adapters of every patched file of {@code model} (their stored values, or {@code overrides}
+     * by tensor name) into {@code out}; the other files are copied.
+     */
+    public List<FileResult> merge(Path model, Path out, Map<String, float[]> overrides, Overwrite overwrite,
+            NonFinitePolicy nonFinite) {
         ModelFiles files = ModelFiles.of(model);
-        OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, force,
-                java.util.List.of(model));
+        OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, overwrite.allowed(),
+                List.of(model));
         List<ModelProto> loaded = new ArrayList<>();
         java.util.Set<String> modules = new java.util.HashSet<>();
         for (Path f : files.onnxFiles()) {
@@ -62,12 +72,12 @@ public final class BranchMerger {
             progress.start("merge " + f.getFileName(), 2);
             if (BranchFinder.find(m.getGraph()).isEmpty()) {
                 ModelIO.save(m, target);
-                results.add(new FileResult(f, target, List.of()));
+                results.add(new FileResult(f, target, List.of(), List.of()));
             } else {
-                BranchMergePass.Result r = new BranchMergePass(allowNonfinite).merge(m, overrides);
+                PassResult<ModelProto> r = new BranchMergePass(nonFinite).apply(m, overrides);
                 progress.advance(1, "writing");
-                ModelIO.save(r.model(), target);
-                results.add(new FileResult(f, target, r.merged()));
+                ModelIO.save(r.output(), target);
+                results.add(new FileResult(f, target, r.changed(), r.refused()));
             }
             progress.advance(2, "");
             progress.finish();

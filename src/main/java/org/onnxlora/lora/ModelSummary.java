@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeMap;
+import org.onnxlora.graph.Domains;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.NodeProto;
@@ -41,7 +42,7 @@ public record ModelSummary(
         Discovery d = new ProjectionFinder(family).find(model, inOptimumFolder ? file : null);
         TreeMap<String, Long> opsets = new TreeMap<>();
         for (OperatorSetIdProto o : model.getOpsetImportList()) {
-            opsets.put(o.getDomain().isEmpty() ? "ai.onnx" : o.getDomain(), o.getVersion());
+            opsets.put(Domains.display(o.getDomain()), o.getVersion());
         }
         long params = 0;
         long bytes = 0;
@@ -53,7 +54,7 @@ public record ModelSummary(
         }
         TreeMap<String, Integer> hist = new TreeMap<>();
         for (NodeProto n : model.getGraph().getNodeList()) {
-            hist.merge(n.getDomain().isEmpty() ? n.getOpType() : n.getDomain() + ":" + n.getOpType(), 1, Integer::sum);
+            hist.merge(Domains.isDefault(n) ? n.getOpType() : n.getDomain() + ":" + n.getOpType(), 1, Integer::sum);
         }
         List<ProjectionRow> rows = new ArrayList<>();
         for (Projection p : d.projections()) {

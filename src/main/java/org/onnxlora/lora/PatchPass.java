@@ -10,6 +10,7 @@ import org.onnxlora.OnnxLoraException;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.NameGen;
+import org.onnxlora.graph.PassResult;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
@@ -30,6 +31,7 @@ import org.onnxlora.proto.Onnx.TensorProto;
  * A and B are new initializers named after the module path; nothing else changes.
  */
 public final class PatchPass {
+    static final String NAME = "lora-patch";
     private final ModelFamily family;
 
     public PatchPass(ModelFamily family) {
@@ -93,11 +95,19 @@ public final class PatchPass {
     public ModelProto patch(ModelProto model, Path file, LoraConfig cfg, AdapterSource source) {
         PatchPlan plan = plan(model, file, cfg);
         checkTargets(cfg, List.of(plan));
-        return apply(model, cfg, plan, source);
+        return apply(model, cfg, plan, source).output();
     }
 
-    /** Applies {@code plan} to {@code model}, taking each adapter's initial values from {@code source}. */
-    public ModelProto apply(ModelProto model, LoraConfig cfg, PatchPlan plan, AdapterSource source) {
+    /**
+     * Applies {@code plan} to {@code model}, taking each adapter's initial values from {@code source}.
+     * The result names each patched module path, and refuses each projection the plan skipped, with why.
+     */
+    public PassResult<ModelProto> apply(ModelProto model, LoraConfig cfg, PatchPlan plan, AdapterSource source) {
+        List<PassResult.Refusal> refused = plan.skipped().stream()
+                .map(s -> new PassResult.Refusal(s.modulePath(), s.reason())).toList();
+        if (plan.selected().isEmpty()) {
+            return new PassResult<>(NAME, model, List.of(), refused);
+        }
         GraphProto graph = model.getGraph();
         GraphIndex index = new GraphIndex(graph);
         NameGen names = new NameGen(index.allNames());
@@ -141,7 +151,8 @@ public final class PatchPass {
         }
         ModelProto patched = model.toBuilder().setGraph(out).build();
         String json = LoraMetadata.toJson(LoraMetadata.of(cfg, plan.selected()));
-        return LoraMetadata.withEntry(patched, LoraMetadata.KEY, json);
+        List<String> changed = plan.selected().stream().map(s -> s.projection().modulePath()).toList();
+        return new PassResult<>(NAME, LoraMetadata.withEntry(patched, LoraMetadata.KEY, json), changed, refused);
     }
 
     private static TensorProto trainable(TensorProto t) {

@@ -36,10 +36,9 @@ public final class PatchedAdapters {
                 if (modules.containsKey(br.modulePath())) {
                     continue; // another file of an Optimum export: the same adapter
                 }
-                AdapterTensors t = BranchMergePass.stored(g, br);
-                double[] a = take(unused, overrides, br.loraA(), t.a());
-                double[] b = take(unused, overrides, br.loraB(), t.b());
-                t = new AdapterTensors(t.in(), t.out(), t.rank(), t.scaling(), a, b);
+                AdapterTensors t = BranchTensors.of(g, br, overrides);
+                unused.remove(br.loraA());
+                unused.remove(br.loraB());
                 boolean rs = info.map(LoraMetadata.Info::useRslora).orElse(false);
                 double alpha = alphas.getOrDefault(br.modulePath(),
                         rs ? t.scaling() * Math.sqrt(t.rank()) : t.scaling() * t.rank());
@@ -55,23 +54,5 @@ public final class PatchedAdapters {
                     + "' of " + origin + " has no LoRA branch in " + model);
         }
         return new Adapter(origin, rslora, modules);
-    }
-
-    private static double[] take(Map<String, float[]> unused, Map<String, float[]> overrides, String name,
-            double[] stored) {
-        float[] v = overrides.get(name);
-        if (v == null) {
-            return stored;
-        }
-        unused.remove(name);
-        if (v.length != stored.length) {
-            throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "adapter tensor '" + name + "' has " + v.length
-                    + " values but the model's has " + stored.length + " (different rank or model?)");
-        }
-        double[] d = new double[v.length];
-        for (int i = 0; i < v.length; i++) {
-            d[i] = v[i];
-        }
-        return d;
     }
 }

@@ -13,6 +13,7 @@ import org.onnxlora.graph.ModelValidator;
 import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.OutputGuard;
+import org.onnxlora.io.Overwrite;
 import org.onnxlora.proto.Onnx.ModelProto;
 
 /** {@code patch} on files: load, plan every file, check the targets over all of them, apply, save. */
@@ -34,11 +35,23 @@ public final class Patcher {
         }
     }
 
-    public Report patch(Path model, Path out, LoraConfig cfg, AdapterSource source, boolean dryRun, boolean force) {
+    /** What {@link #patch} would do, file by file; nothing is written ({@code patch --dry-run}). */
+    public Report plan(Path model, Path out, LoraConfig cfg) {
+        return run(model, out, cfg, null, null);
+    }
+
+    /** Patches every file of {@code model} into {@code out}, taking initial adapter values from {@code source}. */
+    public Report patch(Path model, Path out, LoraConfig cfg, AdapterSource source, Overwrite overwrite) {
+        return run(model, out, cfg, source, overwrite);
+    }
+
+    /** A dry run when {@code overwrite} is null. */
+    private Report run(Path model, Path out, LoraConfig cfg, AdapterSource source, Overwrite overwrite) {
+        boolean dryRun = overwrite == null;
         ModelFiles files = ModelFiles.of(model);
         if (!dryRun) {
-            OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, force,
-                java.util.List.of(model));
+            OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL,
+                    overwrite.allowed(), List.of(model));
         }
         PatchPass pass = new PatchPass(family);
         List<ModelProto> loaded = new ArrayList<>();
@@ -59,8 +72,7 @@ public final class Patcher {
                 continue;
             }
             progress.start("patch " + f.getFileName(), 2);
-            ModelProto patched = plans.get(i).selected().isEmpty() ? loaded.get(i)
-                    : pass.apply(loaded.get(i), cfg, plans.get(i), source);
+            ModelProto patched = pass.apply(loaded.get(i), cfg, plans.get(i), source).output();
             progress.advance(1, "writing");
             ModelIO.save(patched, target);
             progress.advance(2, "");

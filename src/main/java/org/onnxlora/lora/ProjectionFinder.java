@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import org.onnxlora.graph.Attrs;
+import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.ModelProto;
@@ -31,8 +32,8 @@ public final class ProjectionFinder {
         List<String> others = new ArrayList<>();
         for (int i = 0; i < g.nodeCount(); i++) {
             NodeProto n = g.node(i);
-            boolean matmul = n.getOpType().equals("MatMul") && isDefaultDomain(n);
-            boolean gemm = n.getOpType().equals("Gemm") && isDefaultDomain(n);
+            boolean matmul = Domains.isOp(n, "MatMul");
+            boolean gemm = Domains.isOp(n, "Gemm");
             if (!matmul && !gemm) {
                 continue;
             }
@@ -56,10 +57,6 @@ public final class ProjectionFinder {
             found.add(describe(g, n, gemm, canonical, match.get().role()));
         }
         return new Discovery(found, refused, others, flavor(model));
-    }
-
-    private static boolean isDefaultDomain(NodeProto n) {
-        return n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx");
     }
 
     /** The weight initializer of a linear node, directly or through a Transpose; null if there is none. */

@@ -1,14 +1,17 @@
 package org.onnxlora.train;
 
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalDouble;
 import java.util.Set;
+import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
-import org.onnxlora.io.Tensors;
-import org.onnxlora.proto.Onnx.AttributeProto;
+import org.onnxlora.graph.GraphPass;
+import org.onnxlora.graph.NodePatterns;
+import org.onnxlora.graph.PassResult;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.TensorProto;
@@ -23,29 +26,46 @@ import org.onnxlora.proto.Onnx.TensorProto;
  * TorchScript {@code Mul(Mul(x, 1+erf), 0.5)} and dynamo {@code Mul(x, Mul(0.5, 1+erf))} —
  * and only when every intermediate has no other reader.
  */
-public final class GeluFusionPass {
+public final class GeluFusionPass implements GraphPass {
     private static final double TOL = 1e-4;
 
-    private GeluFusionPass() {}
+    @Override
+    public String name() {
+        return "gelu-fusion";
+    }
 
-    public static GraphProto apply(GraphProto graph) {
+    /**
+     * Fuses every match. A GELU candidate (an {@code Erf} of {@code Div(x, √2)}) that does not
+     * match is refused with the step that failed; any other Erf is not a candidate.
+     */
+    @Override
+    public PassResult<GraphProto> apply(GraphProto graph) {
         GraphIndex g = new GraphIndex(graph);
         Set<String> drop = new HashSet<>();
         Map<String, NodeProto> replaceAt = new java.util.HashMap<>(); // name of the last node -> fused node
+        List<String> fusedAt = new ArrayList<>();
+        List<PassResult.Refusal> refused = new ArrayList<>();
         for (int i = 0; i < g.nodeCount(); i++) {
             NodeProto erf = g.node(i);
-            if (!erf.getOpType().equals("Erf") || !isDefault(erf)) {
+            if (!Domains.isOp(erf, "Erf")) {
                 continue;
             }
-            Match m = match(g, erf);
-            if (m != null) {
-                drop.addAll(m.nodes());
-                replaceAt.put(m.last(), NodeProto.newBuilder().setOpType("Gelu").setDomain(GraphBuilder.MS_DOMAIN)
-                        .setName(m.last() + "/fused_gelu").addInput(m.x()).addOutput(m.y()).build());
+            NodeProto div = NodePatterns.producer(g, erf.getInput(0), "Div");
+            if (div == null || !near(NodePatterns.scalar(g, div.getInput(1)), Math.sqrt(2))) {
+                continue;
+            }
+            Attempt attempt = match(g, div, erf);
+            if (attempt instanceof Match match) {
+                drop.addAll(match.nodes());
+                fusedAt.add(match.y());
+                replaceAt.put(match.last(), NodeProto.newBuilder().setOpType("Gelu").setDomain(GraphBuilder.MS_DOMAIN)
+                        .setName(match.last() + "/fused_gelu").addInput(match.x()).addOutput(match.y()).build());
+            } else if (attempt instanceof NoMatch no) {
+                refused.add(new PassResult.Refusal(GraphIndex.describe(erf), no.reason()));
             }
         }
         if (replaceAt.isEmpty()) {
-            return graph;
+            return new PassResult<>(name(), graph, List.of(), refused);
         }
         GraphProto.Builder out = graph.toBuilder().clearNode();
         Set<String> maybeUnused = new HashSet<>();
@@ -60,7 +80,7 @@ public final class GeluFusionPass {
                 out.addNode(n);
             }
         }
-        return pruneConstants(out.build(), maybeUnused);
+        return new PassResult<>(name(), pruneConstants(out.build(), maybeUnused), fusedAt, refused);
     }
 
     /** Drops the GELU's scalar constants (initializers or Constant nodes) that nothing reads any more. */
@@ -86,86 +106,45 @@ public final class GeluFusionPass {
         return b.build();
     }
 
-    private record Match(String x, String y, List<String> nodes, String last) {}
+    /** The outcome of matching one candidate. */
+    private sealed interface Attempt permits Match, NoMatch {}
 
-    private static Match match(GraphIndex g, NodeProto erf) {
-        NodeProto div = producer(g, erf.getInput(0), "Div");
-        if (div == null || !near(constant(g, div.getInput(1)), Math.sqrt(2))) {
-            return null;
-        }
+    private record Match(String x, String y, List<String> nodes, String last) implements Attempt {}
+
+    private record NoMatch(String reason) implements Attempt {}
+
+    /** The match of the rest of the GELU after {@code Erf(Div(x, √2))}, or why there is none. */
+    private static Attempt match(GraphIndex g, NodeProto div, NodeProto erf) {
         String x = div.getInput(0);
-        NodeProto add = soleConsumer(g, erf.getOutput(0), "Add");
-        if (add == null || !near(constant(g, other(add, erf.getOutput(0))), 1.0)) {
-            return null;
+        NodeProto add = NodePatterns.soleBinaryConsumer(g, erf.getOutput(0), "Add");
+        if (add == null || !near(NodePatterns.scalar(g, NodePatterns.other(add, erf.getOutput(0))), 1.0)) {
+            return new NoMatch("erf(x/√2) is not read by one Add(·, 1) alone");
         }
-        NodeProto next = soleConsumer(g, add.getOutput(0), "Mul");
+        NodeProto next = NodePatterns.soleBinaryConsumer(g, add.getOutput(0), "Mul");
         if (next == null) {
-            return null;
+            return new NoMatch("1 + erf(x/√2) is not read by one Mul alone");
         }
-        String partner = other(next, add.getOutput(0));
-        NodeProto last;
+        String partner = NodePatterns.other(next, add.getOutput(0));
+        NodeProto last = NodePatterns.soleBinaryConsumer(g, next.getOutput(0), "Mul");
         if (partner.equals(x)) { // TorchScript: Mul(x, 1+erf) then Mul(·, 0.5)
-            last = soleConsumer(g, next.getOutput(0), "Mul");
-            if (last == null || !near(constant(g, other(last, next.getOutput(0))), 0.5)) {
-                return null;
+            if (last == null || !near(NodePatterns.scalar(g, NodePatterns.other(last, next.getOutput(0))), 0.5)) {
+                return new NoMatch("x·(1 + erf(x/√2)) is not halved by one Mul(·, 0.5) alone");
             }
-        } else if (near(constant(g, partner), 0.5)) { // dynamo: Mul(0.5, 1+erf) then Mul(x, ·)
-            last = soleConsumer(g, next.getOutput(0), "Mul");
-            if (last == null || !other(last, next.getOutput(0)).equals(x)) {
-                return null;
+        } else if (near(NodePatterns.scalar(g, partner), 0.5)) { // dynamo: Mul(0.5, 1+erf) then Mul(x, ·)
+            if (last == null || !NodePatterns.other(last, next.getOutput(0)).equals(x)) {
+                return new NoMatch("0.5·(1 + erf(x/√2)) is not multiplied by x in one Mul alone");
             }
         } else {
-            return null;
+            return new NoMatch("1 + erf(x/√2) is multiplied by neither x nor 0.5");
         }
-        if (g.consumersOf(div.getOutput(0)).size() != 1) {
-            return null;
+        if (g.consumersOf(div.getOutput(0)).size() != 1 || g.isGraphOutput(div.getOutput(0))) {
+            return new NoMatch("x/√2 has another reader, which would lose its input");
         }
         return new Match(x, last.getOutput(0), List.of(div.getName(), erf.getName(), add.getName(), next.getName(),
                 last.getName()), last.getName());
     }
 
-    private static boolean isDefault(NodeProto n) {
-        return n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx");
-    }
-
-    private static NodeProto producer(GraphIndex g, String value, String op) {
-        int p = g.producerOf(value);
-        return p >= 0 && g.node(p).getOpType().equals(op) && isDefault(g.node(p)) ? g.node(p) : null;
-    }
-
-    private static NodeProto soleConsumer(GraphIndex g, String value, String op) {
-        List<Integer> c = g.consumersOf(value);
-        if (c.size() != 1 || c.get(0) < 0 || g.isGraphOutput(value)) {
-            return null;
-        }
-        NodeProto n = g.node(c.get(0));
-        return n.getOpType().equals(op) && isDefault(n) && n.getInputCount() == 2 ? n : null;
-    }
-
-    private static String other(NodeProto binary, String one) {
-        return binary.getInput(0).equals(one) ? binary.getInput(1) : binary.getInput(0);
-    }
-
     private static boolean near(OptionalDouble v, double want) {
         return v.isPresent() && Math.abs(v.getAsDouble() - want) <= TOL * Math.abs(want);
-    }
-
-    /** The value of a scalar constant: an initializer or the output of a Constant node. */
-    static OptionalDouble constant(GraphIndex g, String value) {
-        TensorProto t = g.initializer(value);
-        if (t == null) {
-            int p = g.producerOf(value);
-            if (p >= 0 && g.node(p).getOpType().equals("Constant")) {
-                for (AttributeProto a : g.node(p).getAttributeList()) {
-                    if (a.getName().equals("value") && a.hasT()) {
-                        t = a.getT();
-                    }
-                }
-            }
-        }
-        if (t == null || Tensors.elementCount(t) != 1 || !Tensors.isFloatType(t.getDataType())) {
-            return OptionalDouble.empty();
-        }
-        return OptionalDouble.of(Tensors.toDoubles(t)[0]);
     }
 }

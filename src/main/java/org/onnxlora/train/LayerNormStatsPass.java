@@ -1,7 +1,12 @@
 package org.onnxlora.train;
 
+import java.util.ArrayList;
+import java.util.List;
+import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphIndex;
+import org.onnxlora.graph.GraphPass;
 import org.onnxlora.graph.NameGen;
+import org.onnxlora.graph.PassResult;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 
@@ -10,18 +15,23 @@ import org.onnxlora.proto.Onnx.NodeProto;
  * {@code InvStdDev} outputs (opset 17), which the exporters leave off. The
  * backward needs both; computed once by the forward kernel they are two
  * {@code [rows, 1]} tensors, where recomputing them costs nine nodes and two
- * passes over the activation per layer norm.
+ * passes over the activation per layer norm. Every layer norm can take them, so
+ * the pass never refuses one; those that already have both are left as they are.
  */
-final class LayerNormStatsPass {
-    private LayerNormStatsPass() {}
+final class LayerNormStatsPass implements GraphPass {
 
-    static GraphProto apply(GraphProto graph) {
+    @Override
+    public String name() {
+        return "layer-norm-stats";
+    }
+
+    @Override
+    public PassResult<GraphProto> apply(GraphProto graph) {
         NameGen names = null;
         GraphProto.Builder out = graph.toBuilder().clearNode();
-        boolean changed = false;
+        List<String> changed = new ArrayList<>();
         for (NodeProto n : graph.getNodeList()) {
-            boolean standard = n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx");
-            if (!standard || !n.getOpType().equals("LayerNormalization") || n.getOutputCount() >= 3
+            if (!Domains.isOp(n, "LayerNormalization") || n.getOutputCount() >= 3
                     && !n.getOutput(1).isEmpty() && !n.getOutput(2).isEmpty()) {
                 out.addNode(n);
                 continue;
@@ -39,9 +49,9 @@ final class LayerNormStatsPass {
                     b.setOutput(k, names.fresh(base + (k == 1 ? "/mean" : "/inv_std_dev")));
                 }
             }
-            changed = true;
+            changed.add(GraphIndex.describe(n));
             out.addNode(b.build());
         }
-        return changed ? out.build() : graph;
+        return new PassResult<>(name(), changed.isEmpty() ? graph : out.build(), changed, List.of());
     }
 }

@@ -69,8 +69,7 @@ public final class OptimumFolder {
         files.forEach((name, m) -> plans.put(name, pass.plan(m, dir.resolve(name), cfg)));
         PatchPass.checkTargets(cfg, new ArrayList<>(plans.values()));
         Map<String, ModelProto> patched = new LinkedHashMap<>();
-        files.forEach((name, m) -> patched.put(name, plans.get(name).selected().isEmpty() ? m
-                : pass.apply(m, cfg, plans.get(name), source)));
+        files.forEach((name, m) -> patched.put(name, pass.apply(m, cfg, plans.get(name), source).output()));
         return new OptimumFolder(dir, family, patched);
     }
 
@@ -81,8 +80,8 @@ public final class OptimumFolder {
 
     /** Encoder and decoder joined into one training graph. */
     public ModelProto joined() {
-        return OptimumStitchPass.stitch(files.get(ModelFiles.ENCODER), signature(ModelFiles.ENCODER),
-                files.get(ModelFiles.DECODER), signature(ModelFiles.DECODER));
+        return OptimumStitchPass.apply(files.get(ModelFiles.ENCODER), signature(ModelFiles.ENCODER),
+                files.get(ModelFiles.DECODER), signature(ModelFiles.DECODER)).output();
     }
 
     /** Writes every file (and the folder's other files: config, tokenizer) into {@code out}. */

@@ -11,6 +11,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.NameGen;
+import org.onnxlora.graph.PassResult;
 import org.onnxlora.lora.LoraMetadata;
 import org.onnxlora.proto.Onnx.AttributeProto;
 import org.onnxlora.proto.Onnx.GraphProto;
@@ -38,7 +39,11 @@ import org.onnxlora.runtime.Seq2SeqSignature.Feed;
 public final class OptimumStitchPass {
     private OptimumStitchPass() {}
 
-    public static ModelProto stitch(ModelProto encoder, Seq2SeqSignature encoderSig, ModelProto decoder,
+    /**
+     * The joined model. The result names each decoder value, node or initializer that was renamed
+     * ({@code "old -> new"}); the stitch refuses nothing short of failing, which it does with the reason.
+     */
+    public static PassResult<ModelProto> apply(ModelProto encoder, Seq2SeqSignature encoderSig, ModelProto decoder,
             Seq2SeqSignature decoderSig) {
         if (encoderSig.kind() != Seq2SeqSignature.Kind.ENCODER || decoderSig.kind() != Seq2SeqSignature.Kind.DECODER) {
             throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "an Optimum encoder and decoder are needed, got "
@@ -60,7 +65,7 @@ public final class OptimumStitchPass {
         String sourceMask = encoderSig.input(Feed.ATTENTION_MASK).map(Seq2SeqSignature.Input::name).orElse(null);
 
         // Decoder inputs that the joined graph feeds from the encoder or under the full model's names.
-        Map<String, String> rename = new HashMap<>();
+        Map<String, String> rename = new LinkedHashMap<>();
         List<ValueInfoProto> newInputs = new ArrayList<>();
         for (Seq2SeqSignature.Input in : decoderSig.inputs()) {
             switch (in.feed()) {
@@ -167,7 +172,9 @@ public final class OptimumStitchPass {
                     base.init(), base.seed(), base.targets(), modules, List.copyOf(adapters), base.frozen());
             joined = LoraMetadata.withEntry(joined, LoraMetadata.KEY, LoraMetadata.toJson(info));
         }
-        return joined;
+        List<String> changed = new ArrayList<>();
+        rename.forEach((from, to) -> changed.add(from + " -> " + to));
+        return new PassResult<>("optimum-stitch", joined, changed, List.of());
     }
 
     private static void requireNoSubgraphs(GraphProto g, String what) {

@@ -10,9 +10,12 @@ import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.autodiff.Backprop;
+import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
+import org.onnxlora.graph.GraphPass;
 import org.onnxlora.graph.NameGen;
+import org.onnxlora.graph.PassResult;
 import org.onnxlora.lora.BranchFinder;
 import org.onnxlora.lora.LoraBranch;
 import org.onnxlora.lora.LoraMetadata;
@@ -41,6 +44,9 @@ public final class TrainingCompiler {
     public static final String LABELS = "labels";
     public static final String LOSS_SUM = "loss_sum";
     public static final String TOKEN_COUNT = "token_count";
+    /** Rewrites of the forward before it is differentiated, applied in this order. */
+    static final List<GraphPass> FORWARD_PASSES = List.of(new TransposedWeightPass(), new GeluFusionPass(),
+            new LayerNormStatsPass());
 
     /** What to compile: the loss, the optimizer and where the logits are. */
     public record Options(LossConfig loss, OptimizerConfig optimizer, String logitsOutput) {
@@ -104,7 +110,8 @@ public final class TrainingCompiler {
         ValueInfoProto labels = Graphs.tensorValue(LABELS, DataType.INT64_VALUE, new long[] {-1, -1},
                 "batch_size", "decoder_sequence_length");
         fwd.addInput(labels);
-        GraphProto forward = LayerNormStatsPass.apply(GeluFusionPass.apply(TransposedWeightPass.apply(fwd.build())));
+        List<PassResult<GraphProto>> rewrites = GraphPass.chain(fwd.build(), FORWARD_PASSES);
+        GraphProto forward = rewrites.get(rewrites.size() - 1).output();
 
         ModelProto training = withGraph(patched, build(forward, logits, options, true, specs), "training");
         ModelProto eval = withGraph(patched, build(forward, logits, options, false, specs), "eval");
@@ -166,7 +173,7 @@ public final class TrainingCompiler {
 
     private static void requireOpset(ModelProto m, long min) {
         for (OperatorSetIdProto o : m.getOpsetImportList()) {
-            if ((o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx")) && o.getVersion() < min) {
+            if (Domains.isDefault(o.getDomain()) && o.getVersion() < min) {
                 throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "the model uses opset " + o.getVersion()
                         + "; training needs opset " + min + " or later (re-export with opset_version=17)");
             }

@@ -1,11 +1,15 @@
 package org.onnxlora.train;
 
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import org.onnxlora.graph.Attrs;
+import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
+import org.onnxlora.graph.GraphPass;
+import org.onnxlora.graph.PassResult;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.TensorProto;
@@ -19,19 +23,40 @@ import org.onnxlora.proto.Onnx.TensorProto;
  * dynamo exporter writes the tied lm_head this way (vocab × d_model, the largest
  * weight of a BART), so training would hold it twice. FusedMatMul reads W as stored.
  */
-public final class TransposedWeightPass {
-    private TransposedWeightPass() {}
+public final class TransposedWeightPass implements GraphPass {
 
-    public static GraphProto apply(GraphProto graph) {
+    @Override
+    public String name() {
+        return "transposed-weight";
+    }
+
+    /**
+     * Rewrites every such product. A transposed 2-D weight that something other than a MatMul's
+     * second input reads is refused (ORT will still fold it into a copy), naming that reader.
+     */
+    @Override
+    public PassResult<GraphProto> apply(GraphProto graph) {
         GraphIndex g = new GraphIndex(graph);
         Set<String> dropped = new HashSet<>();
-        GraphProto.Builder out = graph.toBuilder().clearNode();
+        List<String> changed = new ArrayList<>();
+        List<PassResult.Refusal> refused = new ArrayList<>();
         for (int i = 0; i < g.nodeCount(); i++) {
             NodeProto n = g.node(i);
-            if (isWeightTranspose(g, n) && allConsumersAreMatMulB(g, n.getOutput(0))) {
+            if (!isWeightTranspose(g, n)) {
+                continue;
+            }
+            String whyNot = otherReader(g, n.getOutput(0));
+            if (whyNot == null) {
                 dropped.add(n.getOutput(0));
+                changed.add(n.getInput(0));
+            } else {
+                refused.add(new PassResult.Refusal(n.getInput(0), whyNot));
             }
         }
+        if (dropped.isEmpty()) {
+            return new PassResult<>(name(), graph, changed, refused);
+        }
+        GraphProto.Builder out = graph.toBuilder().clearNode();
         for (NodeProto n : graph.getNodeList()) {
             if (n.getOpType().equals("Transpose") && dropped.contains(n.getOutput(0))) {
                 continue;
@@ -44,34 +69,36 @@ public final class TransposedWeightPass {
             }
             out.addNode(n);
         }
-        return out.build();
+        return new PassResult<>(name(), out.build(), changed, refused);
     }
 
     private static boolean isWeightTranspose(GraphIndex g, NodeProto n) {
-        if (!n.getOpType().equals("Transpose") || !g.isInitializer(n.getInput(0))) {
+        if (!Domains.isOp(n, "Transpose") || !g.isInitializer(n.getInput(0))) {
             return false;
         }
         TensorProto w = g.initializer(n.getInput(0));
         long[] perm = Attrs.getInts(n, "perm");
-        return w.getDimsCount() == 2 && (perm == null || (perm[0] == 1 && perm[1] == 0))
-                && !g.isGraphOutput(n.getOutput(0));
+        return w.getDimsCount() == 2 && (perm == null || (perm[0] == 1 && perm[1] == 0));
     }
 
-    private static boolean allConsumersAreMatMulB(GraphIndex g, String value) {
+    /** Why the transposed weight {@code value} must stay, or null when every reader is a MatMul's B. */
+    private static String otherReader(GraphIndex g, String value) {
+        if (g.isGraphOutput(value)) {
+            return "the transposed weight is a graph output";
+        }
         List<Integer> consumers = g.consumersOf(value);
         if (consumers.isEmpty()) {
-            return false;
+            return "nothing reads the transposed weight";
         }
         for (int c : consumers) {
             if (c < 0) {
-                return false;
+                return "a subgraph reads the transposed weight";
             }
             NodeProto m = g.node(c);
-            boolean matmul = m.getOpType().equals("MatMul") && (m.getDomain().isEmpty() || m.getDomain().equals("ai.onnx"));
-            if (!matmul || !m.getInput(1).equals(value) || m.getInput(0).equals(value)) {
-                return false;
+            if (!Domains.isOp(m, "MatMul") || !m.getInput(1).equals(value) || m.getInput(0).equals(value)) {
+                return "read by " + GraphIndex.describe(m) + ", not only as a MatMul's second input";
             }
         }
-        return true;
+        return null;
     }
 }

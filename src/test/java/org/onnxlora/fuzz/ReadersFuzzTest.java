@@ -35,11 +35,12 @@ import org.onnxlora.io.SafetensorsTensorInfo;
 import org.onnxlora.io.SafetensorsWriter;
 import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.BranchFinder;
+import org.onnxlora.lora.BranchMergePass;
 import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.LoraMetadata;
-import org.onnxlora.lora.BranchMergePass;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.ModelSummary;
+import org.onnxlora.lora.NonFinitePolicy;
 import org.onnxlora.lora.PatchPass;
 import org.onnxlora.lora.PatchPlan;
 import org.onnxlora.proto.Onnx.ModelProto;
@@ -74,7 +75,7 @@ class ReadersFuzzTest {
         PatchPass pass = new PatchPass(ModelFamily.bart());
         LoraConfig cfg = new LoraConfig(2, 4, List.of("q_proj", "v_proj"), LoraConfig.Init.GAUSSIAN, 1);
         PatchPlan plan = pass.plan(base, null, cfg);
-        ModelProto patched = pass.apply(base, cfg, plan, new AdapterInit(cfg.init(), cfg.seed()));
+        ModelProto patched = pass.apply(base, cfg, plan, new AdapterInit(cfg.init(), cfg.seed())).output();
         Path dir = Files.createDirectories(work.resolve("seed"));
         ModelIO.save(patched, dir.resolve("model.onnx"), ModelIO.ExternalData.ALWAYS);
         seedModelBytes = Files.readAllBytes(dir.resolve("model.onnx"));
@@ -100,7 +101,7 @@ class ReadersFuzzTest {
         assertNotNull(s.projections());
         LoraMetadata.read(m).ifPresent(i -> i.modules().forEach(mod -> assertNotNull(mod.module())));
         if (!BranchFinder.find(m.getGraph()).isEmpty()) {
-            new BranchMergePass(true).merge(m, Map.of());
+            new BranchMergePass(NonFinitePolicy.ALLOW).apply(m, Map.of());
         }
         return true;
     }

@@ -14,8 +14,10 @@ import org.onnxlora.Progress;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.io.Half;
 import org.onnxlora.io.ModelIO;
+import org.onnxlora.io.Overwrite;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.lora.Adapter;
+import org.onnxlora.lora.AdapterMergePass.Term;
 import org.onnxlora.lora.AdapterMerger;
 import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.ModelFamily;
@@ -23,7 +25,6 @@ import org.onnxlora.lora.PatchedAdapters;
 import org.onnxlora.lora.Patcher;
 import org.onnxlora.lora.Projection;
 import org.onnxlora.lora.ProjectionFinder;
-import org.onnxlora.lora.AdapterMergePass.Term;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.Sessions;
 import org.onnxlora.testing.Fixtures;
@@ -35,14 +36,13 @@ class AdapterArithmeticTest {
 
     Adapter adapter(String name, LoraConfig cfg, long seed) {
         Path p = tmp.resolve(name + ".onnx");
-        new Patcher(ModelFamily.bart(), Progress.NONE).patch(Fixtures.torchscript(), p, cfg, Logits.nonZero(seed), false,
-                false);
+        new Patcher(ModelFamily.bart(), Progress.NONE).patch(Fixtures.torchscript(), p, cfg, Logits.nonZero(seed), Overwrite.REFUSE);
         return PatchedAdapters.read(p, Map.of(), name);
     }
 
     Path merge(Path model, String out, Term... terms) {
         Path o = tmp.resolve(out + ".onnx");
-        new AdapterMerger(ModelFamily.bart(), Progress.NONE).merge(model, o, List.of(terms), false);
+        new AdapterMerger(ModelFamily.bart(), Progress.NONE).merge(model, o, List.of(terms), Overwrite.REFUSE);
         return o;
     }
 

@@ -15,9 +15,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxlora.Progress;
 import org.onnxlora.io.ModelIO;
+import org.onnxlora.io.Overwrite;
 import org.onnxlora.lora.Adapter;
-import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.BranchMerger;
+import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchedAdapters;
 import org.onnxlora.lora.Patcher;
@@ -31,13 +32,13 @@ class OrtAdapterTest {
 
     Path patch(Path model, String name, LoraConfig cfg, long seed) {
         Path p = tmp.resolve(name + ".onnx");
-        new Patcher(ModelFamily.bart(), Progress.NONE).patch(model, p, cfg, Logits.nonZero(seed), false, false);
+        new Patcher(ModelFamily.bart(), Progress.NONE).patch(model, p, cfg, Logits.nonZero(seed), Overwrite.REFUSE);
         return p;
     }
 
     Path merge(Path patched) {
         Path w = tmp.resolve(patched.getFileName().toString().replace(".onnx", ".merged.onnx"));
-        new BranchMerger(Progress.NONE).merge(patched, w, Map.of(), false);
+        new BranchMerger(Progress.NONE).merge(patched, w, Map.of(), Overwrite.REFUSE);
         return w;
     }
 

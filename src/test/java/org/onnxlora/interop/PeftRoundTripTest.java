@@ -21,15 +21,16 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.onnxlora.Progress;
+import org.onnxlora.io.Overwrite;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.lora.Adapter;
+import org.onnxlora.lora.AdapterMergePass;
 import org.onnxlora.lora.AdapterMerger;
-import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.BranchMerger;
+import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchedAdapters;
 import org.onnxlora.lora.Patcher;
-import org.onnxlora.lora.AdapterMergePass;
 import org.onnxlora.runtime.Sessions;
 import org.onnxlora.testing.Fixtures;
 
@@ -62,7 +63,7 @@ class PeftRoundTripTest {
     Path exportedPatched() {
         Path p = tmp.resolve("patched.onnx");
         new Patcher(ModelFamily.bart(), Progress.NONE).patch(Fixtures.torchscript(), p, exportConfig(),
-                Logits.nonZero(5, 0.05), false, false);
+                Logits.nonZero(5, 0.05), Overwrite.REFUSE);
         return p;
     }
 
@@ -96,7 +97,7 @@ class PeftRoundTripTest {
         }
 
         Path merged = tmp.resolve("merged.onnx");
-        new BranchMerger(Progress.NONE).merge(patched, merged, Map.of(), false);
+        new BranchMerger(Progress.NONE).merge(patched, merged, Map.of(), Overwrite.REFUSE);
         Goldens g = Goldens.load();
         if (g == null) {
             return;
@@ -125,7 +126,7 @@ class PeftRoundTripTest {
             Path patched = tmp.resolve("p-" + model.getFileName());
             Peft.Loaded peft = PeftImport.check(model, dir, ModelFamily.bart());
             new Patcher(ModelFamily.bart(), Progress.NONE).patch(model, patched, peft.adapter().patchConfig(),
-                    peft.adapter(), false, true);
+                    peft.adapter(), Overwrite.REPLACE);
             double viaPatch = g.diff(patched, golden);
             System.out.printf("%s on %s: merge --peft %.3g, patch --from-peft %.3g%n", dirName, model.getFileName(),
                     merged, viaPatch);
@@ -149,7 +150,7 @@ class PeftRoundTripTest {
         Path out = tmp.resolve("w-" + peftDir.getFileName() + "-" + model.getFileName());
         Adapter a = PeftImport.check(model, peftDir, ModelFamily.bart()).adapter();
         new AdapterMerger(ModelFamily.bart(), Progress.NONE).merge(model, out, List.of(new AdapterMergePass.Term(1, a)),
-                true);
+                Overwrite.REPLACE);
         return out;
     }
 

@@ -17,8 +17,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.AdapterTensors;
-import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.BranchMergePass;
+import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPass;
 import org.onnxlora.lora.PatchPlan;
@@ -62,7 +62,7 @@ class KernelCopySaveTest {
         LoraConfig cfg = new LoraConfig(4, 8, List.of("q_proj", "v_proj"), LoraConfig.Init.KAIMING, 1);
         PatchPass pass = new PatchPass(ModelFamily.bart());
         PatchPlan plan = pass.plan(base, null, cfg);
-        ModelProto patched = pass.apply(base, cfg, plan, new AdapterInit(cfg.init(), cfg.seed()));
+        ModelProto patched = pass.apply(base, cfg, plan, new AdapterInit(cfg.init(), cfg.seed())).output();
         Path out = tmp.resolve("patched.onnx");
         PayloadSink.Stats s = ModelIO.write(patched, out, ModelIO.ExternalData.NEVER);
 
@@ -86,10 +86,10 @@ class KernelCopySaveTest {
             double[] b = new double[a.b().length];
             Arrays.fill(b, 0.01); // as if trained: the merge must change the weights
             return new AdapterTensors(a.in(), a.out(), rank, scaling, a.a(), b);
-        });
+        }).output();
         Path p = tmp.resolve("patched.onnx");
         ModelIO.save(patched, p, ModelIO.ExternalData.NEVER);
-        ModelProto merged = new BranchMergePass().merge(ModelIO.load(p), Map.of()).model();
+        ModelProto merged = new BranchMergePass().apply(ModelIO.load(p), Map.of()).output();
         Path out = tmp.resolve("merged.onnx");
         PayloadSink.Stats s = ModelIO.write(merged, out, ModelIO.ExternalData.NEVER);
         assertArrayEquals(merged.toByteArray(), Files.readAllBytes(out));

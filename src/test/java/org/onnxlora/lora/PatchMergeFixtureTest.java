@@ -16,6 +16,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.onnxlora.Progress;
 import org.onnxlora.io.ModelIO;
+import org.onnxlora.io.Overwrite;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.runtime.RuntimeOptions;
@@ -64,7 +65,7 @@ public class PatchMergeFixtureTest {
         Path patched = tmp.resolve("patched.onnx");
         byte[] before = Files.readAllBytes(model);
         new Patcher(ModelFamily.bart(), Progress.NONE).patch(model, patched, CFG,
-                new AdapterInit(CFG.init(), CFG.seed()), false, false);
+                new AdapterInit(CFG.init(), CFG.seed()), Overwrite.REFUSE);
         Verifier.Report r = verifier.compare(model, patched, 3, 11);
         assertTrue(r.maxAbs() <= 1e-6, "patched differs from base by " + r.maxAbs());
         assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(model)), "input was modified");
@@ -80,8 +81,8 @@ public class PatchMergeFixtureTest {
     void mergedEqualsPatchedAndLooksLikeBase(Path model) {
         Path patched = tmp.resolve("patched.onnx");
         Path merged = tmp.resolve("merged.onnx");
-        new Patcher(ModelFamily.bart(), Progress.NONE).patch(model, patched, CFG, nonZero(), false, false);
-        new BranchMerger(Progress.NONE).merge(patched, merged, Map.of(), false);
+        new Patcher(ModelFamily.bart(), Progress.NONE).patch(model, patched, CFG, nonZero(), Overwrite.REFUSE);
+        new BranchMerger(Progress.NONE).merge(patched, merged, Map.of(), Overwrite.REFUSE);
         Verifier.Report fold = verifier.compare(patched, merged, 3, 12);
         assertTrue(fold.maxAbs() <= 1e-4, "merged differs from patched by " + fold.maxAbs());
         Verifier.Report moved = verifier.compare(model, merged, 1, 13);
@@ -101,7 +102,7 @@ public class PatchMergeFixtureTest {
     void optimumFolderGetsTheSameAdaptersInEveryFile() throws IOException {
         Path out = tmp.resolve("optimum-lora");
         Patcher.Report rep = new Patcher(ModelFamily.bart(), Progress.NONE).patch(Fixtures.optimum(), out, CFG,
-                new AdapterInit(CFG.init(), CFG.seed()), false, false);
+                new AdapterInit(CFG.init(), CFG.seed()), Overwrite.REFUSE);
         // encoder 8 + decoder 16 + decoder_with_past 12 (cross-attention k/v come from the cache there)
         assertEquals(8 + 16 + 12, rep.patchedCount());
         for (String f : List.of("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")) {
@@ -114,9 +115,9 @@ public class PatchMergeFixtureTest {
         assertEquals(dec.initializer(a), past.initializer(a));
 
         Path trained = tmp.resolve("optimum-trained");
-        new Patcher(ModelFamily.bart(), Progress.NONE).patch(Fixtures.optimum(), trained, CFG, nonZero(), false, false);
+        new Patcher(ModelFamily.bart(), Progress.NONE).patch(Fixtures.optimum(), trained, CFG, nonZero(), Overwrite.REFUSE);
         Path merged = tmp.resolve("optimum-merged");
-        new BranchMerger(Progress.NONE).merge(trained, merged, Map.of(), false);
+        new BranchMerger(Progress.NONE).merge(trained, merged, Map.of(), Overwrite.REFUSE);
         for (String f : List.of("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")) {
             Verifier.Report r = verifier.compare(trained.resolve(f), merged.resolve(f), 2, 6);
             assertTrue(r.maxAbs() <= 1e-4, f + " merged differs by " + r.maxAbs());

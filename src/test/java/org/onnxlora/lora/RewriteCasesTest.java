@@ -29,10 +29,10 @@ class RewriteCasesTest {
         LoraConfig cfg = new LoraConfig(2, 4, targets, LoraConfig.Init.GAUSSIAN, 1);
         PatchPlan plan = pass.plan(base, null, cfg);
         PatchPass.checkTargets(cfg, List.of(plan));
-        ModelProto zero = pass.apply(base, cfg, plan, new AdapterInit(cfg.init(), cfg.seed()));
+        ModelProto zero = pass.apply(base, cfg, plan, new AdapterInit(cfg.init(), cfg.seed())).output();
         assertTrue(verifier.compare(base, zero, 2, 1).maxAbs() <= 1e-6);
-        ModelProto trained = pass.apply(base, cfg, plan, PatchMergeFixtureTest.nonZero());
-        ModelProto merged = new BranchMergePass().merge(trained, Map.of()).model();
+        ModelProto trained = pass.apply(base, cfg, plan, PatchMergeFixtureTest.nonZero()).output();
+        ModelProto merged = new BranchMergePass().apply(trained, Map.of()).output();
         double d = verifier.compare(trained, merged, 2, 2).maxAbs();
         assertTrue(d <= 1e-4, "merged differs by " + d);
         assertTrue(verifier.compare(base, merged, 1, 3).maxAbs() > 1e-3, "adapters had no effect");
@@ -79,15 +79,15 @@ class RewriteCasesTest {
         ModelProto base = t.model();
         LoraConfig cfg = new LoraConfig(2, 4, List.of("v_proj"), LoraConfig.Init.GAUSSIAN, 1);
         PatchPlan plan = pass.plan(base, null, cfg);
-        ModelProto trained = pass.apply(base, cfg, plan, PatchMergeFixtureTest.nonZero());
+        ModelProto trained = pass.apply(base, cfg, plan, PatchMergeFixtureTest.nonZero()).output();
         GraphIndex pg = new GraphIndex(trained.getGraph());
         String path = "model.decoder.layers.0.encoder_attn.v_proj";
         assertEquals(h, pg.initializer(path + ".lora_A").getDataType());
-        ModelProto merged = new BranchMergePass().merge(trained, Map.of()).model();
+        ModelProto merged = new BranchMergePass().apply(trained, Map.of()).output();
         // expected: W0 + s*A*B in double from the fp16 values, rounded once to fp16
         Projection p = plan.selected().get(0).projection();
         double[] w0 = Tensors.toDoubles(pg.initializer(p.weight()));
-        double[] delta = BranchMergePass.stored(pg, BranchFinder.find(trained.getGraph()).get(0)).delta();
+        double[] delta = BranchTensors.stored(pg, BranchFinder.find(trained.getGraph()).get(0)).delta();
         TensorProto got = new GraphIndex(merged.getGraph()).initializer(p.weight());
         assertEquals(h, got.getDataType());
         double[] w = Tensors.toDoubles(got);

@@ -29,7 +29,7 @@ class CompilerErrorsTest {
     private static ModelProto patch(ModelProto base, java.nio.file.Path file) {
         LoraConfig cfg = new LoraConfig(2, 4, List.of("q_proj"), LoraConfig.Init.KAIMING, 0);
         PatchPass pass = new PatchPass(ModelFamily.bart());
-        return pass.apply(base, cfg, pass.plan(base, file, cfg), new AdapterInit(cfg.init(), 0));
+        return pass.apply(base, cfg, pass.plan(base, file, cfg), new AdapterInit(cfg.init(), 0)).output();
     }
 
     @Test

@@ -33,7 +33,7 @@ class GradAccumulationTest {
         LoraConfig cfg = new LoraConfig(4, 8, List.of("q_proj", "v_proj", "out_proj"), LoraConfig.Init.GAUSSIAN, 3);
         PatchPass pass = new PatchPass(ModelFamily.bart());
         ModelProto patched = pass.apply(base, cfg, pass.plan(base, null, cfg),
-                org.onnxlora.lora.PatchMergeFixtureTest.nonZero());
+                org.onnxlora.lora.PatchMergeFixtureTest.nonZero()).output();
         TrainingCompiler.Options opts = TrainingCompiler.Options.defaults();
         ArtifactStore.write(new TrainingCompiler().compile(patched, opts), opts, tmp);
         List<Seq2SeqExample> ex;

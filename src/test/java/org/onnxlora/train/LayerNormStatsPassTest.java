@@ -1,6 +1,7 @@
 package org.onnxlora.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.onnxruntime.OnnxTensor;
@@ -9,9 +10,11 @@ import ai.onnxruntime.OrtSession;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.onnxlora.graph.PassResult;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
@@ -23,7 +26,8 @@ class LayerNormStatsPassTest {
     @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
     void addsStatisticsWithoutChangingTheOutputs(Path file) throws Exception {
         ModelProto model = ModelIO.load(file);
-        GraphProto after = LayerNormStatsPass.apply(model.getGraph());
+        PassResult<GraphProto> r = new LayerNormStatsPass().apply(model.getGraph());
+        GraphProto after = r.output();
         int norms = 0;
         for (NodeProto n : after.getNodeList()) {
             if (n.getOpType().equals("LayerNormalization")) {
@@ -33,6 +37,11 @@ class LayerNormStatsPassTest {
             }
         }
         assertTrue(norms > 0);
+        assertEquals(norms, r.changed().size(), "one entry per layer norm given its statistics");
+        assertEquals(List.of(), r.refused());
+        PassResult<GraphProto> again = new LayerNormStatsPass().apply(after);
+        assertEquals(List.of(), again.changed(), "layer norms that have both statistics are left alone");
+        assertSame(after, again.output());
         assertEquals(model.getGraph().getNodeCount(), after.getNodeCount());
         assertEquals(0, maxAbsDifference(logits(model), logits(model.toBuilder().setGraph(after).build())));
     }

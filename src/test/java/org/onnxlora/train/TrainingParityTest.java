@@ -49,7 +49,7 @@ class TrainingParityTest {
         PatchPlan plan = pass.plan(base, null, cfg);
         AdapterSource fromGoldens = (p, r, s) -> new AdapterTensors(p.in(), p.out(), r, s,
                 toDouble(gold.get("init/" + p.loraA())), toDouble(gold.get("init/" + p.loraB())));
-        return pass.apply(base, cfg, plan, fromGoldens);
+        return pass.apply(base, cfg, plan, fromGoldens).output();
     }
 
     @TempDir

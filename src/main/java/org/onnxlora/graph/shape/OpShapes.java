@@ -5,6 +5,7 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import org.onnxlora.graph.Attrs;
+import org.onnxlora.graph.Domains;
 import org.onnxlora.proto.Onnx.AttributeProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.TensorProto;
@@ -90,7 +91,7 @@ final class OpShapes {
             microsoft(op);
             return;
         }
-        if (!n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
+        if (!Domains.isDefault(n)) {
             return;
         }
         switch (op) {
