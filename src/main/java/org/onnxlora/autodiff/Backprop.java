@@ -41,10 +41,6 @@ public final class Backprop {
         this.registry = registry;
     }
 
-    public Backprop() {
-        this(GradientRegistry.standard());
-    }
-
     /**
      * Emits the backward of {@code forward} into {@code out}.
      *

@@ -42,9 +42,4 @@ public final class GradientRegistry {
                         + "'; it lies on the path from a trainable tensor to the loss, so training through it"
                         + " needs a rule in org.onnxlora.autodiff.rules"));
     }
-
-    /** A registry holding every rule onnx-lora ships. */
-    public static GradientRegistry standard() {
-        return org.onnxlora.autodiff.rules.StandardRules.registerAll(new GradientRegistry());
-    }
 }

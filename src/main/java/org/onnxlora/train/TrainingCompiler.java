@@ -10,6 +10,7 @@ import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.autodiff.Backprop;
+import org.onnxlora.autodiff.rules.StandardRules;
 import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
@@ -62,7 +63,7 @@ public final class TrainingCompiler {
     private final Backprop backprop;
 
     public TrainingCompiler() {
-        this(new Backprop());
+        this(new Backprop(StandardRules.registry()));
     }
 
     public TrainingCompiler(Backprop backprop) {

@@ -69,13 +69,13 @@ class BackpropTest {
                 .addNode(node("Mul", list("u", "s"), list("Y")))
                 .addOutput(Models.info("Y", F64, null)).build();
         GraphBuilder b = new GraphBuilder(new NameGen(new GraphIndex(g).allNames()));
-        new Backprop().build(g, Map.of("Y", "dY"), Set.of("A", "B"), b);
+        new Backprop(StandardRules.registry()).build(g, Map.of("Y", "dY"), Set.of("A", "B"), b);
         assertTrue(b.nodes().stream().noneMatch(n -> n.getOpType().equals("Mul")),
                 "the scaling was applied as its own pass: " + b.nodes());
 
         GraphProto overridable = g.toBuilder().addInput(Models.info("s", F64, new long[0])).build();
         GraphBuilder b2 = new GraphBuilder(new NameGen(new GraphIndex(overridable).allNames()));
-        new Backprop().build(overridable, Map.of("Y", "dY"), Set.of("A", "B"), b2);
+        new Backprop(StandardRules.registry()).build(overridable, Map.of("Y", "dY"), Set.of("A", "B"), b2);
         assertTrue(b2.nodes().stream().anyMatch(n -> n.getOpType().equals("Mul")),
                 "a scale the caller may override was folded into a constant alpha");
     }
@@ -115,7 +115,7 @@ class BackpropTest {
                 .addOutput(Models.info("Y", F64, null)).build();
         GraphBuilder b = new GraphBuilder(new NameGen(new GraphIndex(g).allNames()));
         OnnxLoraException e = assertThrows(OnnxLoraException.class,
-                () -> new Backprop().build(g, Map.of("Y", "dY"), Set.of("x"), b));
+                () -> new Backprop(StandardRules.registry()).build(g, Map.of("Y", "dY"), Set.of("x"), b));
         assertEquals(ErrorCode.COMPILE, e.code());
         assertTrue(e.getMessage().contains("no gradient rule for op Cos") && e.getMessage().contains("'/model/odd/Cos'"),
                 e.getMessage());
@@ -131,14 +131,14 @@ class BackpropTest {
                 .addOutput(Models.info("Y", F64, null)).build();
         GraphBuilder b = new GraphBuilder(new NameGen(new GraphIndex(g).allNames()));
         OnnxLoraException e = assertThrows(OnnxLoraException.class,
-                () -> new Backprop().build(g, Map.of("Y", "dY"), Set.of("a"), b));
+                () -> new Backprop(StandardRules.registry()).build(g, Map.of("Y", "dY"), Set.of("a"), b));
         assertEquals(ErrorCode.COMPILE, e.code());
         assertTrue(e.getMessage().contains("'a'"), e.getMessage());
     }
 
     @Test
     void registryRefusesDuplicates() {
-        GradientRegistry r = GradientRegistry.standard();
+        GradientRegistry r = StandardRules.registry();
         assertThrows(IllegalStateException.class, () -> r.register("ai.onnx", "MatMul", ctx -> ctx.results()));
         assertThrows(IllegalStateException.class,
                 () -> r.register(GraphBuilder.MS_DOMAIN, "FusedMatMul", ctx -> ctx.results()));

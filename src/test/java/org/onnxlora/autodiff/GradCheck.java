@@ -16,6 +16,7 @@ import java.util.Random;
 import java.util.Set;
 import java.util.function.Function;
 import org.onnxlora.autodiff.Models.Value;
+import org.onnxlora.autodiff.rules.StandardRules;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.NameGen;
@@ -189,7 +190,7 @@ final class GradCheck {
         Set<String> used = new HashSet<>(new GraphIndex(fwd).allNames());
         used.add("R");
         GraphBuilder b = new GraphBuilder(new NameGen(used));
-        Map<String, String> grads = new Backprop().build(fwd, Map.of(output, "R"), wrt, b);
+        Map<String, String> grads = new Backprop(StandardRules.registry()).build(fwd, Map.of(output, "R"), wrt, b);
 
         GraphProto.Builder full = fwd.toBuilder().clearOutput();
         if (feedForward) {

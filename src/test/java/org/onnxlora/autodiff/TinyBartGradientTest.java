@@ -21,6 +21,7 @@ import java.util.Set;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.onnxlora.autodiff.rules.StandardRules;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.NameGen;
@@ -66,7 +67,7 @@ class TinyBartGradientTest {
         Set<String> used = new java.util.HashSet<>(index.allNames());
         used.add("dlogits");
         GraphBuilder b = new GraphBuilder(new NameGen(used));
-        Map<String, String> grads = new Backprop().build(g, Map.of("logits", "dlogits"), new LinkedHashSet<>(wrt), b);
+        Map<String, String> grads = new Backprop(StandardRules.registry()).build(g, Map.of("logits", "dlogits"), new LinkedHashSet<>(wrt), b);
 
         // For the differences the trainable weights become plain graph inputs, fed perturbed without a new session.
         GraphProto.Builder fwd = g.toBuilder().clearInitializer();

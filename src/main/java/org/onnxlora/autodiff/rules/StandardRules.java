@@ -7,6 +7,14 @@ import org.onnxlora.graph.GraphBuilder;
 public final class StandardRules {
     private StandardRules() {}
 
+    /**
+     * A registry holding every rule onnx-lora ships. It is built here, not in {@code autodiff}, so
+     * the engine does not know its rules: {@code autodiff.rules} depends on {@code autodiff}, never back.
+     */
+    public static GradientRegistry registry() {
+        return registerAll(new GradientRegistry());
+    }
+
     public static GradientRegistry registerAll(GradientRegistry r) {
         String ms = GraphBuilder.MS_DOMAIN;
         r.register("", "MatMul", new MatMul());
