@@ -78,7 +78,7 @@ public final class Main implements Runnable {
     private static int onError(Exception e, CommandLine cl, CommandLine.ParseResult parsed) {
         PrintWriter err = cl.getErr();
         if (e instanceof OnnxLoraException ole) {
-            err.println("onnx-lora: error: " + ole.getMessage());
+            err.println("onnx-lora: error: " + SettingFlags.describe(ole));
             if (Boolean.getBoolean("onnxlora.stacktrace")) {
                 ole.printStackTrace(err);
             }

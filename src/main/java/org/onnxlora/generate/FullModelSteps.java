@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Seq2SeqSignature.Feed;
@@ -60,9 +61,9 @@ final class FullModelSteps implements StepModel {
         long fixedSource = signature.staticShape().sourceLength();
         if (fixedSource > 0) {
             if (rows.length() > fixedSource) {
-                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "sources of " + rows.length() + " tokens do not fit"
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.MAX_SOURCE_LENGTH, "sources of " + rows.length() + " tokens do not fit"
                         + " " + signature.what() + ", whose source length is fixed to " + fixedSource
-                        + "; pass --max-source-length " + fixedSource);
+                        + "; cut them to " + fixedSource + " tokens");
             }
             rows = rows.padTo((int) fixedSource, signature.padTokenId());
         }

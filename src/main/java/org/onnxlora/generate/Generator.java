@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.List;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.runtime.RuntimeOptions;
@@ -63,8 +64,8 @@ public final class Generator implements AutoCloseable {
             RuntimeOptions options) {
         long fixed = signature.staticShape().targetLength();
         if (fixed > 0 && config.maxLength() > fixed) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, model + " fixes the decoder length to " + fixed
-                    + "; generate at most " + (fixed - 1) + " new tokens (--max-new-tokens)");
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.MAX_NEW_TOKENS, model
+                    + " fixes the decoder length to " + fixed + "; generate at most " + (fixed - 1) + " new tokens");
         }
         return new Generator(new FullModelSteps(model, signature, options), config);
     }

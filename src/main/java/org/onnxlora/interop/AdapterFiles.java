@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.lora.Adapter;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchedAdapters;
@@ -38,9 +39,9 @@ public final class AdapterFiles {
         }
         Path model = patchedModel != null ? patchedModel : runModelOf(path);
         if (model == null) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "cannot tell the rank and alpha of " + path
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.MODEL, "cannot tell the rank and alpha of " + path
                     + ": give a train run folder, a checkpoint inside one, or a PEFT folder, or name the patched"
-                    + " model with --model");
+                    + " model it belongs to");
         }
         Map<String, float[]> values = Checkpoint.adapters(path);
         return PatchedAdapters.read(model, values, "adapter " + path);

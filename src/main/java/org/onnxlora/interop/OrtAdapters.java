@@ -11,6 +11,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.ModelIO;
@@ -59,7 +60,8 @@ public final class OrtAdapters {
      */
     public static Exported export(Adapter adapter, Path model, ModelFamily family, Path outDir, String name) {
         if (Files.isDirectory(model)) {
-            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "--format onnx-adapter needs one model file;"
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, Setting.ADAPTER_FORMAT,
+                    "an ONNX Runtime adapter needs one model file;"
                     + " " + model + " is a folder (Optimum export): ONNX Runtime feeds every adapter parameter to"
                     + " the session, and each Optimum file holds only some projections. Use the full-model export");
         }

@@ -11,6 +11,7 @@ import java.util.Objects;
 import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 
 /**
  * Refuses outputs that would destroy something the user owns. {@code force} means
@@ -82,7 +83,7 @@ public final class OutputGuard {
             }
         }
         if (Files.exists(out) && !force && !(Files.isDirectory(out) && isEmpty(out))) {
-            throw new OnnxLoraException(ErrorCode.IO, out + " already exists; pass --force to overwrite it");
+            throw new OnnxLoraException(ErrorCode.IO, Setting.OVERWRITE, out + " already exists");
         }
     }
 

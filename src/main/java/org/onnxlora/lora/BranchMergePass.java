@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.NameGen;
 import org.onnxlora.graph.PassResult;
@@ -66,9 +67,8 @@ public final class BranchMergePass {
             AdapterTensors ad = BranchTensors.of(g, br, overrides);
             if (nonFinite == NonFinitePolicy.REFUSE) {
                 NonFinite.in(br.loraA(), br.loraB(), ad).ifPresent(f -> {
-                    throw new OnnxLoraException(ErrorCode.DIVERGED, "adapter " + f.describe() + " (module "
-                            + br.modulePath() + "); merging it would make the weights non-finite"
-                            + " (--allow-nonfinite merges it anyway)");
+                    throw new OnnxLoraException(ErrorCode.DIVERGED, Setting.ALLOW_NONFINITE, "adapter " + f.describe()
+                            + " (module " + br.modulePath() + "); merging it would make the weights non-finite");
                 });
             }
             checkShape(br, ad, edits.ref(base));

@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 
 /**
  * The LoRA hyper-parameters of a patch, as PEFT names them.
@@ -30,10 +31,10 @@ public record LoraConfig(int rank, double alpha, List<String> targets, Init init
 
     public LoraConfig {
         if (rank <= 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--rank must be positive, got " + rank);
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.RANK, "the LoRA rank must be positive, got " + rank);
         }
         if (!(alpha > 0) || Double.isInfinite(alpha)) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--alpha must be a positive number, got " + alpha);
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.ALPHA, "the LoRA alpha must be a positive number, got " + alpha);
         }
         targets = List.copyOf(targets);
         rankPattern = rankPattern == null ? Map.of() : Map.copyOf(rankPattern);

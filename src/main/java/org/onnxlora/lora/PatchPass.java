@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.NameGen;
@@ -57,7 +58,7 @@ public final class PatchPass {
         for (Projection p : d.projections()) {
             String by = targets.selectedBy(p.modulePath());
             if (by == null) {
-                skipped.add(new PatchPlan.Skipped(p.modulePath(), p.node(), "not selected by --target " + targets));
+                skipped.add(new PatchPlan.Skipped(p.modulePath(), p.node(), "not selected by the targets " + targets));
                 continue;
             }
             int r = cfg.rankFor(p.modulePath());
@@ -86,7 +87,7 @@ public final class PatchPass {
         if (plans.stream().allMatch(p -> p.selected().isEmpty())) {
             String why = plans.stream().flatMap(p -> p.skipped().stream()).map(PatchPlan.Skipped::reason)
                     .findFirst().orElse("nothing matched");
-            throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "--target " + targets
+            throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, Setting.TARGETS, "the targets " + targets
                     + " selects only projections that cannot be patched: " + why);
         }
     }

@@ -9,6 +9,7 @@ import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 
 /**
  * PEFT's {@code target_modules} rules: a plain name selects every module whose path
@@ -24,18 +25,19 @@ public final class TargetSelector {
 
     public TargetSelector(List<String> specs) {
         if (specs == null || specs.isEmpty()) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "no --target given (e.g. --target q_proj,v_proj)");
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.TARGETS,
+                    "no target modules given (e.g. q_proj,v_proj)");
         }
         this.specs = List.copyOf(specs);
         for (String s : specs) {
             if (s.isBlank()) {
-                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "empty name in --target");
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.TARGETS, "empty name among the target modules");
             }
             try {
                 regexes.add(isRegex(s) ? Pattern.compile(s) : null);
             } catch (PatternSyntaxException e) {
-                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT,
-                        "--target '" + s + "' is not a valid regular expression: " + e.getDescription());
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.TARGETS,
+                        "target '" + s + "' is not a valid regular expression: " + e.getDescription());
             }
         }
     }
@@ -75,7 +77,7 @@ public final class TargetSelector {
                 TreeSet<String> names = new TreeSet<>();
                 paths.forEach(p -> names.add(p.substring(p.lastIndexOf('.') + 1)));
                 String example = paths.stream().findFirst().orElse(null);
-                throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "--target '" + specs.get(i)
+                throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, Setting.TARGETS, "target '" + specs.get(i)
                         + "' matches no attention projection; the model has " + String.join(", ", names)
                         + (example == null ? "" : " (module paths like " + example + ")"));
             }

@@ -51,7 +51,7 @@ public final class RunLoader {
     public static RunData load(Path dir, String name) {
         if (!RunDescription.isRun(dir)) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, dir + " is not a run folder (no "
-                    + RunDescription.INFO + " or " + METRICS + "; train --out writes one)");
+                    + RunDescription.INFO + " or " + METRICS + "; a training run writes one)");
         }
         List<String> notices = new ArrayList<>();
         Map<String, String> settings;

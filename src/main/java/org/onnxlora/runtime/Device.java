@@ -3,6 +3,7 @@ package org.onnxlora.runtime;
 import java.util.Locale;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 
 /** Where a session runs: {@code cpu}, or {@code cuda} / {@code cuda:N}. */
 public record Device(Kind kind, int index) {
@@ -28,7 +29,7 @@ public record Device(Kind kind, int index) {
                 // fall through to the error
             }
         }
-        throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--device must be cpu, cuda or cuda:N, got '" + s + "'");
+        throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.DEVICE, "the device must be cpu, cuda or cuda:N, got '" + s + "'");
     }
 
     @Override

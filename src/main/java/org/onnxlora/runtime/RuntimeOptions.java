@@ -5,6 +5,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 
 /**
  * How ONNX Runtime sessions are configured.
@@ -27,7 +28,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
 
     public RuntimeOptions {
         if (threads < 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--threads must be >= 0 (0 = one per core), got "
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.THREADS, "the thread count must be >= 0 (0 = one per core), got "
                     + threads);
         }
         cudaOptions = Map.copyOf(cudaOptions == null ? Map.of() : cudaOptions);

@@ -11,6 +11,7 @@ import java.util.Set;
 import java.util.regex.Pattern;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.proto.Onnx.GraphProto;
@@ -276,26 +277,35 @@ public final class Seq2SeqSignature {
                 maxPositions, vocab, staticShape);
     }
 
+    private static final String SOURCE = "the maximum source length";
+    private static final String TARGET = "the maximum target length";
+
     /** Refuses sequence lengths the model's position table cannot hold. */
     public void checkMaxLengths(int maxSourceLength, int maxTargetLength) {
-        checkMaxLengths(maxSourceLength, maxTargetLength, "--max-source-length", "--max-target-length");
+        checkMaxLengths(maxSourceLength, maxTargetLength, SOURCE, TARGET, true);
     }
 
     /** As {@link #checkMaxLengths(int, int)}, naming the two settings {@code sourceName} and {@code targetName}. */
     public void checkMaxLengths(int maxSourceLength, int maxTargetLength, String sourceName, String targetName) {
+        checkMaxLengths(maxSourceLength, maxTargetLength, sourceName, targetName, false);
+    }
+
+    /** {@code standard}: the lengths are the usual maximum source/target settings (errors carry the {@link Setting}). */
+    private void checkMaxLengths(int maxSourceLength, int maxTargetLength, String sourceName, String targetName,
+            boolean standard) {
         if (maxPositions <= 0) {
             return;
         }
         if (kind != Kind.DECODER && maxSourceLength > maxPositions) {
-            throw tooLong(sourceName, maxSourceLength);
+            throw tooLong(sourceName, maxSourceLength, standard ? Setting.MAX_SOURCE_LENGTH : null);
         }
         if (kind != Kind.ENCODER && maxTargetLength > maxPositions) {
-            throw tooLong(targetName, maxTargetLength);
+            throw tooLong(targetName, maxTargetLength, standard ? Setting.MAX_TARGET_LENGTH : null);
         }
     }
 
-    private OnnxLoraException tooLong(String flag, int n) {
-        return new OnnxLoraException(ErrorCode.BAD_ARGUMENT, flag + " " + n + " is beyond the " + maxPositions
+    private OnnxLoraException tooLong(String name, int n, Setting setting) {
+        return new OnnxLoraException(ErrorCode.BAD_ARGUMENT, setting, name + " " + n + " is beyond the " + maxPositions
                 + " positions of " + what + "'s position embeddings; use " + maxPositions + " or less");
     }
 
@@ -304,11 +314,16 @@ public final class Seq2SeqSignature {
      * to a fixed size, never cut, so only lengths up to it can be fed.
      */
     public void checkFitsStatic(int maxSourceLength, int maxTargetLength) {
-        checkFitsStatic(maxSourceLength, maxTargetLength, "--max-source-length", "--max-target-length");
+        checkFitsStatic(maxSourceLength, maxTargetLength, SOURCE, TARGET, true);
     }
 
     /** As {@link #checkFitsStatic(int, int)}, naming the two settings {@code sourceName} and {@code targetName}. */
     public void checkFitsStatic(int maxSourceLength, int maxTargetLength, String sourceName, String targetName) {
+        checkFitsStatic(maxSourceLength, maxTargetLength, sourceName, targetName, false);
+    }
+
+    private void checkFitsStatic(int maxSourceLength, int maxTargetLength, String sourceName, String targetName,
+            boolean standard) {
         for (Input i : inputs) {
             long fixed = i.fixed(1);
             boolean source = i.feed() == Feed.INPUT_IDS || i.feed() == Feed.ATTENTION_MASK;
@@ -318,8 +333,9 @@ public final class Seq2SeqSignature {
             }
             int wanted = source ? maxSourceLength : target ? maxTargetLength : 0;
             if (fixed > 0 && wanted > fixed) {
-                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, String.format(Locale.ROOT,
-                        "input '%s' of %s has a fixed length of %d, shorter than %s %d; pass %s %d or less"
+                Setting setting = !standard ? null : source ? Setting.MAX_SOURCE_LENGTH : Setting.MAX_TARGET_LENGTH;
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, setting, String.format(Locale.ROOT,
+                        "input '%s' of %s has a fixed length of %d, shorter than %s %d; set %s to %d or less"
                                 + " (longer %s are cut)", i.name(), what, fixed, source ? sourceName : targetName,
                         wanted, source ? sourceName : targetName, fixed, source ? "sources" : "targets"));
             }

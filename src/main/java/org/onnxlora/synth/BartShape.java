@@ -3,6 +3,7 @@ package org.onnxlora.synth;
 import java.util.Locale;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.proto.Onnx.TensorProto.DataType;
 
 /**
@@ -53,8 +54,8 @@ public record BartShape(int vocab, int dModel, int encoderLayers, int decoderLay
         positive("ffn", ffn);
         positive("max-positions", maxPositions);
         if (dModel % heads != 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT,
-                    "--d-model " + dModel + " is not divisible by --heads " + heads);
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.D_MODEL,
+                    "d_model " + dModel + " is not divisible by the head count " + heads);
         }
         if (dtype == null) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "a dtype is required");

@@ -2,6 +2,7 @@ package org.onnxlora.train;
 
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 
 /**
  * Token-level cross entropy over the decoder logits.
@@ -14,7 +15,7 @@ public record LossConfig(long ignoreIndex, double labelSmoothing) {
 
     public LossConfig {
         if (!(labelSmoothing >= 0 && labelSmoothing < 1)) { // written so that NaN fails too
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--label-smoothing must be in [0, 1), got " + labelSmoothing);
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.LABEL_SMOOTHING, "the label smoothing must be in [0, 1), got " + labelSmoothing);
         }
     }
 }

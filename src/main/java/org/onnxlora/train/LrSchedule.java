@@ -3,6 +3,7 @@ package org.onnxlora.train;
 import java.util.Locale;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 
 /**
  * Learning rate as a pure function of the step (1-based), as Hugging Face's
@@ -15,10 +16,10 @@ public record LrSchedule(Kind kind, double peak, long warmupSteps, long totalSte
 
     public LrSchedule {
         if (!(peak > 0) || Double.isInfinite(peak)) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--lr must be a finite positive number, got " + peak);
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.LEARNING_RATE, "the learning rate must be a finite positive number, got " + peak);
         }
         if (warmupSteps < 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--warmup must be >= 0, got " + warmupSteps);
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.WARMUP, "the warmup must be >= 0, got " + warmupSteps);
         }
     }
 
@@ -26,7 +27,7 @@ public record LrSchedule(Kind kind, double peak, long warmupSteps, long totalSte
         try {
             return Kind.valueOf(s.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--schedule must be constant, linear or cosine, got '" + s + "'");
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.SCHEDULE, "the learning-rate schedule must be constant, linear or cosine, got '" + s + "'");
         }
     }
 

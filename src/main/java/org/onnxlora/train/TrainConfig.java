@@ -2,6 +2,7 @@ package org.onnxlora.train;
 
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 
 /**
  * The training loop's settings.
@@ -19,22 +20,22 @@ public record TrainConfig(long totalSteps, int gradAccum, LrSchedule schedule, l
     public TrainConfig {
         // --grad-accum first: with --epochs a bad value also makes the step count meaningless
         if (gradAccum <= 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--grad-accum must be >= 1, got " + gradAccum);
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.GRAD_ACCUM, "gradient accumulation must be >= 1, got " + gradAccum);
         }
         if (totalSteps <= 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "the run needs at least one step (--steps or --epochs),"
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.STEPS, "the run needs at least one step,"
                     + " got " + totalSteps);
         }
         if (evalEvery < 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--eval-every must be >= 0 (0 = at the end only), got "
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.EVAL_EVERY, "the evaluation interval must be >= 0 (0 = at the end only), got "
                     + evalEvery);
         }
         if (saveEvery < 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--save-every must be >= 0 (0 = at the end only), got "
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.SAVE_EVERY, "the checkpoint interval must be >= 0 (0 = at the end only), got "
                     + saveEvery);
         }
         if (keepCheckpoints < 0) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--keep-checkpoints must be >= 0 (0 = keep all), got "
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.KEEP_CHECKPOINTS, "the number of checkpoints kept must be >= 0 (0 = keep all), got "
                     + keepCheckpoints);
         }
     }

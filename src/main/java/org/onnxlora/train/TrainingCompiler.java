@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.autodiff.Backprop;
 import org.onnxlora.autodiff.rules.StandardRules;
 import org.onnxlora.graph.Domains;
@@ -76,9 +77,10 @@ public final class TrainingCompiler {
         List<String> trainable = trainableNames(patched);
         String logits = options.logitsOutput();
         if (!index.isGraphOutput(logits)) {
-            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "the model has no decoder logits output '" + logits
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, Setting.LOGITS_OUTPUT,
+                    "the model has no decoder logits output '" + logits
                     + "' (outputs: " + index.outputs().keySet() + "); export the full seq2seq model with logits,"
-                    + " or name the logits output with --logits");
+                    + " or name its logits output");
         }
         requireOpset(patched, 13);
 

@@ -75,7 +75,8 @@ class Seq2SeqSignatureTest {
         OnnxLoraException e = assertThrows(OnnxLoraException.class, () -> s.withDecoderStartTokenId(2048));
         assertEquals(ErrorCode.BAD_ARGUMENT, e.code());
         e = assertThrows(OnnxLoraException.class, () -> s.checkMaxLengths(129, 16));
-        assertTrue(e.getMessage().contains("--max-source-length 129") && e.getMessage().contains("128"), e.getMessage());
+        assertTrue(e.getMessage().contains("maximum source length 129") && e.getMessage().contains("128"), e.getMessage());
+        assertEquals(java.util.Optional.of(org.onnxlora.Setting.MAX_SOURCE_LENGTH), e.setting());
     }
 
     @Test
@@ -96,7 +97,10 @@ class Seq2SeqSignatureTest {
         assertEquals(new Seq2SeqSignature.StaticShape(2, 16, 8), s.staticShape());
         s.checkFitsStatic(16, 8);
         OnnxLoraException e = assertThrows(OnnxLoraException.class, () -> s.checkFitsStatic(16, 9));
-        assertTrue(e.getMessage().contains("'decoder_input_ids'") && e.getMessage().contains("--max-target-length 8"),
-                e.getMessage());
+        assertTrue(e.getMessage().contains("'decoder_input_ids'")
+                && e.getMessage().contains("set the maximum target length to 8"), e.getMessage());
+        assertEquals(java.util.Optional.of(org.onnxlora.Setting.MAX_TARGET_LENGTH), e.setting());
+        e = assertThrows(OnnxLoraException.class, () -> s.checkFitsStatic(16, 9, "the source length", "the target length"));
+        assertEquals(java.util.Optional.empty(), e.setting(), "a caller naming its own settings maps them itself");
     }
 }
