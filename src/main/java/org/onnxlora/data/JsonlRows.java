@@ -67,22 +67,9 @@ final class JsonlRows {
             return null;
         }
         if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isString()) {
-            out.bad(line, "field '" + field + "' is " + kind(v) + ", not a string");
+            out.bad(line, "field '" + field + "' is " + JsonErrors.kindOf(v) + ", not a string");
             return null;
         }
         return v.getAsString();
-    }
-
-    private static String kind(JsonElement v) {
-        if (v.isJsonNull()) {
-            return "null";
-        }
-        if (v.isJsonArray()) {
-            return "an array";
-        }
-        if (v.isJsonObject()) {
-            return "an object";
-        }
-        return v.getAsJsonPrimitive().isNumber() ? "a number" : "a boolean";
     }
 }

@@ -1,5 +1,8 @@
 package org.onnxlora.io;
 
+import com.google.gson.JsonElement;
+import com.google.gson.JsonPrimitive;
+
 /**
  * The reason inside a Gson failure, fit for a one-line message. Gson wraps the parser's exception
  * ("com.google.gson.stream.MalformedJsonException: Unterminated object at line 1 column 9 path $.a")
@@ -21,5 +24,20 @@ public final class JsonErrors {
         // a wrapped exception's toString(): "java.io.EOFException: End of input ..."
         m = m.replaceFirst("^([a-z][a-z0-9_]*\\.)+[A-Z][A-Za-z0-9_$]*: ", "");
         return m.replace('\n', ' ').strip();
+    }
+
+    /** What a JSON value is, for "is a number, expected a string" messages. */
+    public static String kindOf(JsonElement v) {
+        if (v.isJsonNull()) {
+            return "null";
+        }
+        if (v.isJsonArray()) {
+            return "an array";
+        }
+        if (v.isJsonObject()) {
+            return "an object";
+        }
+        JsonPrimitive p = v.getAsJsonPrimitive();
+        return p.isNumber() ? "a number" : p.isBoolean() ? "a boolean" : "a string";
     }
 }

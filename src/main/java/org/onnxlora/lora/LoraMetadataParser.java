@@ -5,7 +5,6 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
-import com.google.gson.JsonPrimitive;
 import com.google.gson.Strictness;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
@@ -16,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.io.JsonErrors;
 
 /**
  * Reads the {@value LoraMetadata#KEY} JSON into {@link LoraMetadata.Info}, checking every field's
@@ -60,7 +60,7 @@ final class LoraMetadataParser {
             String at = "modules[" + i + "]";
             JsonElement m = mods.get(i);
             if (!m.isJsonObject()) {
-                throw fail(at, "is " + kind(m) + ", expected an object");
+                throw fail(at, "is " + JsonErrors.kindOf(m) + ", expected an object");
             }
             modules.add(module(m.getAsJsonObject(), at));
         }
@@ -130,7 +130,7 @@ final class LoraMetadataParser {
 
     private static BigDecimal numeric(JsonElement e, String at) {
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
-            throw fail(at, "is " + kind(e) + ", expected a number");
+            throw fail(at, "is " + JsonErrors.kindOf(e) + ", expected a number");
         }
         try {
             // strict JSON has already checked the literal's syntax; BigDecimal reads it exactly
@@ -146,7 +146,7 @@ final class LoraMetadataParser {
             return false;
         }
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) {
-            throw fail(at, "is " + kind(e) + ", expected true or false");
+            throw fail(at, "is " + JsonErrors.kindOf(e) + ", expected true or false");
         }
         return e.getAsBoolean();
     }
@@ -160,7 +160,7 @@ final class LoraMetadataParser {
             return null;
         }
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
-            throw fail(at, "is " + kind(e) + ", expected a string");
+            throw fail(at, "is " + JsonErrors.kindOf(e) + ", expected a string");
         }
         return e.getAsString();
     }
@@ -171,7 +171,7 @@ final class LoraMetadataParser {
             return new JsonArray();
         }
         if (!e.isJsonArray()) {
-            throw fail(at, "is " + kind(e) + ", expected an array");
+            throw fail(at, "is " + JsonErrors.kindOf(e) + ", expected an array");
         }
         return e.getAsJsonArray();
     }
@@ -182,25 +182,11 @@ final class LoraMetadataParser {
         for (int i = 0; i < a.size(); i++) {
             JsonElement e = a.get(i);
             if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
-                throw fail(at + "[" + i + "]", "is " + kind(e) + ", expected a string");
+                throw fail(at + "[" + i + "]", "is " + JsonErrors.kindOf(e) + ", expected a string");
             }
             out.add(e.getAsString());
         }
         return List.copyOf(out);
-    }
-
-    private static String kind(JsonElement v) {
-        if (v.isJsonNull()) {
-            return "null";
-        }
-        if (v.isJsonArray()) {
-            return "an array";
-        }
-        if (v.isJsonObject()) {
-            return "an object";
-        }
-        JsonPrimitive p = v.getAsJsonPrimitive();
-        return p.isNumber() ? "a number" : p.isBoolean() ? "a boolean" : "a string";
     }
 
     private static OnnxLoraException fail(String at, String message) {
