@@ -160,9 +160,9 @@ class ExportContractTest {
     void lengthsAndIdsOutsideTheModelAreRefused() {
         Path out = tmp.resolve("runLong");
         CliTest.assertOneLineError(CliTest.run(train(Fixtures.torchscript(), out, "--max-source-length", "300")
-                .toArray(String[]::new)), 2, "--max-source-length 300", "256");
+                .toArray(String[]::new)), 2, "maximum source length 300", "256", "(--max-source-length)");
         CliTest.assertOneLineError(CliTest.run(train(Fixtures.torchscript(), out, "--max-target-length", "257")
-                .toArray(String[]::new)), 2, "--max-target-length 257", "256");
+                .toArray(String[]::new)), 2, "maximum target length 257", "256", "(--max-target-length)");
         CliTest.assertOneLineError(CliTest.run(train(Fixtures.torchscript(), out, "--decoder-start-token-id", "2048")
                 .toArray(String[]::new)), 2, "2048", "vocabulary");
         assertFalse(Files.exists(out), "nothing may be written");
