@@ -6,14 +6,24 @@
 # keep the real distribution. --replicate N adds a batching-only row for N examples copied from
 # the largest tokenized set (tokenizing 1M rows takes ~25 min on a loaded 2-core machine; give
 # --sizes "50000 1000000" to measure its start-up too). Everything is written under --scratch.
+# --train-steps N then runs `onnx-lora train` (tiny fixture, CPU, --threads 2) for N steps on every file,
+# --rounds R times, the sizes alternating within each round and one data cache shared by all runs: the first
+# round pays the tokenization (a miss), the later ones read the cache (hits). Per run: the start-up (process
+# wall time minus the training loop), and from metrics.jsonl the median step and the median step time per
+# padded token after --train-warmup steps (the steps' shapes differ between files, so the per-token time is
+# the fairer number); one markdown row per file with the medians over the hit rounds. --skip-batching leaves
+# out the DataScaling.java part.
 # Usage: tools/bench/data_scaling.sh [--scratch DIR] [--sizes "50000"] [--replicate 1000000] [--batch N] [--no-build]
+#                                    [--train-steps N] [--train-warmup N] [--rounds R] [--skip-batching]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scratch=/tmp/onnx-lora-data-bench; sizes="50000"; replicate=1000000; batch=32; build=1
+train_steps=0; train_warmup=10; rounds=3; batching=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --scratch) scratch=$2; shift 2;; --sizes) sizes=$2; shift 2;; --replicate) replicate=$2; shift 2;; --batch) batch=$2; shift 2;;
-    --no-build) build=0; shift;; *) echo "unknown: $1" >&2; exit 2;;
+    --no-build) build=0; shift;; --train-steps) train_steps=$2; shift 2;; --train-warmup) train_warmup=$2; shift 2;;
+    --rounds) rounds=$2; shift 2;; --skip-batching) batching=0; shift;; *) echo "unknown: $1" >&2; exit 2;;
   esac
 done
 case "$(realpath -m "$scratch")" in "$(pwd)"*) echo "--scratch must be outside the repository" >&2; exit 2;; esac
@@ -37,7 +47,51 @@ PY
 done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GB; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-java -Xmx6g -Dreplicate="$replicate" -cp "target/onnx-lora.jar:target/lib/*" tools/bench/DataScaling.java models/tiny-bart/tokenizer.json \
-    "$scratch/cache" "$batch" "${files[@]}"
-echo
+if [ $batching = 1 ]; then
+  java -Xmx6g -Dreplicate="$replicate" -cp "target/onnx-lora.jar:target/lib/*" tools/bench/DataScaling.java models/tiny-bart/tokenizer.json \
+      "$scratch/cache" "$batch" "${files[@]}"
+  echo
+fi
+if [ "$train_steps" -gt 0 ]; then
+  rm -rf "$scratch/train-cache" "$scratch/train-runs"; mkdir -p "$scratch/train-runs"
+  for r in $(seq 1 "$rounds"); do
+    order=("${files[@]}"); [ $((r % 2)) = 0 ] && order=($(printf '%s\n' "${files[@]}" | tac))
+    for f in "${order[@]}"; do
+      name=$(basename "$f" .jsonl); out=$scratch/train-runs/$name-r$r
+      t0=$(date +%s%N)
+      java -Xmx8g -cp "target/onnx-lora.jar:target/lib/*" org.onnxlora.cli.Main train --model models/tiny-bart/model.onnx \
+        --tokenizer models/tiny-bart/tokenizer.json --train "$f" --out "$out" --force --steps "$train_steps" \
+        --batch-size "$batch" --max-source-length 256 --max-target-length 48 --lr 1e-4 --schedule constant --threads 2 \
+        --seed 42 --data-cache "$scratch/train-cache" -q > "$out.json"
+      echo "$(( ($(date +%s%N) - t0) / 1000000 ))" > "$out.wall_ms"
+      echo "round $r: $name done in $(cat "$out.wall_ms") ms (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+    done
+  done
+  python3 - "$scratch/train-runs" "$rounds" "$train_warmup" "${files[@]}" <<'PY'
+import json, os, statistics, sys
+runs, rounds, warm, files = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+print("| rows | start-up s, cache miss (round 1) | start-up s, cache hit: median (range) | median step ms: median "
+      "over all rounds (range) | median step µs per padded token: median (range) | steps per run |")
+print("|---:|---:|---:|---:|---:|---:|")
+for f in files:
+    name = os.path.basename(f)[:-len(".jsonl")]
+    rows = sum(1 for _ in open(f))
+    start, step, per_tok, n = [], [], [], 0
+    for r in range(1, rounds + 1):
+        base = os.path.join(runs, f"{name}-r{r}")
+        summary = json.load(open(base + ".json"))
+        wall = int(open(base + ".wall_ms").read()) / 1000
+        ev = [json.loads(l) for l in open(os.path.join(base, "metrics.jsonl"))]
+        ev = [e for e in ev if e.get("event") == "train" and e["step"] > warm]
+        n = len(ev)
+        start.append(wall - summary["seconds"])
+        step.append(statistics.median(e["step_seconds"] for e in ev) * 1000)
+        per_tok.append(statistics.median(e["step_seconds"] / e["padded_tokens"] for e in ev) * 1e6)
+    hs, st, pt = start[1:] or start, step, per_tok
+    print(f"| {rows} | {start[0]:.1f} | {statistics.median(hs):.1f} ({min(hs):.1f}-{max(hs):.1f}) "
+          f"| {statistics.median(st):.1f} ({min(st):.1f}-{max(st):.1f}) "
+          f"| {statistics.median(pt):.2f} ({min(pt):.2f}-{max(pt):.2f}) | {n} |")
+PY
+  echo
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
