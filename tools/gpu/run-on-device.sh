@@ -4,8 +4,8 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata (and 'all' = env synth parity
-# placement gpu cpu16). The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory (and 'all' = env synth
+# parity placement gpu cpu16). The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
 # profiles) and, packed, to $OUT/results.tar.gz after every phase, so a run cut short still returns what
@@ -164,6 +164,21 @@ phase_extra() {
   done
 }
 
+# memory (issue 11): the base model on CUDA under ORT's memory settings, one at a time and combined, for
+# peak GPU memory (gpumem.py) against ol_base_cuda / peft_base_cuda of the gpu phase. session.* keys and
+# enable_mem_pattern travel through --cuda-option (RuntimeOptions routes them to the session).
+phase_memory() {
+  export PIN=$GPU_CORES
+  olbench ol_base_cuda_devinit "$BASE" cuda 4 4 6 --cuda-option session.use_device_allocator_for_initializers=1
+  olbench ol_base_cuda_nomempat "$BASE" cuda 4 4 6 --cuda-option enable_mem_pattern=0
+  olbench ol_base_cuda_arenadevinit "$BASE" cuda 4 4 6 --cuda-option arena_extend_strategy=kSameAsRequested \
+    --cuda-option session.use_device_allocator_for_initializers=1
+  olbench ol_base_cuda_lean "$BASE" cuda 4 4 6 --cuda-option arena_extend_strategy=kSameAsRequested \
+    --cuda-option session.use_device_allocator_for_initializers=1 --cuda-option enable_mem_pattern=0
+  [ -f "$R/bench-peft_base_cuda.json" ] || ptbench peft_base_cuda base cuda 0 4 6
+  unset PIN
+}
+
 # realdata (issue 11): `onnx-lora train` and a PEFT loop as users write it (bench_peft_realdata.py) on the
 # man-page pairs, same batch size, maximum lengths and steps, for tiny and the bart-base shape; then, for
 # the padded shapes train met most often, bench-train at exactly that shape, so that a real-data step can
@@ -246,7 +261,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory) "phase_$p"; pack ;;
     cpu2) cpu2_background; wait ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac
