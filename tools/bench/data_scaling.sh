@@ -32,17 +32,7 @@ mkdir -p "$scratch"; rm -rf "$scratch/cache"
 files=(models/datasets/manpages/train.jsonl)
 for n in $sizes; do
   f=$scratch/manpages-$n.jsonl
-  [ -f "$f" ] || python3 - "$n" "$f" <<'PY'
-import json, sys
-n, out = int(sys.argv[1]), sys.argv[2]
-rows = [json.loads(l) for l in open("models/datasets/manpages/train.jsonl")]
-with open(out, "w") as f:
-    for i in range(n):
-        r = rows[i % len(rows)]
-        w = r["source"].split()
-        k = (i // len(rows)) % max(1, len(w))
-        f.write(json.dumps({"source": " ".join(w[k:] + w[:k]), "target": r["target"]}) + "\n")
-PY
+  [ -f "$f" ] || python3 tools/gpu/scale_corpus.py models/datasets/manpages/train.jsonl "$n" "$f"
   files+=("$f")
 done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GB; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -67,31 +57,7 @@ if [ "$train_steps" -gt 0 ]; then
       echo "round $r: $name done in $(cat "$out.wall_ms") ms (load $(cut -d' ' -f1 /proc/loadavg))" >&2
     done
   done
-  python3 - "$scratch/train-runs" "$rounds" "$train_warmup" "${files[@]}" <<'PY'
-import json, os, statistics, sys
-runs, rounds, warm, files = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
-print("| rows | start-up s, cache miss (round 1) | start-up s, cache hit: median (range) | median step ms: median "
-      "over all rounds (range) | median step µs per padded token: median (range) | steps per run |")
-print("|---:|---:|---:|---:|---:|---:|")
-for f in files:
-    name = os.path.basename(f)[:-len(".jsonl")]
-    rows = sum(1 for _ in open(f))
-    start, step, per_tok, n = [], [], [], 0
-    for r in range(1, rounds + 1):
-        base = os.path.join(runs, f"{name}-r{r}")
-        summary = json.load(open(base + ".json"))
-        wall = int(open(base + ".wall_ms").read()) / 1000
-        ev = [json.loads(l) for l in open(os.path.join(base, "metrics.jsonl"))]
-        ev = [e for e in ev if e.get("event") == "train" and e["step"] > warm]
-        n = len(ev)
-        start.append(wall - summary["seconds"])
-        step.append(statistics.median(e["step_seconds"] for e in ev) * 1000)
-        per_tok.append(statistics.median(e["step_seconds"] / e["padded_tokens"] for e in ev) * 1e6)
-    hs, st, pt = start[1:] or start, step, per_tok
-    print(f"| {rows} | {start[0]:.1f} | {statistics.median(hs):.1f} ({min(hs):.1f}-{max(hs):.1f}) "
-          f"| {statistics.median(st):.1f} ({min(st):.1f}-{max(st):.1f}) "
-          f"| {statistics.median(pt):.2f} ({min(pt):.2f}-{max(pt):.2f}) | {n} |")
-PY
+  python3 tools/gpu/report.py datascale "$scratch/train-runs" --rounds "$rounds" --warmup "$train_warmup" "${files[@]}"
   echo
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

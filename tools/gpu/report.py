@@ -9,6 +9,8 @@
   report.py shapes METRICS.jsonl [--warmup N] [--top K] [--batch B]
                                                    the padded shapes a train run met most often (BxS+T per line)
   report.py realdata RESULTS_DIR [--warmup N]      real-data table: train vs PEFT, and train vs bench-train per shape
+  report.py datascale RUNS_DIR --rounds R [--warmup N] FILE...
+                                                   start-up and step time of train runs NAME-rR on each FILE
 """
 import argparse
 import collections
@@ -350,6 +352,38 @@ def realdata(a):
     return 0
 
 
+def datascale(a):
+    """One row per data file: start-up of the cache miss (round 1) and hits, median step, step per padded token."""
+    print("| rows | start-up s, cache miss (round 1) | start-up s, cache hit: median (range) | median step ms: median "
+          "over all rounds (range) | median step µs per padded token: median (range) | steps per run |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for f in a.files:
+        name = os.path.basename(f)[:-len(".jsonl")]
+        with open(f) as fh:
+            rows = sum(1 for _ in fh)
+        start, step, per_tok, n = [], [], [], 0
+        for r in range(1, a.rounds + 1):
+            base = os.path.join(a.dir, f"{name}-r{r}")
+            summary = read_json(base + ".json")
+            if not summary:
+                continue
+            with open(base + ".wall_ms") as fh:
+                wall = int(fh.read()) / 1000
+            ev = train_steps(os.path.join(base, "metrics.jsonl"), a.warmup)
+            n = len(ev)
+            start.append(wall - summary["seconds"])
+            step.append(median([e["step_seconds"] for e in ev]) * 1000)
+            per_tok.append(median([e["step_seconds"] / e["padded_tokens"] for e in ev]) * 1e6)
+        if not start:
+            print(f"| {rows} | missing | | | | |")
+            continue
+        hs = start[1:] or start
+        print(f"| {rows} | {start[0]:.1f} | {median(hs):.1f} ({min(hs):.1f}-{max(hs):.1f}) "
+              f"| {median(step):.2f} ({min(step):.2f}-{max(step):.2f}) "
+              f"| {median(per_tok):.3f} ({min(per_tok):.3f}-{max(per_tok):.3f}) | {n} |")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -374,8 +408,13 @@ def main():
     s = sub.add_parser("realdata")
     s.add_argument("dir")
     s.add_argument("--warmup", type=int, default=0)
+    s = sub.add_parser("datascale")
+    s.add_argument("dir")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--rounds", type=int, required=True)
+    s.add_argument("--warmup", type=int, default=0)
     a = p.parse_args()
-    return {"parity": parity, "placement": placement, "profile": profile, "table": table, "shapes": shapes,
+    return {"datascale": datascale, "parity": parity, "placement": placement, "profile": profile, "table": table, "shapes": shapes,
             "realdata": realdata}[a.cmd](a)
 
 

@@ -4,8 +4,8 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory (and 'all' = env synth
-# parity placement gpu cpu16). The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale (and 'all' = env
+# synth parity placement gpu cpu16). The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
 # profiles) and, packed, to $OUT/results.tar.gz after every phase, so a run cut short still returns what
@@ -179,6 +179,39 @@ phase_memory() {
   unset PIN
 }
 
+# datascale (issue 11): step time against data-set size. `train` on the tiny model for the man-page pairs
+# (2,834 rows) and corpora of DS_SIZES rows made from them (scale_corpus.py), DS_ROUNDS rounds with the
+# sizes alternating, one data cache shared by all runs (round 1 tokenizes, later rounds read the cache);
+# start-up (process wall minus the training loop) and the median step per size, as a table in datascale.md.
+phase_datascale() {
+  local dev=${DS_DEVICE:-cuda} steps=${DS_STEPS:-300} rounds=${DS_ROUNDS:-3} d=$W/datascale
+  rm -rf "$d"; mkdir -p "$d/runs"
+  local files=("$X/train.jsonl") order f r name out t0
+  for n in ${DS_SIZES:-50000 1000000}; do
+    log "datascale: corpus of $n rows"
+    $PY "$X/gpu/scale_corpus.py" "$X/train.jsonl" "$n" "$d/manpages-$n.jsonl"
+    files+=("$d/manpages-$n.jsonl")
+  done
+  for r in $(seq 1 "$rounds"); do
+    order=("${files[@]}"); [ $((r % 2)) = 0 ] && order=($(printf '%s\n' "${files[@]}" | tac))
+    for f in "${order[@]}"; do
+      name=$(basename "$f" .jsonl); out=$d/runs/$name-r$r
+      log "datascale: round $r, $name"
+      t0=$(date +%s%N)
+      pinned "$GPU_CORES" timeout "${TMO:-900}" $OL train --model "$TINY" --tokenizer "$X/tiny-bart/tokenizer.json" \
+        --train "$f" --out "$out" --force --steps "$steps" --batch-size $BATCH --max-source-length 256 \
+        --max-target-length 48 --lr 1e-4 --schedule constant --device "$dev" --threads 4 --seed 42 \
+        --data-cache "$d/cache" -q > "$out.json" 2> "$out.log" || log "FAILED datascale $name round $r"
+      echo "$(( ($(date +%s%N) - t0) / 1000000 ))" > "$out.wall_ms"
+    done
+  done
+  mkdir -p "$R/datascale"
+  for f in "$d"/runs/*-r*; do [ -d "$f" ] && cp "$f/metrics.jsonl" "$R/datascale/$(basename "$f").metrics.jsonl"; done
+  cp "$d"/runs/*.json "$d"/runs/*.wall_ms "$R/datascale/" 2>/dev/null
+  $PY "$X/gpu/report.py" datascale "$d/runs" --rounds "$rounds" --warmup "${DS_WARMUP:-20}" "${files[@]}" \
+    | tee "$R/datascale.md" >&2
+}
+
 # realdata (issue 11): `onnx-lora train` and a PEFT loop as users write it (bench_peft_realdata.py) on the
 # man-page pairs, same batch size, maximum lengths and steps, for tiny and the bart-base shape; then, for
 # the padded shapes train met most often, bench-train at exactly that shape, so that a real-data step can
@@ -233,6 +266,7 @@ summary() {
   { echo "## results ($(date -u +%FT%TZ), ${SECONDS}s)"; echo
     $PY "$X/gpu/report.py" table "$R" 2>&1; echo
     [ -f "$R/realdata.md" ] && { cat "$R/realdata.md"; echo; }
+    [ -f "$R/datascale.md" ] && { cat "$R/datascale.md"; echo; }
     [ -f "$R/parity.json" ] && echo "parity: $($PY -c "import json;d=json.load(open('$R/parity.json'));print({k:v for k,v in d.items() if k!='per_step'})" 2>&1)"
     [ -f "$R/placement.json" ] && $PY -c "
 import json
@@ -261,7 +295,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale) "phase_$p"; pack ;;
     cpu2) cpu2_background; wait ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac
