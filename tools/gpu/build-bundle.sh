@@ -5,7 +5,7 @@
 #
 # Wraps ../shared/gpu/make-bundle.sh (jlink'd Java, ORT's CUDA 12 natives, CUDA 12 cudart/cuBLAS from
 # Maven Central) with: this project's classes and dependency jars minus onnxruntime-*.jar (the bundle
-# brings ORT's classes and GPU natives), and as extras the benchmark scripts (tools/gpu/, tools/bench_peft.py),
+# brings ORT's classes and GPU natives), and as extras the benchmark scripts (tools/gpu/, tools/bench_peft*.py),
 # the tiny fixture (model, tokenizer, HF config) and the man-page training data. The base-sized model is
 # generated on the GPU machine (onnx-lora synth), never carried.
 #
@@ -38,11 +38,11 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/lib" "$stage/tiny-bart/hf"
 for j in target/lib/*.jar; do case $(basename "$j") in onnxruntime-*) ;; *) cp "$j" "$stage/lib/";; esac; done
 cp -r tools/gpu "$stage/gpu"
-cp tools/bench_peft.py "$stage/"
+cp tools/bench_peft.py tools/bench_peft_realdata.py "$stage/"
 cp models/tiny-bart/model.onnx models/tiny-bart/tokenizer.json "$stage/tiny-bart/"
 cp models/tiny-bart/hf/config.json "$stage/tiny-bart/hf/"
 cp models/datasets/manpages/train.jsonl "$stage/"
 apps=(--app target/classes); for j in "$stage"/lib/*.jar; do apps+=(--app "$j"); done
 "$make_bundle" --out "$out" --chunk-mb "$chunk" "${apps[@]}" \
-  --extra "$stage/gpu" --extra "$stage/bench_peft.py" --extra "$stage/tiny-bart" --extra "$stage/train.jsonl"
+  --extra "$stage/gpu" --extra "$stage/bench_peft.py" --extra "$stage/bench_peft_realdata.py" --extra "$stage/tiny-bart" --extra "$stage/train.jsonl"
 du -sh "$out"/c* >&2

@@ -6,6 +6,11 @@
                                                    ORT's "Node placements", per session; nodes not on CUDA
   report.py profile PROFILE.json [--top 20]        per-op-type time of an ORT profile
   report.py table RESULTS_DIR                      the benchmark table (markdown) from the bench-*.json files
+  report.py shapes METRICS.jsonl [--warmup N] [--top K] [--batch B]
+                                                   the padded shapes a train run met most often (BxS+T per line)
+  report.py realdata RESULTS_DIR [--warmup N]      real-data table: train vs PEFT, and train vs bench-train per shape
+  report.py datascale RUNS_DIR --rounds R [--warmup N] FILE...
+                                                   start-up and step time of train runs NAME-rR on each FILE
 """
 import argparse
 import collections
@@ -229,6 +234,156 @@ def table(a):
     return 0
 
 
+def train_steps(path, warmup):
+    """The train events of a metrics.jsonl after the first `warmup` steps."""
+    return [e for e in load_jsonl(path) if e.get("event") == "train" and e["step"] > warmup]
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return None if n == 0 else (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2)
+
+
+def realdata_train(path, warmup):
+    """Median step and real tokens/s of a train run from its metrics.jsonl (needs step_seconds)."""
+    steps = train_steps(path, warmup)
+    if not steps or "step_seconds" not in steps[0]:
+        return None
+    secs = [e["step_seconds"] for e in steps]
+    real = [e["tokens"] for e in steps]
+    padded = [e["padded_tokens"] for e in steps]
+    return {"timed_steps": len(steps), "step_ms_median": median(secs) * 1000,
+            "real_tokens_per_step_median": median(real), "real_tokens_per_second": sum(real) / sum(secs),
+            "padding_efficiency": sum(real) / sum(padded),
+            "distinct_shapes": len({e["padded_shape"] for e in steps})}
+
+
+def shape_counts(path, warmup, batch=None):
+    """padded shape -> step times (s), for single-batch steps of `batch` rows (any when None)."""
+    by = collections.defaultdict(list)
+    for e in train_steps(path, warmup):
+        shape = e.get("padded_shape", "")
+        if "," in shape or not shape:
+            continue
+        if batch is not None and int(shape.split("x")[0]) != batch:
+            continue
+        by[shape].append(e["step_seconds"])
+    return by
+
+
+def shape_key(shape):
+    b, rest = shape.split("x")
+    s, t = rest.split("+")
+    return int(b), int(s), int(t)
+
+
+def shapes(a):
+    by = shape_counts(a.metrics, a.warmup, a.batch)
+    ranked = sorted(by.items(), key=lambda kv: (-len(kv[1]), -sum(shape_key(kv[0]))))
+    for shape, _ in ranked[:a.top]:
+        print(shape)
+    return 0
+
+
+def read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def realdata(a):
+    """Markdown: train vs the PEFT loop per size, then train's step per padded shape vs bench-train at it."""
+    print("| model | device | tool | median step ms | real tokens/step (median) | real tokens/s | padding efficiency "
+          "| distinct shapes | timed steps | process wall s | peak GPU MB (process, nvml) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ratios = []
+    sizes = sorted({os.path.basename(p)[len("rd-ol_"):-len(".metrics.jsonl")]
+                    for p in glob.glob(os.path.join(a.dir, "rd-ol_*.metrics.jsonl"))}
+                   | {os.path.basename(p)[len("rd-peft_"):-len(".json")]
+                      for p in glob.glob(os.path.join(a.dir, "rd-peft_*.json")) if not p.endswith(".wall.json")})
+    for size in sizes:
+        ol = realdata_train(os.path.join(a.dir, f"rd-ol_{size}.metrics.jsonl"), a.warmup)
+        pf = read_json(os.path.join(a.dir, f"rd-peft_{size}.json"))
+        summary = read_json(os.path.join(a.dir, f"rd-ol_{size}.json")) or {}
+        dev = "CUDA" if pf and pf.get("device") == "cuda" or os.path.exists(
+            os.path.join(a.dir, f"gpumem-rd-ol_{size}.json")) else "CPU"
+        for tool, r in (("onnx-lora train", ol), ("PyTorch + PEFT", pf)):
+            if not r:
+                print(f"| {size} | {dev} | {tool} | missing | | | | | | | |")
+                continue
+            key = "ol" if tool.startswith("onnx") else "peft"
+            wall = (read_json(os.path.join(a.dir, f"rd-{key}_{size}.wall.json")) or {}).get("wall_ms")
+            mem = (read_json(os.path.join(a.dir, f"gpumem-rd-{key}_{size}.json")) or {}).get("gpu_peak_delta_bytes")
+            print(f"| {size} | {dev} | {tool} | {r['step_ms_median']:,.1f} | {r['real_tokens_per_step_median']:,.0f} "
+                  f"| {r['real_tokens_per_second']:,.0f} | {r['padding_efficiency']:.3f} | {r['distinct_shapes']} "
+                  f"| {r['timed_steps']} | {'' if wall is None else f'{wall / 1000:.1f}'} | {fmt_mb(mem)} |")
+        if ol and pf:
+            ratios.append((size, dev, ol["real_tokens_per_second"] / pf["real_tokens_per_second"]))
+        if summary and not summary.get("steps"):
+            print(f"| {size} | {dev} | (train summary incomplete) | | | | | | | | |")
+    print()
+    print("| model | device | real tokens/s onnx-lora / PEFT (target ≥ 1.0) |")
+    print("|---|---|---:|")
+    for size, dev, r in ratios:
+        print(f"| {size} | {dev} | **{r:.2f}×** |")
+    print()
+    print("| model | padded shape | train steps at it | train median step ms | bench-train median step ms "
+          "| ratio (target ≤ 1.2) |")
+    print("|---|---|---:|---:|---:|---:|")
+    for size in sizes:
+        metrics = os.path.join(a.dir, f"rd-ol_{size}.metrics.jsonl")
+        if not os.path.exists(metrics):
+            continue
+        by = shape_counts(metrics, a.warmup)
+        for path in sorted(glob.glob(os.path.join(a.dir, f"rdfixed-{size}_*.json"))):
+            r = read_json(path)
+            if not r:
+                continue
+            shape = f"{r['batch']}x{r['source_length']}+{r['target_length']}"
+            times = by.get(shape, [])
+            if not times:
+                continue
+            m = median(times) * 1000
+            print(f"| {size} | {shape} | {len(times)} | {m:,.1f} | {r['step_ms_median']:,.1f} "
+                  f"| **{m / r['step_ms_median']:.2f}** |")
+    return 0
+
+
+def datascale(a):
+    """One row per data file: start-up of the cache miss (round 1) and hits, median step, step per padded token."""
+    print("| rows | start-up s, cache miss (round 1) | start-up s, cache hit: median (range) | median step ms: median "
+          "over all rounds (range) | median step µs per padded token: median (range) | steps per run |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for f in a.files:
+        name = os.path.basename(f)[:-len(".jsonl")]
+        with open(f) as fh:
+            rows = sum(1 for _ in fh)
+        start, step, per_tok, n = [], [], [], 0
+        for r in range(1, a.rounds + 1):
+            base = os.path.join(a.dir, f"{name}-r{r}")
+            summary = read_json(base + ".json")
+            if not summary:
+                continue
+            with open(base + ".wall_ms") as fh:
+                wall = int(fh.read()) / 1000
+            ev = train_steps(os.path.join(base, "metrics.jsonl"), a.warmup)
+            n = len(ev)
+            start.append(wall - summary["seconds"])
+            step.append(median([e["step_seconds"] for e in ev]) * 1000)
+            per_tok.append(median([e["step_seconds"] / e["padded_tokens"] for e in ev]) * 1e6)
+        if not start:
+            print(f"| {rows} | missing | | | | |")
+            continue
+        hs = start[1:] or start
+        print(f"| {rows} | {start[0]:.1f} | {median(hs):.1f} ({min(hs):.1f}-{max(hs):.1f}) "
+              f"| {median(step):.2f} ({min(step):.2f}-{max(step):.2f}) "
+              f"| {median(per_tok):.3f} ({min(per_tok):.3f}-{max(per_tok):.3f}) | {n} |")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -245,8 +400,22 @@ def main():
     s.add_argument("--top", type=int, default=20)
     s = sub.add_parser("table")
     s.add_argument("dir")
+    s = sub.add_parser("shapes")
+    s.add_argument("metrics")
+    s.add_argument("--warmup", type=int, default=0)
+    s.add_argument("--top", type=int, default=3)
+    s.add_argument("--batch", type=int)
+    s = sub.add_parser("realdata")
+    s.add_argument("dir")
+    s.add_argument("--warmup", type=int, default=0)
+    s = sub.add_parser("datascale")
+    s.add_argument("dir")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--rounds", type=int, required=True)
+    s.add_argument("--warmup", type=int, default=0)
     a = p.parse_args()
-    return {"parity": parity, "placement": placement, "profile": profile, "table": table}[a.cmd](a)
+    return {"datascale": datascale, "parity": parity, "placement": placement, "profile": profile, "table": table, "shapes": shapes,
+            "realdata": realdata}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra (and 'all' = env synth parity placement
-# gpu cpu16). The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale (and 'all' = env
+# synth parity placement gpu cpu16). The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
 # profiles) and, packed, to $OUT/results.tar.gz after every phase, so a run cut short still returns what
@@ -21,8 +21,8 @@ W=${WORK:-/root/work}
 R=$W/results
 O=${OUT:-$W/out}
 mkdir -p "$W" "$R" "$O"
-OL="$B/run.sh org.onnxlora.cli.Main"
-PY=python3
+OL=${OL:-"$B/run.sh org.onnxlora.cli.Main"}
+PY=${PY:-python3}
 BATCH=32 S=128 T=32
 TINY=$X/tiny-bart/model.onnx
 BASE=$W/base.onnx
@@ -164,11 +164,111 @@ phase_extra() {
   done
 }
 
+# memory (issue 11): the base model on CUDA under ORT's memory settings, one at a time and combined, for
+# peak GPU memory (gpumem.py) against ol_base_cuda / peft_base_cuda of the gpu phase. session.* keys and
+# enable_mem_pattern travel through --cuda-option (RuntimeOptions routes them to the session).
+phase_memory() {
+  export PIN=$GPU_CORES
+  olbench ol_base_cuda_devinit "$BASE" cuda 4 4 6 --cuda-option session.use_device_allocator_for_initializers=1
+  olbench ol_base_cuda_nomempat "$BASE" cuda 4 4 6 --cuda-option enable_mem_pattern=0
+  olbench ol_base_cuda_arenadevinit "$BASE" cuda 4 4 6 --cuda-option arena_extend_strategy=kSameAsRequested \
+    --cuda-option session.use_device_allocator_for_initializers=1
+  olbench ol_base_cuda_lean "$BASE" cuda 4 4 6 --cuda-option arena_extend_strategy=kSameAsRequested \
+    --cuda-option session.use_device_allocator_for_initializers=1 --cuda-option enable_mem_pattern=0
+  [ -f "$R/bench-peft_base_cuda.json" ] || ptbench peft_base_cuda base cuda 0 4 6
+  unset PIN
+}
+
+# datascale (issue 11): step time against data-set size. `train` on the tiny model for the man-page pairs
+# (2,834 rows) and corpora of DS_SIZES rows made from them (scale_corpus.py), DS_ROUNDS rounds with the
+# sizes alternating, one data cache shared by all runs (round 1 tokenizes, later rounds read the cache);
+# start-up (process wall minus the training loop) and the median step per size, as a table in datascale.md.
+phase_datascale() {
+  local dev=${DS_DEVICE:-cuda} steps=${DS_STEPS:-300} rounds=${DS_ROUNDS:-3} d=$W/datascale
+  rm -rf "$d"; mkdir -p "$d/runs"
+  local files=("$X/train.jsonl") order f r name out t0
+  for n in ${DS_SIZES:-50000 1000000}; do
+    log "datascale: corpus of $n rows"
+    $PY "$X/gpu/scale_corpus.py" "$X/train.jsonl" "$n" "$d/manpages-$n.jsonl"
+    files+=("$d/manpages-$n.jsonl")
+  done
+  for r in $(seq 1 "$rounds"); do
+    order=("${files[@]}"); [ $((r % 2)) = 0 ] && order=($(printf '%s\n' "${files[@]}" | tac))
+    for f in "${order[@]}"; do
+      name=$(basename "$f" .jsonl); out=$d/runs/$name-r$r
+      log "datascale: round $r, $name"
+      t0=$(date +%s%N)
+      pinned "$GPU_CORES" timeout "${TMO:-900}" $OL train --model "$TINY" --tokenizer "$X/tiny-bart/tokenizer.json" \
+        --train "$f" --out "$out" --force --steps "$steps" --batch-size $BATCH --max-source-length 256 \
+        --max-target-length 48 --lr 1e-4 --schedule constant --device "$dev" --threads 4 --seed 42 \
+        --data-cache "$d/cache" -q > "$out.json" 2> "$out.log" || log "FAILED datascale $name round $r"
+      echo "$(( ($(date +%s%N) - t0) / 1000000 ))" > "$out.wall_ms"
+    done
+  done
+  mkdir -p "$R/datascale"
+  for f in "$d"/runs/*-r*; do [ -d "$f" ] && cp "$f/metrics.jsonl" "$R/datascale/$(basename "$f").metrics.jsonl"; done
+  cp "$d"/runs/*.json "$d"/runs/*.wall_ms "$R/datascale/" 2>/dev/null
+  $PY "$X/gpu/report.py" datascale "$d/runs" --rounds "$rounds" --warmup "${DS_WARMUP:-20}" "${files[@]}" \
+    | tee "$R/datascale.md" >&2
+}
+
+# realdata (issue 11): `onnx-lora train` and a PEFT loop as users write it (bench_peft_realdata.py) on the
+# man-page pairs, same batch size, maximum lengths and steps, for tiny and the bart-base shape; then, for
+# the padded shapes train met most often, bench-train at exactly that shape, so that a real-data step can
+# be set against a fixed-shape step of the same padded size (two medians). RD_DEVICE (cuda), RD_STEPS
+# (1500 tiny / 600 base), RD_WARMUP (50), RD_SHAPES (3), RD_SIZES ("tiny base"), RD_SOURCE/RD_TARGET
+# (256/48) change it; a local CPU rehearsal: tools/gpu/realdata-local.sh.
+rdrun() {  # rdrun NAME CMD...: CMD under gpumem.py on CUDA, timed; stdout to rd-NAME.json
+  local name=$1; shift
+  local cmd=("$@")
+  if [ "$RD_DEVICE" != cpu ]; then cmd=($PY "$X/gpu/gpumem.py" --out "$R/gpumem-rd-$name.json" -- "${cmd[@]}"); fi
+  log "realdata $name"
+  local t0=$(date +%s%N)
+  pinned "${PIN:-}" timeout "${TMO:-900}" "${cmd[@]}" > "$R/rd-$name.json" 2> "$R/rd-$name.log" \
+    || { log "FAILED realdata $name (rc $?)"; tail -5 "$R/rd-$name.log" >&2; mv "$R/rd-$name.json" "$R/failed-rd-$name.json"; }
+  echo "{\"wall_ms\": $(( ($(date +%s%N) - t0) / 1000000 ))}" > "$R/rd-$name.wall.json"
+}
+
+phase_realdata() {
+  RD_DEVICE=${RD_DEVICE:-cuda}
+  local rs=${RD_SOURCE:-256} rt=${RD_TARGET:-48} wu=${RD_WARMUP:-50} thr=${RD_THREADS:-4}
+  [ "$RD_DEVICE" = cpu ] || export PIN=$GPU_CORES
+  for size in ${RD_SIZES:-tiny base}; do
+    local model=$TINY steps=${RD_STEPS:-1500}
+    if [ "$size" = base ]; then model=$BASE; steps=${RD_STEPS:-600}; fi
+    local tp=(); [ "$RD_DEVICE" = cpu ] && tp=(--threads "$thr")
+    rdrun "ol_$size" $OL train --model "$model" --tokenizer "$X/tiny-bart/tokenizer.json" --train "$X/train.jsonl" \
+      --out "$W/rd-ol-$size" --force --steps "$steps" --batch-size $BATCH --max-source-length "$rs" \
+      --max-target-length "$rt" --lr 1e-4 --schedule constant --device "$RD_DEVICE" --threads "$thr" --seed 42
+    cp "$W/rd-ol-$size/metrics.jsonl" "$R/rd-ol_$size.metrics.jsonl" 2>/dev/null
+    rdrun "peft_$size" $PY "$X/bench_peft_realdata.py" \
+      --size "$size" --tiny-config "$X/tiny-bart/hf/config.json" --train "$X/train.jsonl" \
+      --tokenizer "$X/tiny-bart/tokenizer.json" --device "$RD_DEVICE" ${tp[@]+"${tp[@]}"} --batch $BATCH \
+      --max-source-length "$rs" --max-target-length "$rt" --steps "$steps" --warmup "$wu" --lr 1e-4 --seed 42
+    # the padded shapes of full batches that train met most often, largest first among equals
+    for shape in $($PY "$X/gpu/report.py" shapes "$R/rd-ol_$size.metrics.jsonl" --warmup "$wu" --top "${RD_SHAPES:-3}" \
+        --batch $BATCH); do
+      local sb=${shape%%x*} rest=${shape#*x}; local ss=${rest%%+*} st=${rest#*+}
+      local cmd=($OL bench-train --model "$model" --device "$RD_DEVICE" --threads "$thr" --batch "$sb" \
+        --source-length "$ss" --target-length "$st" --warmup "${RD_FIXED_WARMUP:-5}" --steps "${RD_FIXED_STEPS:-20}")
+      local f="$R/rdfixed-${size}_${sb}x${ss}x$st"
+      log "fixed shape $size $shape"
+      pinned "${PIN:-}" timeout "${TMO:-900}" "${cmd[@]}" > "$f.json" 2> "$f.log" \
+        || { log "FAILED fixed shape $size $shape"; rm -f "$f.json"; }
+    done
+    pack
+  done
+  unset PIN
+  $PY "$X/gpu/report.py" realdata "$R" --warmup "$wu" | tee "$R/realdata.md" >&2
+}
+
 summary() {
   { echo "## results ($(date -u +%FT%TZ), ${SECONDS}s)"; echo
     $PY "$X/gpu/report.py" table "$R" 2>&1; echo
-    echo "parity: $($PY -c "import json;d=json.load(open('$R/parity.json'));print({k:v for k,v in d.items() if k!='per_step'})" 2>&1)"
-    $PY -c "
+    [ -f "$R/realdata.md" ] && { cat "$R/realdata.md"; echo; }
+    [ -f "$R/datascale.md" ] && { cat "$R/datascale.md"; echo; }
+    [ -f "$R/parity.json" ] && echo "parity: $($PY -c "import json;d=json.load(open('$R/parity.json'));print({k:v for k,v in d.items() if k!='per_step'})" 2>&1)"
+    [ -f "$R/placement.json" ] && $PY -c "
 import json
 d = json.load(open('$R/placement.json'))
 for s in d['sessions']:
@@ -195,7 +295,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale) "phase_$p"; pack ;;
     cpu2) cpu2_background; wait ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

@@ -75,7 +75,8 @@ final class BenchTrainCommand extends BaseCommand {
     boolean tf32;
 
     @Option(names = "--cuda-option", paramLabel = "KEY=VALUE",
-            description = "Extra CUDA provider option, repeatable (e.g. arena_extend_strategy=kSameAsRequested).")
+            description = "Extra CUDA provider option, repeatable (e.g. arena_extend_strategy=kSameAsRequested); session.* keys"
+                    + " are ONNX Runtime session config entries, enable_mem_pattern=0|1 its memory-pattern planning.")
     Map<String, String> cudaOptions = new LinkedHashMap<>();
 
     @Option(names = "--ort-verbose", description = "Log at ONNX Runtime's VERBOSE level to stderr (shows each node's execution provider).")

@@ -20,7 +20,8 @@ import org.onnxlora.Setting;
  * @param verboseLog log at ORT's VERBOSE level (node placements per execution provider, memcpy nodes)
  * @param profilePrefix write an ORT profile (JSON, per-node times) starting with this path (null = none)
  * @param cudaOptions extra CUDA provider options ({@code arena_extend_strategy}, {@code gpu_mem_limit}, ...),
- *     applied after onnx-lora's own
+ *     applied after onnx-lora's own; {@code session.*} keys are session configuration entries and
+ *     {@code enable_mem_pattern} the memory-pattern switch, for any device
  */
 public record RuntimeOptions(Device device, int threads, boolean optimize, boolean disablePrepacking,
         Path optimizedModelPath, boolean allowTf32, boolean cpuArena, boolean verboseLog, Path profilePrefix,
@@ -78,11 +79,50 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
         return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, v);
     }
 
-    /** The CUDA provider options onnx-lora passes: its own first, then {@link #cudaOptions} (which win). */
+    /** Key of {@link #cudaOptions} that turns ORT's memory-pattern planning on (1) or off (0) instead. */
+    public static final String MEMORY_PATTERN = "enable_mem_pattern";
+
+    /** Prefix of {@link #cudaOptions} keys that are session configuration entries, not provider options. */
+    public static final String SESSION_PREFIX = "session.";
+
+    /**
+     * The CUDA provider options onnx-lora passes: its own first, then {@link #cudaOptions} (which win),
+     * less the session settings among them ({@link #sessionConfigEntries}, {@link #memoryPattern}).
+     */
     public Map<String, String> effectiveCudaOptions() {
         Map<String, String> m = new TreeMap<>();
         m.put("use_tf32", allowTf32 ? "1" : "0");
-        m.putAll(cudaOptions);
+        cudaOptions.forEach((k, v) -> {
+            if (!k.startsWith(SESSION_PREFIX) && !k.equals(MEMORY_PATTERN)) {
+                m.put(k, v);
+            }
+        });
         return m;
+    }
+
+    /**
+     * Session configuration entries given among the CUDA options ({@code session.use_device_allocator_for_initializers},
+     * ...): the device's memory settings are measured side by side with the provider's, through one option.
+     */
+    public Map<String, String> sessionConfigEntries() {
+        Map<String, String> m = new TreeMap<>();
+        cudaOptions.forEach((k, v) -> {
+            if (k.startsWith(SESSION_PREFIX)) {
+                m.put(k, v);
+            }
+        });
+        return m;
+    }
+
+    /** Memory-pattern planning as given among the CUDA options; empty leaves ORT's default. */
+    public java.util.Optional<Boolean> memoryPattern() {
+        String v = cudaOptions.get(MEMORY_PATTERN);
+        if (v == null) {
+            return java.util.Optional.empty();
+        }
+        if (!v.equals("0") && !v.equals("1")) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, MEMORY_PATTERN + " must be 0 or 1, not '" + v + "'");
+        }
+        return java.util.Optional.of(v.equals("1"));
     }
 }

@@ -50,6 +50,12 @@ public final class Sessions {
             if (opts.profilePrefix() != null) {
                 so.enableProfiling(opts.profilePrefix().toString());
             }
+            for (var e : opts.sessionConfigEntries().entrySet()) {
+                so.addConfigEntry(e.getKey(), e.getValue());
+            }
+            if (opts.memoryPattern().isPresent()) {
+                so.setMemoryPatternOptimization(opts.memoryPattern().get());
+            }
             if (opts.device().kind() == Device.Kind.CUDA) {
                 addCuda(so, opts);
             }

@@ -108,12 +108,17 @@ public final class Trainer {
                 double lossSum = 0;
                 double count = 0;
                 long stepTokens = 0;
+                long paddedTokens = 0;
+                StringBuilder shapes = new StringBuilder();
                 for (int k = 0; k < config.gradAccum(); k++) {
                     Batch b = data.next();
                     TrainingSession.Pass p = session.forwardBackward(b);
                     lossSum += p.lossSum();
                     count += p.tokens();
                     stepTokens += b.realTokens();
+                    paddedTokens += (long) b.size() * (b.sourceLength() + b.targetLength());
+                    shapes.append(k == 0 ? "" : ",").append(b.size()).append('x').append(b.sourceLength()).append('+')
+                            .append(b.targetLength());
                 }
                 double loss = count > 0 ? lossSum / count : 0;
                 if (!Double.isFinite(loss)) {
@@ -136,6 +141,10 @@ public final class Trainer {
                 e.put("grad_norm", gradNorm);
                 e.put("tokens", stepTokens);
                 e.put("tokens_per_second", stepTokens / seconds);
+                // Step time and padded shape let a benchmark set a real-data step against a fixed-shape one.
+                e.put("step_seconds", seconds);
+                e.put("padded_tokens", paddedTokens);
+                e.put("padded_shape", shapes.toString());
                 e.put("epoch", data.position().epoch());
                 log.write(e);
                 boolean last = step == config.totalSteps();

@@ -55,6 +55,32 @@ class TrainEvalCliTest {
         }
     }
 
+    /** What a benchmark needs to set a real-data step against a fixed-shape one: its time and padded shape. */
+    @Test
+    void everyStepRecordsItsTimeAndPaddedShape() throws IOException {
+        int steps = 0;
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonObject e = JsonParser.parseString(line).getAsJsonObject();
+            if (!e.get("event").getAsString().equals("train")) {
+                continue;
+            }
+            steps++;
+            double seconds = e.get("step_seconds").getAsDouble();
+            assertTrue(seconds > 0, line);
+            assertEquals(e.get("tokens").getAsDouble() / seconds, e.get("tokens_per_second").getAsDouble(),
+                    1e-6 * e.get("tokens_per_second").getAsDouble(), line);
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+)x(\\d+)\\+(\\d+)")
+                    .matcher(e.get("padded_shape").getAsString());
+            assertTrue(m.matches(), line);
+            long rows = Long.parseLong(m.group(1));
+            long padded = rows * (Long.parseLong(m.group(2)) + Long.parseLong(m.group(3)));
+            assertTrue(rows >= 1 && rows <= 16, line);
+            assertEquals(padded, e.get("padded_tokens").getAsLong(), line);
+            assertTrue(e.get("tokens").getAsLong() <= padded, line);
+        }
+        assertEquals(60, steps);
+    }
+
     @Test
     void mergedModelReproducesThePatchedLoss() {
         Path merged = tmp.resolve("merged.onnx");

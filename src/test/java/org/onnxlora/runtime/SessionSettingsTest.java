@@ -1,0 +1,45 @@
+package org.onnxlora.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import ai.onnxruntime.OrtSession.SessionOptions;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+
+/** Session settings given among the CUDA options reach the session, not the CUDA provider. */
+class SessionSettingsTest {
+    private static final Map<String, String> GIVEN = Map.of("arena_extend_strategy", "kSameAsRequested",
+            "session.use_device_allocator_for_initializers", "1", "session.intra_op.allow_spinning", "0",
+            RuntimeOptions.MEMORY_PATTERN, "0");
+
+    @Test
+    void sessionKeysAreSplitFromProviderOptions() {
+        RuntimeOptions o = RuntimeOptions.defaults().withCudaOptions(GIVEN);
+        assertEquals(Map.of("use_tf32", "0", "arena_extend_strategy", "kSameAsRequested"), o.effectiveCudaOptions());
+        assertEquals(Map.of("session.use_device_allocator_for_initializers", "1", "session.intra_op.allow_spinning", "0"),
+                o.sessionConfigEntries());
+        assertEquals(Optional.of(false), o.memoryPattern());
+        assertEquals(Optional.empty(), RuntimeOptions.defaults().memoryPattern());
+    }
+
+    @Test
+    void sessionKeysBecomeConfigEntries() {
+        try (SessionOptions so = Sessions.options(RuntimeOptions.defaults().withCudaOptions(GIVEN))) {
+            Map<String, String> entries = so.getConfigEntries();
+            assertEquals("1", entries.get("session.use_device_allocator_for_initializers"));
+            assertEquals("0", entries.get("session.intra_op.allow_spinning"));
+            assertEquals(null, entries.get("arena_extend_strategy"));
+        }
+    }
+
+    @Test
+    void memoryPatternIsZeroOrOne() {
+        OnnxLoraException e = assertThrows(OnnxLoraException.class,
+                () -> RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.MEMORY_PATTERN, "yes")).memoryPattern());
+        assertEquals(ErrorCode.BAD_ARGUMENT, e.code());
+    }
+}

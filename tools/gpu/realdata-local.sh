@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# A CPU rehearsal of run-on-device.sh's realdata phase, from the repository root, so that the GPU run works
+# the first time: lays out the bundle's extra/ folder (what build-bundle.sh carries) with links into this
+# checkout, runs the phase on the CPU with few steps and prints its table.
+#
+#   tools/gpu/realdata-local.sh [--python PY] [--scratch DIR] [--sizes "tiny"] [--steps N] [--warmup N]
+#
+# PY needs torch, transformers and peft. The base size needs the synthesized model (synth --preset base,
+# ~700 MB) and minutes per step on a small machine; the default is the tiny size only.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+py=python3; scratch=/tmp/onnx-lora-realdata; sizes=tiny; steps=12; warmup=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --python) py=$2; shift 2;; --scratch) scratch=$2; shift 2;; --sizes) sizes=$2; shift 2;;
+    --steps) steps=$2; shift 2;; --warmup) warmup=$2; shift 2;; *) echo "unknown argument: $1" >&2; exit 2;;
+  esac
+done
+[ -f "$root/target/onnx-lora.jar" ] || (cd "$root" && ./mvnw -q -B -o package -DskipTests)
+b=$scratch/gb
+rm -rf "$b" "$scratch/work"; mkdir -p "$b/extra/tiny-bart/hf" "$scratch/work"
+ln -s "$root/tools/gpu" "$b/extra/gpu"
+ln -s "$root/tools/bench_peft.py" "$root/tools/bench_peft_realdata.py" "$b/extra/"
+ln -s "$root/models/tiny-bart/model.onnx" "$root/models/tiny-bart/tokenizer.json" "$b/extra/tiny-bart/"
+ln -s "$root/models/tiny-bart/hf/config.json" "$b/extra/tiny-bart/hf/"
+ln -s "$root/models/datasets/manpages/train.jsonl" "$b/extra/"
+cat > "$b/run.sh" <<RUN
+#!/usr/bin/env bash
+exec java -cp "$root/target/onnx-lora.jar:$root/target/lib/*" "\$@"
+RUN
+chmod +x "$b/run.sh"
+BUNDLE=$b WORK=$scratch/work OUT=$scratch/out PY=$py RD_DEVICE=cpu RD_THREADS=2 RD_SIZES=$sizes RD_STEPS=$steps \
+  RD_WARMUP=$warmup RD_SHAPES=2 RD_FIXED_WARMUP=1 RD_FIXED_STEPS=3 GPU_CORES= \
+  bash "$root/tools/gpu/run-on-device.sh" $([ "$sizes" = tiny ] || echo synth) realdata
