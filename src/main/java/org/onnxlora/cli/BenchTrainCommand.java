@@ -21,7 +21,7 @@ import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.ProcessStats;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.train.ArtifactStore;
-import org.onnxlora.train.Batch;
+import org.onnxlora.data.Batch;
 import org.onnxlora.train.TrainingCompiler;
 import org.onnxlora.train.TrainingSession;
 import picocli.CommandLine.Command;

@@ -29,7 +29,7 @@ import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.train.ArtifactStore;
-import org.onnxlora.train.Batch;
+import org.onnxlora.data.Batch;
 import org.onnxlora.train.Checkpoint;
 import org.onnxlora.train.LrSchedule;
 import org.onnxlora.train.OptimumFolder;

@@ -4,7 +4,6 @@ import java.util.Iterator;
 import java.util.NoSuchElementException;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
-import org.onnxlora.train.Batch;
 
 /**
  * Training batches in order across epochs, starting anywhere. {@link #position()} is what a

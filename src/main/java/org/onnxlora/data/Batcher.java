@@ -8,7 +8,6 @@ import java.util.SortedSet;
 import java.util.TreeSet;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
-import org.onnxlora.train.Batch;
 
 /**
  * Training batches bucketed by length. Each epoch: shuffle all examples, cut the order into

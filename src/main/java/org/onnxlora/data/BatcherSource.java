@@ -1,7 +1,5 @@
 package org.onnxlora.data;
 
-import org.onnxlora.train.Batch;
-import org.onnxlora.train.BatchSource;
 
 /** The trainer's view of a {@link Batcher}: an endless stream over epochs whose position is saved in checkpoints. */
 public final class BatcherSource implements BatchSource {

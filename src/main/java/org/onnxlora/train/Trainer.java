@@ -9,6 +9,8 @@ import java.util.function.BooleanSupplier;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
+import org.onnxlora.data.Batch;
+import org.onnxlora.data.BatchSource;
 
 /**
  * The training loop: micro-batches → gradients → AdamW, with validation,

@@ -23,6 +23,9 @@ import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Sessions;
+import org.onnxlora.data.Batch;
+import org.onnxlora.data.BatchFeeds;
+import org.onnxlora.data.StaticBatches;
 
 /**
  * Runs compiled training artifacts on ONNX Runtime.

@@ -20,8 +20,6 @@ import org.junit.jupiter.api.Test;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
 import org.onnxlora.testing.Fixtures;
-import org.onnxlora.train.Batch;
-import org.onnxlora.train.BatchSource;
 
 /** Batching of the bundled manpages training split (2834 examples). */
 class BatcherTest {

@@ -14,6 +14,8 @@ import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.testing.Fixtures;
+import org.onnxlora.data.Batch;
+import org.onnxlora.data.BatchSource;
 
 /** A NaN loss stops training with a clear message and leaves the last good checkpoint in place. */
 class DivergenceTest {

@@ -1,4 +1,4 @@
-package org.onnxlora.train;
+package org.onnxlora.data;
 
 /**
  * An endless, deterministic stream of training batches whose position can be saved
