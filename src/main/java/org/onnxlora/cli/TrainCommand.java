@@ -11,7 +11,8 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.data.BatchPadding;
 import org.onnxlora.data.Batcher;
-import org.onnxlora.data.BatcherSource;
+import org.onnxlora.data.BatchSource;
+import org.onnxlora.data.DataPosition;
 import org.onnxlora.data.DataConfig;
 import org.onnxlora.data.Dataset;
 import org.onnxlora.data.ReaderOptions;
@@ -252,7 +253,7 @@ final class TrainCommand extends BaseCommand {
             RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(dev).withAllowTf32(tf32);
             try (TrainingSession session = new TrainingSession(artifacts, rt)) {
                 Trainer trainer = new Trainer(session, tc, out, start.fingerprint(), output.progress());
-                BatcherSource source = new BatcherSource(batcher);
+                BatchSource source = batcher.source(DataPosition.START);
                 long from = 0;
                 if (plan.checkpoint() != null) {
                     from = trainer.resume(Checkpoint.load(plan.checkpoint()), source);

@@ -5,14 +5,12 @@ package org.onnxlora.data;
  * and restored: a resumed run must see exactly the batches an uninterrupted one would.
  */
 public interface BatchSource {
-    /** Where the stream is: the next batch to be returned is batch {@code index} of epoch {@code epoch}. */
-    record Position(long epoch, long index) {}
-
     Batch next();
 
-    Position position();
+    /** The position of the batch {@link #next()} returns next. */
+    DataPosition position();
 
-    void seek(Position p);
+    void seek(DataPosition p);
 
     long batchesPerEpoch();
 }

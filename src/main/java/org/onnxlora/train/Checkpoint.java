@@ -23,6 +23,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.data.DataPosition;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.Json;
@@ -55,8 +56,8 @@ public final class Checkpoint {
     private static final Gson GSON = Json.builder().setPrettyPrinting().serializeNulls().create();
     private static final Pattern STEP_DIR = Pattern.compile("step-(\\d{1,18})");
 
-    /** The scalar state. */
-    public record State(long step, long epoch, long batchIndex, long seed, String fingerprint, double lastLoss) {}
+    /** The scalar state; {@code position} is where the data stream stands after {@code step}. */
+    public record State(long step, DataPosition position, long seed, String fingerprint, double lastLoss) {}
 
     /** A loaded checkpoint. */
     public record Loaded(Path dir, State state, Map<String, float[]> adapters, Map<String, float[]> expAvg,
@@ -267,7 +268,7 @@ public final class Checkpoint {
         JsonElement loss = o.get("lastLoss");
         double lastLoss = loss != null && loss.isJsonPrimitive() && loss.getAsJsonPrimitive().isNumber()
                 ? loss.getAsDouble() : Double.NaN;
-        return new State(step, epoch, batch, seed, fp.getAsString(), lastLoss);
+        return new State(step, new DataPosition(epoch, batch), seed, fp.getAsString(), lastLoss);
     }
 
     private static long whole(JsonObject o, String key, Path file) {
@@ -293,8 +294,8 @@ public final class Checkpoint {
     private static String stateJson(State s) {
         JsonObject o = new JsonObject();
         o.addProperty("step", s.step());
-        o.addProperty("epoch", s.epoch());
-        o.addProperty("batchIndex", s.batchIndex());
+        o.addProperty("epoch", s.position().epoch());
+        o.addProperty("batchIndex", s.position().batch());
         o.addProperty("seed", s.seed());
         o.addProperty("fingerprint", s.fingerprint());
         if (Double.isFinite(s.lastLoss())) {

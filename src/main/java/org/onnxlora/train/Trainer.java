@@ -10,6 +10,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
 import org.onnxlora.data.Batch;
+import org.onnxlora.data.DataPosition;
 import org.onnxlora.data.BatchSource;
 
 /**
@@ -58,9 +59,10 @@ public final class Trainer {
             consumed = -1;
         }
         long perEpoch = data.batchesPerEpoch();
-        if (consumed < 0 || st.epoch() != consumed / perEpoch || st.batchIndex() != consumed % perEpoch) {
+        if (consumed < 0 || !st.position().equals(DataPosition.after(consumed, perEpoch))) {
             throw new OnnxLoraException(ErrorCode.IO, "checkpoint state " + ck.dir().resolve(Checkpoint.STATE)
-                    + " is damaged: epoch " + st.epoch() + ", batch " + st.batchIndex() + " is not where step " + st.step()
+                    + " is damaged: epoch " + st.position().epoch() + ", batch " + st.position().batch()
+                    + " is not where step " + st.step()
                     + " leaves the data (" + perEpoch + " batches per epoch, " + config.gradAccum() + " per step)");
         }
         for (AdapterSpec s : session.adapters()) {
@@ -72,7 +74,7 @@ public final class Trainer {
             }
         }
         session.setState(st.step(), ck.adapters(), ck.expAvg(), ck.expAvgSq());
-        data.seek(new BatchSource.Position(st.epoch(), st.batchIndex()));
+        data.seek(st.position());
         return st.step();
     }
 
@@ -148,10 +150,9 @@ public final class Trainer {
                 reached = step;
                 interrupted = !last && stopRequested.getAsBoolean();
                 if (last || interrupted || (config.saveEvery() > 0 && step % config.saveEvery() == 0)) {
-                    BatchSource.Position pos = data.position();
                     try {
-                        lastCheckpoint = Checkpoint.save(runDir, session, new Checkpoint.State(step, pos.epoch(),
-                                pos.index(), config.seed(), fingerprint, loss), config.keepCheckpoints());
+                        lastCheckpoint = Checkpoint.save(runDir, session, new Checkpoint.State(step, data.position(),
+                                config.seed(), fingerprint, loss), config.keepCheckpoints());
                     } catch (OnnxLoraException notSaved) {
                         if (notSaved.code() == ErrorCode.DIVERGED) {
                             throw diverged(notSaved.getMessage(), lastCheckpoint);
