@@ -7,7 +7,7 @@ import java.util.Map;
 import org.onnxlora.Progress;
 import org.onnxlora.io.FileTrees;
 import org.onnxlora.lora.Merger;
-import org.onnxlora.train.Checkpoint;
+import org.onnxlora.run.Checkpoint;
 
 /**
  * A model to run with trained adapters applied: the patched model with the run's

@@ -32,7 +32,7 @@ import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Verifier;
-import org.onnxlora.train.Checkpoint;
+import org.onnxlora.run.Checkpoint;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

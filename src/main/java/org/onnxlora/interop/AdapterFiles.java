@@ -8,8 +8,8 @@ import org.onnxlora.OnnxLoraException;
 import org.onnxlora.lora.Adapter;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchedAdapters;
-import org.onnxlora.train.Checkpoint;
-import org.onnxlora.train.RunDirectory;
+import org.onnxlora.run.Checkpoint;
+import org.onnxlora.run.RunDirectory;
 
 /**
  * Reads an adapter from whatever the user points at:

@@ -12,6 +12,8 @@ import org.onnxlora.Progress;
 import org.onnxlora.data.Batch;
 import org.onnxlora.data.DataPosition;
 import org.onnxlora.data.BatchSource;
+import org.onnxlora.run.RunDirectory;
+import org.onnxlora.run.Checkpoint;
 
 /**
  * The training loop: micro-batches → gradients → AdamW, with validation,

@@ -14,7 +14,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.onnxlora.train.Checkpoint;
+import org.onnxlora.run.Checkpoint;
 import org.onnxlora.testing.Fixtures;
 
 /**

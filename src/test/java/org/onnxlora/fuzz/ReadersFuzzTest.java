@@ -47,7 +47,7 @@ import org.onnxlora.proto.Onnx.TensorProto;
 import org.onnxlora.testing.Fixtures;
 import org.onnxlora.testing.TinyGraphs;
 import org.onnxlora.train.AdapterSpec;
-import org.onnxlora.train.Checkpoint;
+import org.onnxlora.run.Checkpoint;
 
 /**
  * The fuzz harness of issue 10 (see {@link Fuzz} for the property, seeds and how to run it longer;

@@ -17,6 +17,7 @@ import org.onnxlora.testing.Fixtures;
 import org.onnxlora.data.Batch;
 import org.onnxlora.data.DataPosition;
 import org.onnxlora.data.BatchSource;
+import org.onnxlora.run.Checkpoint;
 
 /** A NaN loss stops training with a clear message and leaves the last good checkpoint in place. */
 class DivergenceTest {

@@ -1,4 +1,4 @@
-package org.onnxlora.train;
+package org.onnxlora.run;
 
 import com.google.gson.Gson;
 import com.google.gson.JsonElement;
@@ -29,6 +29,8 @@ import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.Json;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
+import org.onnxlora.train.AdapterSpec;
+import org.onnxlora.train.TrainingSession;
 
 /**
  * A training checkpoint: everything needed to continue bit for bit.

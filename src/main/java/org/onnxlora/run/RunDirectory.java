@@ -1,4 +1,4 @@
-package org.onnxlora.train;
+package org.onnxlora.run;
 
 import com.google.gson.Gson;
 import com.google.gson.JsonElement;
@@ -21,6 +21,10 @@ import org.onnxlora.io.FileTrees;
 import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.Json;
 import org.onnxlora.io.OutputGuard;
+import org.onnxlora.train.MetricsLog;
+import org.onnxlora.train.ArtifactStore;
+import org.onnxlora.train.TensorBoardMetrics;
+import org.onnxlora.train.Trainer;
 
 /**
  * A training run's folder and the one place that knows its layout:
