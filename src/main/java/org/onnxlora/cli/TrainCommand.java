@@ -37,6 +37,7 @@ import org.onnxlora.train.OptimumFolder;
 import org.onnxlora.run.RunDirectory;
 import org.onnxlora.run.RunSettings;
 import org.onnxlora.run.RunStart;
+import org.onnxlora.run.RunSummary;
 import org.onnxlora.train.TrainConfig;
 import org.onnxlora.train.Trainer;
 import org.onnxlora.train.TrainingCompiler;
@@ -264,7 +265,7 @@ final class TrainCommand extends BaseCommand {
                 output.info("training %d adapters on %s: %d examples, %d batches/epoch, %d steps (batch %d x %d accum)",
                         session.adapters().size(), dev, trainSet.examples().size(), batcher.batchesPerEpoch(), total,
                         batchSize, gradAccum);
-                Trainer.Summary summary;
+                RunSummary summary;
                 int stopCode;
                 try (StopSignals stop = StopSignals.install(output)) {
                     summary = trainer.run(source, validBatches, from, stop::requested);

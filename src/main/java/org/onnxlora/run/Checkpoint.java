@@ -29,8 +29,6 @@ import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.Json;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
-import org.onnxlora.train.AdapterSpec;
-import org.onnxlora.train.TrainingSession;
 
 /**
  * A training checkpoint: everything needed to continue bit for bit.
@@ -65,12 +63,20 @@ public final class Checkpoint {
     public record Loaded(Path dir, State state, Map<String, float[]> adapters, Map<String, float[]> expAvg,
             Map<String, float[]> expAvgSq) {}
 
+    /**
+     * One trained tensor as a checkpoint stores it: its value and its two AdamW moments,
+     * all of {@code dims}. The optimizer file names the moments {@code exp_avg.NAME} and
+     * {@code exp_avg_sq.NAME}.
+     */
+    public record Tensor(String name, long[] dims, float[] value, float[] expAvg, float[] expAvgSq) {}
+
     /** The checkpoint to continue from, and why it is not the one {@code latest} names (null if it is). */
     public record Found(Path dir, String warning) {}
 
     private Checkpoint() {}
 
-    public static Path save(Path runDir, TrainingSession s, State state, int keep) {
+    /** Writes {@code tensors} and {@code state} as checkpoint step-N of the run, then points {@code latest} at it. */
+    public static Path save(Path runDir, List<Tensor> tensors, State state, int keep) {
         Path root = RunDirectory.at(runDir).checkpoints();
         String name = String.format("step-%08d", state.step());
         Path target = root.resolve(name);
@@ -79,16 +85,13 @@ public final class Checkpoint {
             SafetensorsWriter a = new SafetensorsWriter().metadata("format", "onnx-lora adapters")
                     .metadata("step", Long.toString(state.step()));
             SafetensorsWriter o = new SafetensorsWriter().metadata("format", "onnx-lora adamw state");
-            for (AdapterSpec spec : s.adapters()) {
-                float[] value = s.adapter(spec.name());
-                float[] m = s.expAvg(spec.name());
-                float[] v = s.expAvgSq(spec.name());
-                requireFinite(spec.name(), value, state.step());
-                requireFinite(AdapterSpec.expAvg(spec.name()), m, state.step());
-                requireFinite(AdapterSpec.expAvgSq(spec.name()), v, state.step());
-                a.putFloats(spec.name(), spec.dims(), value);
-                o.putFloats(AdapterSpec.expAvg(spec.name()), spec.dims(), m);
-                o.putFloats(AdapterSpec.expAvgSq(spec.name()), spec.dims(), v);
+            for (Tensor t : tensors) {
+                requireFinite(t.name(), t.value(), state.step());
+                requireFinite(expAvgName(t.name()), t.expAvg(), state.step());
+                requireFinite(expAvgSqName(t.name()), t.expAvgSq(), state.step());
+                a.putFloats(t.name(), t.dims(), t.value());
+                o.putFloats(expAvgName(t.name()), t.dims(), t.expAvg());
+                o.putFloats(expAvgSqName(t.name()), t.dims(), t.expAvgSq());
             }
             Path tmp = Files.createTempDirectory(root, "." + name + ".");
             a.write(tmp.resolve(ADAPTERS));
@@ -108,6 +111,16 @@ public final class Checkpoint {
         } catch (IOException e) {
             throw new OnnxLoraException(ErrorCode.IO, "cannot write checkpoint " + target + ": " + IoErrors.reason(e), e);
         }
+    }
+
+    /** The optimizer file's name of the first AdamW moment of {@code tensor}. */
+    public static String expAvgName(String tensor) {
+        return "exp_avg." + tensor;
+    }
+
+    /** The optimizer file's name of the second AdamW moment of {@code tensor}. */
+    public static String expAvgSqName(String tensor) {
+        return "exp_avg_sq." + tensor;
     }
 
     private static void requireFinite(String tensor, float[] values, long step) {
@@ -321,8 +334,8 @@ public final class Checkpoint {
         try (SafetensorsFile a = SafetensorsFile.open(dir.resolve(ADAPTERS)); SafetensorsFile o = SafetensorsFile.open(opt)) {
             for (String n : a.names()) {
                 adapters.put(n, a.floats(n));
-                m.put(n, o.floats(AdapterSpec.expAvg(n)));
-                v.put(n, o.floats(AdapterSpec.expAvgSq(n)));
+                m.put(n, o.floats(expAvgName(n)));
+                v.put(n, o.floats(expAvgSqName(n)));
             }
         } catch (RuntimeException e) {
             if (e instanceof OnnxLoraException ole) {

@@ -14,6 +14,7 @@ import org.onnxlora.data.DataPosition;
 import org.onnxlora.data.BatchSource;
 import org.onnxlora.run.RunDirectory;
 import org.onnxlora.run.Checkpoint;
+import org.onnxlora.run.RunSummary;
 
 /**
  * The training loop: micro-batches → gradients → AdamW, with validation,
@@ -24,10 +25,6 @@ import org.onnxlora.run.Checkpoint;
  * in flight finishes, a checkpoint is written, and the run returns.
  */
 public final class Trainer {
-    /** What the run achieved; serialised as the command's JSON summary. */
-    public record Summary(long steps, double trainLoss, Double validLoss, double tokensPerSecond, double seconds,
-            String adapters, String checkpoint, Double initialValidLoss, boolean interrupted) {}
-
     private final TrainingSession session;
     private final TrainConfig config;
     private final Path runDir;
@@ -80,7 +77,7 @@ public final class Trainer {
         return st.step();
     }
 
-    public Summary run(BatchSource data, List<Batch> valid, long startStep) {
+    public RunSummary run(BatchSource data, List<Batch> valid, long startStep) {
         return run(data, valid, startStep, () -> false);
     }
 
@@ -89,7 +86,7 @@ public final class Trainer {
      * says so after a step; then that step is checkpointed and the summary says
      * {@code interrupted}, with {@code steps} the step reached.
      */
-    public Summary run(BatchSource data, List<Batch> valid, long startStep, BooleanSupplier stopRequested) {
+    public RunSummary run(BatchSource data, List<Batch> valid, long startStep, BooleanSupplier stopRequested) {
         RunDirectory run = RunDirectory.at(runDir);
         long t0 = System.nanoTime();
         long tokens = 0;
@@ -153,7 +150,7 @@ public final class Trainer {
                 interrupted = !last && stopRequested.getAsBoolean();
                 if (last || interrupted || (config.saveEvery() > 0 && step % config.saveEvery() == 0)) {
                     try {
-                        lastCheckpoint = Checkpoint.save(runDir, session, new Checkpoint.State(step, data.position(),
+                        lastCheckpoint = Checkpoint.save(runDir, checkpointTensors(), new Checkpoint.State(step, data.position(),
                                 config.seed(), fingerprint, loss), config.keepCheckpoints());
                     } catch (OnnxLoraException notSaved) {
                         if (notSaved.code() == ErrorCode.DIVERGED) {
@@ -174,9 +171,18 @@ public final class Trainer {
         double seconds = (System.nanoTime() - t0) / 1e9;
         double trainLoss = recent.stream().mapToDouble(Double::doubleValue).average().orElse(lastLoss);
         Path ck = lastCheckpoint;
-        return new Summary(interrupted ? reached : config.totalSteps(), trainLoss, validLoss,
+        return new RunSummary(interrupted ? reached : config.totalSteps(), trainLoss, validLoss,
                 tokens / Math.max(seconds, 1e-9), seconds, ck == null ? null : ck.resolve(Checkpoint.ADAPTERS).toString(),
                 ck == null ? null : ck.toString(), initialValid, interrupted);
+    }
+
+    private List<Checkpoint.Tensor> checkpointTensors() {
+        List<Checkpoint.Tensor> out = new ArrayList<>();
+        for (AdapterSpec spec : session.adapters()) {
+            out.add(new Checkpoint.Tensor(spec.name(), spec.dims(), session.adapter(spec.name()),
+                    session.expAvg(spec.name()), session.expAvgSq(spec.name())));
+        }
+        return out;
     }
 
     /** Mean token loss over {@code batches} with the current adapters. */
