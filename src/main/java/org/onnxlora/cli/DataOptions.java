@@ -26,6 +26,12 @@ final class DataOptions {
     @Option(names = "--max-target-length", defaultValue = "64", description = "Target tokens kept (default: ${DEFAULT-VALUE}).")
     int maxTargetLength;
 
+    /** These flags as the library's data settings. */
+    org.onnxlora.api.DataSettings settings() {
+        return new org.onnxlora.api.DataSettings(format, sourceField, targetField, skipBadRows, maxSourceLength,
+                maxTargetLength);
+    }
+
     ReaderOptions reader() {
         ReaderOptions ro = ReaderOptions.DEFAULT.withFields(sourceField, targetField).withSkipBadRows(skipBadRows);
         return format == null ? ro : ro.withFormat(DataFormat.parse(format));
