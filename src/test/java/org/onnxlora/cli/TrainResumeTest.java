@@ -19,7 +19,8 @@ import org.onnxlora.testing.Fixtures;
 
 /**
  * A training process killed with SIGKILL, or stopped with Ctrl-C (SIGINT), resumes and ends exactly where an
- * uninterrupted run does; while it runs, its folder has no second writer.
+ * uninterrupted run does; while it runs, its folder has no second writer. These need a process and its
+ * signals; resume and the settings check as such are tested through the library ({@code api.TrainingRunTest}).
  */
 class TrainResumeTest {
     @TempDir
@@ -120,22 +121,5 @@ class TrainResumeTest {
         CliTest.Run r = CliTest.run(resume.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
         assertSameAdapters(reference, run);
-    }
-
-    @Test
-    void resumeOfAnotherConfigurationIsRefused() {
-        Path run = tmp.resolve("run");
-        List<String> args = new ArrayList<>(trainArgs(run));
-        args.set(args.indexOf("40"), "4");
-        assertEquals(0, CliTest.run(args.toArray(String[]::new)).code());
-        List<String> other = new ArrayList<>(args);
-        other.set(other.indexOf("2e-3"), "1e-3");
-        other.add("--resume");
-        CliTest.Run r = CliTest.run(other.toArray(String[]::new));
-        assertEquals(2, r.code(), r.err());
-        assertTrue(r.err().contains("--lr was 0.002, now 0.001"), r.err());
-        CliTest.Run again = CliTest.run(args.toArray(String[]::new));
-        assertEquals(3, again.code());
-        assertTrue(again.err().contains("--resume") && again.err().contains("--force"), again.err());
     }
 }
