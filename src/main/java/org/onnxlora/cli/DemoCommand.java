@@ -9,6 +9,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
 import org.onnxlora.api.DataSettings;
+import org.onnxlora.api.LoraModel;
 import org.onnxlora.api.TrainOptions;
 import org.onnxlora.api.TrainingRun;
 import org.onnxlora.data.Batcher;
@@ -91,7 +92,7 @@ final class DemoCommand extends BaseCommand {
                 summary.validLoss());
 
         Path merged = dir.resolve("merged.onnx");
-        new org.onnxlora.lora.Merger(Progress.NONE).merge(patched, merged, TrainingRun.adapters(run), true);
+        LoraModel.open(patched).merge(run, merged);
         double[] losses = lossesOf(patched, merged, run, tokenizer, data.resolve("valid.jsonl"), rt);
         ModelProto b = ModelIO.load(base);
         ModelProto w = ModelIO.load(merged);
