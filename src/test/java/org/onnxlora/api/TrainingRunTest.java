@@ -20,7 +20,7 @@ import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.testing.Fixtures;
 
 /** Resume, stop and the settings check, driven through the library API (no command line). */
-class TrainingRunTest {
+public class TrainingRunTest {
     @TempDir
     Path tmp;
 
@@ -85,7 +85,8 @@ class TrainingRunTest {
         assertEquals(ErrorCode.IO, exists.code(), exists.getMessage());
     }
 
-    static void assertSameAdapters(Path want, Path got) {
+    /** The same adapter tensors, bit for bit, in two runs (or checkpoints). */
+    public static void assertSameAdapters(Path want, Path got) {
         Map<String, float[]> a = TrainingRun.adapters(want);
         Map<String, float[]> b = TrainingRun.adapters(got);
         assertEquals(a.keySet(), b.keySet());

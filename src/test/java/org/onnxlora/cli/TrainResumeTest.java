@@ -1,6 +1,5 @@
 package org.onnxlora.cli;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -55,12 +53,7 @@ class TrainResumeTest {
     }
 
     static void assertSameAdapters(Path want, Path got) {
-        Map<String, float[]> a = Checkpoint.adapters(want);
-        Map<String, float[]> b = Checkpoint.adapters(got);
-        assertEquals(a.keySet(), b.keySet());
-        for (String k : a.keySet()) {
-            assertArrayEquals(a.get(k), b.get(k), k + " differs after resume");
-        }
+        org.onnxlora.api.TrainingRunTest.assertSameAdapters(want, got);
     }
 
     static List<String> trainArgs(Path out) {
