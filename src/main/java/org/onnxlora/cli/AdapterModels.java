@@ -9,7 +9,7 @@ import org.onnxlora.io.FileTrees;
 import org.onnxlora.io.Overwrite;
 import org.onnxlora.lora.BranchMerger;
 import org.onnxlora.lora.NonFinitePolicy;
-import org.onnxlora.train.Checkpoint;
+import org.onnxlora.run.Checkpoint;
 
 /**
  * A model to run with trained adapters applied: the patched model with the run's

@@ -8,21 +8,17 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.onnxlora.api.TrainingSetup;
 import org.onnxlora.io.Json;
 import org.onnxlora.io.ModelIO;
-import org.onnxlora.lora.AdapterInit;
 import org.onnxlora.lora.LoraConfig;
-import org.onnxlora.lora.LoraMetadata;
 import org.onnxlora.lora.ModelFamily;
-import org.onnxlora.lora.PatchPass;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.ProcessStats;
 import org.onnxlora.runtime.RuntimeOptions;
-import org.onnxlora.train.ArtifactStore;
-import org.onnxlora.train.Batch;
-import org.onnxlora.train.TrainingCompiler;
+import org.onnxlora.data.Batch;
 import org.onnxlora.train.TrainingSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -189,14 +185,9 @@ final class BenchTrainCommand extends BaseCommand {
         sig.checkFitsStatic(sourceLength, targetLength, "--source-length", "--target-length");
         long found = sig.vocab();
         long vocab = found > 5 ? found : 1000; // ids 0..4 are BART's special tokens
-        if (LoraMetadata.read(m).isEmpty()) {
-            LoraConfig cfg = lora.config(LoraConfig.Init.KAIMING, 0, false);
-            m = new PatchPass(family).patch(m, null, cfg, new AdapterInit(cfg.init(), 0));
-        }
-        TrainingCompiler.Options opts = training.compilerOptions(family);
-        TrainingCompiler.Artifacts art = new TrainingCompiler().compile(m, opts);
-        ArtifactStore.write(art, opts, dir);
-        return new Prepared(vocab, art.adapters().size(), modelBytes, sig.decoderStartTokenId());
+        m = TrainingSetup.patchedOrPatch(m, family, lora.config(LoraConfig.Init.KAIMING, 0, false));
+        TrainingSetup.Compiled c = TrainingSetup.compile(m, training.compilerOptions(family), dir);
+        return new Prepared(vocab, c.adapters(), modelBytes, sig.decoderStartTokenId());
     }
 
     private static String mb(long bytes) {

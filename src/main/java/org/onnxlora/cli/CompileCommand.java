@@ -10,7 +10,7 @@ import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.train.ArtifactStore;
 import org.onnxlora.train.LossConfig;
 import org.onnxlora.train.OptimizerConfig;
-import org.onnxlora.train.RunDirectory;
+import org.onnxlora.run.RunDirectory;
 import org.onnxlora.train.TrainingCompiler;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

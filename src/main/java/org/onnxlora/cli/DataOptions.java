@@ -1,7 +1,6 @@
 package org.onnxlora.cli;
 
 import org.onnxlora.data.DataConfig;
-import org.onnxlora.data.DataFormat;
 import org.onnxlora.data.ReaderOptions;
 import org.onnxlora.data.TextTokenizer;
 import picocli.CommandLine.Option;
@@ -26,20 +25,22 @@ final class DataOptions {
     @Option(names = "--max-target-length", defaultValue = "64", description = "Target tokens kept (default: ${DEFAULT-VALUE}).")
     int maxTargetLength;
 
+    /** These flags as the library's data settings. */
+    org.onnxlora.api.DataSettings settings() {
+        return new org.onnxlora.api.DataSettings(format, sourceField, targetField, skipBadRows, maxSourceLength,
+                maxTargetLength);
+    }
+
     ReaderOptions reader() {
-        ReaderOptions ro = ReaderOptions.DEFAULT.withFields(sourceField, targetField).withSkipBadRows(skipBadRows);
-        return format == null ? ro : ro.withFormat(DataFormat.parse(format));
+        return settings().reader();
     }
 
     /** Refuses bad lengths or a bad decoder start before the tokenizer and data are read. */
     void check(Integer decoderStart) {
-        reader();
-        // the pad id comes from the tokenizer; 0 stands in for it here
-        DataConfig.defaults(0).withMaxLengths(maxSourceLength, maxTargetLength)
-                .withDecoderStartTokenId(decoderStart != null ? decoderStart : DataConfig.BART_DECODER_START_TOKEN_ID);
+        settings().check(decoderStart);
     }
 
     DataConfig config(TextTokenizer tok) {
-        return DataConfig.forTokenizer(tok).withMaxLengths(maxSourceLength, maxTargetLength);
+        return settings().config(tok);
     }
 }

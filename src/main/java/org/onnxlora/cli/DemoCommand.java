@@ -1,10 +1,6 @@
 package org.onnxlora.cli;
 
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,6 +8,10 @@ import java.util.List;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
+import org.onnxlora.api.DataSettings;
+import org.onnxlora.api.LoraModel;
+import org.onnxlora.api.TrainOptions;
+import org.onnxlora.api.TrainingRun;
 import org.onnxlora.data.Batcher;
 import org.onnxlora.data.DataConfig;
 import org.onnxlora.data.DataReader;
@@ -33,8 +33,7 @@ import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Verifier;
-import org.onnxlora.train.Checkpoint;
-import picocli.CommandLine;
+import org.onnxlora.run.RunSummary;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -84,15 +83,17 @@ final class DemoCommand extends BaseCommand {
         check(same.maxAbs() <= 1e-6, "patched model differs from the base model");
 
         Path run = dir.resolve("run");
-        JsonObject summary = train(patched, tokenizer, data, run);
+        TrainOptions options = TrainOptions.defaults(patched, tokenizer, data.resolve("train.jsonl"), steps)
+                .withValid(data.resolve("valid.jsonl")).withBatch(16, 1).withSchedule(3e-3, 20, "linear")
+                .withData(DataSettings.DEFAULT.withMaxLengths(128, 32)).withSeed(42)
+                .withRuntime(RuntimeOptions.defaults().withThreads(threads));
+        RunSummary summary = TrainingRun.replace(run, options).run().summary();
         output.result("2. trained %d steps in %.1f s (%.0f tokens/s): validation loss %.3f -> %.3f",
-                summary.get("steps").getAsLong(), summary.get("seconds").getAsDouble(),
-                summary.get("tokens_per_second").getAsDouble(), summary.get("initial_valid_loss").getAsDouble(),
-                summary.get("valid_loss").getAsDouble());
+                summary.steps(), summary.seconds(), summary.tokensPerSecond(), summary.initialValidLoss(),
+                summary.validLoss());
 
         Path merged = dir.resolve("merged.onnx");
-        new org.onnxlora.lora.BranchMerger(Progress.NONE).merge(patched, merged, Checkpoint.adapters(run),
-                Overwrite.REPLACE);
+        LoraModel.open(patched).merge(run, merged);
         double[] losses = lossesOf(patched, merged, run, tokenizer, data.resolve("valid.jsonl"), rt);
         ModelProto b = ModelIO.load(base);
         ModelProto w = ModelIO.load(merged);
@@ -125,23 +126,6 @@ final class DemoCommand extends BaseCommand {
         return 0;
     }
 
-    private JsonObject train(Path patched, Path tokenizer, Path data, Path run) throws IOException {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cl = Main.commandLine();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int code = cl.execute("train", "--model", patched.toString(), "--tokenizer", tokenizer.toString(),
-                "--train", data.resolve("train.jsonl").toString(), "--valid", data.resolve("valid.jsonl").toString(),
-                "--out", run.toString(), "--force", "--batch-size", "16", "--lr", "3e-3", "--warmup", "20",
-                "--steps", Long.toString(steps), "--max-source-length", "128", "--max-target-length", "32",
-                "--threads", Integer.toString(threads), "--seed", "42", "-q");
-        if (code != 0) {
-            throw new OnnxLoraException(ErrorCode.INTERNAL, "demo training failed: " + err.toString().strip());
-        }
-        return JsonParser.parseString(Files.readString(run.resolve("summary.json"))).getAsJsonObject();
-    }
-
     private static double[] lossesOf(Path patched, Path merged, Path run, Path tokenizer, Path valid, RuntimeOptions rt) {
         try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
             DataConfig dc = DataConfig.forTokenizer(tok).withMaxLengths(128, 32);
@@ -149,7 +133,7 @@ final class DemoCommand extends BaseCommand {
                     16, dc);
             double p;
             ModelProto patchedModel = ModelIO.load(patched);
-            try (AdapterOverrides ov = new AdapterOverrides(patchedModel, Checkpoint.adapters(run));
+            try (AdapterOverrides ov = new AdapterOverrides(patchedModel, TrainingRun.adapters(run));
                     LossEvaluator ev = new LossEvaluator(patched, signature(patchedModel, patched), ov, rt)) {
                 p = ev.evaluate(batches, Progress.NONE).loss();
             }

@@ -27,7 +27,7 @@ import org.onnxlora.metrics.RougeScores;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Seq2SeqSignature;
-import org.onnxlora.train.Checkpoint;
+import org.onnxlora.run.Checkpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

@@ -23,7 +23,7 @@ import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.Json;
 import org.onnxlora.io.OutputGuard;
-import org.onnxlora.train.RunDirectory;
+import org.onnxlora.run.RunDirectory;
 import org.onnxlora.lora.ModelFiles;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Device;

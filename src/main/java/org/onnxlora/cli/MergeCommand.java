@@ -16,7 +16,7 @@ import org.onnxlora.lora.BranchMerger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.NonFinite;
 import org.onnxlora.lora.NonFinitePolicy;
-import org.onnxlora.train.RunDirectory;
+import org.onnxlora.run.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -89,7 +89,7 @@ final class MergeCommand extends BaseCommand {
         OutputGuard.check(out, java.nio.file.Files.isDirectory(model) ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL,
                 force, inputs);
         if (peft == null && add.isEmpty() && subtract.isEmpty()) {
-            Map<String, float[]> overrides = adapter == null ? Map.of() : org.onnxlora.train.Checkpoint.adapters(adapter);
+            Map<String, float[]> overrides = adapter == null ? Map.of() : org.onnxlora.run.Checkpoint.adapters(adapter);
             List<BranchMerger.FileResult> results = new BranchMerger(output.progress()).merge(model, out, overrides,
                     Overwrite.of(force), allowNonfinite ? NonFinitePolicy.ALLOW : NonFinitePolicy.REFUSE);
             int n = 0;

@@ -10,7 +10,7 @@ import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPlan;
 import org.onnxlora.lora.Patcher;
-import org.onnxlora.train.RunDirectory;
+import org.onnxlora.run.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

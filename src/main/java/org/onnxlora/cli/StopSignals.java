@@ -1,6 +1,7 @@
 package org.onnxlora.cli;
 
 import java.util.LinkedHashMap;
+import org.onnxlora.api.StopRequest;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import sun.misc.Signal;
@@ -18,7 +19,7 @@ import sun.misc.SignalHandler;
  * that (module jdk.unsupported); where the JVM refuses (e.g. {@code -Xrs}) the signals
  * keep their default effect.
  */
-final class StopSignals implements AutoCloseable {
+final class StopSignals implements StopRequest {
     private final Output output;
     private final AtomicInteger received = new AtomicInteger();
     private final Map<Signal, SignalHandler> previous = new LinkedHashMap<>();
@@ -49,7 +50,8 @@ final class StopSignals implements AutoCloseable {
         }
     }
 
-    boolean requested() {
+    @Override
+    public boolean requested() {
         return received.get() != 0;
     }
 

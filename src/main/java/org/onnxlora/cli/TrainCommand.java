@@ -1,45 +1,16 @@
 package org.onnxlora.cli;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.List;
-import java.util.Optional;
-import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
-import org.onnxlora.data.BatchPadding;
-import org.onnxlora.data.Batcher;
-import org.onnxlora.data.BatcherSource;
-import org.onnxlora.data.DataConfig;
-import org.onnxlora.data.Dataset;
-import org.onnxlora.data.ReaderOptions;
-import org.onnxlora.data.TextTokenizer;
-import org.onnxlora.data.TokenCache;
-import org.onnxlora.io.ModelIO;
-import org.onnxlora.io.SharedExternalData;
-import org.onnxlora.lora.AdapterInit;
-import org.onnxlora.lora.LoraConfig;
-import org.onnxlora.lora.LoraMetadata;
+import org.onnxlora.Progress;
+import org.onnxlora.api.RunListener;
+import org.onnxlora.api.TrainOptions;
+import org.onnxlora.api.TrainingRun;
 import org.onnxlora.lora.ModelFamily;
-import org.onnxlora.lora.PatchPass;
-import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.Device;
-import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.RuntimeOptions;
-import org.onnxlora.train.ArtifactStore;
-import org.onnxlora.train.Batch;
-import org.onnxlora.train.Checkpoint;
-import org.onnxlora.train.LrSchedule;
-import org.onnxlora.train.OptimumFolder;
-import org.onnxlora.train.RunDirectory;
-import org.onnxlora.train.RunSettings;
-import org.onnxlora.train.RunStart;
-import org.onnxlora.train.TrainConfig;
-import org.onnxlora.train.Trainer;
-import org.onnxlora.train.TrainingCompiler;
-import org.onnxlora.train.TrainingSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -176,223 +147,52 @@ final class TrainCommand extends BaseCommand {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--resume continues the run in --out and --force"
                     + " replaces it: give one of them");
         }
-        checkOptions();
-        Device dev = Device.parse(device);
-        org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(dev));
-        ModelFamily family = modelOptions.family();
-        // The model's contract is checked before anything is written: an input it cannot feed, lengths past
-        // its positions or a tokenizer larger than its vocabulary stop here.
-        OptimumFolder folder = Files.isDirectory(model) ? OptimumFolder.load(model, family) : null;
-        Seq2SeqSignature sig = modelOptions.signature(folder != null ? folder.joined() : ModelIO.load(model), model,
-                Set.of(), training.logits(family));
-        sig.checkMaxLengths(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
-        sig.checkFitsStatic(dataOptions.maxSourceLength, dataOptions.maxTargetLength);
-        try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
-            sig.checkTokenizerVocab(tok.vocabSize(), tokenizer.toString());
+        TrainOptions options = options();
+        TrainingRun run = resume ? TrainingRun.resume(out, options) : force ? TrainingRun.replace(out, options)
+                : TrainingRun.create(out, options);
+        StopSignals[] stop = new StopSignals[1];
+        TrainingRun.Result r = run.run(listener(), () -> stop[0] = StopSignals.install(output));
+        if (r.interrupted()) {
+            output.info("interrupted after step %d of %d; checkpoint %s; continue with --resume",
+                    r.summary().steps(), r.totalSteps(), r.summary().checkpoint());
+            return stop[0].exitCode();
         }
-        RunStart.Mode mode = resume ? RunStart.Mode.RESUME : force ? RunStart.Mode.REPLACE : RunStart.Mode.NEW;
-        try (RunStart start = RunStart.open(out, mode, Arrays.asList(model, tokenizer, train, valid))) {
-            return train(start, dev, family, folder, sig);
-        }
-    }
-
-    /** The run, with the folder taken: set up (or continue) and train. */
-    private int train(RunStart start, Device dev, ModelFamily family, OptimumFolder folder, Seq2SeqSignature sig)
-            throws IOException {
-        start.takeNotes().forEach(n -> output.info("%s", n));
-        start.begin(settings(start.recorded(), family));
-        start.takeNotes().forEach(n -> output.info("%s", n));
-        RunDirectory run = start.directory();
-
-        ModelProto patched = loadOrPatch(family, folder);
-        try (TextTokenizer tok = TextTokenizer.load(tokenizer)) {
-            DataConfig dc = ModelOptions.withContract(dataOptions.config(tok), sig);
-            ReaderOptions ro = dataOptions.reader();
-            TokenCache cache = noDataCache ? null : new TokenCache(dataCache != null ? dataCache : run.dataCache());
-            Dataset trainSet = loadData(cache, train, ro, tok, dc);
-            report(train, trainSet);
-            List<Batch> validBatches = List.of();
-            if (valid != null) {
-                Dataset v = loadData(cache, valid, ro, tok, dc);
-                report(valid, v);
-                validBatches = Batcher.inOrder(v.examples(), batchSize, dc, BatchPadding.defaults(dc));
-            }
-            Batcher batcher = new Batcher(trainSet.examples(), batchSize, seed, dc);
-            long total = steps != null ? steps
-                    : (long) Math.ceil(epochs * batcher.batchesPerEpoch() / gradAccum);
-            TrainConfig tc = new TrainConfig(total, gradAccum, new LrSchedule(LrSchedule.parse(schedule), lr, warmup, total),
-                    evalEvery, saveEvery, keep, seed);
-            RunStart.Plan plan = start.plan(total, batcher.batchesPerEpoch());
-            start.takeNotes().forEach(n -> output.info("%s", n));
-            if (plan.finished()) {
-                output.info("%s is finished (step %d of %d): nothing to train; a larger --steps extends it", out,
-                        plan.startStep(), total);
-                Optional<String> done = run.readSummary();
-                if (done.isPresent()) {
-                    output.result("%s", done.get());
-                    return 0;
-                }
-            }
-            Path artifacts = run.artifacts();
-            if (plan.needsSetup()) {
-                TrainingCompiler.Options opts = training.compilerOptions(family);
-                SharedExternalData data = ArtifactStore.write(new TrainingCompiler().compile(patched, opts), opts,
-                        artifacts);
-                if (folder != null) {
-                    // merge and export-adapter fold the run's adapters into every file of this patched folder
-                    patchedFolder.save(runModel());
-                } else {
-                    // the patched model of the run, sharing the artifacts' copy of the frozen weights
-                    ModelIO.save(data.reference(patched, out), run.model(), ModelIO.ExternalData.NEVER);
-                    copyModelConfig();
-                }
-            }
-            patched = null; // release the source mapping before the sessions map the artifacts
-            System.gc();
-            RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(dev).withAllowTf32(tf32);
-            try (TrainingSession session = new TrainingSession(artifacts, rt)) {
-                Trainer trainer = new Trainer(session, tc, out, start.fingerprint(), output.progress());
-                BatcherSource source = new BatcherSource(batcher);
-                long from = 0;
-                if (plan.checkpoint() != null) {
-                    from = trainer.resume(Checkpoint.load(plan.checkpoint()), source);
-                    output.info("resuming %s from step %d", out, from);
-                } else if (resume) {
-                    output.info("no checkpoint in %s yet: starting from step 0", out);
-                }
-                output.info("training %d adapters on %s: %d examples, %d batches/epoch, %d steps (batch %d x %d accum)",
-                        session.adapters().size(), dev, trainSet.examples().size(), batcher.batchesPerEpoch(), total,
-                        batchSize, gradAccum);
-                Trainer.Summary summary;
-                int stopCode;
-                try (StopSignals stop = StopSignals.install(output)) {
-                    summary = trainer.run(source, validBatches, from, stop::requested);
-                    stopCode = stop.exitCode();
-                }
-                if (summary.interrupted()) {
-                    output.info("interrupted after step %d of %d; checkpoint %s; continue with --resume",
-                            summary.steps(), total, summary.checkpoint());
-                    return stopCode;
-                }
-                output.result("%s", run.writeSummary(summary));
-            }
-        }
+        output.result("%s", r.json());
         return 0;
     }
 
-    /** Everything that shapes the run's result, named by flag: a resumed run must agree on each. */
-    private RunSettings settings(RunSettings recorded, ModelFamily family) {
-        TrainingCompiler.Options co = training.compilerOptions(family);
-        return RunSettings.builder(recorded)
-                .model("--model", model)
-                .set("--rank", lora.rank)
-                .set("--alpha", lora.alpha)
-                .set("--target", lora.targets)
-                .file("--tokenizer", tokenizer)
-                .file("--train", train)
-                .file("--valid", valid)
-                .set("--format", dataOptions.format)
-                .set("--source-field", dataOptions.sourceField)
-                .set("--target-field", dataOptions.targetField)
-                .set("--skip-bad-rows", dataOptions.skipBadRows)
-                .set("--max-source-length", dataOptions.maxSourceLength)
-                .set("--max-target-length", dataOptions.maxTargetLength)
-                .set("--decoder-start-token-id", modelOptions.decoderStart)
-                .set("--batch-size", batchSize)
-                .set("--grad-accum", gradAccum)
-                .set("--lr", lr)
-                .set("--schedule", schedule)
-                .set("--warmup", warmup)
-                .set("--seed", seed)
-                .set("--label-smoothing", co.loss().labelSmoothing())
-                .set("--weight-decay", co.optimizer().weightDecay())
-                .set("--max-grad-norm", co.optimizer().maxGradNorm())
-                .set("--adam-betas", co.optimizer().beta1() + "," + co.optimizer().beta2())
-                .set("--adam-eps", co.optimizer().eps())
-                .set("--logits", co.logitsOutput())
-                .build();
-    }
-
-    /** Refuses a bad flag before any model or data is read; the configuration records hold the rules. */
-    private void checkOptions() {
+    /** The flags as the library's options; a bad flag is refused before any model or data is read. */
+    private TrainOptions options() {
         if (epochs != null) {
             Flags.finiteAbove("--epochs", epochs, 0);
         }
         Flags.atLeast("--batch-size", batchSize, 1);
-        dataOptions.check(modelOptions.decoderStart);
-        // with --epochs the step count is known only once the data is read; 1 stands in for it here
-        long knownSteps = steps != null ? steps : 1;
-        new TrainConfig(knownSteps, gradAccum, new LrSchedule(LrSchedule.parse(schedule), lr, warmup, knownSteps),
-                evalEvery, saveEvery, keep, seed);
-        training.compilerOptions(modelOptions.family());
-        RuntimeOptions.defaults().withThreads(threads);
+        TrainOptions o = new TrainOptions(model, tokenizer, train, valid, null, modelOptions.decoderStart, lora.rank,
+                lora.alpha, lora.targets, dataOptions.settings(), batchSize, gradAccum, lr, steps, epochs, warmup,
+                schedule, evalEvery, saveEvery, keep, seed, null, null, dataCache, !noDataCache);
+        o.check();
+        ModelFamily family = modelOptions.family();
+        o = o.withCompiler(family, training.compilerOptions(family));
+        return o.withRuntime(RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device))
+                .withAllowTf32(tf32));
     }
 
-    /** The model's config.json travels with RUN/model.onnx, so eval and generate on it get the same ids. */
-    private void copyModelConfig() throws IOException {
-        java.util.Optional<Path> c = org.onnxlora.lora.ModelFiles.configOf(model);
-        if (c.isPresent()) {
-            Files.copy(c.get(), org.onnxlora.lora.ModelFiles.configTarget(RunDirectory.at(out).model()),
-                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        }
-    }
-
-    /** The run's patched model: RUN/model.onnx, or the patched Optimum folder RUN/model/. */
-    private Path runModel() {
-        RunDirectory run = RunDirectory.at(out);
-        return Files.isDirectory(model) ? run.modelFolder() : run.model();
-    }
-
-    /** The patched Optimum folder of the run (null for a single file), written with the artifacts. */
-    private OptimumFolder patchedFolder;
-
-    private ModelProto loadOrPatch(ModelFamily family, OptimumFolder folder) {
-        Path runModel = runModel();
-        if (folder != null) {
-            if (resume && Files.isDirectory(runModel)) {
-                patchedFolder = OptimumFolder.load(runModel, family);
-            } else if (folder.isPatched()) {
-                patchedFolder = folder;
-            } else {
-                LoraConfig cfg = lora.config(LoraConfig.Init.KAIMING, seed, false);
-                output.info("patching %s on the fly (r=%d, alpha=%s, targets %s)", model, lora.rank,
-                        InspectCommand.num(lora.alpha), String.join(",", lora.targets));
-                patchedFolder = folder.patch(cfg, new AdapterInit(cfg.init(), seed));
+    private RunListener listener() {
+        return new RunListener() {
+            @Override
+            public void info(String line) {
+                output.info("%s", line);
             }
-            return patchedFolder.joined();
-        }
-        if (resume && Files.exists(runModel)) {
-            return ModelIO.load(runModel);
-        }
-        ModelProto m = ModelIO.load(model);
-        if (LoraMetadata.read(m).isPresent()) {
-            return m;
-        }
-        LoraConfig cfg = lora.config(LoraConfig.Init.KAIMING, seed, false);
-        output.info("patching %s on the fly (r=%d, alpha=%s, targets %s)", model, lora.rank,
-                InspectCommand.num(lora.alpha), String.join(",", lora.targets));
-        return new PatchPass(family).patch(m, null, cfg, new AdapterInit(cfg.init(), seed));
-    }
 
-    private Dataset loadData(TokenCache cache, Path file, ReaderOptions ro, TextTokenizer tok, DataConfig dc) {
-        if (cache == null) {
-            return Dataset.load(file, ro, tok, dc, output.progress());
-        }
-        TokenCache.Loaded l = cache.load(file, ro, tok, dc, output.progress());
-        switch (l.outcome()) {
-            case HIT -> output.detail("%s: tokens from the cache %s", file, l.entry());
-            case REBUILT -> output.info("%s: the cached tokens in %s were damaged; tokenized again", file, l.entry());
-            case NOT_STORED -> output.info("%s: cannot write the token cache %s; the next run tokenizes again", file,
-                    l.entry());
-            case MISS -> output.detail("%s: tokens cached in %s", file, l.entry());
-        }
-        return l.dataset();
-    }
+            @Override
+            public void detail(String line) {
+                output.detail("%s", line);
+            }
 
-    private void report(Path file, Dataset d) {
-        output.info("%s: %d examples%s%s", file, d.examples().size(),
-                d.skippedRows() > 0 ? ", " + d.skippedRows() + " bad rows skipped" : "",
-                d.truncatedSources() + d.truncatedTargets() > 0 ? ", " + d.truncatedSources() + " sources and "
-                        + d.truncatedTargets() + " targets truncated" : "");
+            @Override
+            public Progress progress() {
+                return output.progress();
+            }
+        };
     }
 }

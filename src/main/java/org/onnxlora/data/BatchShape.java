@@ -1,6 +1,5 @@
 package org.onnxlora.data;
 
-import org.onnxlora.train.Batch;
 
 /** The dimensions of a padded batch: {@code [size, sourceLength]} inputs, {@code [size, targetLength]} labels. */
 public record BatchShape(int size, int sourceLength, int targetLength) implements Comparable<BatchShape> {

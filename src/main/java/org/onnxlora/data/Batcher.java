@@ -8,7 +8,6 @@ import java.util.SortedSet;
 import java.util.TreeSet;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
-import org.onnxlora.train.Batch;
 
 /**
  * Training batches bucketed by length. Each epoch: shuffle all examples, cut the order into
@@ -125,17 +124,17 @@ public final class Batcher {
 
     /** Batch {@code position.batch()} of epoch {@code position.epoch()}. */
     public Batch batch(DataPosition position) {
-        int[][] plan = epochPlan(position.epoch());
+        int[][] plan = epochPlan(Math.toIntExact(position.epoch()));
         if (position.batch() >= plan.length) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "batch " + position.batch() + " is past the end of an epoch of "
                     + plan.length + " batches");
         }
-        return collate(plan[position.batch()]);
+        return collate(plan[(int) position.batch()]);
     }
 
-    /** Batches from {@code from} (inclusive) to the end of epoch {@code epochs - 1}. */
-    public BatchStream stream(DataPosition from, int epochs) {
-        return new BatchStream(this, from, epochs);
+    /** The trainer's endless stream of this batcher's batches, starting at {@code from}. */
+    public BatchSource source(DataPosition from) {
+        return new BatcherSource(this, from);
     }
 
     /** Padding of an epoch's batches, from lengths alone (no batch is built). */

@@ -1,15 +1,16 @@
 package org.onnxlora.data;
 
-import org.onnxlora.train.Batch;
-import org.onnxlora.train.BatchSource;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
 
-/** The trainer's view of a {@link Batcher}: an endless stream over epochs whose position is saved in checkpoints. */
-public final class BatcherSource implements BatchSource {
+/** The {@link BatchSource} of a {@link Batcher} ({@link Batcher#source}): endless over epochs, seekable. */
+final class BatcherSource implements BatchSource {
     private final Batcher batcher;
-    private DataPosition position = DataPosition.START;
+    private DataPosition position;
 
-    public BatcherSource(Batcher batcher) {
+    BatcherSource(Batcher batcher, DataPosition from) {
         this.batcher = batcher;
+        seek(from);
     }
 
     @Override
@@ -20,13 +21,18 @@ public final class BatcherSource implements BatchSource {
     }
 
     @Override
-    public Position position() {
-        return new Position(position.epoch(), position.batch());
+    public DataPosition position() {
+        return position;
     }
 
     @Override
-    public void seek(Position p) {
-        position = new DataPosition(Math.toIntExact(p.epoch()), Math.toIntExact(p.index()));
+    public void seek(DataPosition p) {
+        if (p.batch() >= batcher.batchesPerEpoch()) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "data position batch " + p.batch()
+                    + " is past the end of an epoch of " + batcher.batchesPerEpoch()
+                    + " batches (did the data or batch size change since the checkpoint?)");
+        }
+        position = p;
     }
 
     @Override

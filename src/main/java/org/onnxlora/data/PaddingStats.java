@@ -1,6 +1,5 @@
 package org.onnxlora.data;
 
-import org.onnxlora.train.Batch;
 
 /**
  * Real tokens against processed positions, source and target together: how much of the

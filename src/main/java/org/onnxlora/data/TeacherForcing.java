@@ -4,7 +4,6 @@ import java.util.Arrays;
 import java.util.List;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
-import org.onnxlora.train.Batch;
 
 /**
  * Pads examples into a {@link Batch} for teacher-forced training, exactly as Hugging Face's

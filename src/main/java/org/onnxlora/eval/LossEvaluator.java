@@ -15,9 +15,9 @@ import org.onnxlora.Progress;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Sessions;
-import org.onnxlora.train.Batch;
-import org.onnxlora.train.BatchFeeds;
-import org.onnxlora.train.StaticBatches;
+import org.onnxlora.data.Batch;
+import org.onnxlora.data.BatchFeeds;
+import org.onnxlora.data.StaticBatches;
 
 /**
  * Token-level cross entropy of any seq2seq model (base, patched, merged) from its

@@ -9,8 +9,8 @@ import org.onnxlora.Setting;
 import org.onnxlora.lora.Adapter;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchedAdapters;
-import org.onnxlora.train.Checkpoint;
-import org.onnxlora.train.RunDirectory;
+import org.onnxlora.run.Checkpoint;
+import org.onnxlora.run.RunDirectory;
 
 /**
  * Reads an adapter from whatever the user points at:
@@ -52,18 +52,6 @@ public final class AdapterFiles {
      * RUN/model.onnx, or RUN/model/ for a run trained on an Optimum folder.
      */
     public static Path runModelOf(Path path) {
-        Path p = path.toAbsolutePath().normalize();
-        for (int up = 0; up < 4 && p != null; up++, p = p.getParent()) {
-            RunDirectory run = RunDirectory.at(p);
-            if (Files.isDirectory(p) && Files.isDirectory(run.checkpoints())) {
-                if (Files.isRegularFile(run.model())) {
-                    return run.model();
-                }
-                if (Files.isRegularFile(run.modelFolder().resolve(org.onnxlora.lora.ModelFiles.ENCODER))) {
-                    return run.modelFolder();
-                }
-            }
-        }
-        return null;
+        return RunDirectory.containing(path).flatMap(RunDirectory::trainedModel).orElse(null);
     }
 }

@@ -7,7 +7,7 @@ import java.util.regex.Pattern;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.IoErrors;
-import org.onnxlora.train.RunDescription;
+import org.onnxlora.run.RunDescription;
 
 /**
  * Where eval results of a run live: {@code RUN/eval/<name>.json}, one file per evaluated

@@ -17,8 +17,8 @@ import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.IoErrors;
-import org.onnxlora.train.RunDescription;
-import org.onnxlora.train.RunDirectory;
+import org.onnxlora.run.RunDescription;
+import org.onnxlora.run.RunDirectory;
 
 /**
  * Reads a run folder for a report. Only a folder that is not a run at all is an error:

@@ -39,7 +39,7 @@ public final class ArtifactStore {
     public static final String OPTIMIZER = "optimizer_model.onnx";
     public static final String WEIGHTS = "frozen_weights.data";
     public static final String ADAPTERS = "initial_adapters.safetensors";
-    public static final String MANIFEST = "artifacts.json";
+    public static final String MANIFEST = org.onnxlora.run.RunDirectory.ARTIFACTS_MANIFEST;
     /**
      * Manifest format: 2 since the optimizer is one multi-tensor graph over flat buffers; the
      * per-tensor optimizer of format 1 is rebuilt from the manifest when read, so the artifacts of

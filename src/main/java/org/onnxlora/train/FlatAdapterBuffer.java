@@ -80,6 +80,21 @@ final class FlatAdapterBuffer implements AutoCloseable {
         s.duplicate().rewind().put(values);
     }
 
+    /** A copy of the whole buffer, adapters in {@link AdapterLayout} order. */
+    float[] readAll() {
+        float[] out = new float[layout.elements()];
+        flat.duplicate().rewind().get(out);
+        return out;
+    }
+
+    void writeAll(float[] values) {
+        if (values.length != layout.elements()) {
+            throw new org.onnxlora.OnnxLoraException(org.onnxlora.ErrorCode.TARGET_MISMATCH, "flat adapter buffer has "
+                    + layout.elements() + " values, given " + values.length);
+        }
+        flat.duplicate().rewind().put(values);
+    }
+
     /** {@code this += other}, element by element (gradient accumulation). */
     void add(FlatAdapterBuffer other) {
         FloatBuffer from = other.flat;

@@ -6,6 +6,8 @@ import java.util.Map;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.tensorboard.EventFolder;
 import org.onnxlora.tensorboard.EventWriter;
+import org.onnxlora.run.RunDirectory;
+import org.onnxlora.run.RunDescription;
 
 /**
  * The run's metrics as TensorBoard event files in {@code RUN/tb/}: each metrics.jsonl

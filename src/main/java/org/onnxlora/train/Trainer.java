@@ -9,6 +9,12 @@ import java.util.function.BooleanSupplier;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
+import org.onnxlora.data.Batch;
+import org.onnxlora.data.DataPosition;
+import org.onnxlora.data.BatchSource;
+import org.onnxlora.run.RunDirectory;
+import org.onnxlora.run.Checkpoint;
+import org.onnxlora.run.RunSummary;
 
 /**
  * The training loop: micro-batches → gradients → AdamW, with validation,
@@ -19,10 +25,6 @@ import org.onnxlora.Progress;
  * in flight finishes, a checkpoint is written, and the run returns.
  */
 public final class Trainer {
-    /** What the run achieved; serialised as the command's JSON summary. */
-    public record Summary(long steps, double trainLoss, Double validLoss, double tokensPerSecond, double seconds,
-            String adapters, String checkpoint, Double initialValidLoss, boolean interrupted) {}
-
     private final TrainingSession session;
     private final TrainConfig config;
     private final Path runDir;
@@ -56,9 +58,10 @@ public final class Trainer {
             consumed = -1;
         }
         long perEpoch = data.batchesPerEpoch();
-        if (consumed < 0 || st.epoch() != consumed / perEpoch || st.batchIndex() != consumed % perEpoch) {
+        if (consumed < 0 || !st.position().equals(DataPosition.after(consumed, perEpoch))) {
             throw new OnnxLoraException(ErrorCode.IO, "checkpoint state " + ck.dir().resolve(Checkpoint.STATE)
-                    + " is damaged: epoch " + st.epoch() + ", batch " + st.batchIndex() + " is not where step " + st.step()
+                    + " is damaged: epoch " + st.position().epoch() + ", batch " + st.position().batch()
+                    + " is not where step " + st.step()
                     + " leaves the data (" + perEpoch + " batches per epoch, " + config.gradAccum() + " per step)");
         }
         for (AdapterSpec s : session.adapters()) {
@@ -70,11 +73,11 @@ public final class Trainer {
             }
         }
         session.setState(st.step(), ck.adapters(), ck.expAvg(), ck.expAvgSq());
-        data.seek(new BatchSource.Position(st.epoch(), st.batchIndex()));
+        data.seek(st.position());
         return st.step();
     }
 
-    public Summary run(BatchSource data, List<Batch> valid, long startStep) {
+    public RunSummary run(BatchSource data, List<Batch> valid, long startStep) {
         return run(data, valid, startStep, () -> false);
     }
 
@@ -83,7 +86,7 @@ public final class Trainer {
      * says so after a step; then that step is checkpointed and the summary says
      * {@code interrupted}, with {@code steps} the step reached.
      */
-    public Summary run(BatchSource data, List<Batch> valid, long startStep, BooleanSupplier stopRequested) {
+    public RunSummary run(BatchSource data, List<Batch> valid, long startStep, BooleanSupplier stopRequested) {
         RunDirectory run = RunDirectory.at(runDir);
         long t0 = System.nanoTime();
         long tokens = 0;
@@ -155,10 +158,9 @@ public final class Trainer {
                 reached = step;
                 interrupted = !last && stopRequested.getAsBoolean();
                 if (last || interrupted || (config.saveEvery() > 0 && step % config.saveEvery() == 0)) {
-                    BatchSource.Position pos = data.position();
                     try {
-                        lastCheckpoint = Checkpoint.save(runDir, session, new Checkpoint.State(step, pos.epoch(),
-                                pos.index(), config.seed(), fingerprint, loss), config.keepCheckpoints());
+                        lastCheckpoint = Checkpoint.save(runDir, checkpointTensors(), new Checkpoint.State(step, data.position(),
+                                config.seed(), fingerprint, loss), config.keepCheckpoints());
                     } catch (OnnxLoraException notSaved) {
                         if (notSaved.code() == ErrorCode.DIVERGED) {
                             throw diverged(notSaved.getMessage(), lastCheckpoint);
@@ -178,9 +180,18 @@ public final class Trainer {
         double seconds = (System.nanoTime() - t0) / 1e9;
         double trainLoss = recent.stream().mapToDouble(Double::doubleValue).average().orElse(lastLoss);
         Path ck = lastCheckpoint;
-        return new Summary(interrupted ? reached : config.totalSteps(), trainLoss, validLoss,
+        return new RunSummary(interrupted ? reached : config.totalSteps(), trainLoss, validLoss,
                 tokens / Math.max(seconds, 1e-9), seconds, ck == null ? null : ck.resolve(Checkpoint.ADAPTERS).toString(),
                 ck == null ? null : ck.toString(), initialValid, interrupted);
+    }
+
+    private List<Checkpoint.Tensor> checkpointTensors() {
+        List<Checkpoint.Tensor> out = new ArrayList<>();
+        for (AdapterSpec spec : session.adapters()) {
+            out.add(new Checkpoint.Tensor(spec.name(), spec.dims(), session.adapter(spec.name()),
+                    session.expAvg(spec.name()), session.expAvgSq(spec.name())));
+        }
+        return out;
     }
 
     /** Mean token loss over {@code batches} with the current adapters. */

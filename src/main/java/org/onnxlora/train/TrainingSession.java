@@ -23,6 +23,9 @@ import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Sessions;
+import org.onnxlora.data.Batch;
+import org.onnxlora.data.BatchFeeds;
+import org.onnxlora.data.StaticBatches;
 
 /**
  * Runs compiled training artifacts on ONNX Runtime.
@@ -34,6 +37,17 @@ import org.onnxlora.runtime.Sessions;
  * gradient into a view of the flat gradient, and the optimizer updates the flat buffers in one
  * multi-tensor step. Outputs are pinned, the optimizer's are double-buffered and swapped, so a
  * step allocates nothing but the batch tensors.
+ *
+ * <p><b>Data parallelism.</b> A step is two halves that may run apart: {@link #forwardBackward}
+ * accumulates a gradient and a token count ({@link #accumulatedGradients()},
+ * {@link #accumulatedTokens()}), and {@link #applyUpdate} turns whatever is accumulated into one
+ * AdamW step. N sessions (one per worker) each run forward/backward on their share of the batch;
+ * the host sums their flat gradients and token counts, hands the sums to one session with
+ * {@link #setAccumulatedGradients}, applies the update there and broadcasts the new values
+ * ({@link #adapterValues()}, {@link #setAdapterValues}) — or every worker applies the same sums, which
+ * keeps their moments equal too. Summing two sessions' gradients on the host is the same float
+ * addition the session does for two micro-batches, so the result is bit-identical to one session
+ * accumulating both (GradientSeamTest).
  */
 public final class TrainingSession implements AutoCloseable {
     private final OrtEnvironment env = Sessions.env();
@@ -60,6 +74,7 @@ public final class TrainingSession implements AutoCloseable {
     private double accumulatedTokens;
     private long step;
     private long runNanos;
+    private boolean closed;
 
     /** Loss and token count of one forward(-backward) pass. */
     public record Pass(double lossSum, double tokens) {
@@ -90,6 +105,7 @@ public final class TrainingSession implements AutoCloseable {
         OrtSession t = null;
         OrtSession o = null;
         List<FlatAdapterBuffer> made = new ArrayList<>();
+        List<OnnxTensor> scalars = new ArrayList<>();
         try {
             t = open(artifacts.directory().resolve(ArtifactStore.TRAINING), "training", true);
             // from memory: artifacts of an older format get a rebuilt optimizer (ArtifactStore.read)
@@ -99,22 +115,24 @@ public final class TrainingSession implements AutoCloseable {
             expAvgSq = new FlatAdapterBuffer[] {flat(layout, made), flat(layout, made)};
             grads = flat(layout, made);
             accum = flat(layout, made);
-            lossSum = scalarBuffer();
-            tokenCount = scalarBuffer();
-            gradNorm = scalarBuffer();
+            lossSum = scalarBuffer(scalars);
+            tokenCount = scalarBuffer(scalars);
+            gradNorm = scalarBuffer(scalars);
+            for (AdapterSpec s : specs) {
+                params[current].write(s.name(), Tensors.toFloats(artifacts.initialAdapters().get(s.name())));
+            }
         } catch (OrtException | RuntimeException e) {
+            // nothing made so far outlives a failed start
             closeQuietly(t);
             closeQuietly(o);
             made.forEach(FlatAdapterBuffer::close);
+            scalars.forEach(OnnxTensor::close);
             frozen.close();
             throw e instanceof OnnxLoraException ole ? ole
                     : new OnnxLoraException(ErrorCode.RUNTIME, "cannot start training: " + e.getMessage(), e);
         }
         this.training = t;
         this.optimizer = o;
-        for (AdapterSpec s : specs) {
-            setAdapter(s.name(), Tensors.toFloats(artifacts.initialAdapters().get(s.name())));
-        }
     }
 
     /** The training graph's contract: every input but the adapters and labels, which the session feeds itself. */
@@ -153,9 +171,11 @@ public final class TrainingSession implements AutoCloseable {
         return b;
     }
 
-    private OnnxTensor scalarBuffer() throws OrtException {
+    private OnnxTensor scalarBuffer(List<OnnxTensor> made) throws OrtException {
         FloatBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).asFloatBuffer();
-        return OnnxTensor.createTensor(env, b, new long[0]);
+        OnnxTensor t = OnnxTensor.createTensor(env, b, new long[0]);
+        made.add(t);
+        return t;
     }
 
     /** Opens one graph; {@code what} (training, optimizer, eval) also suffixes its profile file, if profiling. */
@@ -367,6 +387,37 @@ public final class TrainingSession implements AutoCloseable {
         return accum.read(name);
     }
 
+    /** The gradient accumulated since the last update, all adapters in {@link #adapters()} order (a copy). */
+    public float[] accumulatedGradients() {
+        return accum.readAll();
+    }
+
+    /** Tokens the accumulated gradient was summed over (the update divides by them). */
+    public double accumulatedTokens() {
+        return accumulatedTokens;
+    }
+
+    /**
+     * Replaces the accumulated gradient and token count, e.g. with the sums of several sessions'
+     * {@link #accumulatedGradients()} and {@link #accumulatedTokens()}; the next {@link #applyUpdate}
+     * uses them.
+     */
+    public void setAccumulatedGradients(float[] gradients, double tokens) {
+        accum.writeAll(gradients);
+        accumulated = Math.max(accumulated, 1);
+        accumulatedTokens = tokens;
+    }
+
+    /** The current adapter values, all adapters in {@link #adapters()} order (a copy). */
+    public float[] adapterValues() {
+        return params[current].readAll();
+    }
+
+    /** Sets every adapter at once (broadcasting another session's {@link #adapterValues()}). */
+    public void setAdapterValues(float[] values) {
+        params[current].writeAll(values);
+    }
+
     public void setAdapter(String name, float[] values) {
         params[current].write(name, values);
     }
@@ -393,6 +444,10 @@ public final class TrainingSession implements AutoCloseable {
 
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         closeQuietly(training);
         closeQuietly(optimizer);
         closeQuietly(eval);

@@ -30,7 +30,7 @@ import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Seq2SeqSignature;
-import org.onnxlora.train.Checkpoint;
+import org.onnxlora.run.Checkpoint;
 import org.onnxlora.train.OptimumFolder;
 import org.onnxlora.testing.Fixtures;
 

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxlora.testing.Fixtures;
-import org.onnxlora.train.RunLock;
+import org.onnxlora.run.RunLock;
 
 /**
  * What train does to the folder it is given, and what every writing command does to its

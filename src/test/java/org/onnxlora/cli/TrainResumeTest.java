@@ -1,6 +1,5 @@
 package org.onnxlora.cli;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,17 +8,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.onnxlora.train.Checkpoint;
+import org.onnxlora.run.Checkpoint;
 import org.onnxlora.testing.Fixtures;
 
 /**
  * A training process killed with SIGKILL, or stopped with Ctrl-C (SIGINT), resumes and ends exactly where an
- * uninterrupted run does; while it runs, its folder has no second writer.
+ * uninterrupted run does; while it runs, its folder has no second writer. These need a process and its
+ * signals; resume and the settings check as such are tested through the library ({@code api.TrainingRunTest}).
  */
 class TrainResumeTest {
     @TempDir
@@ -54,12 +53,7 @@ class TrainResumeTest {
     }
 
     static void assertSameAdapters(Path want, Path got) {
-        Map<String, float[]> a = Checkpoint.adapters(want);
-        Map<String, float[]> b = Checkpoint.adapters(got);
-        assertEquals(a.keySet(), b.keySet());
-        for (String k : a.keySet()) {
-            assertArrayEquals(a.get(k), b.get(k), k + " differs after resume");
-        }
+        org.onnxlora.api.TrainingRunTest.assertSameAdapters(want, got);
     }
 
     static List<String> trainArgs(Path out) {
@@ -120,22 +114,5 @@ class TrainResumeTest {
         CliTest.Run r = CliTest.run(resume.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
         assertSameAdapters(reference, run);
-    }
-
-    @Test
-    void resumeOfAnotherConfigurationIsRefused() {
-        Path run = tmp.resolve("run");
-        List<String> args = new ArrayList<>(trainArgs(run));
-        args.set(args.indexOf("40"), "4");
-        assertEquals(0, CliTest.run(args.toArray(String[]::new)).code());
-        List<String> other = new ArrayList<>(args);
-        other.set(other.indexOf("2e-3"), "1e-3");
-        other.add("--resume");
-        CliTest.Run r = CliTest.run(other.toArray(String[]::new));
-        assertEquals(2, r.code(), r.err());
-        assertTrue(r.err().contains("--lr was 0.002, now 0.001"), r.err());
-        CliTest.Run again = CliTest.run(args.toArray(String[]::new));
-        assertEquals(3, again.code());
-        assertTrue(again.err().contains("--resume") && again.err().contains("--force"), again.err());
     }
 }

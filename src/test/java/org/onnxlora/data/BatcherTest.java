@@ -20,8 +20,6 @@ import org.junit.jupiter.api.Test;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
 import org.onnxlora.testing.Fixtures;
-import org.onnxlora.train.Batch;
-import org.onnxlora.train.BatchSource;
 
 /** Batching of the bundled manpages training split (2834 examples). */
 class BatcherTest {
@@ -74,8 +72,8 @@ class BatcherTest {
         int epochs = 2;
         List<Batch> uninterrupted = new ArrayList<>();
         List<DataPosition> positions = new ArrayList<>();
-        BatchStream s = b.stream(DataPosition.START, epochs);
-        while (s.hasNext()) {
+        BatchSource s = b.source(DataPosition.START);
+        for (int i = 0; i < epochs * b.batchesPerEpoch(); i++) {
             positions.add(s.position());
             uninterrupted.add(s.next());
         }
@@ -83,14 +81,14 @@ class BatcherTest {
         assertEquals(new DataPosition(2, 0), s.position());
         // Resume, from a fresh Batcher as after a restart, in mid-epoch and at an epoch boundary.
         for (int k : new int[] {0, 5, b.batchesPerEpoch() - 1, b.batchesPerEpoch(), b.batchesPerEpoch() + 40}) {
-            BatchStream resumed = new Batcher(train, BATCH, 11, config).stream(positions.get(k), epochs);
+            BatchSource resumed = new Batcher(train, BATCH, 11, config).source(positions.get(k));
             for (int j = k; j < Math.min(uninterrupted.size(), k + 3); j++) {
                 assertEquals(positions.get(j), resumed.position());
                 assertBatchesEqual(uninterrupted.get(j), resumed.next());
             }
             assertBatchesEqual(uninterrupted.get(k), b.batch(positions.get(k)));
         }
-        assertThrows(OnnxLoraException.class, () -> b.stream(new DataPosition(0, b.batchesPerEpoch()), 1));
+        assertThrows(OnnxLoraException.class, () -> b.source(new DataPosition(0, b.batchesPerEpoch())));
     }
 
     /**
@@ -134,7 +132,7 @@ class BatcherTest {
     @Test
     void planIsBuiltOncePerEpoch() {
         Batcher b = new Batcher(train, BATCH, 5, config);
-        BatchSource source = new BatcherSource(b);
+        BatchSource source = b.source(DataPosition.START);
         for (int i = 0; i < 2 * b.batchesPerEpoch() + 3; i++) {
             source.next();
         }
@@ -143,10 +141,11 @@ class BatcherTest {
         b.paddingStats(2);
         b.shapes(2);
         assertEquals(3, b.planBuilds());
-        source.seek(new BatchSource.Position(0, 4));
+        source.seek(new DataPosition(0, 4));
         source.next();
         assertEquals(4, b.planBuilds());
-        for (BatchStream s = b.stream(DataPosition.START, 1); s.hasNext(); ) {
+        BatchSource s = b.source(DataPosition.START);
+        for (int i = 0; i < b.batchesPerEpoch(); i++) {
             s.next();
         }
         assertEquals(4, b.planBuilds());
@@ -163,7 +162,8 @@ class BatcherTest {
         assertTrue(possible.size() <= 2 * sourceRungs.length * targetRungs.length, possible::toString);
         for (int epoch = 0; epoch < 3; epoch++) {
             SortedSet<BatchShape> seen = new TreeSet<>();
-            for (BatchStream s = laddered.stream(new DataPosition(epoch, 0), epoch + 1); s.hasNext(); ) {
+            BatchSource s = laddered.source(new DataPosition(epoch, 0));
+            for (int i = 0; i < laddered.batchesPerEpoch(); i++) {
                 Batch batch = s.next();
                 BatchShape shape = BatchShape.of(batch);
                 seen.add(shape);
@@ -195,14 +195,16 @@ class BatcherTest {
         assertTrue(bucketedEff > 0.8, "bucketed efficiency " + bucketedEff);
         // The length-only estimate equals what the built batches contain.
         PaddingStats built = PaddingStats.EMPTY;
-        for (BatchStream s = bucketed.stream(DataPosition.START, 1); s.hasNext(); ) {
-            built = built.plus(PaddingStats.of(s.next()));
+        BatchSource bucketedSource = bucketed.source(DataPosition.START);
+        for (int i = 0; i < bucketed.batchesPerEpoch(); i++) {
+            built = built.plus(PaddingStats.of(bucketedSource.next()));
         }
         assertEquals(bucketed.paddingStats(0), built);
         Batcher laddered = new Batcher(train, BATCH, 3, config);
         built = PaddingStats.EMPTY;
-        for (BatchStream s = laddered.stream(DataPosition.START, 1); s.hasNext(); ) {
-            built = built.plus(PaddingStats.of(s.next()));
+        BatchSource ladderedSource = laddered.source(DataPosition.START);
+        for (int i = 0; i < laddered.batchesPerEpoch(); i++) {
+            built = built.plus(PaddingStats.of(ladderedSource.next()));
         }
         assertEquals(laddered.paddingStats(0), built);
     }

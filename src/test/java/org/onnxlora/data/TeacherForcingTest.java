@@ -8,7 +8,6 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
-import org.onnxlora.train.Batch;
 
 class TeacherForcingTest {
     private static final DataConfig BART = DataConfig.defaults(1);

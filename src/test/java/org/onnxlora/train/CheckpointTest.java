@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.run.Checkpoint;
 
 /** How a run's checkpoint is found when its pointer or its state is damaged. */
 class CheckpointTest {

@@ -14,6 +14,10 @@ import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Progress;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.testing.Fixtures;
+import org.onnxlora.data.Batch;
+import org.onnxlora.data.DataPosition;
+import org.onnxlora.data.BatchSource;
+import org.onnxlora.run.Checkpoint;
 
 /** A NaN loss stops training with a clear message and leaves the last good checkpoint in place. */
 class DivergenceTest {
@@ -45,13 +49,13 @@ class DivergenceTest {
                     }
 
                     @Override
-                    public Position position() {
-                        return new Position(0, served);
+                    public DataPosition position() {
+                        return new DataPosition(0, served);
                     }
 
                     @Override
-                    public void seek(Position p) {
-                        served = p.index();
+                    public void seek(DataPosition p) {
+                        served = p.batch();
                     }
 
                     @Override
@@ -99,18 +103,18 @@ class DivergenceTest {
                     }
 
                     @Override
-                    public Position position() {
+                    public DataPosition position() {
                         if (served == 3) { // the 3rd update overflowed: its loss was finite, its result is not
                             float[] inf = s.adapter(victim);
                             inf[0] = Float.POSITIVE_INFINITY;
                             s.setAdapter(victim, inf);
                         }
-                        return new Position(0, served);
+                        return new DataPosition(0, served);
                     }
 
                     @Override
-                    public void seek(Position p) {
-                        served = p.index();
+                    public void seek(DataPosition p) {
+                        served = p.batch();
                     }
 
                     @Override

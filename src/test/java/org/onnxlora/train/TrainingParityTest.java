@@ -20,6 +20,7 @@ import org.onnxlora.lora.PatchPlan;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.testing.Fixtures;
+import org.onnxlora.data.Batch;
 
 /**
  * The compiled training step against PyTorch + PEFT (tools/make_fixtures.py), on both

@@ -1,4 +1,4 @@
-package org.onnxlora.train;
+package org.onnxlora.data;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

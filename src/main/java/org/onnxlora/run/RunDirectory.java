@@ -1,4 +1,4 @@
-package org.onnxlora.train;
+package org.onnxlora.run;
 
 import com.google.gson.Gson;
 import com.google.gson.JsonElement;
@@ -21,6 +21,7 @@ import org.onnxlora.io.FileTrees;
 import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.Json;
 import org.onnxlora.io.OutputGuard;
+import org.onnxlora.lora.ModelFiles;
 
 /**
  * A training run's folder and the one place that knows its layout:
@@ -28,11 +29,11 @@ import org.onnxlora.io.OutputGuard;
  * <pre>
  *   RUN/run.json          the settings that shape the run (compared on resume), its length
  *   RUN/model.onnx        the patched model, its weights in artifacts/frozen_weights.data
- *   RUN/artifacts/        compiled training, eval and optimizer graphs ({@link ArtifactStore})
+ *   RUN/artifacts/        compiled training, eval and optimizer graphs (the compiler's ArtifactStore; {@link #ARTIFACTS_MANIFEST} last)
  *   RUN/checkpoints/      step-N/ folders and the latest pointer ({@link Checkpoint})
- *   RUN/metrics.jsonl     one JSON object per step and per validation ({@link MetricsLog})
+ *   RUN/metrics.jsonl     one JSON object per step and per validation (the trainer's MetricsLog)
  *   RUN/summary.json      what the finished run achieved
- *   RUN/tb/               TensorBoard event files of the metrics ({@link TensorBoardMetrics})
+ *   RUN/tb/               TensorBoard event files of the metrics (TensorBoardMetrics)
  *   RUN/eval/             eval results attached to the run (eval --run; shown by report)
  *   RUN/.lock             held by the one process writing the run ({@link RunLock})
  * </pre>
@@ -53,6 +54,8 @@ public final class RunDirectory {
     public static final String TENSORBOARD = "tb";
     public static final String EVALS = "eval";
     public static final String LOCK = ".lock";
+    /** The file of artifacts/ written last: its presence says the compiled set-up is complete. */
+    public static final String ARTIFACTS_MANIFEST = "artifacts.json";
     /** Everything a run writes, in the order a reader meets them. */
     static final List<String> RUN_FILES = List.of(INFO, MODEL, MODEL_FOLDER, ARTIFACTS, CHECKPOINTS, METRICS, SUMMARY,
             DATA_CACHE, TENSORBOARD, EVALS);
@@ -115,6 +118,37 @@ public final class RunDirectory {
 
     public Path lockFile() {
         return dir.resolve(LOCK);
+    }
+
+    /**
+     * The run that {@code path} belongs to, by the layout: the run folder itself, its checkpoints/,
+     * a step-N/ folder in it, or a file of one. Empty when {@code path} is none of these.
+     */
+    public static Optional<RunDirectory> containing(Path path) {
+        Path p = path.toAbsolutePath().normalize();
+        if (Files.isDirectory(at(p).checkpoints())) {
+            return Optional.of(at(p));
+        }
+        // p is checkpoints/ (i = 0), a step-N/ in it (1) or a file of one (2)
+        Path a = p;
+        for (int i = 0; i < 3 && a != null; i++, a = a.getParent()) {
+            if (a.getFileName() != null && a.getFileName().toString().equals(CHECKPOINTS) && a.getParent() != null
+                    && Files.isDirectory(a)) {
+                return Optional.of(at(a.getParent()));
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** The patched model this run trained: RUN/model.onnx, or RUN/model/ for an Optimum folder. */
+    public Optional<Path> trainedModel() {
+        if (Files.isRegularFile(model())) {
+            return Optional.of(model());
+        }
+        if (Files.isRegularFile(modelFolder().resolve(ModelFiles.ENCODER))) {
+            return Optional.of(modelFolder());
+        }
+        return Optional.empty();
     }
 
     /** Whether {@code path} is a folder whose run.json is onnx-lora's. */
@@ -183,7 +217,7 @@ public final class RunDirectory {
 
     /** Whether the set-up finished: compiled artifacts (their manifest is written last) and the run's model. */
     boolean setupComplete() {
-        return Files.isRegularFile(artifacts().resolve(ArtifactStore.MANIFEST)) && Files.isRegularFile(model());
+        return Files.isRegularFile(artifacts().resolve(ARTIFACTS_MANIFEST)) && Files.isRegularFile(model());
     }
 
     /** Entries of the folder other than the lock and stray temporaries, sorted by name. */
@@ -299,7 +333,7 @@ public final class RunDirectory {
     }
 
     /** Writes summary.json and returns its text. Non-finite numbers are written as null (JSON has no NaN). */
-    public String writeSummary(Trainer.Summary s) {
+    public String writeSummary(RunSummary s) {
         JsonObject o = new JsonObject();
         o.addProperty("steps", s.steps());
         number(o, "train_loss", s.trainLoss());

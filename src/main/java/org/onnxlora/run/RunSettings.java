@@ -1,4 +1,4 @@
-package org.onnxlora.train;
+package org.onnxlora.run;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;

@@ -1,4 +1,4 @@
-package org.onnxlora.train;
+package org.onnxlora.data;
 
 import java.util.ArrayList;
 import java.util.Arrays;

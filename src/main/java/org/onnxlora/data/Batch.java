@@ -1,4 +1,4 @@
-package org.onnxlora.train;
+package org.onnxlora.data;
 
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;

@@ -1,4 +1,4 @@
-package org.onnxlora.train;
+package org.onnxlora.run;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package org.onnxlora.train;
+package org.onnxlora.data;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;

@@ -1,4 +1,4 @@
-package org.onnxlora.train;
+package org.onnxlora.run;
 
 import com.google.gson.Gson;
 import com.google.gson.JsonElement;
@@ -23,6 +23,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.data.DataPosition;
 import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.Json;
@@ -55,19 +56,27 @@ public final class Checkpoint {
     private static final Gson GSON = Json.builder().setPrettyPrinting().serializeNulls().create();
     private static final Pattern STEP_DIR = Pattern.compile("step-(\\d{1,18})");
 
-    /** The scalar state. */
-    public record State(long step, long epoch, long batchIndex, long seed, String fingerprint, double lastLoss) {}
+    /** The scalar state; {@code position} is where the data stream stands after {@code step}. */
+    public record State(long step, DataPosition position, long seed, String fingerprint, double lastLoss) {}
 
     /** A loaded checkpoint. */
     public record Loaded(Path dir, State state, Map<String, float[]> adapters, Map<String, float[]> expAvg,
             Map<String, float[]> expAvgSq) {}
+
+    /**
+     * One trained tensor as a checkpoint stores it: its value and its two AdamW moments,
+     * all of {@code dims}. The optimizer file names the moments {@code exp_avg.NAME} and
+     * {@code exp_avg_sq.NAME}.
+     */
+    public record Tensor(String name, long[] dims, float[] value, float[] expAvg, float[] expAvgSq) {}
 
     /** The checkpoint to continue from, and why it is not the one {@code latest} names (null if it is). */
     public record Found(Path dir, String warning) {}
 
     private Checkpoint() {}
 
-    public static Path save(Path runDir, TrainingSession s, State state, int keep) {
+    /** Writes {@code tensors} and {@code state} as checkpoint step-N of the run, then points {@code latest} at it. */
+    public static Path save(Path runDir, List<Tensor> tensors, State state, int keep) {
         Path root = RunDirectory.at(runDir).checkpoints();
         String name = String.format("step-%08d", state.step());
         Path target = root.resolve(name);
@@ -76,16 +85,13 @@ public final class Checkpoint {
             SafetensorsWriter a = new SafetensorsWriter().metadata("format", "onnx-lora adapters")
                     .metadata("step", Long.toString(state.step()));
             SafetensorsWriter o = new SafetensorsWriter().metadata("format", "onnx-lora adamw state");
-            for (AdapterSpec spec : s.adapters()) {
-                float[] value = s.adapter(spec.name());
-                float[] m = s.expAvg(spec.name());
-                float[] v = s.expAvgSq(spec.name());
-                requireFinite(spec.name(), value, state.step());
-                requireFinite(AdapterSpec.expAvg(spec.name()), m, state.step());
-                requireFinite(AdapterSpec.expAvgSq(spec.name()), v, state.step());
-                a.putFloats(spec.name(), spec.dims(), value);
-                o.putFloats(AdapterSpec.expAvg(spec.name()), spec.dims(), m);
-                o.putFloats(AdapterSpec.expAvgSq(spec.name()), spec.dims(), v);
+            for (Tensor t : tensors) {
+                requireFinite(t.name(), t.value(), state.step());
+                requireFinite(expAvgName(t.name()), t.expAvg(), state.step());
+                requireFinite(expAvgSqName(t.name()), t.expAvgSq(), state.step());
+                a.putFloats(t.name(), t.dims(), t.value());
+                o.putFloats(expAvgName(t.name()), t.dims(), t.expAvg());
+                o.putFloats(expAvgSqName(t.name()), t.dims(), t.expAvgSq());
             }
             Path tmp = Files.createTempDirectory(root, "." + name + ".");
             a.write(tmp.resolve(ADAPTERS));
@@ -105,6 +111,16 @@ public final class Checkpoint {
         } catch (IOException e) {
             throw new OnnxLoraException(ErrorCode.IO, "cannot write checkpoint " + target + ": " + IoErrors.reason(e), e);
         }
+    }
+
+    /** The optimizer file's name of the first AdamW moment of {@code tensor}. */
+    public static String expAvgName(String tensor) {
+        return "exp_avg." + tensor;
+    }
+
+    /** The optimizer file's name of the second AdamW moment of {@code tensor}. */
+    public static String expAvgSqName(String tensor) {
+        return "exp_avg_sq." + tensor;
     }
 
     private static void requireFinite(String tensor, float[] values, long step) {
@@ -267,7 +283,7 @@ public final class Checkpoint {
         JsonElement loss = o.get("lastLoss");
         double lastLoss = loss != null && loss.isJsonPrimitive() && loss.getAsJsonPrimitive().isNumber()
                 ? loss.getAsDouble() : Double.NaN;
-        return new State(step, epoch, batch, seed, fp.getAsString(), lastLoss);
+        return new State(step, new DataPosition(epoch, batch), seed, fp.getAsString(), lastLoss);
     }
 
     private static long whole(JsonObject o, String key, Path file) {
@@ -293,8 +309,8 @@ public final class Checkpoint {
     private static String stateJson(State s) {
         JsonObject o = new JsonObject();
         o.addProperty("step", s.step());
-        o.addProperty("epoch", s.epoch());
-        o.addProperty("batchIndex", s.batchIndex());
+        o.addProperty("epoch", s.position().epoch());
+        o.addProperty("batchIndex", s.position().batch());
         o.addProperty("seed", s.seed());
         o.addProperty("fingerprint", s.fingerprint());
         if (Double.isFinite(s.lastLoss())) {
@@ -318,8 +334,8 @@ public final class Checkpoint {
         try (SafetensorsFile a = SafetensorsFile.open(dir.resolve(ADAPTERS)); SafetensorsFile o = SafetensorsFile.open(opt)) {
             for (String n : a.names()) {
                 adapters.put(n, a.floats(n));
-                m.put(n, o.floats(AdapterSpec.expAvg(n)));
-                v.put(n, o.floats(AdapterSpec.expAvgSq(n)));
+                m.put(n, o.floats(expAvgName(n)));
+                v.put(n, o.floats(expAvgSqName(n)));
             }
         } catch (RuntimeException e) {
             if (e instanceof OnnxLoraException ole) {
