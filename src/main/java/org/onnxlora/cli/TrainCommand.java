@@ -145,7 +145,7 @@ final class TrainCommand extends BaseCommand {
     @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads; 0 = one per core (default: ${DEFAULT-VALUE}).")
     int threads;
 
-    @Option(names = "--tf32", description = "Let CUDA use TF32 for float32 matrix products (faster; off by default).")
+    @Option(names = "--tf32", description = "Same as --precision tf32: TF32 for float32 matrix products on CUDA.")
     boolean tf32;
 
     @Option(names = "--resume", description = "Continue the run in --out from its latest checkpoint, with the same"
@@ -179,6 +179,7 @@ final class TrainCommand extends BaseCommand {
         checkOptions();
         Device dev = Device.parse(device);
         org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(dev));
+        training.precision(tf32).requireRunnableOn(dev);
         ModelFamily family = modelOptions.family();
         // The model's contract is checked before anything is written: an input it cannot feed, lengths past
         // its positions or a tokenizer larger than its vocabulary stop here.
@@ -249,7 +250,8 @@ final class TrainCommand extends BaseCommand {
             }
             patched = null; // release the source mapping before the sessions map the artifacts
             System.gc();
-            RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(dev).withAllowTf32(tf32);
+            RuntimeOptions rt = RuntimeOptions.defaults().withThreads(threads).withDevice(dev)
+                    .withAllowTf32(training.precision(tf32) == org.onnxlora.train.Precision.TF32);
             try (TrainingSession session = new TrainingSession(artifacts, rt)) {
                 Trainer trainer = new Trainer(session, tc, out, start.fingerprint(), output.progress());
                 BatcherSource source = new BatcherSource(batcher);
@@ -283,7 +285,7 @@ final class TrainCommand extends BaseCommand {
     /** Everything that shapes the run's result, named by flag: a resumed run must agree on each. */
     private RunSettings settings(RunSettings recorded, ModelFamily family) {
         TrainingCompiler.Options co = training.compilerOptions(family);
-        return RunSettings.builder(recorded)
+        RunSettings.Builder b = RunSettings.builder(recorded)
                 .model("--model", model)
                 .set("--rank", lora.rank)
                 .set("--alpha", lora.alpha)
@@ -309,8 +311,12 @@ final class TrainCommand extends BaseCommand {
                 .set("--max-grad-norm", co.optimizer().maxGradNorm())
                 .set("--adam-betas", co.optimizer().beta1() + "," + co.optimizer().beta2())
                 .set("--adam-eps", co.optimizer().eps())
-                .set("--logits", co.logitsOutput())
-                .build();
+                .set("--logits", co.logitsOutput());
+        // recorded only when half: float32 runs recorded before --precision existed still resume
+        if (co.precision().isHalf()) {
+            b.set("--precision", co.precision().label());
+        }
+        return b.build();
     }
 
     /** Refuses a bad flag before any model or data is read; the configuration records hold the rules. */
@@ -325,6 +331,7 @@ final class TrainCommand extends BaseCommand {
         new TrainConfig(knownSteps, gradAccum, new LrSchedule(LrSchedule.parse(schedule), lr, warmup, knownSteps),
                 evalEvery, saveEvery, keep, seed);
         training.compilerOptions(modelOptions.family());
+        training.precision(tf32);
         RuntimeOptions.defaults().withThreads(threads);
     }
 

@@ -91,6 +91,9 @@ public final class Checkpoint {
             a.write(tmp.resolve(ADAPTERS));
             o.write(tmp.resolve(OPTIMIZER));
             AtomicFiles.writeString(tmp.resolve(STATE), stateJson(state));
+            if (s.lossScaler().isPresent()) {
+                LossScaler.write(tmp, s.lossScaler().get().state());
+            }
             if (Files.exists(target)) {
                 org.onnxlora.io.FileTrees.delete(target);
             }

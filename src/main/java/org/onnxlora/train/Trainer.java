@@ -21,7 +21,14 @@ import org.onnxlora.Progress;
 public final class Trainer {
     /** What the run achieved; serialised as the command's JSON summary. */
     public record Summary(long steps, double trainLoss, Double validLoss, double tokensPerSecond, double seconds,
-            String adapters, String checkpoint, Double initialValidLoss, boolean interrupted) {}
+            String adapters, String checkpoint, Double initialValidLoss, boolean interrupted, Double lossScale,
+            Long skippedSteps) {
+        public Summary(long steps, double trainLoss, Double validLoss, double tokensPerSecond, double seconds,
+                String adapters, String checkpoint, Double initialValidLoss, boolean interrupted) {
+            this(steps, trainLoss, validLoss, tokensPerSecond, seconds, adapters, checkpoint, initialValidLoss,
+                    interrupted, null, null);
+        }
+    }
 
     private final TrainingSession session;
     private final TrainConfig config;
@@ -70,6 +77,7 @@ public final class Trainer {
             }
         }
         session.setState(st.step(), ck.adapters(), ck.expAvg(), ck.expAvgSq());
+        session.lossScaler().ifPresent(ls -> LossScaler.read(ck.dir()).ifPresent(ls::restore));
         data.seek(new BatchSource.Position(st.epoch(), st.batchIndex()));
         return st.step();
     }
@@ -121,7 +129,9 @@ public final class Trainer {
                 }
                 double lr = config.schedule().at(step);
                 double gradNorm = session.applyUpdate(lr);
-                if (!Double.isFinite(gradNorm)) {
+                // fp16: an overflowed step is skipped by the loss scaler, not a divergence
+                boolean skipped = session.lossScaler().map(LossScaler::lastSkipped).orElse(false);
+                if (!Double.isFinite(gradNorm) && !skipped) {
                     throw diverged("gradient norm", gradNorm, step, lastCheckpoint);
                 }
                 double seconds = (System.nanoTime() - s0) / 1e9;
@@ -137,6 +147,11 @@ public final class Trainer {
                 e.put("tokens", stepTokens);
                 e.put("tokens_per_second", stepTokens / seconds);
                 e.put("epoch", data.position().epoch());
+                session.lossScaler().ifPresent(ls -> {
+                    e.put("loss_scale", ls.scale());
+                    e.put("skipped_steps", ls.state().skippedSteps());
+                    e.put("skipped", skipped);
+                });
                 log.write(e);
                 boolean last = step == config.totalSteps();
                 if (!valid.isEmpty() && (last || (config.evalEvery() > 0 && step % config.evalEvery() == 0))) {
@@ -171,7 +186,9 @@ public final class Trainer {
         Path ck = lastCheckpoint;
         return new Summary(interrupted ? reached : config.totalSteps(), trainLoss, validLoss,
                 tokens / Math.max(seconds, 1e-9), seconds, ck == null ? null : ck.resolve(Checkpoint.ADAPTERS).toString(),
-                ck == null ? null : ck.toString(), initialValid, interrupted);
+                ck == null ? null : ck.toString(), initialValid, interrupted,
+                session.lossScaler().map(LossScaler::scale).orElse(null),
+                session.lossScaler().map(ls -> ls.state().skippedSteps()).orElse(null));
     }
 
     /** Mean token loss over {@code batches} with the current adapters. */
