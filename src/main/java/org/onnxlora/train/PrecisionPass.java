@@ -85,8 +85,12 @@ final class PrecisionPass {
         for (NodeProto n : graph.getNodeList()) {
             rewrite(n, floatOutputs);
         }
+        // a scalar all of whose uses took a converted copy is left unused: drop it (ORT would warn)
+        Set<String> used = new HashSet<>();
+        nodes.forEach(n -> used.addAll(n.getInputList()));
+        used.addAll(floatOutputs);
         GraphProto.Builder out = graph.toBuilder().clearNode().clearInitializer().clearValueInfo()
-                .addAllNode(nodes).addAllInitializer(inits);
+                .addAllNode(nodes).addAllInitializer(inits.stream().filter(t -> used.contains(t.getName())).toList());
         // declared intermediate types would contradict the rewrite; keep only those that still hold
         for (ValueInfoProto v : graph.getValueInfoList()) {
             int declared = v.getType().getTensorType().getElemType();
