@@ -93,6 +93,7 @@ final class BenchTrainCommand extends BaseCommand {
         checkOptions();
         org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(Device.parse(device)));
         training.precision(tf32).requireRunnableOn(Device.parse(device));
+        training.precision(tf32).noteOn(Device.parse(device)).ifPresent(n -> output.info("%s", n));
         long t0 = System.nanoTime();
         Path dir = Files.createTempDirectory("onnx-lora-bench");
         Prepared prep = prepare(dir);

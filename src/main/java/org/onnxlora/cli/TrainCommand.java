@@ -180,6 +180,7 @@ final class TrainCommand extends BaseCommand {
         Device dev = Device.parse(device);
         org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(dev));
         training.precision(tf32).requireRunnableOn(dev);
+        training.precision(tf32).noteOn(dev).ifPresent(n -> output.info("%s", n));
         ModelFamily family = modelOptions.family();
         // The model's contract is checked before anything is written: an input it cannot feed, lengths past
         // its positions or a tokenizer larger than its vocabulary stop here.

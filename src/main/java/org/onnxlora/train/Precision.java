@@ -74,6 +74,15 @@ public enum Precision {
         }
     }
 
+    /** A one-line note about running this precision on {@code device}, when there is something to know. */
+    public java.util.Optional<String> noteOn(Device device) {
+        if (this == FP16 && device.kind() != Device.Kind.CUDA) {
+            return java.util.Optional.of("fp16 on CPU: ONNX Runtime runs float16 nodes it has no CPU kernel for in"
+                    + " float32 behind casts, so this is slower than fp32 (measured 2-5x); it is meant for checking");
+        }
+        return java.util.Optional.empty();
+    }
+
     /**
      * An adapter as the float32 master copy training updates: a half-precision export's adapters
      * (patched in the export's own dtype) are widened exactly; the graph casts them where they are used.
