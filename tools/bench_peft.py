@@ -52,6 +52,10 @@ def parse_args():
     p.add_argument("--alpha", type=float, default=16)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on CUDA (off: strict float32)")
+    p.add_argument("--autocast", choices=["none", "bf16", "fp16"], default="none",
+                   help="half precision as PEFT users train in it (onnx-lora's --precision): the frozen base cast to"
+                        " that dtype, LoRA adapters and AdamW state in float32, forward under torch.autocast; fp16"
+                        " adds torch.amp.GradScaler (default: none = float32)")
     p.add_argument("--attn", default=None, help="attn_implementation (default: transformers' choice, sdpa)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json-out", help="also write the JSON result here")
@@ -93,6 +97,9 @@ def main():
     if a.attn:
         cfg._attn_implementation = a.attn
     model = BartForConditionalGeneration(cfg).float()
+    half = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[a.autocast]
+    if half is not None:
+        model = model.to(half)  # the frozen base in half precision; PEFT keeps the adapters float32
     attn = getattr(model.config, "_attn_implementation", None)
     if a.mode == "lora":
         from peft import LoraConfig, TaskType, get_peft_model
@@ -104,6 +111,10 @@ def main():
     trainable = sum(p.numel() for p in params)
     total = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    if half is not None:
+        assert all(p.dtype == torch.float32 for p in params), "trainable parameters must stay float32"
+    scaler = torch.amp.GradScaler(a.device) if a.autocast == "fp16" else None
+    skipped = 0
 
     gen = torch.Generator().manual_seed(a.seed)
     vocab = cfg.vocab_size
@@ -127,10 +138,20 @@ def main():
         sync()
         start = time.perf_counter()
         src, mask, dec, labels = batch()
-        out = model(input_ids=src, attention_mask=mask, decoder_input_ids=dec, labels=labels)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        with torch.autocast(a.device, dtype=half or torch.float32, enabled=half is not None):
+            out = model(input_ids=src, attention_mask=mask, decoder_input_ids=dec, labels=labels)
+        if scaler is not None:
+            scaler.scale(out.loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            before = scaler.get_scale()
+            scaler.step(opt)
+            scaler.update()
+            skipped += scaler.get_scale() < before
+        else:
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
         opt.zero_grad(set_to_none=True)
         loss = out.loss.item()  # synchronizes, as onnx-lora reads its loss every step
         sync()
@@ -154,7 +175,8 @@ def main():
         "time_to_first_step_seconds": round(first_step_s, 3),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "loss_first": losses[0], "loss_last": losses[-1],
-        "tf32": a.tf32, "attn_implementation": attn,
+        "tf32": a.tf32, "attn_implementation": attn, "autocast": a.autocast,
+        "skipped_steps": skipped if scaler is not None else None,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
     }
     if a.device == "cuda":

@@ -41,8 +41,12 @@ cp -r tools/gpu "$stage/gpu"
 cp tools/bench_peft.py tools/bench_peft_realdata.py "$stage/"
 cp models/tiny-bart/model.onnx models/tiny-bart/tokenizer.json "$stage/tiny-bart/"
 cp models/tiny-bart/hf/config.json "$stage/tiny-bart/hf/"
+# phase half: the PyTorch side of the parity step loads the fixture's weights and the goldens' batch and adapters
+cp models/tiny-bart/hf/model.safetensors models/tiny-bart/hf/generation_config.json "$stage/tiny-bart/hf/"
+mkdir -p "$stage/tiny-bart/goldens" && cp models/tiny-bart/goldens/train_step.safetensors "$stage/tiny-bart/goldens/"
 cp models/datasets/manpages/train.jsonl "$stage/"
+cp models/datasets/manpages/valid.jsonl "$stage/"
 apps=(--app target/classes); for j in "$stage"/lib/*.jar; do apps+=(--app "$j"); done
 "$make_bundle" --out "$out" --chunk-mb "$chunk" "${apps[@]}" \
-  --extra "$stage/gpu" --extra "$stage/bench_peft.py" --extra "$stage/bench_peft_realdata.py" --extra "$stage/tiny-bart" --extra "$stage/train.jsonl"
+  --extra "$stage/gpu" --extra "$stage/bench_peft.py" --extra "$stage/bench_peft_realdata.py" --extra "$stage/tiny-bart" --extra "$stage/train.jsonl" --extra "$stage/valid.jsonl"
 du -sh "$out"/c* >&2

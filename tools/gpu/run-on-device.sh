@@ -4,8 +4,8 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale (and 'all' = env
-# synth parity placement gpu cpu16). The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half (and 'all' = env
+# synth parity placement gpu cpu16). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
 # profiles) and, packed, to $OUT/results.tar.gz after every phase, so a run cut short still returns what
@@ -262,6 +262,54 @@ phase_realdata() {
   $PY "$X/gpu/report.py" realdata "$R" --warmup "$wu" | tee "$R/realdata.md" >&2
 }
 
+# Issue 13: half precision. Placement of every bf16/fp16 training-graph node on CUDA, one bf16 and one fp16 step
+# against PyTorch autocast + PEFT (tools/gpu/half_parity.py), bench-train bf16 vs bench_peft.py --autocast bf16 (and
+# fp32 in the same run), tiny and base shapes, and 300-step quality runs on the man-page task (fp32, bf16, fp16).
+phase_half() {
+  export PIN=$GPU_CORES
+  local H=$W/half; mkdir -p "$H"
+  $OL patch --model "$TINY" --out "$H/tiny-p.onnx" --rank 8 --alpha 16 --target q_proj,v_proj --force > /dev/null 2>&1
+  $OL patch --model "$TINY" --out "$H/tiny-p4.onnx" --rank 4 --alpha 8 --target q_proj,k_proj,v_proj,out_proj --force \
+    > /dev/null 2>&1
+  for p in bf16 fp16; do
+    log "half: placement $p (verbose ORT log, training + optimizer sessions)"
+    $OL compile --model "$H/tiny-p.onnx" --out "$H/art-$p" --precision $p --force > /dev/null 2>&1 || log "FAILED compile $p"
+    pinned $GPU_CORES timeout 120 $OL bench-train --model "$TINY" --device cuda --threads 4 --batch $BATCH \
+      --source-length $S --target-length $T --warmup 0 --steps 1 --precision $p --ort-verbose \
+      > "$R/half-placement-$p-run.json" 2> "$H/verbose-$p.log" || log "FAILED placement $p"
+    $PY "$X/gpu/report.py" placement "$H/verbose-$p.log" --model "$H/art-$p/training_model.onnx" \
+      --model "$H/art-$p/optimizer_model.onnx" --names training,optimizer > "$R/half-placement-$p.json" 2>&1
+    gzip -c "$H/verbose-$p.log" > "$R/half-verbose-$p.log.gz"
+    log "half: parity $p step vs PyTorch autocast + PEFT on cuda"
+    $OL compile --model "$H/tiny-p4.onnx" --out "$H/art4-$p" --precision $p --force > /dev/null 2>&1
+    pinned $GPU_CORES timeout 300 $PY "$X/gpu/half_parity.py" --artifacts "$H/art4-$p" --hf "$X/tiny-bart/hf" \
+      --goldens "$X/tiny-bart/goldens" --dtype $p --device cuda --json-out "$R/half-parity-$p.json" \
+      > /dev/null 2> "$R/half-parity-$p.log" || log "FAILED half parity $p (see half-parity-$p.json)"
+  done
+  pack
+  olbench ol_tiny_cuda_fp32h "$TINY" cuda 4 5 20
+  olbench ol_tiny_cuda_bf16 "$TINY" cuda 4 5 20 --precision bf16
+  olbench ol_tiny_cuda_fp16 "$TINY" cuda 4 5 20 --precision fp16
+  ptbench peft_tiny_cuda_bf16 tiny cuda 0 5 20 --autocast bf16
+  olbench ol_base_cuda_fp32h "$BASE" cuda 4 5 10
+  olbench ol_base_cuda_bf16 "$BASE" cuda 4 5 10 --precision bf16
+  olbench ol_base_cuda_fp16 "$BASE" cuda 4 5 10 --precision fp16
+  ptbench peft_base_cuda_bf16 base cuda 0 5 10 --autocast bf16
+  ptbench peft_base_cuda_fp16 base cuda 0 5 10 --autocast fp16
+  pack
+  for p in fp32 bf16 fp16; do
+    log "half: quality, 300 steps $p on the man-page task (tiny model)"
+    pinned $GPU_CORES timeout 400 $OL train --model "$TINY" --tokenizer "$X/tiny-bart/tokenizer.json" \
+      --train "$X/train.jsonl" --valid "$X/valid.jsonl" --out "$H/q-$p" --force --steps 300 --batch-size 32 --lr 1e-3 \
+      --max-source-length $S --max-target-length $T --threads 4 --device cuda --seed 42 --eval-every 100 \
+      --precision $p > "$R/half-quality-$p.json" 2> "$R/half-quality-$p.log" || log "FAILED quality $p"
+    cp "$H/q-$p/metrics.jsonl" "$R/half-quality-$p.metrics.jsonl" 2>/dev/null
+  done
+  $PY "$X/gpu/half_report.py" "$R" > "$R/half.json" 2>&1
+  cat "$R/half.json" >&2
+  unset PIN
+}
+
 summary() {
   { echo "## results ($(date -u +%FT%TZ), ${SECONDS}s)"; echo
     $PY "$X/gpu/report.py" table "$R" 2>&1; echo
@@ -278,6 +326,7 @@ for s in d['sessions']:
     for f in "$R"/profile-*.json; do
       [ -f "$f" ] && $PY -c "import json,sys;d=json.load(open(sys.argv[1]));print(sys.argv[1].split('/')[-1], d['model_run_ms_median'], 'ms/run;', ', '.join(f\"{t['op']} {t['ms_per_run']}\" for t in d['top'][:10]))" "$f"
     done
+    [ -f "$R/half.json" ] && { echo "half precision (issue 13):"; cat "$R/half.json"; }
     grep FAILED "$R/progress.log"
   } > "$R/summary.md" 2>&1
   cp "$R/summary.md" "$O/summary.md"
@@ -295,7 +344,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half) "phase_$p"; pack ;;
     cpu2) cpu2_background; wait ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

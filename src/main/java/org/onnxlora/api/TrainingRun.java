@@ -118,6 +118,8 @@ public final class TrainingRun {
     public Result run(RunListener listener, Supplier<? extends StopRequest> stop) {
         TrainOptions o = options;
         Sessions.requireDevice(o.runtime());
+        o.compiler().precision().requireRunnableOn(o.runtime().device());
+        o.compiler().precision().noteOn(o.runtime().device()).ifPresent(listener::info);
         // The model's contract is checked before anything is written: an input it cannot feed, lengths past
         // its positions or a tokenizer larger than its vocabulary stop here.
         OptimumFolder folder = Files.isDirectory(o.model()) ? OptimumFolder.load(o.model(), o.family()) : null;
@@ -224,7 +226,7 @@ public final class TrainingRun {
     private RunSettings settings(RunSettings recorded) {
         TrainOptions o = options;
         TrainingCompiler.Options co = o.compiler();
-        return RunSettings.builder(recorded)
+        RunSettings.Builder b = RunSettings.builder(recorded)
                 .model("--model", o.model())
                 .set("--rank", o.rank())
                 .set("--alpha", o.alpha())
@@ -250,8 +252,12 @@ public final class TrainingRun {
                 .set("--max-grad-norm", co.optimizer().maxGradNorm())
                 .set("--adam-betas", co.optimizer().beta1() + "," + co.optimizer().beta2())
                 .set("--adam-eps", co.optimizer().eps())
-                .set("--logits", co.logitsOutput())
-                .build();
+                .set("--logits", co.logitsOutput());
+        // recorded only when half: float32 runs recorded before there was a precision setting still resume
+        if (co.precision().isHalf()) {
+            b.set("--precision", co.precision().label());
+        }
+        return b.build();
     }
 
     /** The model's config.json travels with RUN/model.onnx, so eval and generate on it get the same ids. */

@@ -67,7 +67,7 @@ final class BenchTrainCommand extends BaseCommand {
     @Option(names = "--no-arena", description = "Turn ORT's CPU memory arena off (lower peak memory, slower allocation).")
     boolean noArena;
 
-    @Option(names = "--tf32", description = "Let CUDA use TF32 for float32 matrix products (off by default: strict float32).")
+    @Option(names = "--tf32", description = "Same as --precision tf32: TF32 for float32 matrix products on CUDA.")
     boolean tf32;
 
     @Option(names = "--cuda-option", paramLabel = "KEY=VALUE",
@@ -89,6 +89,8 @@ final class BenchTrainCommand extends BaseCommand {
     int execute() throws IOException {
         checkOptions();
         org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(Device.parse(device)));
+        training.precision(tf32).requireRunnableOn(Device.parse(device));
+        training.precision(tf32).noteOn(Device.parse(device)).ifPresent(n -> output.info("%s", n));
         long t0 = System.nanoTime();
         Path dir = Files.createTempDirectory("onnx-lora-bench");
         Prepared prep = prepare(dir);
@@ -101,7 +103,8 @@ final class BenchTrainCommand extends BaseCommand {
         double compileSeconds = (System.nanoTime() - t0) / 1e9;
         output.detail("after compile: %s", memory());
         RuntimeOptions ro = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device))
-                .withDisablePrepacking(disablePrepacking).withCpuArena(!noArena).withAllowTf32(tf32).withCudaOptions(cudaOptions)
+                .withDisablePrepacking(disablePrepacking).withCpuArena(!noArena)
+                .withAllowTf32(training.precision(tf32) == org.onnxlora.train.Precision.TF32).withCudaOptions(cudaOptions)
                 .withVerboseLog(ortVerbose).withProfilePrefix(profile);
         List<Path> profiles = List.of();
         SplittableRandom rng = new SplittableRandom(0);
@@ -109,6 +112,7 @@ final class BenchTrainCommand extends BaseCommand {
         double[] outsideShare = new double[steps];
         double firstStep = 0;
         long tokensPerStep = (long) batch * (sourceLength + targetLength);
+        long[] skippedSteps = {-1};
         try (TrainingSession s = new TrainingSession(dir, ro)) {
             output.detail("sessions open: %s", memory());
             for (int i = 0; i < warmup + steps; i++) {
@@ -129,6 +133,7 @@ final class BenchTrainCommand extends BaseCommand {
                 output.info("step %d/%d: %.1f ms", i + 1, warmup + steps, wall / 1e6);
             }
             profiles = s.endProfiling();
+            s.lossScaler().ifPresent(ls -> skippedSteps[0] = ls.state().skippedSteps());
         } finally {
             org.onnxlora.io.FileTrees.delete(dir);
         }
@@ -139,6 +144,7 @@ final class BenchTrainCommand extends BaseCommand {
         o.put("adapters", adapters);
         o.put("device", device);
         o.put("threads", threads);
+        o.put("precision", training.precision(tf32).label());
         if (Device.parse(device).kind() == Device.Kind.CUDA) {
             o.put("cuda_options", ro.effectiveCudaOptions());
         }
@@ -150,6 +156,9 @@ final class BenchTrainCommand extends BaseCommand {
         o.put("step_ms_all", Arrays.stream(stepMs).map(BenchTrainCommand::round).toArray());
         o.put("tokens_per_second", round(tokensPerStep / (median / 1000)));
         o.put("outside_ort_run_share", round(median(outsideShare)));
+        if (skippedSteps[0] >= 0) {
+            o.put("skipped_steps", skippedSteps[0]);
+        }
         o.put("compile_seconds", round(compileSeconds));
         o.put("time_to_first_step_seconds", round(firstStep));
         o.put("peak_rss_bytes", ProcessStats.peakRssBytes());

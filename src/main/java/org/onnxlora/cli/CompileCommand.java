@@ -11,6 +11,7 @@ import org.onnxlora.train.ArtifactStore;
 import org.onnxlora.train.LossConfig;
 import org.onnxlora.train.OptimizerConfig;
 import org.onnxlora.run.RunDirectory;
+import org.onnxlora.train.Precision;
 import org.onnxlora.train.TrainingCompiler;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -72,6 +73,13 @@ final class CompileCommand extends BaseCommand {
         @Option(names = "--adam-eps", defaultValue = "1e-8", description = "Adam epsilon (default: ${DEFAULT-VALUE}).")
         double eps;
 
+        @Option(names = "--precision", defaultValue = "fp32", paramLabel = "P",
+                description = "fp32, tf32, bf16 or fp16 (default: ${DEFAULT-VALUE}). bf16/fp16 store the frozen weights"
+                        + " in that type and compute the matrix products in it, with float32 adapters, optimizer state,"
+                        + " softmax, LayerNorm and loss; fp16 adds dynamic loss scaling. bf16 needs a CUDA GPU"
+                        + " (compute capability 8.0+); tf32 is float32 with TF32 matrix products on CUDA.")
+        String precision;
+
         @Option(names = "--logits", paramLabel = "NAME",
                 description = "Name of the logits output (default: the model family's logits_output, 'logits' for BART).")
         String logits;
@@ -81,12 +89,23 @@ final class CompileCommand extends BaseCommand {
             return logits != null ? logits : family.logitsOutput();
         }
 
+        /** The precision; {@code tf32Alias} is the older --tf32 switch, the same as --precision tf32. */
+        Precision precision(boolean tf32Alias) {
+            Precision p = Precision.parse(precision);
+            if (tf32Alias && p != Precision.FP32 && p != Precision.TF32) {
+                throw new org.onnxlora.OnnxLoraException(org.onnxlora.ErrorCode.BAD_ARGUMENT, "--tf32 means --precision"
+                        + " tf32; it cannot be combined with --precision " + p.label());
+            }
+            return tf32Alias ? Precision.TF32 : p;
+        }
+
         TrainingCompiler.Options compilerOptions(ModelFamily family) {
             if (betas.length != 2) {
                 throw new org.onnxlora.OnnxLoraException(org.onnxlora.ErrorCode.BAD_ARGUMENT, "--adam-betas takes two values");
             }
             return new TrainingCompiler.Options(new LossConfig(Seq2SeqSignature.IGNORE_INDEX, labelSmoothing),
-                    new OptimizerConfig(betas[0], betas[1], eps, weightDecay, maxGradNorm), logits(family));
+                    new OptimizerConfig(betas[0], betas[1], eps, weightDecay, maxGradNorm), logits(family),
+                    Precision.parse(precision));
         }
     }
 }

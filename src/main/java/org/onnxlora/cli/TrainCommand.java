@@ -8,6 +8,7 @@ import org.onnxlora.Progress;
 import org.onnxlora.api.RunListener;
 import org.onnxlora.api.TrainOptions;
 import org.onnxlora.api.TrainingRun;
+import org.onnxlora.train.Precision;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.RuntimeOptions;
@@ -116,7 +117,7 @@ final class TrainCommand extends BaseCommand {
     @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads; 0 = one per core (default: ${DEFAULT-VALUE}).")
     int threads;
 
-    @Option(names = "--tf32", description = "Let CUDA use TF32 for float32 matrix products (faster; off by default).")
+    @Option(names = "--tf32", description = "Same as --precision tf32: TF32 for float32 matrix products on CUDA.")
     boolean tf32;
 
     @Option(names = "--resume", description = "Continue the run in --out from its latest checkpoint, with the same"
@@ -172,9 +173,10 @@ final class TrainCommand extends BaseCommand {
                 schedule, evalEvery, saveEvery, keep, seed, null, null, dataCache, !noDataCache);
         o.check();
         ModelFamily family = modelOptions.family();
-        o = o.withCompiler(family, training.compilerOptions(family));
+        Precision precision = training.precision(tf32);
+        o = o.withCompiler(family, training.compilerOptions(family).withPrecision(precision));
         return o.withRuntime(RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device))
-                .withAllowTf32(tf32));
+                .withAllowTf32(precision == Precision.TF32));
     }
 
     private RunListener listener() {

@@ -1,5 +1,6 @@
 package org.onnxlora.eval;
 
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession.SessionOptions;
@@ -13,7 +14,9 @@ import org.onnxlora.OnnxLoraException;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.ModelProto;
+import org.onnxlora.io.FloatTensorBuilder;
 import org.onnxlora.proto.Onnx.TensorProto;
+import org.onnxlora.proto.Onnx.TensorProto.DataType;
 import org.onnxlora.runtime.Sessions;
 
 /**
@@ -36,10 +39,7 @@ public final class AdapterOverrides implements AutoCloseable {
                     throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "adapter '" + e.getKey() + "' has "
                             + e.getValue().length + " values, the model's has " + Tensors.elementCount(t));
                 }
-                FloatBuffer b = ByteBuffer.allocateDirect(e.getValue().length * 4).order(ByteOrder.nativeOrder())
-                        .asFloatBuffer().put(e.getValue());
-                b.rewind();
-                tensors.put(e.getKey(), OnnxTensor.createTensor(Sessions.env(), b, Tensors.shape(t)));
+                tensors.put(e.getKey(), tensor(t, e.getValue()));
             }
         } catch (OrtException e) {
             close();
@@ -48,6 +48,29 @@ public final class AdapterOverrides implements AutoCloseable {
             close();
             throw e;
         }
+    }
+
+    /**
+     * Float32 values (what training keeps) as a tensor of the model's adapter type: a half-precision
+     * export's adapters are float16 or bfloat16 initializers, rounded here once as merge rounds them.
+     */
+    private static OnnxTensor tensor(TensorProto like, float[] values) throws OrtException {
+        int dt = like.getDataType();
+        if (dt == DataType.FLOAT16_VALUE || dt == DataType.BFLOAT16_VALUE) {
+            FloatTensorBuilder h = new FloatTensorBuilder(like.getName(), Tensors.shape(like), dt);
+            for (int i = 0; i < values.length; i++) {
+                h.set(i, values[i]);
+            }
+            ByteBuffer raw = h.build().getRawData().asReadOnlyByteBuffer();
+            ByteBuffer direct = ByteBuffer.allocateDirect(raw.remaining()).order(ByteOrder.LITTLE_ENDIAN).put(raw);
+            direct.rewind();
+            return OnnxTensor.createTensor(Sessions.env(), direct, Tensors.shape(like),
+                    dt == DataType.FLOAT16_VALUE ? OnnxJavaType.FLOAT16 : OnnxJavaType.BFLOAT16);
+        }
+        FloatBuffer b = ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.nativeOrder())
+                .asFloatBuffer().put(values);
+        b.rewind();
+        return OnnxTensor.createTensor(Sessions.env(), b, Tensors.shape(like));
     }
 
     public static AdapterOverrides none() {

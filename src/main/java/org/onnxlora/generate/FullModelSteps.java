@@ -33,12 +33,19 @@ final class FullModelSteps implements StepModel {
     private final OrtSession session;
     private final Seq2SeqSignature signature;
     private final int vocab;
+    /** A float16/bfloat16 export's logits cannot land in a pinned float buffer: ORT converts them on read. */
+    private final boolean halfLogits;
 
     FullModelSteps(Path model, Seq2SeqSignature signature, RuntimeOptions options) {
         this.signature = signature;
         this.session = Sessions.create(model, options);
         try {
             vocab = Ort.fixedLastDim(session, signature.logitsOutput(), model.toString());
+            halfLogits = ((ai.onnxruntime.TensorInfo) session.getOutputInfo().get(signature.logitsOutput()).getInfo())
+                    .type != ai.onnxruntime.OnnxJavaType.FLOAT;
+        } catch (ai.onnxruntime.OrtException e) {
+            Ort.close(session);
+            throw Ort.runtime("cannot read the model's outputs", e);
         } catch (RuntimeException e) {
             Ort.close(session);
             throw e;
@@ -154,7 +161,13 @@ final class FullModelSteps implements StepModel {
                     owned.add(t);
                     feeds.put(in.name(), t);
                 }
-                try (OrtSession.Result out = session.run(feeds, Map.of(signature.logitsOutput(), logits))) {
+                if (halfLogits) {
+                    try (OrtSession.Result out = session.run(feeds, java.util.Set.of(signature.logitsOutput()))) {
+                        all.put(((OnnxTensor) out.get(0)).getFloatBuffer()).rewind();
+                    }
+                }
+                try (OrtSession.Result out = halfLogits ? null
+                        : session.run(feeds, Map.of(signature.logitsOutput(), logits))) {
                     // Only the last real position is new; the model recomputed the others.
                     for (int r = 0; r < real; r++) {
                         all.get((r * tgtLen + len - 1) * vocab, last, (start + r) * vocab, vocab);

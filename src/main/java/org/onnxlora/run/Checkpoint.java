@@ -77,6 +77,11 @@ public final class Checkpoint {
 
     /** Writes {@code tensors} and {@code state} as checkpoint step-N of the run, then points {@code latest} at it. */
     public static Path save(Path runDir, List<Tensor> tensors, State state, int keep) {
+        return save(runDir, tensors, state, keep, null);
+    }
+
+    /** As {@link #save(Path, List, State, int)}, with fp16 loss scaling's state ({@code lossScale} may be null). */
+    public static Path save(Path runDir, List<Tensor> tensors, State state, int keep, LossScaleState lossScale) {
         Path root = RunDirectory.at(runDir).checkpoints();
         String name = String.format("step-%08d", state.step());
         Path target = root.resolve(name);
@@ -97,6 +102,9 @@ public final class Checkpoint {
             a.write(tmp.resolve(ADAPTERS));
             o.write(tmp.resolve(OPTIMIZER));
             AtomicFiles.writeString(tmp.resolve(STATE), stateJson(state));
+            if (lossScale != null) {
+                lossScale.write(tmp);
+            }
             if (Files.exists(target)) {
                 org.onnxlora.io.FileTrees.delete(target);
             }

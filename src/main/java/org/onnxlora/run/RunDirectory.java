@@ -341,6 +341,10 @@ public final class RunDirectory {
         number(o, "initial_valid_loss", s.initialValidLoss());
         number(o, "tokens_per_second", s.tokensPerSecond());
         number(o, "seconds", s.seconds());
+        if (s.skippedSteps() != null) {
+            number(o, "loss_scale", s.lossScale());
+            o.addProperty("skipped_steps", s.skippedSteps());
+        }
         o.addProperty("adapter", s.adapters());
         o.addProperty("checkpoint", s.checkpoint());
         o.addProperty("model", (Files.isDirectory(modelFolder()) ? modelFolder() : model()).toString());

@@ -7,4 +7,12 @@ package org.onnxlora.run;
  * {@code validLoss} and {@code initialValidLoss} are null without validation data.
  */
 public record RunSummary(long steps, double trainLoss, Double validLoss, double tokensPerSecond, double seconds,
-        String adapters, String checkpoint, Double initialValidLoss, boolean interrupted) {}
+        String adapters, String checkpoint, Double initialValidLoss, boolean interrupted, Double lossScale,
+        Long skippedSteps) {
+    /** A run without loss scaling (every precision but fp16). */
+    public RunSummary(long steps, double trainLoss, Double validLoss, double tokensPerSecond, double seconds,
+            String adapters, String checkpoint, Double initialValidLoss, boolean interrupted) {
+        this(steps, trainLoss, validLoss, tokensPerSecond, seconds, adapters, checkpoint, initialValidLoss,
+                interrupted, null, null);
+    }
+}

@@ -50,11 +50,16 @@ public final class FrozenWeights implements AutoCloseable {
 
     private static boolean eligible(TensorProto t) {
         return t.hasRawData() && t.getRawData().size() >= MIN_BYTES
-                && (t.getDataType() == DataType.FLOAT_VALUE || t.getDataType() == DataType.FLOAT16_VALUE);
+                && (t.getDataType() == DataType.FLOAT_VALUE || t.getDataType() == DataType.FLOAT16_VALUE
+                        || t.getDataType() == DataType.BFLOAT16_VALUE);
     }
 
     private static OnnxJavaType javaType(int dataType) {
-        return dataType == DataType.FLOAT16_VALUE ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT;
+        return switch (dataType) {
+            case DataType.FLOAT16_VALUE -> OnnxJavaType.FLOAT16;
+            case DataType.BFLOAT16_VALUE -> OnnxJavaType.BFLOAT16;
+            default -> OnnxJavaType.FLOAT;
+        };
     }
 
     private static ByteBuffer copyToDirect(ByteBuffer b) {

@@ -14,6 +14,7 @@ import org.onnxlora.data.DataPosition;
 import org.onnxlora.data.BatchSource;
 import org.onnxlora.run.RunDirectory;
 import org.onnxlora.run.Checkpoint;
+import org.onnxlora.run.LossScaleState;
 import org.onnxlora.run.RunSummary;
 
 /**
@@ -73,6 +74,7 @@ public final class Trainer {
             }
         }
         session.setState(st.step(), ck.adapters(), ck.expAvg(), ck.expAvgSq());
+        session.lossScaler().ifPresent(ls -> LossScaleState.read(ck.dir()).ifPresent(ls::restore));
         data.seek(st.position());
         return st.step();
     }
@@ -129,7 +131,9 @@ public final class Trainer {
                 }
                 double lr = config.schedule().at(step);
                 double gradNorm = session.applyUpdate(lr);
-                if (!Double.isFinite(gradNorm)) {
+                // fp16: an overflowed step is skipped by the loss scaler, not a divergence
+                boolean skipped = session.lossScaler().map(LossScaler::lastSkipped).orElse(false);
+                if (!Double.isFinite(gradNorm) && !skipped) {
                     throw diverged("gradient norm", gradNorm, step, lastCheckpoint);
                 }
                 double seconds = (System.nanoTime() - s0) / 1e9;
@@ -149,6 +153,11 @@ public final class Trainer {
                 e.put("padded_tokens", paddedTokens);
                 e.put("padded_shape", shapes.toString());
                 e.put("epoch", data.position().epoch());
+                session.lossScaler().ifPresent(ls -> {
+                    e.put("loss_scale", ls.scale());
+                    e.put("skipped_steps", ls.state().skippedSteps());
+                    e.put("skipped", skipped);
+                });
                 log.write(e);
                 boolean last = step == config.totalSteps();
                 if (!valid.isEmpty() && (last || (config.evalEvery() > 0 && step % config.evalEvery() == 0))) {
@@ -160,7 +169,8 @@ public final class Trainer {
                 if (last || interrupted || (config.saveEvery() > 0 && step % config.saveEvery() == 0)) {
                     try {
                         lastCheckpoint = Checkpoint.save(runDir, checkpointTensors(), new Checkpoint.State(step, data.position(),
-                                config.seed(), fingerprint, loss), config.keepCheckpoints());
+                                config.seed(), fingerprint, loss), config.keepCheckpoints(),
+                                session.lossScaler().map(LossScaler::state).orElse(null));
                     } catch (OnnxLoraException notSaved) {
                         if (notSaved.code() == ErrorCode.DIVERGED) {
                             throw diverged(notSaved.getMessage(), lastCheckpoint);
@@ -182,7 +192,9 @@ public final class Trainer {
         Path ck = lastCheckpoint;
         return new RunSummary(interrupted ? reached : config.totalSteps(), trainLoss, validLoss,
                 tokens / Math.max(seconds, 1e-9), seconds, ck == null ? null : ck.resolve(Checkpoint.ADAPTERS).toString(),
-                ck == null ? null : ck.toString(), initialValid, interrupted);
+                ck == null ? null : ck.toString(), initialValid, interrupted,
+                session.lossScaler().map(LossScaler::scale).orElse(null),
+                session.lossScaler().map(ls -> ls.state().skippedSteps()).orElse(null));
     }
 
     private List<Checkpoint.Tensor> checkpointTensors() {

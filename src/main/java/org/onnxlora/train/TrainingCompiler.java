@@ -50,10 +50,25 @@ public final class TrainingCompiler {
     static final List<GraphPass> FORWARD_PASSES = List.of(new TransposedWeightPass(), new GeluFusionPass(),
             new LayerNormStatsPass());
 
-    /** What to compile: the loss, the optimizer and where the logits are. */
-    public record Options(LossConfig loss, OptimizerConfig optimizer, String logitsOutput) {
+    /** fp16 only: the training graph's gradient seed is multiplied by this (dynamic loss scaling, {@link LossScaler}). */
+    public static final String LOSS_SCALE = "loss_scale";
+
+    /** What to compile: the loss, the optimizer, where the logits are and the number format of the compute. */
+    public record Options(LossConfig loss, OptimizerConfig optimizer, String logitsOutput, Precision precision) {
+        public Options {
+            precision = precision == null ? Precision.FP32 : precision;
+        }
+
+        public Options(LossConfig loss, OptimizerConfig optimizer, String logitsOutput) {
+            this(loss, optimizer, logitsOutput, Precision.FP32);
+        }
+
         public static Options defaults() {
             return new Options(LossConfig.DEFAULT, OptimizerConfig.DEFAULT, ModelFamily.bart().logitsOutput());
+        }
+
+        public Options withPrecision(Precision p) {
+            return new Options(loss, optimizer, logitsOutput, p);
         }
     }
 
@@ -91,11 +106,7 @@ public final class TrainingCompiler {
         GraphProto.Builder fwd = graph.toBuilder().clearInitializer().clearOutput();
         for (TensorProto t : graph.getInitializerList()) {
             if (adapterNames.contains(t.getName())) {
-                if (t.getDataType() != DataType.FLOAT_VALUE) {
-                    throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "adapter '" + t.getName() + "' is "
-                            + org.onnxlora.io.Tensors.typeName(t.getDataType())
-                            + "; training needs float32 adapters (patch a float32 export)");
-                }
+                t = Precision.masterAdapter(t);
                 long[] dims = org.onnxlora.io.Tensors.shape(t);
                 specs.add(new AdapterSpec(t.getName(), dims, t.getDataType()));
                 initial.put(t.getName(), t);
@@ -115,6 +126,10 @@ public final class TrainingCompiler {
         fwd.addInput(labels);
         List<PassResult<GraphProto>> rewrites = GraphPass.chain(fwd.build(), FORWARD_PASSES);
         GraphProto forward = rewrites.get(rewrites.size() - 1).output();
+        // last: the passes above match the exporter's float32 patterns, which the casts would hide
+        if (options.precision().isHalf() || Precision.hasHalfWeights(forward)) {
+            forward = PrecisionPass.apply(forward, options.precision().computeType(), Set.of(logits));
+        }
 
         ModelProto training = withGraph(patched, build(forward, logits, options, true, specs), "training");
         ModelProto eval = withGraph(patched, build(forward, logits, options, false, specs), "eval");
@@ -141,7 +156,13 @@ public final class TrainingCompiler {
         if (withGradients) {
             Set<String> wrt = new LinkedHashSet<>();
             specs.forEach(s -> wrt.add(s.name()));
-            Map<String, String> grads = backprop.build(forward, Map.of(logits, loss.dlogits()), wrt, b,
+            String seed = loss.dlogits();
+            if (options.precision().needsLossScaling()) {
+                names.reserve(LOSS_SCALE);
+                g.addInput(Graphs.tensorValue(LOSS_SCALE, f, new long[0]));
+                seed = b.op("Mul", seed, LOSS_SCALE);
+            }
+            Map<String, String> grads = backprop.build(forward, Map.of(logits, seed), wrt, b,
                     BatchDims.infer(forward));
             b.scope("/outputs");
             for (AdapterSpec s : specs) {

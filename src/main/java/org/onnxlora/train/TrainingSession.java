@@ -59,6 +59,10 @@ public final class TrainingSession implements AutoCloseable {
     private final RuntimeOptions options;
     private final List<AdapterSpec> specs;
     private final Seq2SeqSignature signature;
+    /** fp16 artifacts only (their training graph takes {@link TrainingCompiler#LOSS_SCALE}); null otherwise. */
+    private final LossScaler scaler;
+    /** What this optimizer step's gradient seed is multiplied by (1 without loss scaling). */
+    private double seedScale = 1;
 
     // [0] and [1]: current and next, swapped after every optimizer step
     private final FlatAdapterBuffer[] params;
@@ -99,6 +103,11 @@ public final class TrainingSession implements AutoCloseable {
         this.artifacts = artifacts;
         this.options = options;
         this.specs = artifacts.adapters();
+        // before any session exists: a precision the device cannot run is one line, not an ORT stack
+        Precision.of(artifacts.training()).requireRunnableOn(options.device());
+        this.scaler = artifacts.training().getGraph().getInputList().stream()
+                .anyMatch(i -> i.getName().equals(TrainingCompiler.LOSS_SCALE))
+                ? new LossScaler(LossScaler.Config.DEFAULT) : null;
         this.signature = signatureOf(artifacts);
         this.frozen = new FrozenWeights(artifacts.training());
         AdapterLayout layout = new AdapterLayout(specs);
@@ -140,6 +149,7 @@ public final class TrainingSession implements AutoCloseable {
         java.util.Set<String> own = new java.util.HashSet<>();
         artifacts.adapters().forEach(a -> own.add(a.name()));
         own.add(TrainingCompiler.LABELS);
+        own.add(TrainingCompiler.LOSS_SCALE);
         return Seq2SeqSignature.of(artifacts.eval(), null, ModelFamily.bart(), own, artifacts.logitsOutput());
     }
 
@@ -260,6 +270,15 @@ public final class TrainingSession implements AutoCloseable {
         target.views().forEach((name, t) -> pinned.put(AdapterSpec.grad(name), t));
         pinned.put(TrainingCompiler.LOSS_SUM, lossSum);
         pinned.put(TrainingCompiler.TOKEN_COUNT, tokenCount);
+        if (scaler != null) {
+            if (accumulated == 0) {
+                // GradScaler scales the mean loss; the graph differentiates the summed loss, so the seed is
+                // scale / tokens of the step's first micro-batch, and stays so for the step's later ones
+                seedScale = scaler.scale() / Math.max(1, labelTokens(batch));
+            }
+            owned.add(scalar((float) seedScale, owned));
+            feeds.put(TrainingCompiler.LOSS_SCALE, owned.get(owned.size() - 1));
+        }
         long t0 = System.nanoTime();
         try (OrtSession.Result r = training.run(feeds, pinned)) {
             runNanos += System.nanoTime() - t0;
@@ -301,7 +320,9 @@ public final class TrainingSession implements AutoCloseable {
             pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG_SQ), expAvgSq[next].flat());
             OnnxTensor lrT = OnnxTensor.createTensor(env, lr);
             OnnxTensor stepT = OnnxTensor.createTensor(env, step);
-            OnnxTensor scaleT = OnnxTensor.createTensor(env, (float) (1.0 / Math.max(1.0, accumulatedTokens)));
+            // the loss scale is divided out here, with the mean over tokens (the optimizer graph's grad_scale)
+            OnnxTensor scaleT = OnnxTensor.createTensor(env,
+                    (float) (1.0 / (Math.max(1.0, accumulatedTokens) * seedScale)));
             owned.addAll(List.of(lrT, stepT, scaleT));
             feeds.put(OptimizerGraph.LR, lrT);
             feeds.put(OptimizerGraph.STEP, stepT);
@@ -309,12 +330,18 @@ public final class TrainingSession implements AutoCloseable {
             pinned.put(OptimizerGraph.GRAD_NORM, gradNorm);
             long t0 = System.nanoTime();
             try (OrtSession.Result r = optimizer.run(feeds, pinned)) {
-                current = next;
+                runNanos += System.nanoTime() - t0;
             }
-            runNanos += System.nanoTime() - t0;
             accumulated = 0;
             accumulatedTokens = 0;
-            return gradNorm.getFloatBuffer().get(0);
+            double norm = gradNorm.getFloatBuffer().get(0);
+            if (scaler != null && !scaler.update(norm)) {
+                // overflowed: the step is skipped (the updated buffers are dropped, AdamW's step count stays)
+                step--;
+                return norm;
+            }
+            current = next;
+            return norm;
         } catch (OrtException e) {
             step--;
             throw new OnnxLoraException(ErrorCode.RUNTIME, "optimizer step failed: " + e.getMessage(), e);
@@ -351,6 +378,28 @@ public final class TrainingSession implements AutoCloseable {
         } finally {
             owned.forEach(OnnxTensor::close);
         }
+    }
+
+    private static long labelTokens(Batch b) {
+        long n = 0;
+        for (long l : b.labels()) {
+            n += l == Seq2SeqSignature.IGNORE_INDEX ? 0 : 1;
+        }
+        return n;
+    }
+
+    private OnnxTensor scalar(float v, List<OnnxTensor> owned) {
+        try {
+            return OnnxTensor.createTensor(env, v);
+        } catch (OrtException e) {
+            owned.forEach(OnnxTensor::close);
+            throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot create the loss scale: " + e.getMessage(), e);
+        }
+    }
+
+    /** The fp16 loss scaler, present when the artifacts were compiled for fp16. */
+    public java.util.Optional<LossScaler> lossScaler() {
+        return java.util.Optional.ofNullable(scaler);
     }
 
     private List<OnnxTensor> batchTensors(Batch b, Map<String, OnnxTensor> feeds, boolean withLabels) {

@@ -253,6 +253,23 @@ class RuleGradientTest {
                 .reference(v -> Ref.map(v.get("X"), Math::tanh)).run();
     }
 
+    /** The compiler's half-precision casts: gradients come back through float16 and bfloat16 to float32. */
+    @Test
+    void castThroughHalfTypes() {
+        // float16 arithmetic on CPU: ORT has (or upcasts to) float16 Tanh; the gradient is rounded to float16 on the way
+        GradCheck.float32().input("X", 2, 3)
+                .node(node("Cast", list("X"), list("H"), Attrs.i("to", DataType.FLOAT16_VALUE)))
+                .node(node("Tanh", list("H"), list("T")))
+                .node(node("Cast", list("T"), list("Y"), Attrs.i("to", DataType.FLOAT_VALUE)))
+                .reference(v -> Ref.map(v.get("X"), Math::tanh)).tolerance(3e-3).run();
+        // bfloat16 storage only (ORT's CPU provider has Cast but no bfloat16 arithmetic)
+        GradCheck.float32().input("X", 2, 3)
+                .node(node("Cast", list("X"), list("B"), Attrs.i("to", DataType.BFLOAT16_VALUE)))
+                .node(node("Cast", list("B"), list("F"), Attrs.i("to", DataType.FLOAT_VALUE)))
+                .node(node("Tanh", list("F"), list("Y")))
+                .reference(v -> Ref.map(v.get("X"), Math::tanh)).tolerance(2e-2).run();
+    }
+
     @Test
     void where() {
         boolean[] c = {true, false, false, true, true, true, false, false, true, false, true, false};

@@ -1,7 +1,6 @@
 package org.onnxlora.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonElement;
@@ -38,7 +37,8 @@ import org.onnxlora.testing.Fixtures;
  * Every export of {@code models/exports/manifest.json} (tools/make_export_matrix.py) through the six
  * stages, as a user runs them: inspect, patch (B = 0 equals the base), train a few steps (validation
  * loss drops), merge (merged equals patched with the trained adapters within 1e-4), eval, generate.
- * fp16 exports are refused by train in one line until half-precision training lands.
+ * An fp16 export trains with float32 adapters (computing in float32 from its float16 weights, the
+ * default precision) and merges into float16.
  */
 class ExportMatrixStagesTest {
     @TempDir
@@ -106,11 +106,6 @@ class ExportMatrixStagesTest {
                 "--out", run.toString(), "--batch-size", "8", "--lr", "1e-2", "--steps", "4", "--threads", "2",
                 "--target", "q_proj,v_proj", "--max-source-length", "64", "--max-target-length", "16", "-q");
         CliTest.Run t = CliTest.run(train.toArray(String[]::new));
-        if (f.fp16()) {
-            CliTest.assertOneLineError(t, 5, "float16", "float32");
-            assertFalse(Files.exists(run.resolve("checkpoints")), "no training may start");
-            return;
-        }
         assertEquals(0, t.code(), t.err());
         JsonObject s = JsonParser.parseString(t.out()).getAsJsonObject();
         assertTrue(s.get("valid_loss").getAsDouble() < s.get("initial_valid_loss").getAsDouble(), s.toString());
@@ -118,8 +113,17 @@ class ExportMatrixStagesTest {
         Path runModel = Path.of(s.get("model").getAsString());
         Path merged = dir.resolve(f.optimum() ? "merged" : "merged.onnx");
         ok("merge", "--model", runModel.toString(), "--adapter", run.toString(), "--out", merged.toString(), "-q");
+        if (f.fp16()) {
+            assertTrue(ModelIO.load(merged).getGraph().getInitializerList().stream()
+                    .filter(w -> org.onnxlora.io.Tensors.elementCount(w) > 64)
+                    .allMatch(w -> w.getDataType() == org.onnxlora.proto.Onnx.TensorProto.DataType.FLOAT16_VALUE),
+                    "merge folds the float32 adapters into the export's own float16");
+        }
         double patchedLoss = patchedLoss(runModel, run, dir, f.optimum());
-        assertEquals(s.get("valid_loss").getAsDouble(), patchedLoss, 1e-4, "the run's own validation");
+        // fp16: the run computes in float32 from the float16 weights, the patched model in float16 with its
+        // adapters rounded to float16 (as merge rounds them): float16's rounding, 1e-3 relative, is the bound
+        double tol = f.fp16() ? 1e-3 * patchedLoss : 1e-4;
+        assertEquals(s.get("valid_loss").getAsDouble(), patchedLoss, tol, "the run's own validation");
         // 5. eval: the merged model's loss is the patched model's with the trained adapters
         double mergedLoss;
         if (f.optimum()) {
@@ -134,7 +138,7 @@ class ExportMatrixStagesTest {
                     "--max-target-length", "16", "--no-generate", "--threads", "2", "-q").out())
                     .getAsJsonObject().get("loss").getAsDouble();
         }
-        assertEquals(patchedLoss, mergedLoss, 1e-4, "merged vs patched + adapters");
+        assertEquals(patchedLoss, mergedLoss, tol, "merged vs patched + adapters");
         Path preds = dir.resolve("preds.jsonl");
         ok("generate", "--model", merged.toString(), "--tokenizer", Fixtures.tokenizer().toString(), "--input",
                 validData.toString(), "--out", preds.toString(), "--max-source-length", "64", "--max-new-tokens", "8",

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Summary of run-on-device.sh's 'half' phase (issue 13): placement, parity, speed/memory ratios, quality.
+
+  python3 half_report.py RESULTS_DIR      (prints one JSON object)
+"""
+import json
+import os
+import sys
+
+
+def main():
+    r = sys.argv[1]
+
+    def j(name):
+        try:
+            with open(os.path.join(r, name)) as f:
+                return json.load(f)
+        except Exception as e:  # a failed run leaves no file: say so in the summary
+            return {"error": str(e)}
+
+    out = {"placement": {}, "parity": {}, "bench": {}, "quality": {}}
+    for p in ("bf16", "fp16"):
+        d = j(f"half-placement-{p}.json")
+        out["placement"][p] = [{k: s.get(k) for k in ("session", "providers", "not_on_cuda_by_op", "memcpy_nodes")}
+                               for s in d.get("sessions", [])] or d
+        out["parity"][p] = {k: v for k, v in j(f"half-parity-{p}.json").items() if k != "providers"}
+    names = ("ol_tiny_cuda_fp32h", "ol_tiny_cuda_bf16", "ol_tiny_cuda_fp16", "peft_tiny_cuda_bf16",
+             "ol_base_cuda_fp32h", "ol_base_cuda_bf16", "ol_base_cuda_fp16", "peft_base_cuda_bf16",
+             "peft_base_cuda_fp16")
+    for n in names:
+        b, m = j(f"bench-{n}.json"), j(f"gpumem-{n}.json")
+        out["bench"][n] = {"tokens_per_second": b.get("tokens_per_second"), "step_ms_median": b.get("step_ms_median"),
+                           "skipped_steps": b.get("skipped_steps"), "gpumem": m}
+    for s in ("tiny", "base"):
+        o = out["bench"].get(f"ol_{s}_cuda_bf16", {})
+        p = out["bench"].get(f"peft_{s}_cuda_bf16", {})
+        f = out["bench"].get(f"ol_{s}_cuda_fp32h", {})
+        try:
+            out["bench"][f"{s}_bf16_speed_vs_peft_bf16"] = round(o["tokens_per_second"] / p["tokens_per_second"], 3)
+            out["bench"][f"{s}_bf16_speed_vs_own_fp32"] = round(o["tokens_per_second"] / f["tokens_per_second"], 3)
+        except Exception as e:
+            out["bench"][f"{s}_ratios"] = f"missing: {e}"
+    for p in ("fp32", "bf16", "fp16"):
+        q = j(f"half-quality-{p}.json")
+        out["quality"][p] = {k: q.get(k) for k in ("valid_loss", "initial_valid_loss", "skipped_steps", "loss_scale",
+                                                   "tokens_per_second", "error")}
+    try:
+        ref = out["quality"]["fp32"]["valid_loss"]
+        for p in ("bf16", "fp16"):
+            out["quality"][p]["relative_to_fp32"] = round(out["quality"][p]["valid_loss"] / ref - 1, 5)
+    except Exception as e:
+        out["quality"]["ratios"] = f"missing: {e}"
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
