@@ -97,7 +97,7 @@ public final class TrainingRun {
      * The trained adapter tensors (A and B by tensor name) of a run folder (its latest checkpoint),
      * a checkpoint folder or an adapters file.
      */
-    public static java.util.Map<String, float[]> adapters(Path runOrCheckpoint) {
+    public static org.onnxlora.lora.AdapterValues adapters(Path runOrCheckpoint) {
         return Checkpoint.adapters(runOrCheckpoint);
     }
 

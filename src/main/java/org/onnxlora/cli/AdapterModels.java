@@ -30,7 +30,7 @@ final class AdapterModels implements AutoCloseable {
         if (adapter == null) {
             return new AdapterModels(model, null);
         }
-        Map<String, float[]> values = Checkpoint.adapters(adapter);
+        org.onnxlora.lora.AdapterValues values = Checkpoint.adapters(adapter);
         Path tmp = Files.createTempDirectory("onnx-lora-adapted");
         Path out = tmp.resolve(Files.isDirectory(model) ? "model" : "model.onnx");
         // eval and generate report what a NaN adapter does (NaN loss, written as "NaN"): never refuse it here

@@ -120,7 +120,7 @@ final class EvalCommand extends BaseCommand {
             DataConfig dc = ModelOptions.withContract(dataOptions.config(tok), sig);
             Dataset ds = Dataset.load(data, ro, tok, dc, output.progress());
             adapter = outputs.adapterFor(adapter, proto);
-            Map<String, float[]> adapters = adapter == null ? Map.of() : Checkpoint.adapters(adapter);
+            org.onnxlora.lora.AdapterValues adapters = adapter == null ? org.onnxlora.lora.AdapterValues.none() : Checkpoint.adapters(adapter);
             LossEvaluator.Result loss;
             try (AdapterOverrides ov = new AdapterOverrides(proto, adapters);
                     LossEvaluator ev = new LossEvaluator(model, sig, ov, rt)) {

@@ -89,7 +89,7 @@ final class MergeCommand extends BaseCommand {
         OutputGuard.check(out, java.nio.file.Files.isDirectory(model) ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL,
                 force, inputs);
         if (peft == null && add.isEmpty() && subtract.isEmpty()) {
-            Map<String, float[]> overrides = adapter == null ? Map.of() : org.onnxlora.run.Checkpoint.adapters(adapter);
+            org.onnxlora.lora.AdapterValues overrides = adapter == null ? org.onnxlora.lora.AdapterValues.none() : org.onnxlora.run.Checkpoint.adapters(adapter);
             List<BranchMerger.FileResult> results = new BranchMerger(output.progress()).merge(model, out, overrides,
                     Overwrite.of(force), allowNonfinite ? NonFinitePolicy.ALLOW : NonFinitePolicy.REFUSE);
             int n = 0;

@@ -1,5 +1,7 @@
 package org.onnxlora.train;
 
+import org.onnxlora.lora.AdapterValues;
+
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
@@ -472,7 +474,7 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     /** Restores optimizer state (resume). */
-    public void setState(long step, Map<String, float[]> adapters, Map<String, float[]> m, Map<String, float[]> v) {
+    public void setState(long step, AdapterValues adapters, AdapterValues m, AdapterValues v) {
         this.step = step;
         for (AdapterSpec s : specs) {
             params[current].write(s.name(), adapters.get(s.name()));
