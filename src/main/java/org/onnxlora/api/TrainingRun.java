@@ -101,6 +101,14 @@ public final class TrainingRun {
         return Checkpoint.adapters(runOrCheckpoint);
     }
 
+    /**
+     * The files each path stands for, so that an output never overwrites an input: a run folder
+     * stands for the files onnx-lora wrote into it, any other path for itself; nulls are skipped.
+     */
+    public static java.util.List<Path> inputsOf(Path... paths) {
+        return org.onnxlora.run.RunDirectory.inputsOf(paths);
+    }
+
     public Path directory() {
         return dir;
     }
