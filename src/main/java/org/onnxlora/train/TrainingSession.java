@@ -56,7 +56,7 @@ public final class TrainingSession implements AutoCloseable {
     private final TrainingCompiler.Artifacts artifacts;
     private final FrozenWeights frozen;
     private final OrtSession training;
-    private final OrtSession optimizer;
+    private final OptimizerStep optimizer;
     private OrtSession eval;
     private final RuntimeOptions options;
     private final List<AdapterSpec> specs;
@@ -66,18 +66,10 @@ public final class TrainingSession implements AutoCloseable {
     /** What this optimizer step's gradient seed is multiplied by (1 without loss scaling). */
     private double seedScale = 1;
 
-    // [0] and [1]: current and next, swapped after every optimizer step
-    private final FlatAdapterBuffer[] params;
-    private final FlatAdapterBuffer[] expAvg;
-    private final FlatAdapterBuffer[] expAvgSq;
-    private final FlatAdapterBuffer grads;
-    private final FlatAdapterBuffer accum;
+    private final AdapterState state;
+    private final GradientAccumulator grads;
     private final OnnxTensor lossSum;
     private final OnnxTensor tokenCount;
-    private final OnnxTensor gradNorm;
-    private int current;
-    private int accumulated;
-    private double accumulatedTokens;
     private long step;
     private long runNanos;
     private boolean closed;
@@ -99,9 +91,8 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     public TrainingSession(TrainingCompiler.Artifacts artifacts, RuntimeOptions options) {
-        if (artifacts.directory() == null) {
-            throw new IllegalArgumentException("write the artifacts with ArtifactStore first");
-        }
+        Path dir = artifacts.directory().orElseThrow(() ->
+                new IllegalArgumentException("write the artifacts with ArtifactStore first"));
         this.artifacts = artifacts;
         this.options = options;
         this.specs = artifacts.adapters();
@@ -115,35 +106,39 @@ public final class TrainingSession implements AutoCloseable {
         AdapterLayout layout = new AdapterLayout(specs);
         OrtSession t = null;
         OrtSession o = null;
-        List<FlatAdapterBuffer> made = new ArrayList<>();
+        OptimizerStep opt = null;
+        AdapterState st = null;
+        GradientAccumulator acc = null;
         List<OnnxTensor> scalars = new ArrayList<>();
         try {
-            t = open(artifacts.directory().resolve(ArtifactStore.TRAINING), "training", true);
+            t = open(dir.resolve(ArtifactStore.TRAINING), "training", true);
             // from memory: artifacts of an older format get a rebuilt optimizer (ArtifactStore.read)
             o = open(artifacts.optimizer(), "optimizer");
-            params = new FlatAdapterBuffer[] {flat(layout, made), flat(layout, made)};
-            expAvg = new FlatAdapterBuffer[] {flat(layout, made), flat(layout, made)};
-            expAvgSq = new FlatAdapterBuffer[] {flat(layout, made), flat(layout, made)};
-            grads = flat(layout, made);
-            accum = flat(layout, made);
+            opt = new OptimizerStep(env, o);
+            o = null;
+            st = new AdapterState(env, layout);
+            acc = new GradientAccumulator(env, layout);
             lossSum = scalarBuffer(scalars);
             tokenCount = scalarBuffer(scalars);
-            gradNorm = scalarBuffer(scalars);
             for (AdapterSpec s : specs) {
-                params[current].write(s.name(), Tensors.toFloats(artifacts.initialAdapters().get(s.name())));
+                st.params().write(s.name(), Tensors.toFloats(artifacts.initialAdapters().get(s.name())));
             }
         } catch (OrtException | RuntimeException e) {
             // nothing made so far outlives a failed start
             closeQuietly(t);
             closeQuietly(o);
-            made.forEach(FlatAdapterBuffer::close);
+            for (AutoCloseable c : new AutoCloseable[] {opt, st, acc}) {
+                closeQuietly(c);
+            }
             scalars.forEach(OnnxTensor::close);
             frozen.close();
             throw e instanceof OnnxLoraException ole ? ole
                     : new OnnxLoraException(ErrorCode.RUNTIME, "cannot start training: " + e.getMessage(), e);
         }
         this.training = t;
-        this.optimizer = o;
+        this.optimizer = opt;
+        this.state = st;
+        this.grads = acc;
     }
 
     /** The training graph's contract: every input but the adapters and labels, which the session feeds itself. */
@@ -175,12 +170,6 @@ public final class TrainingSession implements AutoCloseable {
         } catch (OrtException e) {
             throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot optimize the training graph: " + e.getMessage(), e);
         }
-    }
-
-    private FlatAdapterBuffer flat(AdapterLayout layout, List<FlatAdapterBuffer> made) throws OrtException {
-        FlatAdapterBuffer b = new FlatAdapterBuffer(env, layout);
-        made.add(b);
-        return b;
     }
 
     private OnnxTensor scalarBuffer(List<OnnxTensor> made) throws OrtException {
@@ -223,7 +212,8 @@ public final class TrainingSession implements AutoCloseable {
         }
         List<Path> files = new ArrayList<>();
         try {
-            for (OrtSession s : eval == null ? List.of(training, optimizer) : List.of(training, optimizer, eval)) {
+            for (OrtSession s : eval == null ? List.of(training, optimizer.session())
+                    : List.of(training, optimizer.session(), eval)) {
                 files.add(Path.of(s.endProfiling()));
             }
             return files;
@@ -264,16 +254,14 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     private Pass forwardBackwardFitted(Batch batch) {
-        Map<String, OnnxTensor> feeds = new HashMap<>(params[current].views());
+        Map<String, OnnxTensor> feeds = new HashMap<>(state.params().views());
         List<OnnxTensor> owned = batchTensors(batch, feeds, true);
         Map<String, OnnxValue> pinned = new HashMap<>();
-        // The first micro-batch writes its gradients straight into the accumulator; later ones add to it.
-        FlatAdapterBuffer target = accumulated == 0 ? accum : grads;
-        target.views().forEach((name, t) -> pinned.put(AdapterSpec.grad(name), t));
+        grads.target().views().forEach((name, t) -> pinned.put(AdapterSpec.grad(name), t));
         pinned.put(TrainingCompiler.LOSS_SUM, lossSum);
         pinned.put(TrainingCompiler.TOKEN_COUNT, tokenCount);
         if (scaler != null) {
-            if (accumulated == 0) {
+            if (grads.isEmpty()) {
                 // GradScaler scales the mean loss; the graph differentiates the summed loss, so the seed is
                 // scale / tokens of the step's first micro-batch, and stays so for the step's later ones
                 seedScale = scaler.scale() / Math.max(1, labelTokens(batch));
@@ -286,11 +274,7 @@ public final class TrainingSession implements AutoCloseable {
             runNanos += System.nanoTime() - t0;
             double loss = lossSum.getFloatBuffer().get(0);
             double tokens = tokenCount.getFloatBuffer().get(0);
-            if (accumulated > 0) {
-                accum.add(grads);
-            }
-            accumulated++;
-            accumulatedTokens += tokens;
+            grads.added(tokens);
             return new Pass(loss, tokens);
         } catch (OrtException e) {
             throw new OnnxLoraException(ErrorCode.RUNTIME, "training step failed: " + e.getMessage(), e);
@@ -304,58 +288,36 @@ public final class TrainingSession implements AutoCloseable {
      * over all their tokens; returns the global gradient norm before clipping.
      */
     public double applyUpdate(double lr) {
-        if (accumulated == 0) {
+        if (grads.isEmpty()) {
             throw new IllegalStateException("applyUpdate without forwardBackward");
         }
         step++;
-        Map<String, OnnxTensor> feeds = new HashMap<>();
-        Map<String, OnnxValue> pinned = new HashMap<>();
-        int next = 1 - current;
-        List<OnnxTensor> owned = new ArrayList<>();
+        // the loss scale is divided out here, with the mean over tokens (the optimizer graph's grad_scale)
+        double gradScale = 1.0 / (Math.max(1.0, grads.tokens()) * seedScale);
+        long t0 = System.nanoTime();
+        double norm;
         try {
-            feeds.put(OptimizerGraph.PARAMS, params[current].flat());
-            feeds.put(OptimizerGraph.GRADS, accum.flat());
-            feeds.put(OptimizerGraph.EXP_AVG, expAvg[current].flat());
-            feeds.put(OptimizerGraph.EXP_AVG_SQ, expAvgSq[current].flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.PARAMS), params[next].flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG), expAvg[next].flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG_SQ), expAvgSq[next].flat());
-            OnnxTensor lrT = OnnxTensor.createTensor(env, lr);
-            OnnxTensor stepT = OnnxTensor.createTensor(env, step);
-            // the loss scale is divided out here, with the mean over tokens (the optimizer graph's grad_scale)
-            OnnxTensor scaleT = OnnxTensor.createTensor(env,
-                    (float) (1.0 / (Math.max(1.0, accumulatedTokens) * seedScale)));
-            owned.addAll(List.of(lrT, stepT, scaleT));
-            feeds.put(OptimizerGraph.LR, lrT);
-            feeds.put(OptimizerGraph.STEP, stepT);
-            feeds.put(OptimizerGraph.GRAD_SCALE, scaleT);
-            pinned.put(OptimizerGraph.GRAD_NORM, gradNorm);
-            long t0 = System.nanoTime();
-            try (OrtSession.Result r = optimizer.run(feeds, pinned)) {
-                runNanos += System.nanoTime() - t0;
-            }
-            accumulated = 0;
-            accumulatedTokens = 0;
-            double norm = gradNorm.getFloatBuffer().get(0);
-            if (scaler != null && !scaler.update(norm)) {
-                // overflowed: the step is skipped (the updated buffers are dropped, AdamW's step count stays)
-                step--;
-                return norm;
-            }
-            current = next;
-            return norm;
+            norm = optimizer.run(state, grads, step, lr, gradScale);
         } catch (OrtException e) {
             step--;
             throw new OnnxLoraException(ErrorCode.RUNTIME, "optimizer step failed: " + e.getMessage(), e);
         } finally {
-            owned.forEach(OnnxTensor::close);
+            runNanos += System.nanoTime() - t0;
         }
+        grads.clear();
+        if (scaler != null && !scaler.update(norm)) {
+            // overflowed: the step is skipped (the updated buffers are dropped, AdamW's step count stays)
+            step--;
+            return norm;
+        }
+        state.advance();
+        return norm;
     }
 
     /** Loss of {@code batch} with the current adapters, without gradients (the eval graph). */
     public Pass evaluate(Batch batch) {
         if (eval == null) {
-            eval = open(artifacts.directory().resolve(ArtifactStore.EVAL), "eval", true);
+            eval = open(artifacts.directory().orElseThrow().resolve(ArtifactStore.EVAL), "eval", true);
         }
         double loss = 0;
         double tokens = 0;
@@ -368,7 +330,7 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     private Pass evaluateFitted(Batch batch) {
-        Map<String, OnnxTensor> feeds = new HashMap<>(params[current].views());
+        Map<String, OnnxTensor> feeds = new HashMap<>(state.params().views());
         List<OnnxTensor> owned = batchTensors(batch, feeds, true);
         try (OrtSession.Result r = eval.run(feeds,
                 java.util.Set.of(TrainingCompiler.LOSS_SUM, TrainingCompiler.TOKEN_COUNT))) {
@@ -422,30 +384,30 @@ public final class TrainingSession implements AutoCloseable {
 
     /** Current value of adapter {@code name} (a copy). */
     public float[] adapter(String name) {
-        return params[current].read(name);
+        return state.params().read(name);
     }
 
     public float[] expAvg(String name) {
-        return expAvg[current].read(name);
+        return state.expAvg().read(name);
     }
 
     public float[] expAvgSq(String name) {
-        return expAvgSq[current].read(name);
+        return state.expAvgSq().read(name);
     }
 
     /** Gradient of the summed loss accumulated since the last update (a copy). */
     public float[] accumulatedGradient(String name) {
-        return accum.read(name);
+        return grads.sum().read(name);
     }
 
     /** The gradient accumulated since the last update, all adapters in {@link #adapters()} order (a copy). */
     public float[] accumulatedGradients() {
-        return accum.readAll();
+        return grads.sum().readAll();
     }
 
     /** Tokens the accumulated gradient was summed over (the update divides by them). */
     public double accumulatedTokens() {
-        return accumulatedTokens;
+        return grads.tokens();
     }
 
     /**
@@ -454,32 +416,40 @@ public final class TrainingSession implements AutoCloseable {
      * uses them.
      */
     public void setAccumulatedGradients(float[] gradients, double tokens) {
-        accum.writeAll(gradients);
-        accumulated = Math.max(accumulated, 1);
-        accumulatedTokens = tokens;
+        grads.set(gradients, tokens);
     }
 
     /** The current adapter values, all adapters in {@link #adapters()} order (a copy). */
     public float[] adapterValues() {
-        return params[current].readAll();
+        return state.params().readAll();
     }
 
     /** Sets every adapter at once (broadcasting another session's {@link #adapterValues()}). */
     public void setAdapterValues(float[] values) {
-        params[current].writeAll(values);
+        state.params().writeAll(values);
     }
 
     public void setAdapter(String name, float[] values) {
-        params[current].write(name, values);
+        state.params().write(name, values);
     }
 
     /** Restores optimizer state (resume). */
     public void setState(long step, AdapterValues adapters, AdapterValues m, AdapterValues v) {
         this.step = step;
         for (AdapterSpec s : specs) {
-            params[current].write(s.name(), adapters.get(s.name()));
-            expAvg[current].write(s.name(), m.get(s.name()));
-            expAvgSq[current].write(s.name(), v.get(s.name()));
+            state.params().write(s.name(), adapters.get(s.name()));
+            state.expAvg().write(s.name(), m.get(s.name()));
+            state.expAvgSq().write(s.name(), v.get(s.name()));
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // already failing
+            }
         }
     }
 
@@ -500,17 +470,12 @@ public final class TrainingSession implements AutoCloseable {
         }
         closed = true;
         closeQuietly(training);
-        closeQuietly(optimizer);
+        optimizer.close();
         closeQuietly(eval);
-        for (FlatAdapterBuffer[] pair : List.of(params, expAvg, expAvgSq)) {
-            pair[0].close();
-            pair[1].close();
-        }
+        state.close();
         grads.close();
-        accum.close();
         lossSum.close();
         tokenCount.close();
-        gradNorm.close();
         frozen.close();
     }
 }
