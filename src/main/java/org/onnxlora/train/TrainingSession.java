@@ -1,7 +1,5 @@
 package org.onnxlora.train;
 
-import org.onnxlora.lora.AdapterValues;
-
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
@@ -11,23 +9,20 @@ import ai.onnxruntime.OrtSession.SessionOptions;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.Tensors;
+import org.onnxlora.lora.AdapterValues;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Sessions;
 import org.onnxlora.data.Batch;
-import org.onnxlora.data.BatchFeeds;
-import org.onnxlora.data.StaticBatches;
 
 /**
  * Runs compiled training artifacts on ONNX Runtime.
@@ -55,12 +50,13 @@ public final class TrainingSession implements AutoCloseable {
     private final OrtEnvironment env = Sessions.env();
     private final TrainingCompiler.Artifacts artifacts;
     private final FrozenWeights frozen;
+    private final GraphSessions graphs;
     private final OrtSession training;
     private final OptimizerStep optimizer;
     private OrtSession eval;
-    private final RuntimeOptions options;
     private final List<AdapterSpec> specs;
     private final Seq2SeqSignature signature;
+    private final TrainingFeeds feedsOf;
     /** fp16 artifacts only (their training graph takes {@link TrainingCompiler#LOSS_SCALE}); null otherwise. */
     private final LossScaler scaler;
     /** What this optimizer step's gradient seed is multiplied by (1 without loss scaling). */
@@ -94,7 +90,6 @@ public final class TrainingSession implements AutoCloseable {
         Path dir = artifacts.directory().orElseThrow(() ->
                 new IllegalArgumentException("write the artifacts with ArtifactStore first"));
         this.artifacts = artifacts;
-        this.options = options;
         this.specs = artifacts.adapters();
         // before any session exists: a precision the device cannot run is one line, not an ORT stack
         Precision.of(artifacts.training()).requireRunnableOn(options.device());
@@ -102,7 +97,9 @@ public final class TrainingSession implements AutoCloseable {
                 .anyMatch(i -> i.getName().equals(TrainingCompiler.LOSS_SCALE))
                 ? new LossScaler(LossScaler.Config.DEFAULT) : null;
         this.signature = signatureOf(artifacts);
+        this.feedsOf = new TrainingFeeds(env, signature);
         this.frozen = new FrozenWeights(artifacts.training());
+        this.graphs = new GraphSessions(options, frozen);
         AdapterLayout layout = new AdapterLayout(specs);
         OrtSession t = null;
         OrtSession o = null;
@@ -111,9 +108,9 @@ public final class TrainingSession implements AutoCloseable {
         GradientAccumulator acc = null;
         List<OnnxTensor> scalars = new ArrayList<>();
         try {
-            t = open(dir.resolve(ArtifactStore.TRAINING), "training", true);
+            t = graphs.openWithFrozen(dir.resolve(ArtifactStore.TRAINING), "training");
             // from memory: artifacts of an older format get a rebuilt optimizer (ArtifactStore.read)
-            o = open(artifacts.optimizer(), "optimizer");
+            o = graphs.open(artifacts.optimizer(), "optimizer");
             opt = new OptimizerStep(env, o);
             o = null;
             st = new AdapterState(env, layout);
@@ -179,47 +176,13 @@ public final class TrainingSession implements AutoCloseable {
         return t;
     }
 
-    /** Opens one graph; {@code what} (training, optimizer, eval) also suffixes its profile file, if profiling. */
-    private OrtSession open(Path file, String what, boolean withFrozen) {
-        try (SessionOptions so = Sessions.options(profiled(what))) {
-            if (withFrozen) {
-                frozen.addTo(so);
-            }
-            return env.createSession(file.toString(), so);
-        } catch (OrtException e) {
-            throw new OnnxLoraException(ErrorCode.RUNTIME, "ONNX Runtime cannot load the " + what + " graph: "
-                    + e.getMessage(), e);
-        }
-    }
-
-    /** Opens a graph without frozen weights (the optimizer) from memory. */
-    private OrtSession open(org.onnxlora.proto.Onnx.ModelProto model, String what) {
-        return Sessions.create(model, profiled(what), "the " + what + " graph");
-    }
-
-    private RuntimeOptions profiled(String what) {
-        return options.profilePrefix() == null ? options
-                : options.withProfilePrefix(Path.of(options.profilePrefix() + "_" + what));
-    }
-
     /**
      * Ends profiling (when {@link RuntimeOptions#profilePrefix()} is set) and returns the
      * profile files ORT wrote, training graph first; empty when not profiling.
      */
     public List<Path> endProfiling() {
-        if (options.profilePrefix() == null) {
-            return List.of();
-        }
-        List<Path> files = new ArrayList<>();
-        try {
-            for (OrtSession s : eval == null ? List.of(training, optimizer.session())
-                    : List.of(training, optimizer.session(), eval)) {
-                files.add(Path.of(s.endProfiling()));
-            }
-            return files;
-        } catch (OrtException e) {
-            throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot end profiling: " + e.getMessage(), e);
-        }
+        return graphs.endProfiling(eval == null ? List.of(training, optimizer.session())
+                : List.of(training, optimizer.session(), eval));
     }
 
     public List<AdapterSpec> adapters() {
@@ -240,7 +203,7 @@ public final class TrainingSession implements AutoCloseable {
         // A static-shape export takes fixed-size pieces; their summed losses and gradients are the batch's.
         double loss = 0;
         double tokens = 0;
-        for (Batch piece : fitted(batch)) {
+        for (Batch piece : feedsOf.fitted(batch)) {
             Pass p = forwardBackwardFitted(piece);
             loss += p.lossSum();
             tokens += p.tokens();
@@ -248,14 +211,9 @@ public final class TrainingSession implements AutoCloseable {
         return new Pass(loss, tokens);
     }
 
-    private List<Batch> fitted(Batch batch) {
-        return StaticBatches.fit(batch, signature.staticShape(), signature.padTokenId(),
-                signature.decoderStartTokenId());
-    }
-
     private Pass forwardBackwardFitted(Batch batch) {
         Map<String, OnnxTensor> feeds = new HashMap<>(state.params().views());
-        List<OnnxTensor> owned = batchTensors(batch, feeds, true);
+        List<OnnxTensor> owned = feedsOf.add(batch, feeds);
         Map<String, OnnxValue> pinned = new HashMap<>();
         grads.target().views().forEach((name, t) -> pinned.put(AdapterSpec.grad(name), t));
         pinned.put(TrainingCompiler.LOSS_SUM, lossSum);
@@ -264,10 +222,9 @@ public final class TrainingSession implements AutoCloseable {
             if (grads.isEmpty()) {
                 // GradScaler scales the mean loss; the graph differentiates the summed loss, so the seed is
                 // scale / tokens of the step's first micro-batch, and stays so for the step's later ones
-                seedScale = scaler.scale() / Math.max(1, labelTokens(batch));
+                seedScale = scaler.scale() / Math.max(1, TrainingFeeds.labelTokens(batch));
             }
-            owned.add(scalar((float) seedScale, owned));
-            feeds.put(TrainingCompiler.LOSS_SCALE, owned.get(owned.size() - 1));
+            feedsOf.addLossScale((float) seedScale, feeds, owned);
         }
         long t0 = System.nanoTime();
         try (OrtSession.Result r = training.run(feeds, pinned)) {
@@ -317,11 +274,11 @@ public final class TrainingSession implements AutoCloseable {
     /** Loss of {@code batch} with the current adapters, without gradients (the eval graph). */
     public Pass evaluate(Batch batch) {
         if (eval == null) {
-            eval = open(artifacts.directory().orElseThrow().resolve(ArtifactStore.EVAL), "eval", true);
+            eval = graphs.openWithFrozen(artifacts.directory().orElseThrow().resolve(ArtifactStore.EVAL), "eval");
         }
         double loss = 0;
         double tokens = 0;
-        for (Batch piece : fitted(batch)) {
+        for (Batch piece : feedsOf.fitted(batch)) {
             Pass p = evaluateFitted(piece);
             loss += p.lossSum();
             tokens += p.tokens();
@@ -331,7 +288,7 @@ public final class TrainingSession implements AutoCloseable {
 
     private Pass evaluateFitted(Batch batch) {
         Map<String, OnnxTensor> feeds = new HashMap<>(state.params().views());
-        List<OnnxTensor> owned = batchTensors(batch, feeds, true);
+        List<OnnxTensor> owned = feedsOf.add(batch, feeds);
         try (OrtSession.Result r = eval.run(feeds,
                 java.util.Set.of(TrainingCompiler.LOSS_SUM, TrainingCompiler.TOKEN_COUNT))) {
             float loss = (Float) ((OnnxTensor) r.get(TrainingCompiler.LOSS_SUM).orElseThrow()).getValue();
@@ -344,42 +301,9 @@ public final class TrainingSession implements AutoCloseable {
         }
     }
 
-    private static long labelTokens(Batch b) {
-        long n = 0;
-        for (long l : b.labels()) {
-            n += l == Seq2SeqSignature.IGNORE_INDEX ? 0 : 1;
-        }
-        return n;
-    }
-
-    private OnnxTensor scalar(float v, List<OnnxTensor> owned) {
-        try {
-            return OnnxTensor.createTensor(env, v);
-        } catch (OrtException e) {
-            owned.forEach(OnnxTensor::close);
-            throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot create the loss scale: " + e.getMessage(), e);
-        }
-    }
-
     /** The fp16 loss scaler, present when the artifacts were compiled for fp16. */
     public java.util.Optional<LossScaler> lossScaler() {
         return java.util.Optional.ofNullable(scaler);
-    }
-
-    private List<OnnxTensor> batchTensors(Batch b, Map<String, OnnxTensor> feeds, boolean withLabels) {
-        List<OnnxTensor> owned = BatchFeeds.add(env, signature, b, feeds);
-        if (withLabels) {
-            try {
-                OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(b.labels()),
-                        new long[] {b.size(), b.targetLength()});
-                feeds.put(TrainingCompiler.LABELS, t);
-                owned.add(t);
-            } catch (OrtException e) {
-                owned.forEach(OnnxTensor::close);
-                throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot create batch tensors: " + e.getMessage(), e);
-            }
-        }
-        return owned;
     }
 
     /** Current value of adapter {@code name} (a copy). */
