@@ -54,21 +54,7 @@ class ArchitectureTest {
      * Uses of train/run by cli that are still to move behind the api package, as "File -> class".
      * A ratchet: a new use fails the check, and so does an entry that no longer exists.
      */
-    static final Set<String> CLI_NOT_YET_MOVED = Set.of(
-            "AdapterModels.java -> org.onnxlora.run.Checkpoint",
-            "CompileCommand.java -> org.onnxlora.run.RunDirectory",
-            "CompileCommand.java -> org.onnxlora.train.ArtifactStore",
-            "CompileCommand.java -> org.onnxlora.train.LossConfig",
-            "CompileCommand.java -> org.onnxlora.train.OptimizerConfig",
-            "CompileCommand.java -> org.onnxlora.train.TrainingCompiler",
-            "BenchTrainCommand.java -> org.onnxlora.train.TrainingSession",
-            "EvalCommand.java -> org.onnxlora.run.Checkpoint",
-            "ExportAdapterCommand.java -> org.onnxlora.run.Checkpoint",
-            "ExportAdapterCommand.java -> org.onnxlora.run.RunDirectory",
-            "GenerateCommand.java -> org.onnxlora.run.RunDirectory",
-            "MergeCommand.java -> org.onnxlora.run.RunDirectory",
-            "MergeCommand.java -> org.onnxlora.run.Checkpoint",
-            "PatchCommand.java -> org.onnxlora.run.RunDirectory");
+    static final Set<String> CLI_NOT_YET_MOVED = Set.of();
 
     static final Path MAIN = Path.of("src/main/java");
 

@@ -99,6 +99,10 @@ public record TrainOptions(Path model, Path tokenizer, Path train, Path valid, M
                 c, runtime, dataCache, useDataCache);
     }
 
+    public TrainOptions withCompiler(ModelFamily f, CompileOptions c) {
+        return withCompiler(f, c.compiler());
+    }
+
     public TrainOptions withRuntime(RuntimeOptions r) {
         return new TrainOptions(model, tokenizer, train, valid, family, decoderStartTokenId, rank, alpha, targets, data,
                 batchSize, gradAccum, lr, steps, epochs, warmup, schedule, evalEvery, saveEvery, keepCheckpoints, seed,

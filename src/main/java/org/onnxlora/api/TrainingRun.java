@@ -97,8 +97,16 @@ public final class TrainingRun {
      * The trained adapter tensors (A and B by tensor name) of a run folder (its latest checkpoint),
      * a checkpoint folder or an adapters file.
      */
-    public static java.util.Map<String, float[]> adapters(Path runOrCheckpoint) {
+    public static org.onnxlora.lora.AdapterValues adapters(Path runOrCheckpoint) {
         return Checkpoint.adapters(runOrCheckpoint);
+    }
+
+    /**
+     * The files each path stands for, so that an output never overwrites an input: a run folder
+     * stands for the files onnx-lora wrote into it, any other path for itself; nulls are skipped.
+     */
+    public static java.util.List<Path> inputsOf(Path... paths) {
+        return org.onnxlora.run.RunDirectory.inputsOf(paths);
     }
 
     public Path directory() {

@@ -31,6 +31,11 @@ public final class TrainingSetup {
     }
 
     /** Compiles {@code patched} and writes the artifacts into {@code dir}. */
+    public static Compiled compile(ModelProto patched, CompileOptions options, Path dir) {
+        return compile(patched, options.compiler(), dir);
+    }
+
+    /** Compiles {@code patched} and writes the artifacts into {@code dir}. */
     public static Compiled compile(ModelProto patched, TrainingCompiler.Options options, Path dir) {
         TrainingCompiler.Artifacts art = new TrainingCompiler().compile(patched, options);
         SharedExternalData data = ArtifactStore.write(art, options, dir);

@@ -9,7 +9,6 @@ import org.onnxlora.io.FileTrees;
 import org.onnxlora.io.Overwrite;
 import org.onnxlora.lora.BranchMerger;
 import org.onnxlora.lora.NonFinitePolicy;
-import org.onnxlora.run.Checkpoint;
 
 /**
  * A model to run with trained adapters applied: the patched model with the run's
@@ -30,7 +29,7 @@ final class AdapterModels implements AutoCloseable {
         if (adapter == null) {
             return new AdapterModels(model, null);
         }
-        Map<String, float[]> values = Checkpoint.adapters(adapter);
+        org.onnxlora.lora.AdapterValues values = org.onnxlora.api.TrainingRun.adapters(adapter);
         Path tmp = Files.createTempDirectory("onnx-lora-adapted");
         Path out = tmp.resolve(Files.isDirectory(model) ? "model" : "model.onnx");
         // eval and generate report what a NaN adapter does (NaN loss, written as "NaN"): never refuse it here

@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.onnxlora.api.TrainingBenchmark;
 import org.onnxlora.api.TrainingSetup;
 import org.onnxlora.io.Json;
 import org.onnxlora.io.ModelIO;
@@ -19,7 +20,6 @@ import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.ProcessStats;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.data.Batch;
-import org.onnxlora.train.TrainingSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -106,37 +106,34 @@ final class BenchTrainCommand extends BaseCommand {
                 .withDisablePrepacking(disablePrepacking).withCpuArena(!noArena)
                 .withAllowTf32(training.precision(tf32) == org.onnxlora.train.Precision.TF32).withCudaOptions(cudaOptions)
                 .withVerboseLog(ortVerbose).withProfilePrefix(profile);
-        List<Path> profiles = List.of();
         SplittableRandom rng = new SplittableRandom(0);
-        double[] stepMs = new double[steps];
-        double[] outsideShare = new double[steps];
-        double firstStep = 0;
+        double[] firstStep = {0};
         long tokensPerStep = (long) batch * (sourceLength + targetLength);
-        long[] skippedSteps = {-1};
-        try (TrainingSession s = new TrainingSession(dir, ro)) {
-            output.detail("sessions open: %s", memory());
-            for (int i = 0; i < warmup + steps; i++) {
-                Batch b = randomBatch(rng, vocab, prep.decoderStart());
-                long runBefore = s.runNanos();
-                long start = System.nanoTime();
-                s.forwardBackward(b);
-                s.applyUpdate(1e-4);
-                long wall = System.nanoTime() - start;
-                if (i == 0) {
-                    firstStep = (System.nanoTime() - t0) / 1e9;
-                    output.detail("first step: %s", memory());
-                }
-                if (i >= warmup) {
-                    stepMs[i - warmup] = wall / 1e6;
-                    outsideShare[i - warmup] = 1.0 - (double) (s.runNanos() - runBefore) / wall;
-                }
-                output.info("step %d/%d: %.1f ms", i + 1, warmup + steps, wall / 1e6);
-            }
-            profiles = s.endProfiling();
-            s.lossScaler().ifPresent(ls -> skippedSteps[0] = ls.state().skippedSteps());
+        TrainingBenchmark.Result r;
+        try {
+            r = TrainingBenchmark.measure(dir, ro, warmup, steps, 1e-4, () -> randomBatch(rng, vocab, prep.decoderStart()),
+                    new TrainingBenchmark.Listener() {
+                        @Override
+                        public void opened() {
+                            output.detail("sessions open: %s", memory());
+                        }
+
+                        @Override
+                        public void stepDone(int i, long wall) {
+                            if (i == 0) {
+                                firstStep[0] = (System.nanoTime() - t0) / 1e9;
+                                output.detail("first step: %s", memory());
+                            }
+                            output.info("step %d/%d: %.1f ms", i + 1, warmup + steps, wall / 1e6);
+                        }
+                    });
         } finally {
             org.onnxlora.io.FileTrees.delete(dir);
         }
+        double[] stepMs = r.stepMs();
+        double[] outsideShare = r.outsideOrtShare();
+        List<Path> profiles = r.profiles();
+        long[] skippedSteps = {r.skippedSteps()};
         double median = median(stepMs);
         Map<String, Object> o = new LinkedHashMap<>();
         o.put("model", model.toString());
@@ -160,7 +157,7 @@ final class BenchTrainCommand extends BaseCommand {
             o.put("skipped_steps", skippedSteps[0]);
         }
         o.put("compile_seconds", round(compileSeconds));
-        o.put("time_to_first_step_seconds", round(firstStep));
+        o.put("time_to_first_step_seconds", round(firstStep[0]));
         o.put("peak_rss_bytes", ProcessStats.peakRssBytes());
         o.put("peak_rss_over_model", round((double) ProcessStats.peakRssBytes() / modelBytes));
         if (!profiles.isEmpty()) {

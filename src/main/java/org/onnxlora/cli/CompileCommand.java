@@ -1,18 +1,10 @@
 package org.onnxlora.cli;
 
 import java.nio.file.Path;
-import org.onnxlora.graph.ModelValidator;
-import org.onnxlora.io.ModelIO;
-import org.onnxlora.proto.Onnx.ModelProto;
-import org.onnxlora.io.OutputGuard;
+import org.onnxlora.api.CompileOptions;
+import org.onnxlora.api.Compilation;
 import org.onnxlora.lora.ModelFamily;
-import org.onnxlora.runtime.Seq2SeqSignature;
-import org.onnxlora.train.ArtifactStore;
-import org.onnxlora.train.LossConfig;
-import org.onnxlora.train.OptimizerConfig;
-import org.onnxlora.run.RunDirectory;
 import org.onnxlora.train.Precision;
-import org.onnxlora.train.TrainingCompiler;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -43,16 +35,10 @@ final class CompileCommand extends BaseCommand {
 
     @Override
     int execute() {
-        OutputGuard.check(out, OutputGuard.Kind.FOLDER, force, RunDirectory.inputsOf(model));
-        TrainingCompiler.Options opts = training.compilerOptions(ModelFamily.bart());
-        ModelProto patched = ModelIO.load(model);
-        ModelValidator.check(patched, model.toString());
-        TrainingCompiler.Artifacts art = new TrainingCompiler().compile(patched, opts);
-        ArtifactStore.write(art, opts, out);
-        long params = art.adapters().stream().mapToLong(a -> a.elements()).sum();
+        Compilation c = Compilation.compile(model, out, training.compilerOptions(ModelFamily.bart()), force);
         output.result("compiled %d adapters (%,d trainable parameters): training %d nodes, eval %d nodes, optimizer %d"
-                + " nodes -> %s", art.adapters().size(), params, art.training().getGraph().getNodeCount(),
-                art.eval().getGraph().getNodeCount(), art.optimizer().getGraph().getNodeCount(), out);
+                + " nodes -> %s", c.adapters(), c.trainableParameters(), c.trainingNodes(), c.evalNodes(),
+                c.optimizerNodes(), out);
         return 0;
     }
 
@@ -99,12 +85,11 @@ final class CompileCommand extends BaseCommand {
             return tf32Alias ? Precision.TF32 : p;
         }
 
-        TrainingCompiler.Options compilerOptions(ModelFamily family) {
+        CompileOptions compilerOptions(ModelFamily family) {
             if (betas.length != 2) {
                 throw new org.onnxlora.OnnxLoraException(org.onnxlora.ErrorCode.BAD_ARGUMENT, "--adam-betas takes two values");
             }
-            return new TrainingCompiler.Options(new LossConfig(Seq2SeqSignature.IGNORE_INDEX, labelSmoothing),
-                    new OptimizerConfig(betas[0], betas[1], eps, weightDecay, maxGradNorm), logits(family),
+            return CompileOptions.of(labelSmoothing, betas, eps, weightDecay, maxGradNorm, logits(family),
                     Precision.parse(precision));
         }
     }

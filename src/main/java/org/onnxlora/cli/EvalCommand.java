@@ -27,7 +27,6 @@ import org.onnxlora.metrics.RougeScores;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Seq2SeqSignature;
-import org.onnxlora.run.Checkpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -120,7 +119,7 @@ final class EvalCommand extends BaseCommand {
             DataConfig dc = ModelOptions.withContract(dataOptions.config(tok), sig);
             Dataset ds = Dataset.load(data, ro, tok, dc, output.progress());
             adapter = outputs.adapterFor(adapter, proto);
-            Map<String, float[]> adapters = adapter == null ? Map.of() : Checkpoint.adapters(adapter);
+            org.onnxlora.lora.AdapterValues adapters = adapter == null ? org.onnxlora.lora.AdapterValues.none() : org.onnxlora.api.TrainingRun.adapters(adapter);
             LossEvaluator.Result loss;
             try (AdapterOverrides ov = new AdapterOverrides(proto, adapters);
                     LossEvaluator ev = new LossEvaluator(model, sig, ov, rt)) {

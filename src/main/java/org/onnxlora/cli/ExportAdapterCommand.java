@@ -14,8 +14,6 @@ import org.onnxlora.lora.AdapterMerger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.NonFinite;
 import org.onnxlora.lora.PatchedAdapters;
-import org.onnxlora.run.Checkpoint;
-import org.onnxlora.run.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -85,7 +83,7 @@ final class ExportAdapterCommand extends BaseCommand {
         if (m == null && adapter.getFileName().toString().endsWith(".onnx")) {
             m = adapter;
         }
-        OutputGuard.check(out, OutputGuard.Kind.FOLDER, force, RunDirectory.inputsOf(adapter, m, family));
+        OutputGuard.check(out, OutputGuard.Kind.FOLDER, force, org.onnxlora.api.TrainingRun.inputsOf(adapter, m, family));
         Adapter a = load(m, fam);
         if (!allowNonfinite) {
             NonFinite.in(a).ifPresent(f -> {
@@ -121,6 +119,6 @@ final class ExportAdapterCommand extends BaseCommand {
         if (!Files.exists(adapter)) {
             throw new OnnxLoraException(ErrorCode.IO, "adapter " + adapter + " does not exist");
         }
-        return PatchedAdapters.read(m, Checkpoint.adapters(adapter), "adapter " + adapter);
+        return PatchedAdapters.read(m, org.onnxlora.api.TrainingRun.adapters(adapter), "adapter " + adapter);
     }
 }

@@ -23,7 +23,6 @@ import org.onnxlora.io.AtomicFiles;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.Json;
 import org.onnxlora.io.OutputGuard;
-import org.onnxlora.run.RunDirectory;
 import org.onnxlora.lora.ModelFiles;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Device;
@@ -91,7 +90,7 @@ final class GenerateCommand extends BaseCommand {
 
     @Override
     int execute() throws IOException {
-        OutputGuard.check(out, OutputGuard.Kind.FILE, force, RunDirectory.inputsOf(input, model, adapter, tokenizer));
+        OutputGuard.check(out, OutputGuard.Kind.FILE, force, org.onnxlora.api.TrainingRun.inputsOf(input, model, adapter, tokenizer));
         Flags.atLeast("--batch-size", batchSize, 1);
         Flags.atLeast("--max-source-length", maxSourceLength, 1);
         generation.config(); // the decoding flags are checked before any model or data is read

@@ -16,7 +16,6 @@ import org.onnxlora.lora.BranchMerger;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.NonFinite;
 import org.onnxlora.lora.NonFinitePolicy;
-import org.onnxlora.run.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -79,17 +78,17 @@ final class MergeCommand extends BaseCommand {
 
     @Override
     int execute() {
-        List<Path> inputs = new ArrayList<>(RunDirectory.inputsOf(model, adapter, peft, family));
+        List<Path> inputs = new ArrayList<>(org.onnxlora.api.TrainingRun.inputsOf(model, adapter, peft, family));
         for (String s : subtract) {
-            inputs.addAll(RunDirectory.inputsOf(termPath(s, "--subtract").path()));
+            inputs.addAll(org.onnxlora.api.TrainingRun.inputsOf(termPath(s, "--subtract").path()));
         }
         for (String s : add) {
-            inputs.addAll(RunDirectory.inputsOf(termPath(s, "--add").path()));
+            inputs.addAll(org.onnxlora.api.TrainingRun.inputsOf(termPath(s, "--add").path()));
         }
         OutputGuard.check(out, java.nio.file.Files.isDirectory(model) ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL,
                 force, inputs);
         if (peft == null && add.isEmpty() && subtract.isEmpty()) {
-            Map<String, float[]> overrides = adapter == null ? Map.of() : org.onnxlora.run.Checkpoint.adapters(adapter);
+            org.onnxlora.lora.AdapterValues overrides = adapter == null ? org.onnxlora.lora.AdapterValues.none() : org.onnxlora.api.TrainingRun.adapters(adapter);
             List<BranchMerger.FileResult> results = new BranchMerger(output.progress()).merge(model, out, overrides,
                     Overwrite.of(force), allowNonfinite ? NonFinitePolicy.ALLOW : NonFinitePolicy.REFUSE);
             int n = 0;

@@ -10,7 +10,6 @@ import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPlan;
 import org.onnxlora.lora.Patcher;
-import org.onnxlora.run.RunDirectory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -99,7 +98,7 @@ final class PatchCommand extends BaseCommand {
         }
         if (!dryRun) {
             OutputGuard.check(out, java.nio.file.Files.isDirectory(model) ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL,
-                    force, RunDirectory.inputsOf(model, fromPeft, family));
+                    force, org.onnxlora.api.TrainingRun.inputsOf(model, fromPeft, family));
         }
         Patcher patcher = new Patcher(fam, output.progress());
         Patcher.Report report = dryRun ? patcher.plan(model, out, cfg)

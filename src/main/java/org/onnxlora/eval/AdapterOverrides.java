@@ -12,6 +12,7 @@ import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.graph.GraphIndex;
+import org.onnxlora.lora.AdapterValues;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.io.FloatTensorBuilder;
@@ -26,20 +27,21 @@ import org.onnxlora.runtime.Sessions;
 public final class AdapterOverrides implements AutoCloseable {
     private final Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
 
-    public AdapterOverrides(ModelProto model, Map<String, float[]> adapters) {
+    public AdapterOverrides(ModelProto model, AdapterValues adapters) {
         GraphIndex g = new GraphIndex(model.getGraph());
         try {
-            for (Map.Entry<String, float[]> e : adapters.entrySet()) {
-                TensorProto t = g.initializer(e.getKey());
+            for (String name : adapters.names()) {
+                float[] values = adapters.get(name);
+                TensorProto t = g.initializer(name);
                 if (t == null) {
                     throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "the model has no adapter tensor '"
-                            + e.getKey() + "' (is it the patched model the adapters were trained on?)");
+                            + name + "' (is it the patched model the adapters were trained on?)");
                 }
-                if (Tensors.elementCount(t) != e.getValue().length) {
-                    throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "adapter '" + e.getKey() + "' has "
-                            + e.getValue().length + " values, the model's has " + Tensors.elementCount(t));
+                if (Tensors.elementCount(t) != values.length) {
+                    throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "adapter '" + name + "' has "
+                            + values.length + " values, the model's has " + Tensors.elementCount(t));
                 }
-                tensors.put(e.getKey(), tensor(t, e.getValue()));
+                tensors.put(name, tensor(t, values));
             }
         } catch (OrtException e) {
             close();
@@ -74,7 +76,7 @@ public final class AdapterOverrides implements AutoCloseable {
     }
 
     public static AdapterOverrides none() {
-        return new AdapterOverrides(ModelProto.getDefaultInstance(), Map.of());
+        return new AdapterOverrides(ModelProto.getDefaultInstance(), AdapterValues.none());
     }
 
     public void addTo(SessionOptions so) {

@@ -1,5 +1,7 @@
 package org.onnxlora.interop;
 
+import org.onnxlora.lora.AdapterValues;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -35,7 +37,7 @@ public final class AdapterFiles {
             return Peft.read(path, family).adapter();
         }
         if (Files.isRegularFile(path) && path.getFileName().toString().endsWith(".onnx")) {
-            return PatchedAdapters.read(path, Map.of(), "patched model " + path);
+            return PatchedAdapters.read(path, AdapterValues.none(), "patched model " + path);
         }
         Path model = patchedModel != null ? patchedModel : runModelOf(path);
         if (model == null) {
@@ -43,7 +45,7 @@ public final class AdapterFiles {
                     + ": give a train run folder, a checkpoint inside one, or a PEFT folder, or name the patched"
                     + " model it belongs to");
         }
-        Map<String, float[]> values = Checkpoint.adapters(path);
+        AdapterValues values = Checkpoint.adapters(path);
         return PatchedAdapters.read(model, values, "adapter " + path);
     }
 

@@ -48,7 +48,7 @@ public final class BranchMergePass {
      * <p>The result names each merged module path, and refuses each {@code *.lora_A}/{@code *.lora_B}
      * initializer that is not part of a recognised branch: it stays in the merged model unmerged.
      */
-    public PassResult<ModelProto> apply(ModelProto model, Map<String, float[]> overrides) {
+    public PassResult<ModelProto> apply(ModelProto model, AdapterValues overrides) {
         GraphProto graph = model.getGraph();
         List<LoraBranch> branches = BranchFinder.find(graph);
         if (branches.isEmpty()) {

@@ -29,7 +29,7 @@ public final class BranchMerger {
     public record FileResult(Path source, Path target, List<String> merged, List<PassResult.Refusal> refused) {}
 
     /** Merges, refusing NaN or infinite adapter values. */
-    public List<FileResult> merge(Path model, Path out, Map<String, float[]> overrides, Overwrite overwrite) {
+    public List<FileResult> merge(Path model, Path out, AdapterValues overrides, Overwrite overwrite) {
         return merge(model, out, overrides, overwrite, NonFinitePolicy.REFUSE);
     }
 
@@ -37,7 +37,7 @@ public final class BranchMerger {
      * Folds the adapters of every patched file of {@code model} (their stored values, or {@code overrides}
      * by tensor name) into {@code out}; the other files are copied.
      */
-    public List<FileResult> merge(Path model, Path out, Map<String, float[]> overrides, Overwrite overwrite,
+    public List<FileResult> merge(Path model, Path out, AdapterValues overrides, Overwrite overwrite,
             NonFinitePolicy nonFinite) {
         ModelFiles files = ModelFiles.of(model);
         OutputGuard.check(out, files.directory() ? OutputGuard.Kind.FOLDER : OutputGuard.Kind.MODEL, overwrite.allowed(),
@@ -54,7 +54,7 @@ public final class BranchMerger {
             });
         }
         boolean any = !modules.isEmpty();
-        for (String name : overrides.keySet()) {
+        for (String name : overrides.names()) {
             if (any && !modules.contains(name)) {
                 throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH,
                         "adapter tensor '" + name + "' has no LoRA branch in " + model);

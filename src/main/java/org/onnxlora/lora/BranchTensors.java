@@ -34,14 +34,14 @@ final class BranchTensors {
     }
 
     /** The stored values with each factor that {@code overrides} holds replaced by it. */
-    static AdapterTensors of(GraphIndex g, LoraBranch br, Map<String, float[]> overrides) {
+    static AdapterTensors of(GraphIndex g, LoraBranch br, AdapterValues overrides) {
         AdapterTensors ad = stored(g, br);
         double[] a = override(ad.a(), br.loraA(), overrides);
         double[] b = override(ad.b(), br.loraB(), overrides);
         return a == ad.a() && b == ad.b() ? ad : new AdapterTensors(ad.in(), ad.out(), ad.rank(), ad.scaling(), a, b);
     }
 
-    private static double[] override(double[] stored, String name, Map<String, float[]> overrides) {
+    private static double[] override(double[] stored, String name, AdapterValues overrides) {
         float[] v = overrides.get(name);
         if (v == null) {
             return stored;

@@ -20,10 +20,10 @@ import org.onnxlora.proto.Onnx.ModelProto;
 public final class PatchedAdapters {
     private PatchedAdapters() {}
 
-    public static Adapter read(Path model, Map<String, float[]> overrides, String origin) {
+    public static Adapter read(Path model, AdapterValues overrides, String origin) {
         ModelFiles files = ModelFiles.of(model);
         Map<String, Adapter.Module> modules = new LinkedHashMap<>();
-        Map<String, float[]> unused = new HashMap<>(overrides);
+        java.util.Set<String> unused = new java.util.LinkedHashSet<>(overrides.names());
         boolean rslora = false;
         for (Path f : files.onnxFiles()) {
             ModelProto m = ModelIO.load(f);
@@ -50,7 +50,7 @@ public final class PatchedAdapters {
                     + " has no LoRA branches (is it the output of 'patch' or 'train'?)");
         }
         if (!unused.isEmpty()) {
-            throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "adapter tensor '" + unused.keySet().iterator().next()
+            throw new OnnxLoraException(ErrorCode.TARGET_MISMATCH, "adapter tensor '" + unused.iterator().next()
                     + "' of " + origin + " has no LoRA branch in " + model);
         }
         return new Adapter(origin, rslora, modules);

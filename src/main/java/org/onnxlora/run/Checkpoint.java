@@ -1,5 +1,7 @@
 package org.onnxlora.run;
 
+import org.onnxlora.lora.AdapterValues;
+
 import com.google.gson.Gson;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
@@ -60,8 +62,8 @@ public final class Checkpoint {
     public record State(long step, DataPosition position, long seed, String fingerprint, double lastLoss) {}
 
     /** A loaded checkpoint. */
-    public record Loaded(Path dir, State state, Map<String, float[]> adapters, Map<String, float[]> expAvg,
-            Map<String, float[]> expAvgSq) {}
+    public record Loaded(Path dir, State state, AdapterValues adapters, AdapterValues expAvg,
+            AdapterValues expAvgSq) {}
 
     /**
      * One trained tensor as a checkpoint stores it: its value and its two AdamW moments,
@@ -351,11 +353,11 @@ public final class Checkpoint {
             }
             throw new OnnxLoraException(ErrorCode.IO, "cannot read checkpoint " + dir + ": " + IoErrors.reason(e), e);
         }
-        return new Loaded(dir, state, adapters, m, v);
+        return new Loaded(dir, state, AdapterValues.of(adapters), AdapterValues.of(m), AdapterValues.of(v));
     }
 
     /** Adapter tensors only: from a checkpoint folder, a run folder (its latest checkpoint) or a safetensors file. */
-    public static Map<String, float[]> adapters(Path path) {
+    public static AdapterValues adapters(Path path) {
         Path file = path;
         if (Files.isDirectory(path)) {
             Path dir = Files.exists(path.resolve(ADAPTERS)) ? path : latest(path).orElseThrow(() ->
@@ -368,7 +370,7 @@ public final class Checkpoint {
                 out.put(n, f.floats(n));
             }
         }
-        return out;
+        return AdapterValues.of(out);
     }
 
     private static void prune(Path root, int keep, String newest) throws IOException {

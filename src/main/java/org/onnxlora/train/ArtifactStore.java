@@ -110,7 +110,7 @@ public final class ArtifactStore {
         }
         ModelProto optimizer = m.format() >= 2 ? ModelIO.load(dir.resolve(OPTIMIZER))
                 : OptimizerGraph.build(specs, m.optimizer());
-        return new TrainingCompiler.Artifacts(ModelIO.load(dir.resolve(TRAINING)), ModelIO.load(dir.resolve(EVAL)),
+        return TrainingCompiler.Artifacts.stored(ModelIO.load(dir.resolve(TRAINING)), ModelIO.load(dir.resolve(EVAL)),
                 optimizer, specs, initial, m.logits(), dir);
     }
 }

@@ -67,7 +67,7 @@ public final class Trainer {
         }
         for (AdapterSpec s : session.adapters()) {
             for (var part : java.util.List.of(ck.adapters(), ck.expAvg(), ck.expAvgSq())) {
-                if (!part.containsKey(s.name())) {
+                if (!part.contains(s.name())) {
                     throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "checkpoint " + ck.dir()
                             + " has no tensor '" + s.name() + "'");
                 }

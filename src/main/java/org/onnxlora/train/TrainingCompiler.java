@@ -72,9 +72,29 @@ public final class TrainingCompiler {
         }
     }
 
-    /** The compiled graphs and the adapters they train, with their current values. */
+    /**
+     * The compiled graphs and the adapters they train, with their current values; {@link #directory()}
+     * is the folder {@link ArtifactStore} wrote them to, empty while they exist in memory only (a
+     * session opens the training graph from its file, so ONNX Runtime resolves the frozen weights).
+     */
     public record Artifacts(ModelProto training, ModelProto eval, ModelProto optimizer, List<AdapterSpec> adapters,
-            Map<String, TensorProto> initialAdapters, String logitsOutput, java.nio.file.Path directory) {}
+            Map<String, TensorProto> initialAdapters, String logitsOutput,
+            java.util.Optional<java.nio.file.Path> directory) {
+
+        /** Just compiled: not on disk yet. */
+        static Artifacts inMemory(ModelProto training, ModelProto eval, ModelProto optimizer, List<AdapterSpec> adapters,
+                Map<String, TensorProto> initialAdapters, String logitsOutput) {
+            return new Artifacts(training, eval, optimizer, adapters, initialAdapters, logitsOutput,
+                    java.util.Optional.empty());
+        }
+
+        /** Read back from {@code dir}. */
+        static Artifacts stored(ModelProto training, ModelProto eval, ModelProto optimizer, List<AdapterSpec> adapters,
+                Map<String, TensorProto> initialAdapters, String logitsOutput, java.nio.file.Path dir) {
+            return new Artifacts(training, eval, optimizer, adapters, initialAdapters, logitsOutput,
+                    java.util.Optional.of(dir));
+        }
+    }
 
     private final Backprop backprop;
 
@@ -134,7 +154,7 @@ public final class TrainingCompiler {
         ModelProto training = withGraph(patched, build(forward, logits, options, true, specs), "training");
         ModelProto eval = withGraph(patched, build(forward, logits, options, false, specs), "eval");
         ModelProto optimizer = OptimizerGraph.build(specs, options.optimizer());
-        return new Artifacts(training, eval, optimizer, specs, initial, logits, null);
+        return Artifacts.inMemory(training, eval, optimizer, specs, initial, logits);
     }
 
     private GraphProto build(GraphProto forward, String logits, Options options, boolean withGradients,

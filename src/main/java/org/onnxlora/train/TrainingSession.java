@@ -9,23 +9,20 @@ import ai.onnxruntime.OrtSession.SessionOptions;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.io.Tensors;
+import org.onnxlora.lora.AdapterValues;
 import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Sessions;
 import org.onnxlora.data.Batch;
-import org.onnxlora.data.BatchFeeds;
-import org.onnxlora.data.StaticBatches;
 
 /**
  * Runs compiled training artifacts on ONNX Runtime.
@@ -53,29 +50,22 @@ public final class TrainingSession implements AutoCloseable {
     private final OrtEnvironment env = Sessions.env();
     private final TrainingCompiler.Artifacts artifacts;
     private final FrozenWeights frozen;
+    private final GraphSessions graphs;
     private final OrtSession training;
-    private final OrtSession optimizer;
+    private final OptimizerStep optimizer;
     private OrtSession eval;
-    private final RuntimeOptions options;
     private final List<AdapterSpec> specs;
     private final Seq2SeqSignature signature;
+    private final TrainingFeeds feedsOf;
     /** fp16 artifacts only (their training graph takes {@link TrainingCompiler#LOSS_SCALE}); null otherwise. */
     private final LossScaler scaler;
     /** What this optimizer step's gradient seed is multiplied by (1 without loss scaling). */
     private double seedScale = 1;
 
-    // [0] and [1]: current and next, swapped after every optimizer step
-    private final FlatAdapterBuffer[] params;
-    private final FlatAdapterBuffer[] expAvg;
-    private final FlatAdapterBuffer[] expAvgSq;
-    private final FlatAdapterBuffer grads;
-    private final FlatAdapterBuffer accum;
+    private final AdapterState state;
+    private final GradientAccumulator grads;
     private final OnnxTensor lossSum;
     private final OnnxTensor tokenCount;
-    private final OnnxTensor gradNorm;
-    private int current;
-    private int accumulated;
-    private double accumulatedTokens;
     private long step;
     private long runNanos;
     private boolean closed;
@@ -97,11 +87,9 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     public TrainingSession(TrainingCompiler.Artifacts artifacts, RuntimeOptions options) {
-        if (artifacts.directory() == null) {
-            throw new IllegalArgumentException("write the artifacts with ArtifactStore first");
-        }
+        Path dir = artifacts.directory().orElseThrow(() ->
+                new IllegalArgumentException("write the artifacts with ArtifactStore first"));
         this.artifacts = artifacts;
-        this.options = options;
         this.specs = artifacts.adapters();
         // before any session exists: a precision the device cannot run is one line, not an ORT stack
         Precision.of(artifacts.training()).requireRunnableOn(options.device());
@@ -109,39 +97,45 @@ public final class TrainingSession implements AutoCloseable {
                 .anyMatch(i -> i.getName().equals(TrainingCompiler.LOSS_SCALE))
                 ? new LossScaler(LossScaler.Config.DEFAULT) : null;
         this.signature = signatureOf(artifacts);
+        this.feedsOf = new TrainingFeeds(env, signature);
         this.frozen = new FrozenWeights(artifacts.training());
+        this.graphs = new GraphSessions(options, frozen);
         AdapterLayout layout = new AdapterLayout(specs);
         OrtSession t = null;
         OrtSession o = null;
-        List<FlatAdapterBuffer> made = new ArrayList<>();
+        OptimizerStep opt = null;
+        AdapterState st = null;
+        GradientAccumulator acc = null;
         List<OnnxTensor> scalars = new ArrayList<>();
         try {
-            t = open(artifacts.directory().resolve(ArtifactStore.TRAINING), "training", true);
+            t = graphs.openWithFrozen(dir.resolve(ArtifactStore.TRAINING), "training");
             // from memory: artifacts of an older format get a rebuilt optimizer (ArtifactStore.read)
-            o = open(artifacts.optimizer(), "optimizer");
-            params = new FlatAdapterBuffer[] {flat(layout, made), flat(layout, made)};
-            expAvg = new FlatAdapterBuffer[] {flat(layout, made), flat(layout, made)};
-            expAvgSq = new FlatAdapterBuffer[] {flat(layout, made), flat(layout, made)};
-            grads = flat(layout, made);
-            accum = flat(layout, made);
+            o = graphs.open(artifacts.optimizer(), "optimizer");
+            opt = new OptimizerStep(env, o);
+            o = null;
+            st = new AdapterState(env, layout);
+            acc = new GradientAccumulator(env, layout);
             lossSum = scalarBuffer(scalars);
             tokenCount = scalarBuffer(scalars);
-            gradNorm = scalarBuffer(scalars);
             for (AdapterSpec s : specs) {
-                params[current].write(s.name(), Tensors.toFloats(artifacts.initialAdapters().get(s.name())));
+                st.params().write(s.name(), Tensors.toFloats(artifacts.initialAdapters().get(s.name())));
             }
         } catch (OrtException | RuntimeException e) {
             // nothing made so far outlives a failed start
             closeQuietly(t);
             closeQuietly(o);
-            made.forEach(FlatAdapterBuffer::close);
+            for (AutoCloseable c : new AutoCloseable[] {opt, st, acc}) {
+                closeQuietly(c);
+            }
             scalars.forEach(OnnxTensor::close);
             frozen.close();
             throw e instanceof OnnxLoraException ole ? ole
                     : new OnnxLoraException(ErrorCode.RUNTIME, "cannot start training: " + e.getMessage(), e);
         }
         this.training = t;
-        this.optimizer = o;
+        this.optimizer = opt;
+        this.state = st;
+        this.grads = acc;
     }
 
     /** The training graph's contract: every input but the adapters and labels, which the session feeds itself. */
@@ -175,12 +169,6 @@ public final class TrainingSession implements AutoCloseable {
         }
     }
 
-    private FlatAdapterBuffer flat(AdapterLayout layout, List<FlatAdapterBuffer> made) throws OrtException {
-        FlatAdapterBuffer b = new FlatAdapterBuffer(env, layout);
-        made.add(b);
-        return b;
-    }
-
     private OnnxTensor scalarBuffer(List<OnnxTensor> made) throws OrtException {
         FloatBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).asFloatBuffer();
         OnnxTensor t = OnnxTensor.createTensor(env, b, new long[0]);
@@ -188,46 +176,13 @@ public final class TrainingSession implements AutoCloseable {
         return t;
     }
 
-    /** Opens one graph; {@code what} (training, optimizer, eval) also suffixes its profile file, if profiling. */
-    private OrtSession open(Path file, String what, boolean withFrozen) {
-        try (SessionOptions so = Sessions.options(profiled(what))) {
-            if (withFrozen) {
-                frozen.addTo(so);
-            }
-            return env.createSession(file.toString(), so);
-        } catch (OrtException e) {
-            throw new OnnxLoraException(ErrorCode.RUNTIME, "ONNX Runtime cannot load the " + what + " graph: "
-                    + e.getMessage(), e);
-        }
-    }
-
-    /** Opens a graph without frozen weights (the optimizer) from memory. */
-    private OrtSession open(org.onnxlora.proto.Onnx.ModelProto model, String what) {
-        return Sessions.create(model, profiled(what), "the " + what + " graph");
-    }
-
-    private RuntimeOptions profiled(String what) {
-        return options.profilePrefix() == null ? options
-                : options.withProfilePrefix(Path.of(options.profilePrefix() + "_" + what));
-    }
-
     /**
      * Ends profiling (when {@link RuntimeOptions#profilePrefix()} is set) and returns the
      * profile files ORT wrote, training graph first; empty when not profiling.
      */
     public List<Path> endProfiling() {
-        if (options.profilePrefix() == null) {
-            return List.of();
-        }
-        List<Path> files = new ArrayList<>();
-        try {
-            for (OrtSession s : eval == null ? List.of(training, optimizer) : List.of(training, optimizer, eval)) {
-                files.add(Path.of(s.endProfiling()));
-            }
-            return files;
-        } catch (OrtException e) {
-            throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot end profiling: " + e.getMessage(), e);
-        }
+        return graphs.endProfiling(eval == null ? List.of(training, optimizer.session())
+                : List.of(training, optimizer.session(), eval));
     }
 
     public List<AdapterSpec> adapters() {
@@ -248,7 +203,7 @@ public final class TrainingSession implements AutoCloseable {
         // A static-shape export takes fixed-size pieces; their summed losses and gradients are the batch's.
         double loss = 0;
         double tokens = 0;
-        for (Batch piece : fitted(batch)) {
+        for (Batch piece : feedsOf.fitted(batch)) {
             Pass p = forwardBackwardFitted(piece);
             loss += p.lossSum();
             tokens += p.tokens();
@@ -256,39 +211,27 @@ public final class TrainingSession implements AutoCloseable {
         return new Pass(loss, tokens);
     }
 
-    private List<Batch> fitted(Batch batch) {
-        return StaticBatches.fit(batch, signature.staticShape(), signature.padTokenId(),
-                signature.decoderStartTokenId());
-    }
-
     private Pass forwardBackwardFitted(Batch batch) {
-        Map<String, OnnxTensor> feeds = new HashMap<>(params[current].views());
-        List<OnnxTensor> owned = batchTensors(batch, feeds, true);
+        Map<String, OnnxTensor> feeds = new HashMap<>(state.params().views());
+        List<OnnxTensor> owned = feedsOf.add(batch, feeds);
         Map<String, OnnxValue> pinned = new HashMap<>();
-        // The first micro-batch writes its gradients straight into the accumulator; later ones add to it.
-        FlatAdapterBuffer target = accumulated == 0 ? accum : grads;
-        target.views().forEach((name, t) -> pinned.put(AdapterSpec.grad(name), t));
+        grads.target().views().forEach((name, t) -> pinned.put(AdapterSpec.grad(name), t));
         pinned.put(TrainingCompiler.LOSS_SUM, lossSum);
         pinned.put(TrainingCompiler.TOKEN_COUNT, tokenCount);
         if (scaler != null) {
-            if (accumulated == 0) {
+            if (grads.isEmpty()) {
                 // GradScaler scales the mean loss; the graph differentiates the summed loss, so the seed is
                 // scale / tokens of the step's first micro-batch, and stays so for the step's later ones
-                seedScale = scaler.scale() / Math.max(1, labelTokens(batch));
+                seedScale = scaler.scale() / Math.max(1, TrainingFeeds.labelTokens(batch));
             }
-            owned.add(scalar((float) seedScale, owned));
-            feeds.put(TrainingCompiler.LOSS_SCALE, owned.get(owned.size() - 1));
+            feedsOf.addLossScale((float) seedScale, feeds, owned);
         }
         long t0 = System.nanoTime();
         try (OrtSession.Result r = training.run(feeds, pinned)) {
             runNanos += System.nanoTime() - t0;
             double loss = lossSum.getFloatBuffer().get(0);
             double tokens = tokenCount.getFloatBuffer().get(0);
-            if (accumulated > 0) {
-                accum.add(grads);
-            }
-            accumulated++;
-            accumulatedTokens += tokens;
+            grads.added(tokens);
             return new Pass(loss, tokens);
         } catch (OrtException e) {
             throw new OnnxLoraException(ErrorCode.RUNTIME, "training step failed: " + e.getMessage(), e);
@@ -302,62 +245,40 @@ public final class TrainingSession implements AutoCloseable {
      * over all their tokens; returns the global gradient norm before clipping.
      */
     public double applyUpdate(double lr) {
-        if (accumulated == 0) {
+        if (grads.isEmpty()) {
             throw new IllegalStateException("applyUpdate without forwardBackward");
         }
         step++;
-        Map<String, OnnxTensor> feeds = new HashMap<>();
-        Map<String, OnnxValue> pinned = new HashMap<>();
-        int next = 1 - current;
-        List<OnnxTensor> owned = new ArrayList<>();
+        // the loss scale is divided out here, with the mean over tokens (the optimizer graph's grad_scale)
+        double gradScale = 1.0 / (Math.max(1.0, grads.tokens()) * seedScale);
+        long t0 = System.nanoTime();
+        double norm;
         try {
-            feeds.put(OptimizerGraph.PARAMS, params[current].flat());
-            feeds.put(OptimizerGraph.GRADS, accum.flat());
-            feeds.put(OptimizerGraph.EXP_AVG, expAvg[current].flat());
-            feeds.put(OptimizerGraph.EXP_AVG_SQ, expAvgSq[current].flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.PARAMS), params[next].flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG), expAvg[next].flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG_SQ), expAvgSq[next].flat());
-            OnnxTensor lrT = OnnxTensor.createTensor(env, lr);
-            OnnxTensor stepT = OnnxTensor.createTensor(env, step);
-            // the loss scale is divided out here, with the mean over tokens (the optimizer graph's grad_scale)
-            OnnxTensor scaleT = OnnxTensor.createTensor(env,
-                    (float) (1.0 / (Math.max(1.0, accumulatedTokens) * seedScale)));
-            owned.addAll(List.of(lrT, stepT, scaleT));
-            feeds.put(OptimizerGraph.LR, lrT);
-            feeds.put(OptimizerGraph.STEP, stepT);
-            feeds.put(OptimizerGraph.GRAD_SCALE, scaleT);
-            pinned.put(OptimizerGraph.GRAD_NORM, gradNorm);
-            long t0 = System.nanoTime();
-            try (OrtSession.Result r = optimizer.run(feeds, pinned)) {
-                runNanos += System.nanoTime() - t0;
-            }
-            accumulated = 0;
-            accumulatedTokens = 0;
-            double norm = gradNorm.getFloatBuffer().get(0);
-            if (scaler != null && !scaler.update(norm)) {
-                // overflowed: the step is skipped (the updated buffers are dropped, AdamW's step count stays)
-                step--;
-                return norm;
-            }
-            current = next;
-            return norm;
+            norm = optimizer.run(state, grads, step, lr, gradScale);
         } catch (OrtException e) {
             step--;
             throw new OnnxLoraException(ErrorCode.RUNTIME, "optimizer step failed: " + e.getMessage(), e);
         } finally {
-            owned.forEach(OnnxTensor::close);
+            runNanos += System.nanoTime() - t0;
         }
+        grads.clear();
+        if (scaler != null && !scaler.update(norm)) {
+            // overflowed: the step is skipped (the updated buffers are dropped, AdamW's step count stays)
+            step--;
+            return norm;
+        }
+        state.advance();
+        return norm;
     }
 
     /** Loss of {@code batch} with the current adapters, without gradients (the eval graph). */
     public Pass evaluate(Batch batch) {
         if (eval == null) {
-            eval = open(artifacts.directory().resolve(ArtifactStore.EVAL), "eval", true);
+            eval = graphs.openWithFrozen(artifacts.directory().orElseThrow().resolve(ArtifactStore.EVAL), "eval");
         }
         double loss = 0;
         double tokens = 0;
-        for (Batch piece : fitted(batch)) {
+        for (Batch piece : feedsOf.fitted(batch)) {
             Pass p = evaluateFitted(piece);
             loss += p.lossSum();
             tokens += p.tokens();
@@ -366,8 +287,8 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     private Pass evaluateFitted(Batch batch) {
-        Map<String, OnnxTensor> feeds = new HashMap<>(params[current].views());
-        List<OnnxTensor> owned = batchTensors(batch, feeds, true);
+        Map<String, OnnxTensor> feeds = new HashMap<>(state.params().views());
+        List<OnnxTensor> owned = feedsOf.add(batch, feeds);
         try (OrtSession.Result r = eval.run(feeds,
                 java.util.Set.of(TrainingCompiler.LOSS_SUM, TrainingCompiler.TOKEN_COUNT))) {
             float loss = (Float) ((OnnxTensor) r.get(TrainingCompiler.LOSS_SUM).orElseThrow()).getValue();
@@ -380,70 +301,37 @@ public final class TrainingSession implements AutoCloseable {
         }
     }
 
-    private static long labelTokens(Batch b) {
-        long n = 0;
-        for (long l : b.labels()) {
-            n += l == Seq2SeqSignature.IGNORE_INDEX ? 0 : 1;
-        }
-        return n;
-    }
-
-    private OnnxTensor scalar(float v, List<OnnxTensor> owned) {
-        try {
-            return OnnxTensor.createTensor(env, v);
-        } catch (OrtException e) {
-            owned.forEach(OnnxTensor::close);
-            throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot create the loss scale: " + e.getMessage(), e);
-        }
-    }
-
     /** The fp16 loss scaler, present when the artifacts were compiled for fp16. */
     public java.util.Optional<LossScaler> lossScaler() {
         return java.util.Optional.ofNullable(scaler);
     }
 
-    private List<OnnxTensor> batchTensors(Batch b, Map<String, OnnxTensor> feeds, boolean withLabels) {
-        List<OnnxTensor> owned = BatchFeeds.add(env, signature, b, feeds);
-        if (withLabels) {
-            try {
-                OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(b.labels()),
-                        new long[] {b.size(), b.targetLength()});
-                feeds.put(TrainingCompiler.LABELS, t);
-                owned.add(t);
-            } catch (OrtException e) {
-                owned.forEach(OnnxTensor::close);
-                throw new OnnxLoraException(ErrorCode.RUNTIME, "cannot create batch tensors: " + e.getMessage(), e);
-            }
-        }
-        return owned;
-    }
-
     /** Current value of adapter {@code name} (a copy). */
     public float[] adapter(String name) {
-        return params[current].read(name);
+        return state.params().read(name);
     }
 
     public float[] expAvg(String name) {
-        return expAvg[current].read(name);
+        return state.expAvg().read(name);
     }
 
     public float[] expAvgSq(String name) {
-        return expAvgSq[current].read(name);
+        return state.expAvgSq().read(name);
     }
 
     /** Gradient of the summed loss accumulated since the last update (a copy). */
     public float[] accumulatedGradient(String name) {
-        return accum.read(name);
+        return grads.sum().read(name);
     }
 
     /** The gradient accumulated since the last update, all adapters in {@link #adapters()} order (a copy). */
     public float[] accumulatedGradients() {
-        return accum.readAll();
+        return grads.sum().readAll();
     }
 
     /** Tokens the accumulated gradient was summed over (the update divides by them). */
     public double accumulatedTokens() {
-        return accumulatedTokens;
+        return grads.tokens();
     }
 
     /**
@@ -452,32 +340,40 @@ public final class TrainingSession implements AutoCloseable {
      * uses them.
      */
     public void setAccumulatedGradients(float[] gradients, double tokens) {
-        accum.writeAll(gradients);
-        accumulated = Math.max(accumulated, 1);
-        accumulatedTokens = tokens;
+        grads.set(gradients, tokens);
     }
 
     /** The current adapter values, all adapters in {@link #adapters()} order (a copy). */
     public float[] adapterValues() {
-        return params[current].readAll();
+        return state.params().readAll();
     }
 
     /** Sets every adapter at once (broadcasting another session's {@link #adapterValues()}). */
     public void setAdapterValues(float[] values) {
-        params[current].writeAll(values);
+        state.params().writeAll(values);
     }
 
     public void setAdapter(String name, float[] values) {
-        params[current].write(name, values);
+        state.params().write(name, values);
     }
 
     /** Restores optimizer state (resume). */
-    public void setState(long step, Map<String, float[]> adapters, Map<String, float[]> m, Map<String, float[]> v) {
+    public void setState(long step, AdapterValues adapters, AdapterValues m, AdapterValues v) {
         this.step = step;
         for (AdapterSpec s : specs) {
-            params[current].write(s.name(), adapters.get(s.name()));
-            expAvg[current].write(s.name(), m.get(s.name()));
-            expAvgSq[current].write(s.name(), v.get(s.name()));
+            state.params().write(s.name(), adapters.get(s.name()));
+            state.expAvg().write(s.name(), m.get(s.name()));
+            state.expAvgSq().write(s.name(), v.get(s.name()));
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // already failing
+            }
         }
     }
 
@@ -498,17 +394,12 @@ public final class TrainingSession implements AutoCloseable {
         }
         closed = true;
         closeQuietly(training);
-        closeQuietly(optimizer);
+        optimizer.close();
         closeQuietly(eval);
-        for (FlatAdapterBuffer[] pair : List.of(params, expAvg, expAvgSq)) {
-            pair[0].close();
-            pair[1].close();
-        }
+        state.close();
         grads.close();
-        accum.close();
         lossSum.close();
         tokenCount.close();
-        gradNorm.close();
         frozen.close();
     }
 }

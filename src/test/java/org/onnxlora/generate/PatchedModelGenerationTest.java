@@ -52,8 +52,8 @@ class PatchedModelGenerationTest {
         patcher.patch(Fixtures.optimum(), patchedDir, CFG, trained(), Overwrite.REFUSE);
         Path mergedFile = tmp.resolve("merged.onnx");
         Path mergedDir = tmp.resolve("merged-optimum");
-        new BranchMerger(Progress.NONE).merge(patchedFile, mergedFile, Map.of(), Overwrite.REFUSE);
-        new BranchMerger(Progress.NONE).merge(patchedDir, mergedDir, Map.of(), Overwrite.REFUSE);
+        new BranchMerger(Progress.NONE).merge(patchedFile, mergedFile, org.onnxlora.lora.AdapterValues.none(), Overwrite.REFUSE);
+        new BranchMerger(Progress.NONE).merge(patchedDir, mergedDir, org.onnxlora.lora.AdapterValues.none(), Overwrite.REFUSE);
 
         List<long[]> sources = new ArrayList<>(TestInputs.sources(4));
         sources.addAll(GeneratorTest.randomSources(4, 7));

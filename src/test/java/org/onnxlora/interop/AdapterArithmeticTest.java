@@ -37,7 +37,7 @@ class AdapterArithmeticTest {
     Adapter adapter(String name, LoraConfig cfg, long seed) {
         Path p = tmp.resolve(name + ".onnx");
         new Patcher(ModelFamily.bart(), Progress.NONE).patch(Fixtures.torchscript(), p, cfg, Logits.nonZero(seed), Overwrite.REFUSE);
-        return PatchedAdapters.read(p, Map.of(), name);
+        return PatchedAdapters.read(p, org.onnxlora.lora.AdapterValues.none(), name);
     }
 
     Path merge(Path model, String out, Term... terms) {

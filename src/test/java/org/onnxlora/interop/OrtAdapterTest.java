@@ -38,7 +38,7 @@ class OrtAdapterTest {
 
     Path merge(Path patched) {
         Path w = tmp.resolve(patched.getFileName().toString().replace(".onnx", ".merged.onnx"));
-        new BranchMerger(Progress.NONE).merge(patched, w, Map.of(), Overwrite.REFUSE);
+        new BranchMerger(Progress.NONE).merge(patched, w, org.onnxlora.lora.AdapterValues.none(), Overwrite.REFUSE);
         return w;
     }
 
@@ -65,8 +65,8 @@ class OrtAdapterTest {
         // a second task: another rank, alpha and rsLoRA, only on the decoder's q_proj and v_proj
         Path p2 = patch(base, "a2", new LoraConfig(2, 6, List.of("model\\.decoder\\..*\\.(q|v)_proj"),
                 LoraConfig.Init.GAUSSIAN, 2, true, Map.of(), Map.of()), 22);
-        Adapter a1 = PatchedAdapters.read(p1, Map.of(), "a1");
-        Adapter a2 = PatchedAdapters.read(p2, Map.of(), "a2");
+        Adapter a1 = PatchedAdapters.read(p1, org.onnxlora.lora.AdapterValues.none(), "a1");
+        Adapter a2 = PatchedAdapters.read(p2, org.onnxlora.lora.AdapterValues.none(), "a2");
 
         Path out = tmp.resolve("ort");
         OrtAdapters.Exported e1 = OrtAdapters.export(a1, p1, ModelFamily.bart(), out, "task1");

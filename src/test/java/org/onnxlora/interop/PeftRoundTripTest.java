@@ -70,7 +70,7 @@ class PeftRoundTripTest {
     @Test
     void exportIsWhatPeftLoadedAndPeftComputesTheMergedModel() throws Exception {
         Path patched = exportedPatched();
-        Adapter a = PatchedAdapters.read(patched, Map.of(), "test adapter");
+        Adapter a = PatchedAdapters.read(patched, org.onnxlora.lora.AdapterValues.none(), "test adapter");
         Path dir = tmp.resolve("peft");
         Peft.write(a, AdapterMerger.knownModules(patched, ModelFamily.bart()).keySet(), dir, null);
         if (Boolean.getBoolean("onnxlora.writeGoldens")) {
@@ -97,7 +97,7 @@ class PeftRoundTripTest {
         }
 
         Path merged = tmp.resolve("merged.onnx");
-        new BranchMerger(Progress.NONE).merge(patched, merged, Map.of(), Overwrite.REFUSE);
+        new BranchMerger(Progress.NONE).merge(patched, merged, org.onnxlora.lora.AdapterValues.none(), Overwrite.REFUSE);
         Goldens g = Goldens.load();
         if (g == null) {
             return;

@@ -89,7 +89,7 @@ class KernelCopySaveTest {
         }).output();
         Path p = tmp.resolve("patched.onnx");
         ModelIO.save(patched, p, ModelIO.ExternalData.NEVER);
-        ModelProto merged = new BranchMergePass().apply(ModelIO.load(p), Map.of()).output();
+        ModelProto merged = new BranchMergePass().apply(ModelIO.load(p), org.onnxlora.lora.AdapterValues.none()).output();
         Path out = tmp.resolve("merged.onnx");
         PayloadSink.Stats s = ModelIO.write(merged, out, ModelIO.ExternalData.NEVER);
         assertArrayEquals(merged.toByteArray(), Files.readAllBytes(out));

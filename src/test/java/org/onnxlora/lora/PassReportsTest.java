@@ -68,7 +68,7 @@ class PassReportsTest {
         // a factor outside any branch: stays, and the report says so
         ModelProto withStray = trained.toBuilder().setGraph(trained.getGraph().toBuilder()
                 .addInitializer(new TinyGraphs(9).random("stray.lora_A", F, 6, 2))).build();
-        PassResult<ModelProto> r = new BranchMergePass().apply(withStray, Map.of());
+        PassResult<ModelProto> r = new BranchMergePass().apply(withStray, org.onnxlora.lora.AdapterValues.none());
         assertEquals("lora-merge", r.pass());
         assertEquals(List.of(Q), r.changed());
         assertEquals(List.of("stray.lora_A"), r.refused().stream().map(PassResult.Refusal::subject).toList());
@@ -76,7 +76,7 @@ class PassReportsTest {
         double d = verifier.compare(trained, r.output(), 2, 2).maxAbs();
         assertTrue(d <= 1e-4, "merged differs by " + d);
 
-        PassResult<ModelProto> clean = new BranchMergePass().apply(trained, Map.of());
+        PassResult<ModelProto> clean = new BranchMergePass().apply(trained, org.onnxlora.lora.AdapterValues.none());
         assertEquals(List.of(), clean.refused());
     }
 

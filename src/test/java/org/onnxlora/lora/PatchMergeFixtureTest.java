@@ -82,7 +82,7 @@ public class PatchMergeFixtureTest {
         Path patched = tmp.resolve("patched.onnx");
         Path merged = tmp.resolve("merged.onnx");
         new Patcher(ModelFamily.bart(), Progress.NONE).patch(model, patched, CFG, nonZero(), Overwrite.REFUSE);
-        new BranchMerger(Progress.NONE).merge(patched, merged, Map.of(), Overwrite.REFUSE);
+        new BranchMerger(Progress.NONE).merge(patched, merged, org.onnxlora.lora.AdapterValues.none(), Overwrite.REFUSE);
         Verifier.Report fold = verifier.compare(patched, merged, 3, 12);
         assertTrue(fold.maxAbs() <= 1e-4, "merged differs from patched by " + fold.maxAbs());
         Verifier.Report moved = verifier.compare(model, merged, 1, 13);
@@ -117,7 +117,7 @@ public class PatchMergeFixtureTest {
         Path trained = tmp.resolve("optimum-trained");
         new Patcher(ModelFamily.bart(), Progress.NONE).patch(Fixtures.optimum(), trained, CFG, nonZero(), Overwrite.REFUSE);
         Path merged = tmp.resolve("optimum-merged");
-        new BranchMerger(Progress.NONE).merge(trained, merged, Map.of(), Overwrite.REFUSE);
+        new BranchMerger(Progress.NONE).merge(trained, merged, org.onnxlora.lora.AdapterValues.none(), Overwrite.REFUSE);
         for (String f : List.of("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")) {
             Verifier.Report r = verifier.compare(trained.resolve(f), merged.resolve(f), 2, 6);
             assertTrue(r.maxAbs() <= 1e-4, f + " merged differs by " + r.maxAbs());

@@ -32,7 +32,7 @@ class RewriteCasesTest {
         ModelProto zero = pass.apply(base, cfg, plan, new AdapterInit(cfg.init(), cfg.seed())).output();
         assertTrue(verifier.compare(base, zero, 2, 1).maxAbs() <= 1e-6);
         ModelProto trained = pass.apply(base, cfg, plan, PatchMergeFixtureTest.nonZero()).output();
-        ModelProto merged = new BranchMergePass().apply(trained, Map.of()).output();
+        ModelProto merged = new BranchMergePass().apply(trained, org.onnxlora.lora.AdapterValues.none()).output();
         double d = verifier.compare(trained, merged, 2, 2).maxAbs();
         assertTrue(d <= 1e-4, "merged differs by " + d);
         assertTrue(verifier.compare(base, merged, 1, 3).maxAbs() > 1e-3, "adapters had no effect");
@@ -83,7 +83,7 @@ class RewriteCasesTest {
         GraphIndex pg = new GraphIndex(trained.getGraph());
         String path = "model.decoder.layers.0.encoder_attn.v_proj";
         assertEquals(h, pg.initializer(path + ".lora_A").getDataType());
-        ModelProto merged = new BranchMergePass().apply(trained, Map.of()).output();
+        ModelProto merged = new BranchMergePass().apply(trained, org.onnxlora.lora.AdapterValues.none()).output();
         // expected: W0 + s*A*B in double from the fp16 values, rounded once to fp16
         Projection p = plan.selected().get(0).projection();
         double[] w0 = Tensors.toDoubles(pg.initializer(p.weight()));

@@ -71,11 +71,11 @@ class DivergenceTest {
                 assertTrue(e.getMessage().contains("step 4") && e.getMessage().contains("step-00000003"), e.getMessage());
                 Path last = Checkpoint.latest(tmp.resolve("run")).orElseThrow();
                 assertTrue(last.endsWith("step-00000003"), last.toString());
-                for (float[] v : Checkpoint.adapters(last).values()) {
+                Checkpoint.adapters(last).forEach((name, v) -> {
                     for (float x : v) {
                         assertTrue(Float.isFinite(x), "the kept checkpoint holds non-finite adapters");
                     }
-                }
+                });
             }
         } finally {
             TrainingParityTest.close();

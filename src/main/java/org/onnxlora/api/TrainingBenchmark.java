@@ -1,0 +1,59 @@
+package org.onnxlora.api;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.Supplier;
+import org.onnxlora.data.Batch;
+import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.train.TrainingSession;
+
+/**
+ * Timing the training step itself (forward, backward and the AdamW update) on compiled artifacts
+ * ({@link TrainingSetup#compile}), with no data loading, evaluation or checkpoints in the way.
+ */
+public final class TrainingBenchmark {
+    private TrainingBenchmark() {}
+
+    /** Notes while it runs; both default to nothing. */
+    public interface Listener {
+        /** The sessions are open; no step has run. */
+        default void opened() {}
+
+        /** Step {@code index} (from 0, warm-up included) took {@code wallNanos}. */
+        default void stepDone(int index, long wallNanos) {}
+    }
+
+    /**
+     * @param stepMs wall time of each measured step (after the warm-up)
+     * @param outsideOrtShare per measured step, the share of its wall time spent outside {@code OrtSession.run}
+     * @param profiles ONNX Runtime profile files, when the runtime options asked for profiling
+     * @param skippedSteps steps fp16 loss scaling skipped, or -1 without loss scaling
+     */
+    public record Result(double[] stepMs, double[] outsideOrtShare, List<Path> profiles, long skippedSteps) {}
+
+    /** Runs {@code warmup + steps} steps at learning rate {@code lr}, one batch from {@code batches} each. */
+    public static Result measure(Path artifacts, RuntimeOptions runtime, int warmup, int steps, double lr,
+            Supplier<Batch> batches, Listener listener) {
+        double[] stepMs = new double[steps];
+        double[] outside = new double[steps];
+        try (TrainingSession s = new TrainingSession(artifacts, runtime)) {
+            listener.opened();
+            for (int i = 0; i < warmup + steps; i++) {
+                Batch b = batches.get();
+                long runBefore = s.runNanos();
+                long start = System.nanoTime();
+                s.forwardBackward(b);
+                s.applyUpdate(lr);
+                long wall = System.nanoTime() - start;
+                if (i >= warmup) {
+                    stepMs[i - warmup] = wall / 1e6;
+                    outside[i - warmup] = 1.0 - (double) (s.runNanos() - runBefore) / wall;
+                }
+                listener.stepDone(i, wall);
+            }
+            List<Path> profiles = s.endProfiling();
+            long skipped = s.lossScaler().map(ls -> ls.state().skippedSteps()).orElse(-1L);
+            return new Result(stepMs, outside, profiles, skipped);
+        }
+    }
+}

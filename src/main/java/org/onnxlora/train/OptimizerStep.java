@@ -1,0 +1,87 @@
+package org.onnxlora.train;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The flat AdamW step (the optimizer graph, {@link OptimizerGraph}): reads the current adapters,
+ * moments and summed gradient and writes the next set of {@link AdapterState}, in one run for all
+ * adapters. Whether the step is kept is the caller's decision.
+ */
+final class OptimizerStep implements AutoCloseable {
+    private final OrtEnvironment env;
+    private final OrtSession session;
+    private final OnnxTensor gradNorm;
+
+    /** Takes ownership of {@code session}. */
+    OptimizerStep(OrtEnvironment env, OrtSession session) throws OrtException {
+        this.env = env;
+        this.session = session;
+        FloatBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        try {
+            this.gradNorm = OnnxTensor.createTensor(env, b, new long[0]);
+        } catch (OrtException | RuntimeException e) {
+            session.close();
+            throw e;
+        }
+    }
+
+    OrtSession session() {
+        return session;
+    }
+
+    /**
+     * Runs step {@code step} at learning rate {@code lr}, the gradients multiplied by {@code gradScale}
+     * (1 / (tokens · loss-scale seed)); returns the global gradient norm before clipping.
+     */
+    double run(AdapterState state, GradientAccumulator grads, long step, double lr, double gradScale)
+            throws OrtException {
+        Map<String, OnnxTensor> feeds = new HashMap<>();
+        Map<String, OnnxValue> pinned = new HashMap<>();
+        List<OnnxTensor> owned = new ArrayList<>();
+        try {
+            feeds.put(OptimizerGraph.PARAMS, state.params().flat());
+            feeds.put(OptimizerGraph.GRADS, grads.sum().flat());
+            feeds.put(OptimizerGraph.EXP_AVG, state.expAvg().flat());
+            feeds.put(OptimizerGraph.EXP_AVG_SQ, state.expAvgSq().flat());
+            pinned.put(AdapterSpec.updated(OptimizerGraph.PARAMS), state.nextParams().flat());
+            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG), state.nextExpAvg().flat());
+            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG_SQ), state.nextExpAvgSq().flat());
+            OnnxTensor lrT = OnnxTensor.createTensor(env, lr);
+            owned.add(lrT);
+            OnnxTensor stepT = OnnxTensor.createTensor(env, step);
+            owned.add(stepT);
+            OnnxTensor scaleT = OnnxTensor.createTensor(env, (float) gradScale);
+            owned.add(scaleT);
+            feeds.put(OptimizerGraph.LR, lrT);
+            feeds.put(OptimizerGraph.STEP, stepT);
+            feeds.put(OptimizerGraph.GRAD_SCALE, scaleT);
+            pinned.put(OptimizerGraph.GRAD_NORM, gradNorm);
+            try (OrtSession.Result r = session.run(feeds, pinned)) {
+                return gradNorm.getFloatBuffer().get(0);
+            }
+        } finally {
+            owned.forEach(OnnxTensor::close);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            session.close();
+        } catch (OrtException ignored) {
+            // closing: nothing to recover
+        }
+        gradNorm.close();
+    }
+}
