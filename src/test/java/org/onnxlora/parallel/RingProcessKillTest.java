@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.testing.ChildJvm;
 
 /** Ring members in separate JVMs; one is SIGKILLed mid-run. */
 class RingProcessKillTest {
@@ -23,11 +24,11 @@ class RingProcessKillTest {
     void aKilledPeerFailsTheSurvivorWithinTheTimeoutNamingIt() throws Exception {
         int size = 3;
         List<Process> procs = new ArrayList<>();
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         try {
             for (int r = 1; r < size; r++) {
-                procs.add(new ProcessBuilder(java, "-Xmx128m", "-cp", System.getProperty("java.class.path"),
-                        RingMemberMain.class.getName(), tmp.toString(), String.valueOf(r), String.valueOf(size))
+                List<String> cmd = new ArrayList<>(ChildJvm.testMain(RingMemberMain.class, "-Xmx128m"));
+                cmd.addAll(List.of(tmp.toString(), String.valueOf(r), String.valueOf(size)));
+                procs.add(new ProcessBuilder(cmd)
                         .redirectErrorStream(true).redirectOutput(tmp.resolve("out-" + r + ".txt").toFile()).start());
             }
             FolderExchange ex = new FolderExchange(tmp, size, Duration.ofSeconds(60));
