@@ -1,5 +1,6 @@
 package org.onnxlora.train;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,6 +16,8 @@ import org.onnxlora.data.Batch;
 import org.onnxlora.data.BatchSplit;
 import org.onnxlora.parallel.AllReduce;
 import org.onnxlora.parallel.LocalAllReduce;
+import org.onnxlora.runtime.Device;
+import org.onnxlora.runtime.RuntimeOptions;
 
 /**
  * Several training sessions of one process (one per device) that act as one: each micro-batch's
@@ -35,9 +38,7 @@ public final class DataParallelGroup implements GradientStep, AutoCloseable {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "a data-parallel group needs at least one session");
         }
         if (sessions.size() > 1 && sessions.stream().anyMatch(s -> s.lossScaler().isPresent())) {
-            // each session would pick its own loss scale from its own share: the sums would mix scales
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "fp16 loss scaling runs on one device only;"
-                    + " use fp32, tf32 or bf16 with several devices");
+            throw fp16OnSeveralDevices();
         }
         this.sessions = List.copyOf(sessions);
         this.members = LocalAllReduce.group(sessions.size(), timeout);
@@ -50,6 +51,33 @@ public final class DataParallelGroup implements GradientStep, AutoCloseable {
                 return t;
             }));
         }
+    }
+
+    /** Opens one session per device on the same compiled {@code artifacts}. */
+    public static DataParallelGroup open(Path artifacts, RuntimeOptions runtime, List<Device> devices, Duration timeout) {
+        List<TrainingSession> sessions = new ArrayList<>();
+        try {
+            for (Device d : devices) {
+                sessions.add(new TrainingSession(artifacts, runtime.withDevice(d)));
+            }
+            return new DataParallelGroup(sessions, timeout);
+        } catch (RuntimeException e) {
+            sessions.forEach(TrainingSession::close);
+            throw e;
+        }
+    }
+
+    /** Fails in one line, before any work, for a group this precision cannot form. */
+    public static void requireSupported(int devices, Precision precision) {
+        if (devices > 1 && precision.needsLossScaling()) {
+            throw fp16OnSeveralDevices();
+        }
+    }
+
+    private static OnnxLoraException fp16OnSeveralDevices() {
+        // each session would pick its own loss scale from its own share: the sums would mix scales
+        return new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "fp16 loss scaling runs on one device only;"
+                + " use fp32, tf32 or bf16 with several devices");
     }
 
     /** The session that holds the group's state for evaluation and checkpoints. */
