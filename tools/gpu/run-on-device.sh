@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half multi (and 'all' = env
 # synth parity placement gpu cpu16). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -334,6 +334,49 @@ for s in d['sessions']:
   cat "$R/summary.md"
 }
 
+# Issue 14/15: train --devices. Equivalence: the tiny model, 20 steps, --devices cuda:0,cuda:0 (two sessions on one
+# GPU, each batch split between them) against --device cuda:0 with the same global batch: final adapters within
+# 1e-6 relative (at lr 1e-4; AdamW turns split-batch rounding into lr-sized moves of near-zero gradients). Weak
+# scaling on bart-base: per-session batch 32, one session vs cuda:0,cuda:0 (global batch 64); the median
+# step_seconds and tokens_per_second of metrics.jsonl after 5 warm-up steps. On a machine with two GPUs, set
+# MULTI_DEVICES=cuda:0,cuda:1 for the second row. Needs 'synth' before it (the base model).
+phase_multi() {
+  export PIN=$GPU_CORES
+  local M=$W/multi; mkdir -p "$M"
+  local common=(--tokenizer "$X/tiny-bart/tokenizer.json" --train "$X/train.jsonl" --force --lr 1e-4
+    --schedule constant --max-source-length $S --max-target-length $T --threads 4 --seed 42 -q)
+  log "multi: tiny, cuda:0 vs cuda:0,cuda:0, 20 steps"
+  pinned $GPU_CORES timeout 300 $OL train --model "$TINY" "${common[@]}" --out "$M/tiny-1" --steps 20 --batch-size $BATCH \
+    --device cuda:0 > "$R/multi-tiny-1.log" 2>&1 || log "FAILED multi tiny-1"
+  pinned $GPU_CORES timeout 300 $OL train --model "$TINY" "${common[@]}" --out "$M/tiny-2" --steps 20 --batch-size $BATCH \
+    --devices cuda:0,cuda:0 > "$R/multi-tiny-2.log" 2>&1 || log "FAILED multi tiny-2"
+  (cd "$X/gpu" && $PY -c "import json, report; print(json.dumps(report.adapter_diff('$M/tiny-1', '$M/tiny-2')))") \
+    > "$R/multi-tiny-equivalence.json" 2>&1
+  local devs=${MULTI_DEVICES:-cuda:0,cuda:0}
+  for row in "1 cuda:0 $BATCH" "2 $devs $((2 * BATCH))"; do
+    set -- $row
+    log "multi: base weak scaling, $1 session(s) on $2, global batch $3"
+    pinned $GPU_CORES timeout 600 $OL train --model "$BASE" "${common[@]}" --out "$M/base-$1" --steps 25 --batch-size "$3" \
+      --devices "$2" > "$R/multi-base-$1.log" 2>&1 || log "FAILED multi base-$1"
+    cp "$M/base-$1/metrics.jsonl" "$R/multi-base-$1.metrics.jsonl" 2>/dev/null
+  done
+  $PY - "$R" > "$R/multi.md" <<'PYEOF'
+import json, statistics, sys, os
+r = sys.argv[1]
+print("| sessions | global batch | median step s | median tokens/s |")
+print("|---|---|---|---|")
+for n in (1, 2):
+    f = os.path.join(r, f"multi-base-{n}.metrics.jsonl")
+    if not os.path.exists(f):
+        print(f"| {n} | - | failed | - |"); continue
+    rows = [json.loads(l) for l in open(f) if '"event":"train"' in l.replace(" ", "")][5:]
+    print(f"| {n} | {32 * n} | {statistics.median(x['step_seconds'] for x in rows):.4f} |"
+          f" {statistics.median(x['tokens_per_second'] for x in rows):.0f} |")
+PYEOF
+  cat "$R/multi-tiny-equivalence.json" "$R/multi.md" >&2
+  unset PIN
+}
+
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(all)
 for p in "${phases[@]}"; do
@@ -344,7 +387,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|multi) "phase_$p"; pack ;;
     cpu2) cpu2_background; wait ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

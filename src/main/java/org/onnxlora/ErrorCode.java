@@ -25,6 +25,8 @@ public enum ErrorCode {
     DIVERGED(10),
     /** Bad rows in a data file. */
     BAD_DATA(11),
+    /** A data-parallel peer vanished, stopped answering, or broke the all-reduce protocol (retrying may help). */
+    COLLECTIVE(12),
     /** A bug in onnx-lora: an invariant broke. */
     INTERNAL(70);
 

@@ -31,7 +31,7 @@ class ArchitectureTest {
             Set.of("graph", "graph.shape"),
             Set.of("lora", "autodiff", "autodiff.rules", "synth"),
             Set.of("runtime"),
-            Set.of("data", "tensorboard", "metrics"),
+            Set.of("data", "tensorboard", "metrics", "parallel"),
             Set.of("run"),
             Set.of("eval", "generate", "interop", "report"),
             Set.of("train"),

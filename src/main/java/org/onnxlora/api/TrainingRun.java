@@ -35,6 +35,7 @@ import org.onnxlora.run.RunDirectory;
 import org.onnxlora.run.RunSettings;
 import org.onnxlora.run.RunStart;
 import org.onnxlora.run.RunSummary;
+import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Sessions;
 import org.onnxlora.train.LrSchedule;
@@ -42,6 +43,8 @@ import org.onnxlora.train.OptimumFolder;
 import org.onnxlora.train.TrainConfig;
 import org.onnxlora.train.Trainer;
 import org.onnxlora.train.TrainingCompiler;
+import org.onnxlora.train.DataParallelGroup;
+import org.onnxlora.train.GradientStep;
 import org.onnxlora.train.TrainingSession;
 
 /**
@@ -70,12 +73,33 @@ public final class TrainingRun {
     private final Path dir;
     private final RunStart.Mode mode;
     private final TrainOptions options;
+    /** How long a device waits for the others at a step's sum before the run fails naming them. */
+    private static final java.time.Duration COLLECTIVE_TIMEOUT = java.time.Duration.ofMinutes(10);
     private OptimumFolder patchedFolder;
+    /** Data-parallel devices, one session each; empty = the runtime options' one device. */
+    private List<Device> devices = List.of();
 
     private TrainingRun(Path dir, RunStart.Mode mode, TrainOptions options) {
         this.dir = dir;
         this.mode = mode;
         this.options = options;
+    }
+
+    /**
+     * Trains on several devices at once (data parallel, one session per device, {@code cpu} repeated
+     * for tests): each batch's rows are dealt across them by tokens, their gradients summed in device
+     * order before one optimizer step. Checkpoints, resume, metrics and the summary are one run's.
+     */
+    public TrainingRun onDevices(List<Device> list) {
+        if (list.isEmpty()) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "the device list is empty");
+        }
+        devices = List.copyOf(list);
+        return this;
+    }
+
+    private List<Device> devices() {
+        return devices.isEmpty() ? List.of(options.runtime().device()) : devices;
     }
 
     /** A new run in {@code dir} (missing or empty; a folder holding another run is refused). */
@@ -125,9 +149,12 @@ public final class TrainingRun {
      */
     public Result run(RunListener listener, Supplier<? extends StopRequest> stop) {
         TrainOptions o = options;
-        Sessions.requireDevice(o.runtime());
-        o.compiler().precision().requireRunnableOn(o.runtime().device());
-        o.compiler().precision().noteOn(o.runtime().device()).ifPresent(listener::info);
+        for (Device d : devices()) {
+            Sessions.requireDevice(o.runtime().withDevice(d));
+            o.compiler().precision().requireRunnableOn(d);
+        }
+        DataParallelGroup.requireSupported(devices().size(), o.compiler().precision());
+        o.compiler().precision().noteOn(devices().get(0)).ifPresent(listener::info);
         // The model's contract is checked before anything is written: an input it cannot feed, lengths past
         // its positions or a tokenizer larger than its vocabulary stop here.
         OptimumFolder folder = Files.isDirectory(o.model()) ? OptimumFolder.load(o.model(), o.family()) : null;
@@ -202,8 +229,11 @@ public final class TrainingRun {
             }
             patched = null; // release the source mapping before the sessions map the artifacts
             System.gc();
-            try (TrainingSession session = new TrainingSession(artifacts, o.runtime())) {
-                Trainer trainer = new Trainer(session, tc, dir, start.fingerprint(), listener.progress());
+            try (DataParallelGroup group = DataParallelGroup.open(artifacts, o.runtime(), devices(), COLLECTIVE_TIMEOUT)) {
+                TrainingSession session = group.primary();
+                // one device keeps the single-session step (no threads, no sums)
+                Trainer trainer = new Trainer(session, group.size() == 1 ? GradientStep.of(session) : group, tc, dir,
+                        start.fingerprint(), listener.progress());
                 BatchSource source = batcher.source(DataPosition.START);
                 long from = 0;
                 if (plan.checkpoint() != null) {
@@ -213,7 +243,8 @@ public final class TrainingRun {
                     listener.info(String.format(Locale.ROOT, "no checkpoint in %s yet: starting from step 0", dir));
                 }
                 listener.info(String.format(Locale.ROOT, "training %d adapters on %s: %d examples, %d batches/epoch,"
-                        + " %d steps (batch %d x %d accum)", session.adapters().size(), o.runtime().device(),
+                        + " %d steps (batch %d x %d accum)", session.adapters().size(),
+                        devices().stream().map(Device::toString).collect(java.util.stream.Collectors.joining(",")),
                         trainSet.examples().size(), batcher.batchesPerEpoch(), total, o.batchSize(), o.gradAccum()));
                 RunSummary summary;
                 try (StopRequest stop = stopRequest.get()) {

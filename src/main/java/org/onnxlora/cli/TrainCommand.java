@@ -114,6 +114,10 @@ final class TrainCommand extends BaseCommand {
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
     String device;
 
+    @Option(names = "--devices", description = "Data-parallel devices, comma-separated (cuda:0,cuda:1 or cpu,cpu):"
+            + " one session each, every batch split across them, one optimizer step; replaces --device.")
+    String devices;
+
     @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads; 0 = one per core (default: ${DEFAULT-VALUE}).")
     int threads;
 
@@ -151,6 +155,9 @@ final class TrainCommand extends BaseCommand {
         TrainOptions options = options();
         TrainingRun run = resume ? TrainingRun.resume(out, options) : force ? TrainingRun.replace(out, options)
                 : TrainingRun.create(out, options);
+        if (devices != null) {
+            run.onDevices(java.util.Arrays.stream(devices.split(",", -1)).map(Device::parse).toList());
+        }
         StopSignals[] stop = new StopSignals[1];
         TrainingRun.Result r = run.run(listener(), () -> stop[0] = StopSignals.install(output));
         if (r.interrupted()) {

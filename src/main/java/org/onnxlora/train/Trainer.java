@@ -27,13 +27,24 @@ import org.onnxlora.run.RunSummary;
  */
 public final class Trainer {
     private final TrainingSession session;
+    private final GradientStep gradients;
     private final TrainConfig config;
     private final Path runDir;
     private final String fingerprint;
     private final Progress progress;
 
     public Trainer(TrainingSession session, TrainConfig config, Path runDir, String fingerprint, Progress progress) {
+        this(session, GradientStep.of(session), config, runDir, fingerprint, progress);
+    }
+
+    /**
+     * A trainer whose steps run through {@code gradients} (a data-parallel group, say); {@code session}
+     * holds the state after every step, evaluates and is what checkpoints save.
+     */
+    public Trainer(TrainingSession session, GradientStep gradients, TrainConfig config, Path runDir, String fingerprint,
+            Progress progress) {
         this.session = session;
+        this.gradients = gradients;
         this.config = config;
         this.runDir = runDir;
         this.fingerprint = fingerprint;
@@ -73,7 +84,7 @@ public final class Trainer {
                 }
             }
         }
-        session.setState(st.step(), ck.adapters(), ck.expAvg(), ck.expAvgSq());
+        gradients.setState(st.step(), ck.adapters(), ck.expAvg(), ck.expAvgSq());
         session.lossScaler().ifPresent(ls -> LossScaleState.read(ck.dir()).ifPresent(ls::restore));
         data.seek(st.position());
         return st.step();
@@ -117,7 +128,7 @@ public final class Trainer {
                 StringBuilder shapes = new StringBuilder();
                 for (int k = 0; k < config.gradAccum(); k++) {
                     Batch b = data.next();
-                    TrainingSession.Pass p = session.forwardBackward(b);
+                    TrainingSession.Pass p = gradients.forwardBackward(b);
                     lossSum += p.lossSum();
                     count += p.tokens();
                     stepTokens += b.realTokens();
@@ -130,7 +141,7 @@ public final class Trainer {
                     throw diverged("loss", loss, step, lastCheckpoint);
                 }
                 double lr = config.schedule().at(step);
-                double gradNorm = session.applyUpdate(lr);
+                double gradNorm = gradients.applyUpdate(lr);
                 // fp16: an overflowed step is skipped by the loss scaler, not a divergence
                 boolean skipped = session.lossScaler().map(LossScaler::lastSkipped).orElse(false);
                 if (!Double.isFinite(gradNorm) && !skipped) {

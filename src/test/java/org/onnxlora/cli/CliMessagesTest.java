@@ -20,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.TensorProto;
+import org.onnxlora.testing.ChildJvm;
 import org.onnxlora.testing.Fixtures;
 import org.onnxlora.testing.TinyGraphs;
 
@@ -109,9 +110,8 @@ class CliMessagesTest {
         ModelIO.save(new TinyGraphs(0).input("x", TensorProto.DataType.FLOAT_VALUE, "n", 3L).init(shape)
                 .node("Reshape", "bad_reshape", TinyGraphs.list("x", "shape"), TinyGraphs.list("y"))
                 .output("y", TensorProto.DataType.FLOAT_VALUE, 5L).model(), model);
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), "org.onnxlora.cli.Main",
-                "verify", "--a", model.toString(), "--b", model.toString(), "--samples", "1"));
+        List<String> cmd = new ArrayList<>(ChildJvm.cli());
+        cmd.addAll(List.of("verify", "--a", model.toString(), "--b", model.toString(), "--samples", "1"));
         Path err = tmp.resolve("stderr.txt");
         Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).redirectOutput(tmp.resolve("stdout.txt").toFile())
                 .start();

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxlora.run.Checkpoint;
+import org.onnxlora.testing.ChildJvm;
 import org.onnxlora.testing.Fixtures;
 
 /**
@@ -37,8 +38,7 @@ class TrainResumeTest {
     }
 
     static Process startChild(Path out, Path log) throws java.io.IOException {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), "org.onnxlora.cli.Main"));
+        List<String> cmd = new ArrayList<>(ChildJvm.cli());
         cmd.addAll(trainArgs(out));
         cmd.remove("-q"); // the interrupted run's messages are part of what is checked
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();

@@ -1,0 +1,43 @@
+package org.onnxlora.train;
+
+import java.util.Map;
+import org.onnxlora.data.Batch;
+
+/**
+ * Where a {@link Trainer} step gets its gradients and applies its update: one session accumulating
+ * the step's micro-batches, or a data-parallel group whose sessions share each micro-batch and sum
+ * their gradients before the update. Everything else about a step (metrics, validation,
+ * checkpoints, divergence) is the Trainer's, the same for both.
+ */
+public interface GradientStep {
+
+    /** Forward and backward over {@code batch}; gradients add up until {@link #applyUpdate}. */
+    TrainingSession.Pass forwardBackward(Batch batch);
+
+    /** One optimizer step on everything accumulated since the last; returns the gradient norm. */
+    double applyUpdate(double lr);
+
+    /** Restores a checkpoint's adapters and optimizer state everywhere they are held. */
+    void setState(long step, Map<String, float[]> adapters, Map<String, float[]> expAvg, Map<String, float[]> expAvgSq);
+
+    /** A single session: the step is its own accumulation and update. */
+    static GradientStep of(TrainingSession session) {
+        return new GradientStep() {
+            @Override
+            public TrainingSession.Pass forwardBackward(Batch batch) {
+                return session.forwardBackward(batch);
+            }
+
+            @Override
+            public double applyUpdate(double lr) {
+                return session.applyUpdate(lr);
+            }
+
+            @Override
+            public void setState(long step, Map<String, float[]> adapters, Map<String, float[]> expAvg,
+                    Map<String, float[]> expAvgSq) {
+                session.setState(step, adapters, expAvg, expAvgSq);
+            }
+        };
+    }
+}
