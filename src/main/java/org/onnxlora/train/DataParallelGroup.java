@@ -4,12 +4,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.function.Function;
+import org.onnxlora.lora.AdapterValues;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.data.Batch;
@@ -124,8 +124,7 @@ public final class DataParallelGroup implements GradientStep, AutoCloseable {
     }
 
     @Override
-    public void setState(long step, Map<String, float[]> adapters, Map<String, float[]> expAvg,
-            Map<String, float[]> expAvgSq) {
+    public void setState(long step, AdapterValues adapters, AdapterValues expAvg, AdapterValues expAvgSq) {
         onEveryDevice(d -> {
             sessions.get(d).setState(step, adapters, expAvg, expAvgSq);
             return null;

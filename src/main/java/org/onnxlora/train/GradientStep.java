@@ -1,6 +1,6 @@
 package org.onnxlora.train;
 
-import java.util.Map;
+import org.onnxlora.lora.AdapterValues;
 import org.onnxlora.data.Batch;
 
 /**
@@ -18,7 +18,7 @@ public interface GradientStep {
     double applyUpdate(double lr);
 
     /** Restores a checkpoint's adapters and optimizer state everywhere they are held. */
-    void setState(long step, Map<String, float[]> adapters, Map<String, float[]> expAvg, Map<String, float[]> expAvgSq);
+    void setState(long step, AdapterValues adapters, AdapterValues expAvg, AdapterValues expAvgSq);
 
     /** A single session: the step is its own accumulation and update. */
     static GradientStep of(TrainingSession session) {
@@ -34,8 +34,7 @@ public interface GradientStep {
             }
 
             @Override
-            public void setState(long step, Map<String, float[]> adapters, Map<String, float[]> expAvg,
-                    Map<String, float[]> expAvgSq) {
+            public void setState(long step, AdapterValues adapters, AdapterValues expAvg, AdapterValues expAvgSq) {
                 session.setState(step, adapters, expAvg, expAvgSq);
             }
         };
