@@ -31,10 +31,8 @@ class ExportContractTest {
 
     @BeforeAll
     static void data() throws IOException {
-        trainData = tmp.resolve("train.jsonl");
-        validData = tmp.resolve("valid.jsonl");
-        Files.write(trainData, Files.readAllLines(Path.of("models/datasets/manpages/train.jsonl")).subList(0, 48));
-        Files.write(validData, Files.readAllLines(Path.of("models/datasets/manpages/valid.jsonl")).subList(0, 12));
+        trainData = Fixtures.manPageRows(tmp.resolve("train.jsonl"), "train", 48);
+        validData = Fixtures.manPageRows(tmp.resolve("valid.jsonl"), "valid", 12);
     }
 
     static List<String> train(Path model, Path out, String... extra) {

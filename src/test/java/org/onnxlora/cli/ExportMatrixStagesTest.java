@@ -69,10 +69,8 @@ class ExportMatrixStagesTest {
 
     @BeforeAll
     static void data() throws IOException {
-        trainData = tmp.resolve("train.jsonl");
-        validData = tmp.resolve("valid.jsonl");
-        Files.write(trainData, Files.readAllLines(Path.of("models/datasets/manpages/train.jsonl")).subList(0, 32));
-        Files.write(validData, Files.readAllLines(Path.of("models/datasets/manpages/valid.jsonl")).subList(0, 8));
+        trainData = Fixtures.manPageRows(tmp.resolve("train.jsonl"), "train", 32);
+        validData = Fixtures.manPageRows(tmp.resolve("valid.jsonl"), "valid", 8);
     }
 
     static CliTest.Run ok(String... args) {

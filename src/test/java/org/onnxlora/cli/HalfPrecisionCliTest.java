@@ -31,10 +31,8 @@ class HalfPrecisionCliTest {
 
     @BeforeAll
     static void data() throws IOException {
-        trainData = tmp.resolve("train.jsonl");
-        validData = tmp.resolve("valid.jsonl");
-        Files.write(trainData, Files.readAllLines(Path.of("models/datasets/manpages/train.jsonl")).subList(0, 24));
-        Files.write(validData, Files.readAllLines(Path.of("models/datasets/manpages/valid.jsonl")).subList(0, 8));
+        trainData = Fixtures.manPageRows(tmp.resolve("train.jsonl"), "train", 24);
+        validData = Fixtures.manPageRows(tmp.resolve("valid.jsonl"), "valid", 8);
     }
 
     static List<String> train(Path out, String precision, int steps, String... extra) {

@@ -45,4 +45,14 @@ public final class Fixtures {
     public static Path goldens() {
         return root().resolve("goldens");
     }
+
+    /**
+     * Writes the first {@code rows} lines of the bundled man-page {@code split} ("train" or "valid") to
+     * {@code out}: small, real text pairs for tests that train through the commands.
+     */
+    public static Path manPageRows(Path out, String split, int rows) throws java.io.IOException {
+        Path source = Path.of("models/datasets/manpages", split + ".jsonl");
+        Files.write(out, Files.readAllLines(source).subList(0, rows));
+        return out;
+    }
 }
