@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalDouble;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -31,6 +32,9 @@ public final class DataParallelGroup implements GradientStep, AutoCloseable {
     private final List<AllReduce> members;
     private final List<ExecutorService> threads = new ArrayList<>();
     private final boolean[] touched;
+    /** Per device, nanoseconds its last update spent from reading its gradient to holding the sum. */
+    private final long[] exchangeNanos;
+    private boolean exchanged;
 
     /** Takes ownership of {@code sessions} (opened on their devices from one artifact folder). */
     public DataParallelGroup(List<TrainingSession> sessions, Duration timeout) {
@@ -43,6 +47,7 @@ public final class DataParallelGroup implements GradientStep, AutoCloseable {
         this.sessions = List.copyOf(sessions);
         this.members = LocalAllReduce.group(sessions.size(), timeout);
         this.touched = new boolean[sessions.size()];
+        this.exchangeNanos = new long[sessions.size()];
         for (int i = 0; i < sessions.size(); i++) {
             int device = i;
             threads.add(Executors.newSingleThreadExecutor(r -> {
@@ -113,14 +118,33 @@ public final class DataParallelGroup implements GradientStep, AutoCloseable {
     public double applyUpdate(double lr) {
         List<Double> norms = onEveryDevice(d -> {
             TrainingSession s = sessions.get(d);
+            long t0 = System.nanoTime();
             // a session that got no rows this step contributes zeros (its accumulator holds the last step's)
             float[] g = touched[d] ? s.accumulatedGradients() : new float[s.adapterValues().length];
             double tokens = members.get(d).sum(g, touched[d] ? s.accumulatedTokens() : 0);
             s.setAccumulatedGradients(g, tokens);
+            exchangeNanos[d] = System.nanoTime() - t0;
             touched[d] = false;
             return s.applyUpdate(lr);
         });
+        exchanged = true;
         return norms.get(0);
+    }
+
+    /**
+     * The slowest device's exchange in the last update: the step cannot go on before every device
+     * holds the sum. Two clock reads per device and step, nothing on the devices themselves.
+     */
+    @Override
+    public OptionalDouble allReduceSeconds() {
+        if (!exchanged) {
+            return OptionalDouble.empty();
+        }
+        long worst = 0;
+        for (long n : exchangeNanos) {
+            worst = Math.max(worst, n);
+        }
+        return OptionalDouble.of(worst / 1e9);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package org.onnxlora.train;
 
+import java.util.OptionalDouble;
 import org.onnxlora.lora.AdapterValues;
 import org.onnxlora.data.Batch;
 
@@ -16,6 +17,14 @@ public interface GradientStep {
 
     /** One optimizer step on everything accumulated since the last; returns the gradient norm. */
     double applyUpdate(double lr);
+
+    /**
+     * Wall time the last {@link #applyUpdate} spent bringing the devices' gradients together (read,
+     * sum, write back), for the step's metrics; empty where there is nothing to bring together.
+     */
+    default OptionalDouble allReduceSeconds() {
+        return OptionalDouble.empty();
+    }
 
     /** Restores a checkpoint's adapters and optimizer state everywhere they are held. */
     void setState(long step, AdapterValues adapters, AdapterValues expAvg, AdapterValues expAvgSq);

@@ -163,6 +163,8 @@ public final class Trainer {
                 e.put("step_seconds", seconds);
                 e.put("padded_tokens", paddedTokens);
                 e.put("padded_shape", shapes.toString());
+                // several devices: the share of the step spent summing their gradients (weak-scaling benchmarks)
+                gradients.allReduceSeconds().ifPresent(x -> e.put("allreduce_seconds", x));
                 e.put("epoch", data.position().epoch());
                 session.lossScaler().ifPresent(ls -> {
                     e.put("loss_scale", ls.scale());

@@ -37,6 +37,9 @@ class DataParallelTrainTest {
         long trainLines = Files.readAllLines(reference.resolve("metrics.jsonl")).stream()
                 .filter(l -> l.contains("\"event\":\"train\"")).count();
         assertEquals(40, trainLines, "one run's metrics: a line per step, not per device");
+        assertTrue(Files.readAllLines(reference.resolve("metrics.jsonl")).stream()
+                .filter(l -> l.contains("\"event\":\"train\"")).allMatch(l -> l.contains("\"allreduce_seconds\":")),
+                "every step of a two-device run says how long its gradient sum took");
 
         Path killed = tmp.resolve("killed");
         Path log = tmp.resolve("killed.log");

@@ -109,6 +109,27 @@ class DataParallelGroupTest {
     }
 
     @Test
+    void aGroupTimesItsGradientSumAndOneSessionHasNone() {
+        RuntimeOptions rt = RuntimeOptions.defaults().withThreads(1);
+        try (TrainingSession single = new TrainingSession(artifacts, rt)) {
+            GradientStep one = GradientStep.of(single);
+            one.forwardBackward(batches.get(0));
+            one.applyUpdate(LR);
+            assertTrue(one.allReduceSeconds().isEmpty(), "one session sums nothing");
+        }
+        List<TrainingSession> sessions = List.of(new TrainingSession(artifacts, rt), new TrainingSession(artifacts, rt));
+        try (DataParallelGroup group = new DataParallelGroup(sessions, Duration.ofSeconds(60))) {
+            assertTrue(group.allReduceSeconds().isEmpty(), "no update yet");
+            group.forwardBackward(batches.get(0));
+            long t0 = System.nanoTime();
+            group.applyUpdate(LR);
+            double update = (System.nanoTime() - t0) / 1e9;
+            double sum = group.allReduceSeconds().orElseThrow();
+            assertTrue(sum > 0 && sum <= update, "sum " + sum + " s within the update's " + update + " s");
+        }
+    }
+
+    @Test
     void rowsAreDealtByTokensDeterministically() {
         Batch b = batches.get(0);
         List<Batch> shares = BatchSplit.deal(b, 2);
