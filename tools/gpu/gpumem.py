@@ -4,9 +4,9 @@
   gpumem.py --out FILE.json -- COMMAND [ARGS...]
 
 Writes {baseline, peak, peak - baseline, the command's own peak from NVML's per-process table when
-the driver reports it, exit code, wall seconds}. The same measurement for onnx-lora (Java + ORT)
-and PyTorch, so peak GPU memory compares like for like (CUDA context included). Exit code = the
-command's.
+the driver reports it, exit code, wall seconds} for GPU 0, and the same for every GPU under
+per_device (multi-GPU runs). The same measurement for onnx-lora (Java + ORT) and PyTorch, so peak
+GPU memory compares like for like (CUDA context included). Exit code = the command's.
 """
 import json
 import subprocess
@@ -22,22 +22,23 @@ def main():
     out, cmd = args[1], args[3:]
     import pynvml
     pynvml.nvmlInit()
-    h = pynvml.nvmlDeviceGetHandleByIndex(0)
-    base = pynvml.nvmlDeviceGetMemoryInfo(h).used
-    peak = [base, 0]
+    hs = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+    bases = [pynvml.nvmlDeviceGetMemoryInfo(h).used for h in hs]
+    peaks = [[b, 0] for b in bases]
     stop = threading.Event()
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd)
 
     def sample():
         while not stop.is_set():
-            peak[0] = max(peak[0], pynvml.nvmlDeviceGetMemoryInfo(h).used)
-            try:
-                for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(h):
-                    if proc.usedGpuMemory:
-                        peak[1] = max(peak[1], proc.usedGpuMemory)
-            except pynvml.NVMLError:
-                pass
+            for h, peak in zip(hs, peaks):
+                peak[0] = max(peak[0], pynvml.nvmlDeviceGetMemoryInfo(h).used)
+                try:
+                    for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(h):
+                        if proc.usedGpuMemory:
+                            peak[1] = max(peak[1], proc.usedGpuMemory)
+                except pynvml.NVMLError:
+                    pass
             stop.wait(0.02)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -45,9 +46,11 @@ def main():
     rc = p.wait()
     stop.set()
     th.join()
-    r = {"cmd": cmd, "exit_code": rc, "wall_seconds": round(time.perf_counter() - t0, 3),
-         "gpu_used_baseline_bytes": base, "gpu_used_peak_bytes": peak[0],
-         "gpu_peak_delta_bytes": peak[0] - base, "gpu_process_peak_bytes": peak[1] or None}
+    per = [{"index": i, "gpu_used_baseline_bytes": b, "gpu_used_peak_bytes": pk[0], "gpu_peak_delta_bytes": pk[0] - b,
+            "gpu_process_peak_bytes": pk[1] or None} for i, (b, pk) in enumerate(zip(bases, peaks))]
+    r = {"cmd": cmd, "exit_code": rc, "wall_seconds": round(time.perf_counter() - t0, 3)}
+    r.update({k: v for k, v in per[0].items() if k != "index"})
+    r["per_device"] = per
     with open(out, "w") as f:
         json.dump(r, f, indent=1)
     sys.exit(rc)

@@ -9,8 +9,10 @@
   report.py shapes METRICS.jsonl [--warmup N] [--top K] [--batch B]
                                                    the padded shapes a train run met most often (BxS+T per line)
   report.py realdata RESULTS_DIR [--warmup N]      real-data table: train vs PEFT, and train vs bench-train per shape
-  report.py datascale RUNS_DIR --rounds R [--warmup N] FILE...
+  report.py datascale RUNS_DIR --rounds R [--warmup N] [--clocks CSV] FILE...
                                                    start-up and step time of train runs NAME-rR on each FILE
+  report.py multi MULTI_DIR [--warmup N]           issue 15: train --devices on 1/2/4 GPUs against PEFT DDP, and
+                                                   the N-GPU vs gradient-accumulation equivalence
 """
 import argparse
 import collections
@@ -352,16 +354,34 @@ def realdata(a):
     return 0
 
 
+def read_clocks(path):
+    """(epoch ms, SM MHz) samples of `nvidia-smi --query-gpu=timestamp,clocks.sm,... -lms N` (local-time stamps)."""
+    import datetime
+    out = []
+    with open(path) as f:
+        for line in f:
+            parts = [x.strip() for x in line.split(",")]
+            try:
+                ts = datetime.datetime.strptime(parts[0], "%Y/%m/%d %H:%M:%S.%f").timestamp() * 1000
+                out.append((ts, float(parts[1])))
+            except (ValueError, IndexError):
+                continue
+    return out
+
+
 def datascale(a):
-    """One row per data file: start-up of the cache miss (round 1) and hits, median step, step per padded token."""
+    """One row per data file: start-up of the cache miss (round 1) and hits, median step, step per padded token,
+    and with --clocks the GPU's SM clock during the runs."""
+    clocks = read_clocks(a.clocks) if a.clocks else []
     print("| rows | start-up s, cache miss (round 1) | start-up s, cache hit: median (range) | median step ms: median "
-          "over all rounds (range) | median step µs per padded token: median (range) | steps per run |")
-    print("|---:|---:|---:|---:|---:|---:|")
+          "over all rounds (range) | median step µs per padded token: median (range) | timed steps per run "
+          "| timed steps in all |" + (" SM MHz during the runs: median (min) |" if clocks else ""))
+    print("|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if clocks else ""))
     for f in a.files:
         name = os.path.basename(f)[:-len(".jsonl")]
         with open(f) as fh:
             rows = sum(1 for _ in fh)
-        start, step, per_tok, n = [], [], [], 0
+        start, step, per_tok, n, total, mhz = [], [], [], 0, 0, []
         for r in range(1, a.rounds + 1):
             base = os.path.join(a.dir, f"{name}-r{r}")
             summary = read_json(base + ".json")
@@ -371,16 +391,126 @@ def datascale(a):
                 wall = int(fh.read()) / 1000
             ev = train_steps(os.path.join(base, "metrics.jsonl"), a.warmup)
             n = len(ev)
+            total += n
             start.append(wall - summary["seconds"])
             step.append(median([e["step_seconds"] for e in ev]) * 1000)
             per_tok.append(median([e["step_seconds"] / e["padded_tokens"] for e in ev]) * 1e6)
+            if clocks and os.path.exists(base + ".window"):
+                with open(base + ".window") as fh:
+                    lo, hi = map(int, fh.read().split())
+                mhz.extend(m for t, m in clocks if lo <= t <= hi)
         if not start:
-            print(f"| {rows} | missing | | | | |")
+            print(f"| {rows} | missing | | | | | |" + (" |" if clocks else ""))
             continue
         hs = start[1:] or start
+        clock = ""
+        if clocks:
+            clock = f" {median(mhz):.0f} ({min(mhz):.0f}) |" if mhz else " |"
         print(f"| {rows} | {start[0]:.1f} | {median(hs):.1f} ({min(hs):.1f}-{max(hs):.1f}) "
               f"| {median(step):.2f} ({min(step):.2f}-{max(step):.2f}) "
-              f"| {median(per_tok):.3f} ({min(per_tok):.3f}-{max(per_tok):.3f}) | {n} |")
+              f"| {median(per_tok):.3f} ({min(per_tok):.3f}-{max(per_tok):.3f}) | {n} | {total} |{clock}")
+    return 0
+
+def gpu_indices(devices, n):
+    """Physical GPU indices of the first n entries of a device list (cuda:K; cuda = 0); None for CPU."""
+    out = []
+    for d in devices.split(",")[:n]:
+        if not d.startswith("cuda"):
+            return None
+        out.append(int(d.split(":")[1]) if ":" in d else 0)
+    return out
+
+
+def per_gpu_mb(mem, indices):
+    """'a / b / ...' MB of each GPU's peak process memory (NVML; the device's used delta where the driver has no
+    per-process figure)."""
+    if not mem or indices is None:
+        return ""
+    by = {d["index"]: d for d in mem.get("per_device", [])}
+    vals = []
+    for i in dict.fromkeys(indices):
+        d = by.get(i) or (mem if i == 0 else {})
+        vals.append(d.get("gpu_process_peak_bytes") or d.get("gpu_peak_delta_bytes"))
+    return " / ".join(fmt_mb(v) for v in vals) if any(vals) else ""
+
+
+def multi(a):
+    """Markdown: onnx-lora train --devices and PEFT DDP per GPU count, their ratio, and the equivalence check."""
+    cfg = read_json(os.path.join(a.dir, "config.json")) or {}
+    devices = cfg.get("devices", "")
+    ns = [int(x) for x in str(cfg.get("ns", "1 2 4")).split()]
+    ol, pf = {}, {}
+    for n in ns:
+        steps = [e for e in load_jsonl(os.path.join(a.dir, f"ol-{n}.metrics.jsonl"))
+                 if e.get("event") == "train"][a.warmup:] if os.path.exists(os.path.join(a.dir, f"ol-{n}.metrics.jsonl")) else []
+        if steps:
+            step = median([e["step_seconds"] for e in steps])
+            tokens = median([e["padded_tokens"] for e in steps])
+            ar = [e["allreduce_seconds"] for e in steps if "allreduce_seconds" in e]
+            ol[n] = {"step_ms": step * 1000, "tok_s": tokens / step, "timed": len(steps),
+                     "shapes": sorted({e["padded_shape"] for e in steps}),
+                     "real_share": sum(e["tokens"] for e in steps) / max(1, sum(e["padded_tokens"] for e in steps)),
+                     "ar_ms": median(ar) * 1000 if ar else 0.0,
+                     "ar_share": median([e["allreduce_seconds"] / e["step_seconds"] for e in steps
+                                         if "allreduce_seconds" in e]) if ar else 0.0,
+                     "mem": per_gpu_mb(read_json(os.path.join(a.dir, f"gpumem-ol-{n}.json")), gpu_indices(devices, n))}
+        r = read_json(os.path.join(a.dir, f"peftddp-{n}.json"))
+        if r:
+            idx = gpu_indices(devices, n)
+            ranks = r.get("per_rank", [])
+            pf[n] = {"step_ms": r["step_ms_median"], "tok_s": r["tokens_per_second"], "timed": len(r["step_ms_all"]),
+                     "ar_share": r.get("allreduce_exposed_share"), "ar_ms": r.get("allreduce_ms_median"),
+                     "mem": per_gpu_mb(read_json(os.path.join(a.dir, f"gpumem-peftddp-{n}.json")), idx),
+                     "alloc": " / ".join(fmt_mb(x.get("gpu_max_memory_allocated_bytes")) for x in ranks)
+                     if any(x.get("gpu_max_memory_allocated_bytes") for x in ranks) else ""}
+    print(f"Devices: {devices}; model {cfg.get('model', '?')}; per-device batch {cfg.get('batch_per_device', '?')} of "
+          f"{cfg.get('source_length', '?')}+{cfg.get('target_length', '?')} tokens; medians after {a.warmup} warm-up "
+          f"steps. Weak-scaling efficiency = tokens/s on N / (N x tokens/s on 1).")
+    print()
+    print("| GPUs | tool | median step ms | tokens/s | weak-scaling efficiency | all-reduce ms (median) "
+          "| share of step in the all-reduce | peak GPU MB per GPU (NVML process) | torch max_allocated MB per rank "
+          "| timed steps |")
+    print("|---:|---|---:|---:|---:|---:|---:|---|---|---:|")
+    for n in ns:
+        for tool, rows in (("onnx-lora train --devices", ol), ("PyTorch + PEFT DDP", pf)):
+            x = rows.get(n)
+            if not x:
+                print(f"| {n} | {tool} | missing | | | | | | | |")
+                continue
+            eff = f"{x['tok_s'] / (n * rows[1]['tok_s']):.3f}" if 1 in rows else ""
+            ar_ms = "" if x["ar_ms"] is None else f"{x['ar_ms']:.2f}"
+            share = "" if x["ar_share"] is None else f"{x['ar_share']:.1%}"
+            if n == 1 and tool.startswith("onnx"):
+                ar_ms, share = "none (one session)", "0"
+            note = " (exposed: 1 - no_sync step / step)" if tool.startswith("PyTorch") and x["ar_share"] is not None \
+                and n > 1 else ""
+            print(f"| {n} | {tool} | {x['step_ms']:,.1f} | {x['tok_s']:,.0f} | {eff} | {ar_ms} | {share}{note} "
+                  f"| {x['mem']} | {x.get('alloc', '')} | {x['timed']} |")
+    print()
+    print("| GPUs | tokens/s onnx-lora / PEFT DDP (target ≥ 1.0) | weak-scaling efficiency onnx-lora (target ≥ 0.90 at 4) "
+          "| batch shapes seen by train | real / padded tokens |")
+    print("|---:|---:|---:|---|---:|")
+    for n in ns:
+        o, p = ol.get(n), pf.get(n)
+        ratio = f"**{o['tok_s'] / p['tok_s']:.2f}×**" if o and p else ""
+        eff = f"**{o['tok_s'] / (n * ol[1]['tok_s']):.3f}**" if o and 1 in ol else ""
+        print(f"| {n} | {ratio} | {eff} | {', '.join(o['shapes']) if o else ''} "
+              f"| {'' if not o else format(o['real_share'], '.3f')} |")
+    eq = [n for n in ns if n >= 2]
+    if eq:
+        print()
+        print(f"Equivalence: {cfg.get('eq_steps', '?')} steps on one global batch of data, 1 device with --grad-accum N "
+              "against N devices, TF32 off (target: adapters within 1e-5 relative).")
+        print()
+        print("| GPUs | final adapters max rel diff | AdamW moments max rel diff | pass |")
+        print("|---:|---:|---:|---|")
+        for n in eq:
+            d = read_json(os.path.join(a.dir, f"eq-{n}.json")) or {}
+            ad, mo = d.get("final_adapters_max_rel_diff"), d.get("final_optimizer_max_rel_diff")
+            if ad is None:
+                print(f"| {n} | missing | | |")
+                continue
+            print(f"| {n} | {ad:.2e} | {'' if mo is None else f'{mo:.2e}'} | {'yes' if ad <= 1e-5 else '**no**'} |")
     return 0
 
 
@@ -413,9 +543,13 @@ def main():
     s.add_argument("files", nargs="+")
     s.add_argument("--rounds", type=int, required=True)
     s.add_argument("--warmup", type=int, default=0)
+    s.add_argument("--clocks", help="nvidia-smi clock samples (timestamp,clocks.sm,...) taken during the runs")
+    s = sub.add_parser("multi")
+    s.add_argument("dir")
+    s.add_argument("--warmup", type=int, default=0)
     a = p.parse_args()
     return {"datascale": datascale, "parity": parity, "placement": placement, "profile": profile, "table": table, "shapes": shapes,
-            "realdata": realdata}[a.cmd](a)
+            "realdata": realdata, "multi": multi}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@
 # tokens, AdamW lr 1e-4 (betas 0.9/0.999, eps 1e-8, no weight decay), global-norm clip 1.0, fp32,
 # TF32 off, random ids, no dropout. tokens/s counts source + target tokens of the median timed step.
 set -u
+# NVLink multicast off for everything this starts (the multi-GPU machines' notes: it can take the host's GPUs out of
+# service); tools/bench_peft_ddp.py sets the same itself
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 B=${BUNDLE:-/root/gb}
 X=$B/extra
 W=${WORK:-/root/work}
@@ -180,36 +183,54 @@ phase_memory() {
 }
 
 # datascale (issue 11): step time against data-set size. `train` on the tiny model for the man-page pairs
-# (2,834 rows) and corpora of DS_SIZES rows made from them (scale_corpus.py), DS_ROUNDS rounds with the
-# sizes alternating, one data cache shared by all runs (round 1 tokenizes, later rounds read the cache);
-# start-up (process wall minus the training loop) and the median step per size, as a table in datascale.md.
+# (2,834 rows) and corpora of DS_SIZES rows made from them (scale_corpus.py), DS_ROUNDS (3) rounds with the
+# sizes alternating (reversed every other round), one data cache shared by all runs (round 1 tokenizes, later
+# rounds read the cache); DS_STEPS (2020) steps a run, the first DS_WARMUP (20) left out, so 2,000 timed steps
+# a run and 6,000 a size. Before the first timed run a throwaway run (DS_WARMUP_STEPS, 1500 steps, no cache)
+# brings the GPU to its steady clocks; nvidia-smi samples the SM clock every 250 ms throughout, and each run's
+# window (.window: start and end, epoch ms) lets report.py give the clock during it. Start-up (process wall
+# minus the training loop) and the median step per size in datascale.md. ~4 min on the H200.
 phase_datascale() {
-  local dev=${DS_DEVICE:-cuda} steps=${DS_STEPS:-300} rounds=${DS_ROUNDS:-3} d=$W/datascale
-  rm -rf "$d"; mkdir -p "$d/runs"
-  local files=("$X/train.jsonl") order f r name out t0
+  local dev=${DS_DEVICE:-cuda} steps=${DS_STEPS:-2020} rounds=${DS_ROUNDS:-3} thr=${DS_THREADS:-4} d=$W/datascale
+  rm -rf "$d" "$R/datascale"; mkdir -p "$d/runs" "$R/datascale"
+  local files=("$X/train.jsonl") order f r name out t0 clk=""
   for n in ${DS_SIZES:-50000 1000000}; do
     log "datascale: corpus of $n rows"
     $PY "$X/gpu/scale_corpus.py" "$X/train.jsonl" "$n" "$d/manpages-$n.jsonl"
     files+=("$d/manpages-$n.jsonl")
   done
+  if [ "$dev" != cpu ] && command -v nvidia-smi > /dev/null; then
+    local gi=0; [[ $dev == cuda:* ]] && gi=${dev#cuda:}
+    nvidia-smi -i "$gi" --query-gpu=timestamp,clocks.sm,clocks.mem,temperature.gpu,power.draw \
+      --format=csv,noheader,nounits -lms 250 > "$R/datascale/clocks.csv" 2> /dev/null &
+    clk=$!
+  fi
+  local train=(--model "$TINY" --tokenizer "$X/tiny-bart/tokenizer.json" --force --batch-size $BATCH
+    --max-source-length 256 --max-target-length 48 --lr 1e-4 --schedule constant --device "$dev" --threads "$thr"
+    --seed 42 -q)
+  log "datascale: throwaway warm-up run, ${DS_WARMUP_STEPS:-1500} steps"
+  pinned "$GPU_CORES" timeout "${TMO:-900}" $OL train "${train[@]}" --train "$X/train.jsonl" --out "$d/warmup" \
+    --steps "${DS_WARMUP_STEPS:-1500}" --no-data-cache > "$d/warmup.json" 2> "$d/warmup.log" \
+    || log "FAILED datascale warm-up run"
   for r in $(seq 1 "$rounds"); do
     order=("${files[@]}"); [ $((r % 2)) = 0 ] && order=($(printf '%s\n' "${files[@]}" | tac))
     for f in "${order[@]}"; do
       name=$(basename "$f" .jsonl); out=$d/runs/$name-r$r
       log "datascale: round $r, $name"
       t0=$(date +%s%N)
-      pinned "$GPU_CORES" timeout "${TMO:-900}" $OL train --model "$TINY" --tokenizer "$X/tiny-bart/tokenizer.json" \
-        --train "$f" --out "$out" --force --steps "$steps" --batch-size $BATCH --max-source-length 256 \
-        --max-target-length 48 --lr 1e-4 --schedule constant --device "$dev" --threads 4 --seed 42 \
-        --data-cache "$d/cache" -q > "$out.json" 2> "$out.log" || log "FAILED datascale $name round $r"
-      echo "$(( ($(date +%s%N) - t0) / 1000000 ))" > "$out.wall_ms"
+      pinned "$GPU_CORES" timeout "${TMO:-900}" $OL train "${train[@]}" --train "$f" --out "$out" --steps "$steps" \
+        --data-cache "$d/cache" > "$out.json" 2> "$out.log" || log "FAILED datascale $name round $r"
+      local t1=$(date +%s%N)
+      echo "$(( (t1 - t0) / 1000000 ))" > "$out.wall_ms"
+      echo "$(( t0 / 1000000 )) $(( t1 / 1000000 ))" > "$out.window"
     done
   done
-  mkdir -p "$R/datascale"
+  [ -n "$clk" ] && { kill "$clk" 2> /dev/null; wait "$clk" 2> /dev/null; }
   for f in "$d"/runs/*-r*; do [ -d "$f" ] && cp "$f/metrics.jsonl" "$R/datascale/$(basename "$f").metrics.jsonl"; done
-  cp "$d"/runs/*.json "$d"/runs/*.wall_ms "$R/datascale/" 2>/dev/null
-  $PY "$X/gpu/report.py" datascale "$d/runs" --rounds "$rounds" --warmup "${DS_WARMUP:-20}" "${files[@]}" \
-    | tee "$R/datascale.md" >&2
+  cp "$d"/runs/*.json "$d"/runs/*.wall_ms "$d"/runs/*.window "$R/datascale/" 2>/dev/null
+  local ck=(); [ -s "$R/datascale/clocks.csv" ] && ck=(--clocks "$R/datascale/clocks.csv")
+  $PY "$X/gpu/report.py" datascale "$d/runs" --rounds "$rounds" --warmup "${DS_WARMUP:-20}" ${ck[@]+"${ck[@]}"} \
+    "${files[@]}" | tee "$R/datascale.md" >&2
 }
 
 # realdata (issue 11): `onnx-lora train` and a PEFT loop as users write it (bench_peft_realdata.py) on the
@@ -315,6 +336,7 @@ summary() {
     $PY "$X/gpu/report.py" table "$R" 2>&1; echo
     [ -f "$R/realdata.md" ] && { cat "$R/realdata.md"; echo; }
     [ -f "$R/datascale.md" ] && { cat "$R/datascale.md"; echo; }
+    [ -f "$R/multi.md" ] && { cat "$R/multi.md"; echo; }
     [ -f "$R/parity.json" ] && echo "parity: $($PY -c "import json;d=json.load(open('$R/parity.json'));print({k:v for k,v in d.items() if k!='per_step'})" 2>&1)"
     [ -f "$R/placement.json" ] && $PY -c "
 import json
@@ -334,47 +356,97 @@ for s in d['sessions']:
   cat "$R/summary.md"
 }
 
-# Issue 14/15: train --devices. Equivalence: the tiny model, 20 steps, --devices cuda:0,cuda:0 (two sessions on one
-# GPU, each batch split between them) against --device cuda:0 with the same global batch: final adapters within
-# 1e-6 relative (at lr 1e-4; AdamW turns split-batch rounding into lr-sized moves of near-zero gradients). Weak
-# scaling on bart-base: per-session batch 32, one session vs cuda:0,cuda:0 (global batch 64); the median
-# step_seconds and tokens_per_second of metrics.jsonl after 5 warm-up steps. On a machine with two GPUs, set
-# MULTI_DEVICES=cuda:0,cuda:1 for the second row. Needs 'synth' before it (the base model).
+# multi (issues 14/15): train --devices on the GPUs present, against PyTorch + PEFT with DDP (torchrun, NCCL).
+# For N in MULTI_NS ("1 2 4", those not above the device count): bart-base shape, per-device batch 32 of fixed
+# 128+32 tokens (`train` on fixed_corpus.py's rows, each truncated to exactly those lengths; bench-train has no
+# --devices), MULTI_STEPS (110) steps, the first MULTI_WARMUP (10) left out: tokens/s, step time, the share of
+# the step in the gradient sum (metrics.jsonl's allreduce_seconds), peak memory per GPU (gpumem.py, every GPU);
+# tools/bench_peft_ddp.py under torchrun on the same N GPUs (same steps); then, for N >= 2, equivalence:
+# MULTI_EQ_STEPS (50) steps on a data set of exactly one global batch (32N rows, so that every step holds the
+# same rows both ways), one GPU accumulating N micro-batches of 32 (--grad-accum N) against N GPUs with one batch
+# of 32N: final adapters within 1e-5 relative (TF32 off). `report.py multi` writes multi.md (weak-scaling
+# efficiency, ratio to PEFT DDP per N), which summary.md includes.
+# Devices: cuda:0..count-1 from `nvidia-smi -L`; MULTI_DEVICES (comma-separated) overrides them, e.g.
+# cuda:0,cuda:0 on one GPU (PEFT DDP is then skipped: NCCL takes one rank per GPU), or cpu,cpu,cpu,cpu with
+# MULTI_MODEL=tiny for a CPU rehearsal with gloo (tools/gpu/multi-local.sh). MULTI_DRY=1 writes the commands to
+# results/multi/commands.sh and runs nothing. Needs 'synth' before it for MULTI_MODEL=base (the default).
+mrun() {  # mrun NAME TIMEOUT CMD...: CMD (under gpumem.py on CUDA); stdout NAME.out, stderr NAME.log in results/multi
+  local name=$1 tmo=$2; shift 2
+  local cmd=("$@")
+  [ "$MKIND" = cuda ] && cmd=($PY "$X/gpu/gpumem.py" --out "$RM/gpumem-$name.json" -- "${cmd[@]}")
+  if [ -n "${MULTI_DRY:-}" ]; then
+    { printf '%q ' timeout "$tmo" "${cmd[@]}"; echo; } >> "$RM/commands.sh"
+    return 0
+  fi
+  log "multi $name"
+  local t0=$(date +%s%N)
+  pinned "${PIN:-}" timeout "$tmo" "${cmd[@]}" > "$RM/$name.out" 2> "$RM/$name.log" \
+    || { log "FAILED multi $name (rc $?)"; tail -5 "$RM/$name.log" >&2; }
+  echo "$(( ($(date +%s%N) - t0) / 1000000 ))" > "$RM/$name.wall_ms"
+  pack  # a call cut short at its limit still returns every run finished so far
+}
+
 phase_multi() {
-  export PIN=$GPU_CORES
-  local M=$W/multi; mkdir -p "$M"
-  local common=(--tokenizer "$X/tiny-bart/tokenizer.json" --train "$X/train.jsonl" --force --lr 1e-4
-    --schedule constant --max-source-length $S --max-target-length $T --threads 4 --seed 42 -q)
-  log "multi: tiny, cuda:0 vs cuda:0,cuda:0, 20 steps"
-  pinned $GPU_CORES timeout 300 $OL train --model "$TINY" "${common[@]}" --out "$M/tiny-1" --steps 20 --batch-size $BATCH \
-    --device cuda:0 > "$R/multi-tiny-1.log" 2>&1 || log "FAILED multi tiny-1"
-  pinned $GPU_CORES timeout 300 $OL train --model "$TINY" "${common[@]}" --out "$M/tiny-2" --steps 20 --batch-size $BATCH \
-    --devices cuda:0,cuda:0 > "$R/multi-tiny-2.log" 2>&1 || log "FAILED multi tiny-2"
-  (cd "$X/gpu" && $PY -c "import json, report; print(json.dumps(report.adapter_diff('$M/tiny-1', '$M/tiny-2')))") \
-    > "$R/multi-tiny-equivalence.json" 2>&1
-  local devs=${MULTI_DEVICES:-cuda:0,cuda:0}
-  for row in "1 cuda:0 $BATCH" "2 $devs $((2 * BATCH))"; do
-    set -- $row
-    log "multi: base weak scaling, $1 session(s) on $2, global batch $3"
-    pinned $GPU_CORES timeout 600 $OL train --model "$BASE" "${common[@]}" --out "$M/base-$1" --steps 25 --batch-size "$3" \
-      --devices "$2" > "$R/multi-base-$1.log" 2>&1 || log "FAILED multi base-$1"
-    cp "$M/base-$1/metrics.jsonl" "$R/multi-base-$1.metrics.jsonl" 2>/dev/null
+  local M=$W/multi model n
+  RM=$R/multi
+  rm -rf "$M" "$RM"; mkdir -p "$M" "$RM"
+  local devs=${MULTI_DEVICES:-}
+  if [ -z "$devs" ]; then
+    local count; count=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+    [ "$count" -ge 1 ] || { log "FAILED multi: no GPU in nvidia-smi -L and no MULTI_DEVICES"; return; }
+    devs=$(seq -s, -f 'cuda:%g' 0 $((count - 1)))
+  fi
+  local all; IFS=, read -ra all <<< "$devs"
+  MKIND=cuda; [ "${all[0]}" = cpu ] && MKIND=cpu
+  case ${MULTI_MODEL:-base} in tiny) model=$TINY;; base) model=$BASE;; *) model=$MULTI_MODEL;; esac
+  local size=base; [ "$model" = "$TINY" ] && size=tiny
+  local b=${MULTI_BATCH:-$BATCH} steps=${MULTI_STEPS:-110} wu=${MULTI_WARMUP:-10} eqs=${MULTI_EQ_STEPS:-50}
+  local thr=${MULTI_THREADS:-4}
+  local ns=()
+  for n in ${MULTI_NS:-1 2 4}; do [ "$n" -le ${#all[@]} ] && ns+=("$n"); done
+  [ ${#ns[@]} -gt 0 ] || { log "FAILED multi: no N of '${MULTI_NS:-1 2 4}' fits ${#all[@]} device(s)"; return; }
+  [ "$MKIND" = cuda ] && export PIN=$GPU_CORES
+  log "multi: devices $devs; N in ${ns[*]}; $size; per-device batch $b of $S+$T tokens; $steps steps"
+  printf '{"devices": "%s", "ns": "%s", "model": "%s", "batch_per_device": %s, "steps": %s, "warmup": %s, "eq_steps": %s, "source_length": %s, "target_length": %s}\n' \
+    "$devs" "${ns[*]}" "$size" "$b" "$steps" "$wu" "$eqs" "$S" "$T" > "$RM/config.json"
+  # every row longer than S+T tokens, so that train truncates each to exactly S+T: batches of b x S+T
+  $PY "$X/gpu/fixed_corpus.py" "$X/train.jsonl" $((b * ${ns[-1]} * 8)) "$M/fixed.jsonl"
+  local common=(--model "$model" --tokenizer "$X/tiny-bart/tokenizer.json" --force --lr 1e-4 --schedule constant
+    --max-source-length $S --max-target-length $T --threads "$thr" --seed 42 --data-cache "$M/cache" -q)
+  local pyd=(--size "$size" --tiny-config "$X/tiny-bart/hf/config.json" --device "$MKIND" --batch "$b"
+    --source-length $S --target-length $T --warmup "$wu" --steps $((steps - wu)))
+  [ "$MKIND" = cpu ] && pyd+=(--threads "$thr")
+  for n in "${ns[@]}"; do
+    local list; list=$(IFS=,; echo "${all[*]:0:$n}")
+    mrun "ol-$n" 300 $OL train "${common[@]}" --train "$M/fixed.jsonl" --out "$M/ol-$n" --steps "$steps" \
+      --batch-size $((b * n)) --devices "$list"
+    [ -z "${MULTI_DRY:-}" ] && cp "$M/ol-$n/metrics.jsonl" "$RM/ol-$n.metrics.jsonl" 2>/dev/null
+    # torchrun: one process a GPU; NCCL refuses two ranks on one GPU, so a list that repeats a GPU has no PEFT row
+    local idx; idx=$(IFS=,; echo "${all[*]:0:$n}" | sed 's/cuda://g')
+    if [ "$MKIND" = cuda ] && [ "$(tr , '\n' <<< "$idx" | sort -u | wc -l)" -ne "$n" ]; then
+      log "multi: no PEFT DDP row for $list (a GPU repeats)"
+    elif [ -z "${MULTI_NO_PEFT:-}" ]; then
+      local vis=(); [ "$MKIND" = cuda ] && vis=(env "CUDA_VISIBLE_DEVICES=$idx" "NCCL_DEBUG=${NCCL_DEBUG:-WARN}")
+      mrun "peftddp-$n" 300 ${vis[@]+"${vis[@]}"} $PY -m torch.distributed.run --standalone --nproc_per_node "$n" \
+        "$X/bench_peft_ddp.py" "${pyd[@]}" --json-out "$RM/peftddp-$n.json"
+    fi
   done
-  $PY - "$R" > "$R/multi.md" <<'PYEOF'
-import json, statistics, sys, os
-r = sys.argv[1]
-print("| sessions | global batch | median step s | median tokens/s |")
-print("|---|---|---|---|")
-for n in (1, 2):
-    f = os.path.join(r, f"multi-base-{n}.metrics.jsonl")
-    if not os.path.exists(f):
-        print(f"| {n} | - | failed | - |"); continue
-    rows = [json.loads(l) for l in open(f) if '"event":"train"' in l.replace(" ", "")][5:]
-    print(f"| {n} | {32 * n} | {statistics.median(x['step_seconds'] for x in rows):.4f} |"
-          f" {statistics.median(x['tokens_per_second'] for x in rows):.0f} |")
-PYEOF
-  cat "$R/multi-tiny-equivalence.json" "$R/multi.md" >&2
+  for n in "${ns[@]}"; do
+    [ "$n" -ge 2 ] || continue
+    local list; list=$(IFS=,; echo "${all[*]:0:$n}")
+    head -n $((b * n)) "$M/fixed.jsonl" > "$M/eq-$n.jsonl"
+    mrun "eq-$n-accum" 300 $OL train "${common[@]}" --train "$M/eq-$n.jsonl" --out "$M/eq-$n-accum" --steps "$eqs" \
+      --batch-size "$b" --grad-accum "$n" --devices "${all[0]}"
+    mrun "eq-$n-devices" 300 $OL train "${common[@]}" --train "$M/eq-$n.jsonl" --out "$M/eq-$n-devices" --steps "$eqs" \
+      --batch-size $((b * n)) --devices "$list"
+    [ -n "${MULTI_DRY:-}" ] && continue
+    for v in accum devices; do cp "$M/eq-$n-$v/metrics.jsonl" "$RM/eq-$n-$v.metrics.jsonl" 2>/dev/null; done
+    (cd "$X/gpu" && $PY -c "import json, sys, report; print(json.dumps(report.adapter_diff(sys.argv[1], sys.argv[2])))" \
+      "$M/eq-$n-accum" "$M/eq-$n-devices") > "$RM/eq-$n.json" 2>&1
+  done
   unset PIN
+  if [ -n "${MULTI_DRY:-}" ]; then cat "$RM/commands.sh" >&2; return; fi
+  $PY "$X/gpu/report.py" multi "$RM" --warmup "$wu" | tee "$R/multi.md" >&2
 }
 
 phases=("$@")
