@@ -142,6 +142,14 @@ def build_model(a, torch):
     return cfg, model
 
 
+def nccl_version(torch):
+    try:
+        v = torch.cuda.nccl.version()
+        return ".".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+    except Exception as e:  # noqa: BLE001 - a version string is not worth failing the run
+        return repr(e)
+
+
 def main():
     a = parse_args()
     if a.threads > 0:
@@ -267,7 +275,7 @@ def main():
         "tokens_per_second": round(tokens / (median / 1000), 3),
         "tf32": a.tf32, "multicast_env": {k: os.environ.get(k) for k in NO_MULTICAST},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
-                     "nccl": ".".join(map(str, torch.cuda.nccl.version())) if cuda else None},
+                     "nccl": nccl_version(torch) if cuda else None},
     }
     if unsynced:
         nosync = statistics.median(slowest("no_sync_step_ms"))
