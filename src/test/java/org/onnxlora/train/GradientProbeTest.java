@@ -47,7 +47,14 @@ class GradientProbeTest {
         gold.close();
     }
 
-    static Path compiled(Precision p) {
+    static final java.util.Map<Precision, Path> COMPILED = new java.util.EnumMap<>(Precision.class);
+
+    /** Artifacts of {@code p}, compiled once per class. */
+    static synchronized Path compiled(Precision p) {
+        return COMPILED.computeIfAbsent(p, GradientProbeTest::compile);
+    }
+
+    static Path compile(Precision p) {
         LoraConfig cfg = new LoraConfig(gold.meta.get("rank").getAsInt(), gold.meta.get("alpha").getAsDouble(),
                 List.of("q_proj", "k_proj", "v_proj", "out_proj"), LoraConfig.Init.KAIMING, 0);
         ModelProto patched = new PatchPass(ModelFamily.bart()).patch(ModelIO.load(Fixtures.torchscript()), null, cfg,
@@ -101,11 +108,38 @@ class GradientProbeTest {
     }
 
     @Test
-    void inputsWithoutTheGoldensLayoutAreRefusedByName() {
-        Path dir = tmp.resolve("fp32");
-        if (!dir.toFile().isDirectory()) {
-            compiled(Precision.FP32);
+    void theCommandLineToolTheGpuPhaseRunsCompilesAndWritesTheDump() throws Exception {
+        // the bundle compiles tools/bench/StepGradientDump.java (tools/gpu/build-bundle.sh): a broken tool would
+        // only show on the GPU machine, so compile and run it here
+        Path classes = tmp.resolve("tool-classes");
+        java.nio.file.Files.createDirectories(classes);
+        javax.tools.JavaCompiler javac = javax.tools.ToolProvider.getSystemJavaCompiler();
+        // the main classes and the jars their signatures name: javac over the whole test classpath takes 20 s
+        String cp = java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
+                .filter(e -> e.endsWith("classes") || e.contains("gson") || e.contains("protobuf")
+                        || e.contains("onnxruntime"))
+                .collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
+        int rc = javac.run(null, null, null, "--release", "17", "-cp", cp, "-d",
+                classes.toString(), Path.of("tools", "bench", "StepGradientDump.java").toString());
+        assertEquals(0, rc, "javac tools/bench/StepGradientDump.java");
+        Path dir = compiled(Precision.FP32);
+        Path out = tmp.resolve("tool-fp32.safetensors");
+        try (java.net.URLClassLoader l = new java.net.URLClassLoader(new java.net.URL[] {classes.toUri().toURL()},
+                getClass().getClassLoader())) {
+            l.loadClass("StepGradientDump").getMethod("main", String[].class).invoke(null, (Object) new String[] {
+                dir.toString(), Fixtures.goldens().resolve("train_step.safetensors").toString(), out.toString(), "cpu",
+                "2"});
         }
+        try (SafetensorsFile d = SafetensorsFile.open(out)) {
+            double ref = gold.step(1).get("loss").getAsDouble();
+            assertEquals(ref, d.floats("fp32/loss")[0], 1e-5 * ref);
+            assertEquals("cpu", d.metadata().get("device"));
+        }
+    }
+
+    @Test
+    void inputsWithoutTheGoldensLayoutAreRefusedByName() {
+        Path dir = compiled(Precision.FP32);
         OnnxLoraException e = assertThrows(OnnxLoraException.class, () -> GradientProbe.run(dir,
                 RuntimeOptions.defaults().withThreads(2), Fixtures.goldens().resolve("halfprec_step.safetensors")));
         assertEquals(ErrorCode.BAD_ARGUMENT, e.code());
