@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""One half-precision training step of onnx-lora's compiled graph against PyTorch autocast + PEFT.
+"""One half-precision training step of onnx-lora, through its own Java TrainingSession, against PyTorch autocast + PEFT.
 
-Feeds the compiled training graph (onnx-lora compile --precision bf16|fp16 of the tiny fixture
-patched with r=4, alpha=8 on q/k/v/out_proj) the batch and initial adapters of the float32
-goldens (goldens/train_step.safetensors) through ONNX Runtime's Python API, and runs the same
-step in PyTorch: base model cast to the dtype, PEFT LoRA in float32, torch.autocast. Checks the
-issue-13 bounds: loss within 1e-2 relative, every adapter gradient within 5e-2 of its largest
-value. The training graph takes adapters, batch and (fp16) loss_scale as inputs, so no Java runs.
+The onnx-lora side is a dump of tools/bench/StepGradientDump.java (org.onnxlora.train.GradientProbe): compiled
+artifacts (onnx-lora compile --precision bf16|fp16 of the tiny fixture patched with r=4, alpha=8 on
+q/k/v/out_proj) fed the batch and initial adapters of the float32 goldens (goldens/train_step.safetensors),
+one forward-backward on the device the dump names (cuda on the GPU machine, through the bundle's
+onnxruntime_gpu), written as <dtype>/loss and <dtype>/grad/<adapter> (gradients of the mean loss). The
+PyTorch side runs the same step here: base model cast to the dtype, PEFT LoRA in float32, torch.autocast
+on --device. Checks the issue-13 bounds: loss within 1e-2 relative, every adapter gradient within 5e-2 of
+its largest value.
 
-  python3 half_parity.py --artifacts DIR --hf tiny-bart/hf --goldens tiny-bart/goldens \
-      --dtype bf16 --device cuda [--json-out FILE]
+  python3 half_parity.py --dump STEP.safetensors --hf tiny-bart/hf --goldens tiny-bart/goldens \
+      --device cuda [--json-out FILE]
 
 Prints one JSON object; exits 1 when a bound is missed.
 """
@@ -19,30 +21,19 @@ import os
 import sys
 
 import numpy as np
-import onnxruntime as ort
 import torch
+from safetensors import safe_open
 from safetensors.numpy import load_file
 
 
-def onnx_step(art, gold, device):
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
-    so = ort.SessionOptions()
-    s = ort.InferenceSession(os.path.join(art, "training_model.onnx"), so, providers=providers)
-    names = {i.name for i in s.get_inputs()}
-    feeds = {}
-    for k in ("input_ids", "attention_mask", "decoder_input_ids", "labels"):
-        if k in names:
-            feeds[k] = gold[f"batch/{k}"].astype(np.int64)
-    adapters = [n for n in names if n.endswith(".lora_A") or n.endswith(".lora_B")]
-    for a in adapters:
-        feeds[a] = gold[f"init/{a}"].astype(np.float32)
-    if "loss_scale" in names:
-        feeds["loss_scale"] = np.array(1.0, dtype=np.float32)
-    outs = [o.name for o in s.get_outputs()]
-    r = dict(zip(outs, s.run(outs, feeds)))
-    tokens = float(r["token_count"])
-    return (float(r["loss_sum"]) / tokens, {a: r["grad." + a] / tokens for a in adapters},
-            s.get_providers())
+def java_step(path):
+    with safe_open(path, framework="np") as f:
+        meta = f.metadata() or {}
+        dtype = meta["precision"]
+        loss = float(f.get_tensor(f"{dtype}/loss")[0])
+        prefix = f"{dtype}/grad/"
+        grads = {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+    return dtype, loss, grads, meta
 
 
 def torch_step(hf, gold, dtype, device):
@@ -74,16 +65,17 @@ def torch_step(hf, gold, dtype, device):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--artifacts", required=True)
+    ap.add_argument("--dump", required=True, help="StepGradientDump's output (its metadata names dtype and device)")
     ap.add_argument("--hf", required=True)
     ap.add_argument("--goldens", required=True)
-    ap.add_argument("--dtype", choices=["bf16", "fp16"], required=True)
-    ap.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cuda", help="where PyTorch runs its step")
     ap.add_argument("--json-out")
     a = ap.parse_args()
     gold = load_file(os.path.join(a.goldens, "train_step.safetensors"))
-    loss, grads, providers = onnx_step(a.artifacts, gold, a.device)
-    ref_loss, ref_grads = torch_step(a.hf, gold, a.dtype, a.device)
+    dtype, loss, grads, meta = java_step(a.dump)
+    if dtype not in ("bf16", "fp16"):
+        sys.exit(f"{a.dump} is a {dtype} step; this compares bf16 or fp16")
+    ref_loss, ref_grads = torch_step(a.hf, gold, dtype, a.device)
     worst, worst_name = 0.0, None
     for k, g in grads.items():
         ref = ref_grads[k]
@@ -91,9 +83,11 @@ def main():
         if err > worst:
             worst, worst_name = err, k
     loss_rel = abs(loss - ref_loss) / abs(ref_loss)
-    r = {"dtype": a.dtype, "device": a.device, "providers": providers, "loss": loss, "torch_loss": ref_loss,
+    r = {"dtype": dtype, "onnx_lora": "java TrainingSession (GradientProbe)", "device": meta.get("device"),
+         "torch_device": a.device, "loss_scale": float(meta.get("loss_scale", "nan")),
+         "skipped_steps": int(meta.get("skipped_steps", "-1")), "loss": loss, "torch_loss": ref_loss,
          "loss_rel_err": loss_rel, "max_grad_rel_err": worst, "worst_adapter": worst_name, "adapters": len(grads),
-         "ok": loss_rel <= 1e-2 and worst <= 5e-2 and len(grads) == len(ref_grads)}
+         "ok": loss_rel <= 1e-2 and worst <= 5e-2 and sorted(grads) == sorted(ref_grads)}
     text = json.dumps(r, indent=1)
     print(text)
     if a.json_out:

@@ -1,14 +1,37 @@
 #!/usr/bin/env python3
 """Summary of run-on-device.sh's 'half' phase (issue 13): placement, parity, speed/memory ratios, quality.
 
-  python3 half_report.py RESULTS_DIR      (prints one JSON object)
+  python3 half_report.py RESULTS_DIR                  (prints one JSON object)
+  python3 half_report.py --parity-table RESULTS_DIR   (phase 'halfparity': a markdown table of half-parity-*.json)
 """
 import json
 import os
 import sys
 
 
+def parity_table(r):
+    """One row per dtype: the Java step on CUDA against PyTorch CUDA autocast + PEFT, with issue 13's bounds."""
+    lines = ["| dtype | onnx-lora (device) | PyTorch | loss | PyTorch loss | loss rel. err (<= 1e-2) |"
+             " worst gradient err / largest (<= 5e-2) | fp16 loss scale (skipped) | ok |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for p in ("bf16", "fp16"):
+        try:
+            with open(os.path.join(r, f"half-parity-{p}.json")) as f:
+                d = json.load(f)
+        except Exception as e:  # a failed step leaves no file: the row says so
+            lines.append(f"| {p} | missing: {e} | | | | | | | no |")
+            continue
+        scale = f"{d['loss_scale']:g} ({d['skipped_steps']})" if p == "fp16" else "-"
+        lines.append(f"| {p} | Java TrainingSession ({d.get('device')}) | autocast ({d.get('torch_device')}) |"
+                     f" {d['loss']:.6f} | {d['torch_loss']:.6f} | {d['loss_rel_err']:.2e} |"
+                     f" {d['max_grad_rel_err']:.2e} | {scale} | {'yes' if d['ok'] else 'NO'} |")
+    return "\n".join(lines)
+
+
 def main():
+    if sys.argv[1] == "--parity-table":
+        print(parity_table(sys.argv[2]))
+        return
     r = sys.argv[1]
 
     def j(name):

@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half multi (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi (and 'all' = env
 # synth parity placement gpu cpu16). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -283,15 +283,38 @@ phase_realdata() {
   $PY "$X/gpu/report.py" realdata "$R" --warmup "$wu" | tee "$R/realdata.md" >&2
 }
 
+# Issue 13 parity, the product path: one bf16 and one fp16 step of the tiny fixture (patched like the goldens: r=4,
+# alpha=8, q/k/v/out_proj; the goldens' adapters and batch) through Java's TrainingSession on CUDA
+# (StepGradientDump, compiled into the bundle), against the same step in PyTorch CUDA autocast + PEFT with the base
+# in that dtype (half_parity.py --dump): loss within 1e-2 relative, every adapter gradient within 5e-2 of its
+# largest value; half-parity-{bf16,fp16}.json, half-parity.md. Needs nothing before it (about a minute).
+# HP_DEVICE=cpu rehearses it on a CPU machine (fp16 only: bf16 is refused there).
+phase_halfparity() {
+  local H=$W/half dev=${HP_DEVICE:-cuda}; mkdir -p "$H"
+  $OL patch --model "$TINY" --out "$H/tiny-p4.onnx" --rank 4 --alpha 8 --target q_proj,k_proj,v_proj,out_proj --force \
+    > /dev/null 2>&1 || log "FAILED halfparity patch"
+  for p in bf16 fp16; do
+    log "halfparity: $p step in Java on $dev vs PyTorch $dev autocast + PEFT"
+    $OL compile --model "$H/tiny-p4.onnx" --out "$H/art4-$p" --precision $p --force > /dev/null 2>&1 \
+      || log "FAILED halfparity compile $p"
+    pinned $GPU_CORES timeout 180 $B/run.sh StepGradientDump "$H/art4-$p" "$X/tiny-bart/goldens/train_step.safetensors" \
+      "$R/half-step-$p.safetensors" $dev 4 > "$R/half-step-$p.json" 2> "$R/half-step-$p.log" \
+      || { log "FAILED halfparity Java step $p"; tail -5 "$R/half-step-$p.log" >&2; continue; }
+    pinned $GPU_CORES timeout 300 $PY "$X/gpu/half_parity.py" --dump "$R/half-step-$p.safetensors" \
+      --hf "$X/tiny-bart/hf" --goldens "$X/tiny-bart/goldens" --device $dev --json-out "$R/half-parity-$p.json" \
+      > /dev/null 2> "$R/half-parity-$p.log" || log "FAILED half parity $p (see half-parity-$p.json)"
+  done
+  $PY "$X/gpu/half_report.py" --parity-table "$R" > "$R/half-parity.md" 2>&1
+  cat "$R/half-parity.md" >&2
+}
+
 # Issue 13: half precision. Placement of every bf16/fp16 training-graph node on CUDA, one bf16 and one fp16 step
-# against PyTorch autocast + PEFT (tools/gpu/half_parity.py), bench-train bf16 vs bench_peft.py --autocast bf16 (and
+# against PyTorch autocast + PEFT (phase_halfparity), bench-train bf16 vs bench_peft.py --autocast bf16 (and
 # fp32 in the same run), tiny and base shapes, and 300-step quality runs on the man-page task (fp32, bf16, fp16).
 phase_half() {
   export PIN=$GPU_CORES
   local H=$W/half; mkdir -p "$H"
   $OL patch --model "$TINY" --out "$H/tiny-p.onnx" --rank 8 --alpha 16 --target q_proj,v_proj --force > /dev/null 2>&1
-  $OL patch --model "$TINY" --out "$H/tiny-p4.onnx" --rank 4 --alpha 8 --target q_proj,k_proj,v_proj,out_proj --force \
-    > /dev/null 2>&1
   for p in bf16 fp16; do
     log "half: placement $p (verbose ORT log, training + optimizer sessions)"
     $OL compile --model "$H/tiny-p.onnx" --out "$H/art-$p" --precision $p --force > /dev/null 2>&1 || log "FAILED compile $p"
@@ -301,13 +324,9 @@ phase_half() {
     $PY "$X/gpu/report.py" placement "$H/verbose-$p.log" --model "$H/art-$p/training_model.onnx" \
       --model "$H/art-$p/optimizer_model.onnx" --names training,optimizer > "$R/half-placement-$p.json" 2>&1
     gzip -c "$H/verbose-$p.log" > "$R/half-verbose-$p.log.gz"
-    log "half: parity $p step vs PyTorch autocast + PEFT on cuda"
-    $OL compile --model "$H/tiny-p4.onnx" --out "$H/art4-$p" --precision $p --force > /dev/null 2>&1
-    pinned $GPU_CORES timeout 300 $PY "$X/gpu/half_parity.py" --artifacts "$H/art4-$p" --hf "$X/tiny-bart/hf" \
-      --goldens "$X/tiny-bart/goldens" --dtype $p --device cuda --json-out "$R/half-parity-$p.json" \
-      > /dev/null 2> "$R/half-parity-$p.log" || log "FAILED half parity $p (see half-parity-$p.json)"
   done
   pack
+  phase_halfparity
   olbench ol_tiny_cuda_fp32h "$TINY" cuda 4 5 20
   olbench ol_tiny_cuda_bf16 "$TINY" cuda 4 5 20 --precision bf16
   olbench ol_tiny_cuda_fp16 "$TINY" cuda 4 5 20 --precision fp16
@@ -348,6 +367,7 @@ for s in d['sessions']:
     for f in "$R"/profile-*.json; do
       [ -f "$f" ] && $PY -c "import json,sys;d=json.load(open(sys.argv[1]));print(sys.argv[1].split('/')[-1], d['model_run_ms_median'], 'ms/run;', ', '.join(f\"{t['op']} {t['ms_per_run']}\" for t in d['top'][:10]))" "$f"
     done
+    [ -f "$R/half-parity.md" ] && { echo "half-precision parity (issue 13):"; cat "$R/half-parity.md"; echo; }
     [ -f "$R/half.json" ] && { echo "half precision (issue 13):"; cat "$R/half.json"; }
     grep FAILED "$R/progress.log"
   } > "$R/summary.md" 2>&1
@@ -459,7 +479,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|multi) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi) "phase_$p"; pack ;;
     cpu2) cpu2_background; wait ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

@@ -249,8 +249,7 @@ public final class TrainingSession implements AutoCloseable {
             throw new IllegalStateException("applyUpdate without forwardBackward");
         }
         step++;
-        // the loss scale is divided out here, with the mean over tokens (the optimizer graph's grad_scale)
-        double gradScale = 1.0 / (Math.max(1.0, grads.tokens()) * seedScale);
+        double gradScale = gradientScale();
         long t0 = System.nanoTime();
         double norm;
         try {
@@ -327,6 +326,15 @@ public final class TrainingSession implements AutoCloseable {
     /** The gradient accumulated since the last update, all adapters in {@link #adapters()} order (a copy). */
     public float[] accumulatedGradients() {
         return grads.sum().readAll();
+    }
+
+    /**
+     * What the next {@link #applyUpdate} multiplies the accumulated gradient by to get the gradient of the
+     * mean loss: one over its tokens and, with fp16 loss scaling, over the scale its seed carried (the
+     * optimizer graph's grad_scale).
+     */
+    public double gradientScale() {
+        return 1.0 / (Math.max(1.0, grads.tokens()) * seedScale);
     }
 
     /** Tokens the accumulated gradient was summed over (the update divides by them). */
