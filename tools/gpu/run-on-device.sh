@@ -5,7 +5,7 @@
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
 # Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi (and 'all' = env
-# synth parity placement gpu cpu16). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
+# synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
 # profiles) and, packed, to $OUT/results.tar.gz after every phase, so a run cut short still returns what
@@ -150,6 +150,26 @@ phase_cpu16() {
   ptbench peft_tiny_cpu16 tiny cpu 16 2 10
   olbench ol_base_cpu16 "$BASE" cpu 16 1 3
   ptbench peft_base_cpu16 base cpu 16 1 3
+  # issue 11 (cpu11): ORT's intra-op threads spin between kernels by default; on idle cores that should pay
+  olbench ol_tiny_cpu16_nospin "$TINY" cpu 16 2 10 --cuda-option session.intra_op.allow_spinning=0
+  cpu_ratios
+}
+
+# Issue 11 CPU targets (>= 1.0x PEFT with 16 and 2 threads): the 2-thread rows of both sizes, each pair side by side
+# on disjoint cores (base on 0-3 as in cpu2_background, tiny on 4-7 as in phase_gpu), then the ratio table. Used by
+# the 'cpu2' phase alone; 'all' runs the same rows inside cpu2_background and phase_gpu.
+phase_cpu2() {
+  cpu2_background
+  ( PIN=4,5 olbench ol_tiny_cpu2 "$TINY" cpu 2 2 10 ) &
+  ( PIN=6,7 ptbench peft_tiny_cpu2 tiny cpu 2 2 10 ) &
+  wait
+  cpu_ratios
+}
+
+# The CPU rows of the results so far and their onnx-lora / PEFT ratios (report.py table), to stderr and cpu.md.
+cpu_ratios() {
+  $PY "$X/gpu/report.py" table "$R" 2>&1 | grep -E '^\| model|^\|---|CPU' > "$R/cpu.md"
+  cat "$R/cpu.md" >&2
 }
 
 phase_extra() {
@@ -356,6 +376,7 @@ summary() {
     [ -f "$R/realdata.md" ] && { cat "$R/realdata.md"; echo; }
     [ -f "$R/datascale.md" ] && { cat "$R/datascale.md"; echo; }
     [ -f "$R/multi.md" ] && { cat "$R/multi.md"; echo; }
+    [ -f "$R/cpu.md" ] && { echo "CPU rows (issue 11 target >= 1.0x with 16 and 2 threads):"; cat "$R/cpu.md"; echo; }
     [ -f "$R/parity.json" ] && echo "parity: $($PY -c "import json;d=json.load(open('$R/parity.json'));print({k:v for k,v in d.items() if k!='per_step'})" 2>&1)"
     [ -f "$R/placement.json" ] && $PY -c "
 import json
@@ -480,7 +501,7 @@ for p in "${phases[@]}"; do
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
     env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi) "phase_$p"; pack ;;
-    cpu2) cpu2_background; wait ;;
+    cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac
 done

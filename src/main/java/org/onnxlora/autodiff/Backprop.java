@@ -111,7 +111,10 @@ public final class Backprop {
                 String g = acc.total(w);
                 result.put(w, g != null ? g : emit.zerosLike(w));
             }
-            ScaleFolding.apply(forward, out, firstEmitted, new HashSet<>(result.values()));
+            Set<String> results = new HashSet<>(result.values());
+            SymbolicShapes all = emit.shapes(); // every emitted node taken in before the passes below edit the list
+            ScaleFolding.apply(forward, out, firstEmitted, results);
+            TransposedProducts.apply(out, firstEmitted, results, all);
             return result;
         } finally {
             out.scope(savedScope);

@@ -38,6 +38,7 @@ final class ScaleFolding {
             }
         }
         Set<Integer> dropped = new HashSet<>();
+        Set<String> folded = new HashSet<>();
         for (int i = from; i < nodes.size(); i++) {
             NodeProto m = nodes.get(i);
             if (!Domains.isOp(m, "Mul") || m.getInputCount() != 2) {
@@ -73,6 +74,7 @@ final class ScaleFolding {
                 nodes.set(p, nb.clearAttribute().addAllAttribute(attrs).build());
             }
             dropped.add(i);
+            folded.add(m.getInput(k));
         }
         List<NodeProto> kept = new ArrayList<>();
         for (int i = 0; i < nodes.size(); i++) {
@@ -82,6 +84,14 @@ final class ScaleFolding {
         }
         nodes.clear();
         nodes.addAll(kept);
+        dropUnread(b, folded);
+    }
+
+    /** Removes the backward's own scalar initializers that no node reads once their Mul is folded (ORT warns of each). */
+    private static void dropUnread(GraphBuilder b, Set<String> folded) {
+        Set<String> read = new HashSet<>();
+        b.nodes().forEach(n -> read.addAll(n.getInputList()));
+        b.initializers().removeIf(t -> folded.contains(t.getName()) && !read.contains(t.getName()));
     }
 
     /** Every reader of {@code y} is a product reading it once (in A or B), or a Reshape only such products read. */

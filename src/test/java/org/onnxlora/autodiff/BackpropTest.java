@@ -16,6 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.autodiff.rules.StandardRules;
+import org.onnxlora.graph.Attrs;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.NameGen;
@@ -78,6 +79,62 @@ class BackpropTest {
         new Backprop(StandardRules.registry()).build(overridable, Map.of("Y", "dY"), Set.of("A", "B"), b2);
         assertTrue(b2.nodes().stream().anyMatch(n -> n.getOpType().equals("Mul")),
                 "a scale the caller may override was folded into a constant alpha");
+    }
+
+    /**
+     * Attention's {@code probs·V} with V from the head split: V's gradient {@code Pᵀ·dO} is computed as
+     * {@code dOᵀ·P} (MLAS transposes the head-wide dO, not the probabilities) and the swap rides in V's
+     * Transpose, so the backward has as many nodes as before and the same values.
+     */
+    @Test
+    void valueGradientOfAttentionTransposesTheSmallOperand() {
+        long[] ss = {2, 3, 5, 5};
+        long[] xs = {2, 5, 3, 4};
+        GradCheck c = GradCheck.float64();
+        c.input("S", ss).input("X", xs)
+                .node(node("Softmax", list("S"), list("P")))
+                .node(node("Transpose", list("X"), list("V"), Attrs.ints("perm", 0, 2, 1, 3)))
+                .node(node("MatMul", list("P", "V"), list("Y")))
+                .run();
+
+        GraphProto g = GraphProto.newBuilder().setName("g")
+                .addInput(Models.info("S", F64, ss)).addInput(Models.info("X", F64, xs))
+                .addNode(node("Softmax", list("S"), list("P")))
+                .addNode(node("Transpose", list("X"), list("V"), Attrs.ints("perm", 0, 2, 1, 3)))
+                .addNode(node("MatMul", list("P", "V"), list("Y")))
+                .addOutput(Models.info("Y", F64, null)).build();
+        GraphBuilder b = new GraphBuilder(new NameGen(new GraphIndex(g).allNames()));
+        new Backprop(StandardRules.registry()).build(g, Map.of("Y", "dY"), Set.of("S", "X"), b);
+        List<NodeProto> products = b.nodes().stream().filter(n -> n.getOpType().equals("FusedMatMul")).toList();
+        assertEquals(2, products.size(), b.nodes().toString());
+        assertTrue(products.stream().noneMatch(n -> n.getInput(0).equals("P") && Attrs.getInt(n, "transA", 0) == 1),
+                "the probabilities are the transposed operand of V's gradient: " + products);
+        List<NodeProto> transposes = b.nodes().stream().filter(n -> n.getOpType().equals("Transpose")).toList();
+        assertEquals(1, transposes.size(), b.nodes().toString());
+        assertArrayEquals(new long[] {0, 3, 1, 2}, Attrs.getInts(transposes.get(0), "perm"));
+    }
+
+    /**
+     * GELU's backward is nine elementwise passes, its ½ folded into the input gradient of the product that
+     * reads it (eleven before), and still matches finite differences ({@code RuleGradientTest.gelu}).
+     */
+    @Test
+    void geluBackwardFoldsItsHalfIntoTheNextProduct() {
+        GraphProto g = GraphProto.newBuilder().setName("g")
+                .addInput(Models.info("x", DataType.FLOAT_VALUE, new long[] {2, 3, 4}))
+                .addInitializer(Tensors.ofDoubles("A", new long[] {4, 4}, new double[16], DataType.FLOAT_VALUE))
+                .addInitializer(Tensors.ofDoubles("W", new long[] {4, 4}, new double[16], DataType.FLOAT_VALUE))
+                .addNode(node("MatMul", list("x", "A"), list("h")))
+                .addNode(node(GraphBuilder.MS_DOMAIN, "Gelu", list("h"), list("a")))
+                .addNode(node("MatMul", list("a", "W"), list("Y")))
+                .addOutput(Models.info("Y", DataType.FLOAT_VALUE, null)).build();
+        GraphBuilder b = new GraphBuilder(new NameGen(new GraphIndex(g).allNames()));
+        new Backprop(StandardRules.registry()).build(g, Map.of("Y", "dY"), Set.of("A"), b);
+        Set<String> elementwise = Set.of("Mul", "Add", "Sub", "Exp", "Erf", "Neg");
+        long passes = b.nodes().stream().filter(n -> elementwise.contains(n.getOpType())).count();
+        assertEquals(9, passes, "elementwise nodes of GELU's backward: " + b.nodes());
+        NodeProto dh = b.nodes().stream().filter(n -> n.getOpType().equals("Gemm")).findFirst().orElseThrow();
+        assertEquals(0.5f, Attrs.getFloat(dh, "alpha", 1f), "the ½ is not folded into the product: " + b.nodes());
     }
 
     @Test
