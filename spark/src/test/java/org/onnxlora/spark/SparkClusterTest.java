@@ -245,4 +245,15 @@ class SparkClusterTest {
                 err.toString(StandardCharsets.UTF_8));
         assertTrue(!Files.exists(tmp.resolve("run-device")), "no worker started");
     }
+
+    @Test
+    void anUnknownWorkerOptionIsRefusedOnTheDriver() {
+        Map<String, String> m = options("run-unknown");
+        m.put("learning-rate", "1e-3");
+        org.onnxlora.OnnxLoraException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.onnxlora.OnnxLoraException.class, () -> new LoraWorkerFactory(m));
+        assertEquals(org.onnxlora.ErrorCode.BAD_ARGUMENT, e.code());
+        assertTrue(e.getMessage().startsWith("unknown worker option 'learning-rate'; known: alpha, artifacts,"),
+                e.getMessage());
+    }
 }
