@@ -65,6 +65,11 @@ public final class DataParallelWorkers {
         if (options.steps() == null) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "a data-parallel run needs its length in steps");
         }
+        if (shards.isEmpty() || shards.stream().anyMatch(List::isEmpty)) {
+            // before any compilation: the Batcher would say so only after minutes on a large model
+            throw new OnnxLoraException(ErrorCode.BAD_DATA, "data-parallel rank " + rank + " got no training rows"
+                    + " (more workers than rows?)");
+        }
         Sessions.requireDevice(options.runtime());
         options.compiler().precision().requireRunnableOn(options.runtime().device());
         Checked c = signatureChecked(options);

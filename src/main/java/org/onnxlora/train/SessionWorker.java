@@ -47,10 +47,9 @@ public final class SessionWorker implements DataParallelWorker {
      */
     public SessionWorker(TrainingSession session, List<Batcher> shards, int accumulate, LrSchedule schedule,
             Path runDir, String fingerprint, long seed, int keepCheckpoints, Path scratch) {
-        if (shards.isEmpty() || shards.stream().anyMatch(b -> b.exampleCount() == 0)) {
+        if (shards.isEmpty()) {
             session.close();
-            throw new OnnxLoraException(ErrorCode.BAD_DATA, "a data-parallel worker got no training rows"
-                    + " (more workers than rows?)");
+            throw new IllegalArgumentException("a worker needs at least one shard");
         }
         if (session.lossScaler().isPresent()) {
             session.close();

@@ -74,7 +74,7 @@ class DataParallelWorkersTest {
         OnnxLoraException e = assertThrows(OnnxLoraException.class,
                 () -> DataParallelWorkers.open(options(1e-3), tmp.resolve("empty"), artifacts, 1, List.of(List.of())));
         assertEquals(ErrorCode.BAD_DATA, e.code());
-        assertTrue(e.getMessage().contains("got no training rows"), e.getMessage());
+        assertTrue(e.getMessage().contains("rank 1 got no training rows"), e.getMessage());
     }
 
     @Test
