@@ -263,7 +263,11 @@ public final class TrainingRun {
      * have recorded since the first version (the command line's spelling): a resumed run must agree on each.
      */
     private RunSettings settings(RunSettings recorded) {
-        TrainOptions o = options;
+        return settings(options, recorded);
+    }
+
+    /** {@link #settings(RunSettings)} of any options (the data-parallel workers' fingerprint is its hash). */
+    static RunSettings settings(TrainOptions o, RunSettings recorded) {
         TrainingCompiler.Options co = o.compiler();
         RunSettings.Builder b = RunSettings.builder(recorded)
                 .model("--model", o.model())

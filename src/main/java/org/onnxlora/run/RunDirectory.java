@@ -317,7 +317,8 @@ public final class RunDirectory {
         }
     }
 
-    void writeInfo(Info info) {
+    /** Writes run.json (a run's settings, length and epoch size); public for runs set up outside {@link RunStart}. */
+    public void writeInfo(Info info) {
         JsonObject o = new JsonObject();
         o.addProperty("format", FORMAT);
         o.addProperty("version", VERSION);

@@ -181,7 +181,7 @@ public final class Trainer {
                 interrupted = !last && stopRequested.getAsBoolean();
                 if (last || interrupted || (config.saveEvery() > 0 && step % config.saveEvery() == 0)) {
                     try {
-                        lastCheckpoint = Checkpoint.save(runDir, checkpointTensors(), new Checkpoint.State(step, data.position(),
+                        lastCheckpoint = Checkpoint.save(runDir, checkpointTensors(session), new Checkpoint.State(step, data.position(),
                                 config.seed(), fingerprint, loss), config.keepCheckpoints(),
                                 session.lossScaler().map(LossScaler::state).orElse(null));
                     } catch (OnnxLoraException notSaved) {
@@ -210,7 +210,8 @@ public final class Trainer {
                 session.lossScaler().map(ls -> ls.state().skippedSteps()).orElse(null));
     }
 
-    private List<Checkpoint.Tensor> checkpointTensors() {
+    /** The session's adapters and AdamW moments as a checkpoint holds them (also the data-parallel worker's). */
+    static List<Checkpoint.Tensor> checkpointTensors(TrainingSession session) {
         List<Checkpoint.Tensor> out = new ArrayList<>();
         for (AdapterSpec spec : session.adapters()) {
             out.add(new Checkpoint.Tensor(spec.name(), spec.dims(), session.adapter(spec.name()),

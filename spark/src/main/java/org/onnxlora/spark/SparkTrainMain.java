@@ -61,6 +61,8 @@ public final class SparkTrainMain {
                     intFlag(flags, "steps", null), intFlag(flags, "checkpoint-every", 100),
                     flags.getOrDefault("source-column", "source"), flags.getOrDefault("target-column", "target"),
                     flags.get("bind-host"), Duration.ofSeconds(intFlag(flags, "step-timeout-s", 120)));
+            // the job's length is the workers' too (their learning-rate schedule runs over it)
+            workerOptions.putIfAbsent("steps", Long.toString(config.steps()));
             WorkerFactory factory = factory(required(flags, "worker-factory"), workerOptions);
             Dataset<Row> pairs = spark.read().format(flags.getOrDefault("format", "json")).load(required(flags, "input"));
             TrainOutcome o = SparkTrainer.train(pairs, config, factory);

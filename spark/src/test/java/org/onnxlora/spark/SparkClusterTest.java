@@ -1,6 +1,5 @@
 package org.onnxlora.spark;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -24,20 +23,32 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import java.util.HashMap;
+import java.util.regex.Pattern;
+import org.onnxlora.api.DataParallelWorkers;
+import org.onnxlora.api.TrainingRun;
+import org.onnxlora.data.TextPair;
+import org.onnxlora.lora.AdapterValues;
 import org.onnxlora.parallel.AllReduce;
 import org.onnxlora.parallel.DataParallelLoop;
-import org.onnxlora.parallel.LeastSquaresWorker;
+import org.onnxlora.parallel.DataParallelWorker;
 import org.onnxlora.parallel.LocalAllReduce;
+import org.onnxlora.testing.Fixtures;
 
 /**
  * A real multi-JVM cluster on this machine: {@code local-cluster[2,1,1024]} (a master, two workers and
- * two executor JVMs launched from SPARK_HOME/jars, which this test fills from its own classpath).
+ * two executor JVMs launched from SPARK_HOME/jars, which this test fills from its own classpath),
+ * training the tiny BART fixture with the real trainer ({@link LoraWorkerFactory}). The training
+ * graphs are compiled once here and shared read-only by every worker.
  */
 class SparkClusterTest {
-    static final int ROWS = 96;
+    static final int ROWS = 64;
     static final int STEPS = 20;
     static SparkSession spark;
     static Path data;
+    static Path artifacts;
+    /** One process accumulating both shards in rank order: what two workers must reproduce. */
+    static AdapterValues reference;
 
     @TempDir
     static Path tmp;
@@ -47,12 +58,10 @@ class SparkClusterTest {
         String home = System.getenv("SPARK_HOME");
         assertNotNull(home, "SPARK_HOME must be set (the pom's surefire configuration sets it)");
         sparkHome(Path.of(home));
-        data = tmp.resolve("pairs.jsonl");
-        StringBuilder jsonl = new StringBuilder();
-        for (String[] r : LeastSquaresWorker.rows(ROWS)) {
-            jsonl.append("{\"source\":\"").append(r[0]).append("\",\"target\":\"").append(r[1]).append("\"}\n");
-        }
-        Files.writeString(data, jsonl);
+        data = Fixtures.manPageRows(tmp.resolve("pairs.jsonl"), "train", ROWS).toAbsolutePath();
+        artifacts = tmp.resolve("artifacts").toAbsolutePath();
+        DataParallelWorkers.compile(factory("unused").trainOptions(), artifacts);
+        reference = singleProcess(tmp.resolve("run-single"));
         spark = SparkSession.builder().master("local-cluster[2,1,1024]").appName("onnx-lora-test")
                 .config("spark.ui.enabled", "false")
                 .config("spark.driver.host", "127.0.0.1")
@@ -112,68 +121,139 @@ class SparkClusterTest {
         }
     }
 
-    /** The same rows, sharded the same way, trained by one worker accumulating both shards. */
-    static float[] singleProcess(Path dir) {
-        LeastSquaresWorker w = new LeastSquaresWorker(0, 0,
-                LeastSquaresWorker.shard(LeastSquaresWorker.rows(ROWS), 2), 3, dir, null, "m");
-        List<AllReduce> one = LocalAllReduce.group(1, Duration.ofSeconds(5));
-        DataParallelLoop.run(w, one.get(0), new DataParallelLoop.Options(STEPS, 5));
-        return w.weights();
+    /** The worker options of every test: real model and tokenizer, shared graphs, run folder {@code out}. */
+    static Map<String, String> options(String out) {
+        Map<String, String> m = new HashMap<>();
+        m.put("model", Fixtures.torchscript().toAbsolutePath().toString());
+        m.put("tokenizer", Fixtures.tokenizer().toAbsolutePath().toString());
+        m.put("out", tmp.resolve(out).toAbsolutePath().toString());
+        m.put("artifacts", artifacts.toString());
+        m.put("batch-size", "4");
+        m.put("lr", "2e-3");
+        m.put("warmup", "5");
+        m.put("seed", "7");
+        m.put("max-source-length", "64");
+        m.put("max-target-length", "32");
+        m.put("steps", Integer.toString(STEPS));
+        return m;
     }
 
-    static float[] checkpointed(Path dir, long step) {
-        LeastSquaresWorker w = new LeastSquaresWorker(0, 0, List.of(), 3, dir, null, "m");
-        assertEquals(step, w.latestCheckpoint());
-        w.restore(step);
-        return w.weights();
+    static LoraWorkerFactory factory(String out) {
+        return new LoraWorkerFactory(options(out));
+    }
+
+    /** The input's rows sharded as the job shards them: row i to rank i % 2, in row order. */
+    static List<List<TextPair>> shards() throws IOException {
+        List<List<TextPair>> shards = List.of(new ArrayList<>(), new ArrayList<>());
+        List<String> lines = Files.readAllLines(data);
+        for (int i = 0; i < lines.size(); i++) {
+            com.google.gson.JsonObject o = com.google.gson.JsonParser.parseString(lines.get(i)).getAsJsonObject();
+            shards.get(i % 2).add(new TextPair(o.get("source").getAsString(), o.get("target").getAsString(), i));
+        }
+        return shards;
+    }
+
+    /** The same rows, sharded the same way, trained by one worker accumulating both shards. */
+    static AdapterValues singleProcess(Path dir) throws IOException {
+        List<AllReduce> one = LocalAllReduce.group(1, Duration.ofSeconds(30));
+        try (DataParallelWorker w = DataParallelWorkers.open(factory("unused").trainOptions(), dir, artifacts, 0,
+                shards())) {
+            DataParallelLoop.run(w, one.get(0), new DataParallelLoop.Options(STEPS, 5));
+        }
+        return TrainingRun.adapters(dir);
+    }
+
+    /** Max |a - b| over max |a|, across every adapter tensor. */
+    static double relativeDifference(AdapterValues want, AdapterValues got) {
+        assertEquals(want.names(), got.names());
+        double scale = 0;
+        double diff = 0;
+        for (String n : want.names()) {
+            float[] a = want.get(n);
+            float[] b = got.get(n);
+            assertEquals(a.length, b.length, n);
+            for (int i = 0; i < a.length; i++) {
+                scale = Math.max(scale, Math.abs(a[i]));
+                diff = Math.max(diff, Math.abs(a[i] - b[i]));
+            }
+        }
+        assertTrue(scale > 0.001, "the adapters moved");
+        return diff / scale;
     }
 
     private static SparkTrainConfig config() {
-        return SparkTrainConfig.of(2, STEPS, 5).withBindHost("127.0.0.1").withStepTimeout(Duration.ofSeconds(30));
+        return SparkTrainConfig.of(2, STEPS, 5).withBindHost("127.0.0.1").withStepTimeout(Duration.ofSeconds(60));
     }
 
     @Test
-    void twoWorkersTrainLikeOneProcess() {
-        Path ck = tmp.resolve("ck-plain");
-        TrainOutcome o = SparkTrainer.train(spark.read().json(data.toString()), config(),
-                new LeastSquaresFactory(Map.of("checkpoints", ck.toString())));
+    void twoWorkersTrainTinyBartLikeOneProcessAndTheRunMerges() throws IOException {
+        Path run = tmp.resolve("run-plain");
+        TrainOutcome o = SparkTrainer.train(spark.read().json(data.toString()), config(), factory("run-plain"));
         assertEquals(0, o.resumedFrom());
         assertEquals(STEPS, o.meanLosses().size());
-        float[] reference = singleProcess(tmp.resolve("ck-single"));
-        float[] got = checkpointed(ck, STEPS);
-        double scale = 0;
-        double diff = 0;
-        for (int i = 0; i < got.length; i++) {
-            scale = Math.max(scale, Math.abs(reference[i]));
-            diff = Math.max(diff, Math.abs(reference[i] - got[i]));
-        }
-        assertTrue(scale > 0.01, "the weights moved");
-        assertTrue(diff / scale <= 1e-6, "max relative difference " + diff / scale);
-        assertArrayEquals(reference, got, "two addends per element: the ring sums exactly like one process");
+        assertTrue(o.meanLosses().get(STEPS - 1) < o.meanLosses().get(0), "the loss went down: " + o.meanLosses());
+        AdapterValues got = TrainingRun.adapters(run);
+        double rel = relativeDifference(reference, got);
+        assertTrue(rel <= 1e-6, "max relative difference " + rel);
+        // a run folder like a single-process run's: merge folds its latest checkpoint into its model
+        Path merged = tmp.resolve("merged.onnx");
+        assertEquals(0, org.onnxlora.cli.Main.run("merge", "--model", run.resolve("model.onnx").toString(),
+                "--adapter", run.toString(), "--out", merged.toString(), "-q"));
+        assertTrue(Files.size(merged) > 100_000);
     }
 
     @Test
     void anExecutorThatDiesMidStepIsReplacedAndTheStageResumesFromTheLastCheckpoint() {
-        Path ck = tmp.resolve("ck-halt");
-        TrainOutcome o = SparkTrainer.train(spark.read().json(data.toString()), config(), new LeastSquaresFactory(
-                Map.of("checkpoints", ck.toString(), "halt-rank", "1", "halt-step", "13")));
+        Map<String, String> m = options("run-halt");
+        m.put("halt-rank", "1");
+        m.put("halt-step", "13");
+        TrainOutcome o = SparkTrainer.train(spark.read().json(data.toString()), config(), new FaultyLoraFactory(m));
         assertTrue(o.attempt() >= 1, "a second stage attempt finished the run");
         assertEquals(10, o.resumedFrom(), "resumed from the checkpoint after step 10");
-        assertArrayEquals(singleProcess(tmp.resolve("ck-single-2")), checkpointed(ck, STEPS), "no step lost or repeated");
+        double rel = relativeDifference(reference, TrainingRun.adapters(tmp.resolve("run-halt")));
+        assertTrue(rel <= 1e-6, "no step lost or repeated: max relative difference " + rel);
     }
 
     @Test
-    void workersWithDifferentModelsStopTheJobWithOneLine() throws IOException {
+    void workersWithDifferentModelFilesStopTheJobWithOneLine() {
+        Map<String, String> m = options("run-mismatch");
+        m.put("model-of-rank-1", Fixtures.dynamo().toAbsolutePath().toString());
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = SparkTrainMain.run(spark, new String[] {"--input", data.toString(), "--format", "json",
-                "--workers", "2", "--steps", "5", "--bind-host", "127.0.0.1",
-                "--worker-factory", LeastSquaresFactory.class.getName(),
-                "--worker-option", "checkpoints=" + tmp.resolve("ck-mismatch"),
-                "--worker-option", "model-of-rank-1=0000aaaa0000aaaa0000aaaa0000aaaa"},
+        List<String> args = new ArrayList<>(List.of("--input", data.toString(), "--format", "json", "--workers", "2",
+                "--steps", "5", "--bind-host", "127.0.0.1", "--worker-factory", FaultyLoraFactory.class.getName()));
+        m.remove("steps");
+        m.forEach((k, v) -> args.addAll(List.of("--worker-option", k + "=" + v)));
+        int code = SparkTrainMain.run(spark, args.toArray(String[]::new),
                 new PrintStream(OutputStream.nullOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
         String text = err.toString(StandardCharsets.UTF_8);
         assertEquals(2, code, text);
-        assertEquals("error: workers were given different models: rank 1 has 0000aaaa0000aaaa…, rank 0 has "
-                + "9f86d081884c7d65…\n", text);
+        assertTrue(Pattern.matches("error: workers were given different models: rank 1 has [0-9a-f]{16}…, rank 0 has"
+                + " [0-9a-f]{16}…\n", text), text);
+    }
+
+    @Test
+    void aDeviceThatDoesNotExistIsOneLineBeforeTheJobStarts() {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        List<String> args = new ArrayList<>(List.of("--input", data.toString(), "--format", "json", "--workers", "2",
+                "--steps", "5", "--worker-factory", LoraWorkerFactory.class.getName()));
+        options("run-device").forEach((k, v) -> args.addAll(List.of("--worker-option", k + "=" + v)));
+        args.addAll(List.of("--worker-option", "device=tpu:3"));
+        int code = SparkTrainMain.run(spark, args.toArray(String[]::new),
+                new PrintStream(OutputStream.nullOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(2, code);
+        assertEquals("error: worker option device: the device must be cpu, cuda or cuda:N, got 'tpu:3'\n",
+                err.toString(StandardCharsets.UTF_8));
+        assertTrue(!Files.exists(tmp.resolve("run-device")), "no worker started");
+    }
+
+    @Test
+    void anUnknownWorkerOptionIsRefusedOnTheDriver() {
+        Map<String, String> m = options("run-unknown");
+        m.put("learning-rate", "1e-3");
+        org.onnxlora.OnnxLoraException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.onnxlora.OnnxLoraException.class, () -> new LoraWorkerFactory(m));
+        assertEquals(org.onnxlora.ErrorCode.BAD_ARGUMENT, e.code());
+        assertTrue(e.getMessage().startsWith("unknown worker option 'learning-rate'; known: alpha, artifacts,"),
+                e.getMessage());
     }
 }

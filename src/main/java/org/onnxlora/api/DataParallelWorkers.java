@@ -1,0 +1,155 @@
+package org.onnxlora.api;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Progress;
+import org.onnxlora.data.Batcher;
+import org.onnxlora.data.DataConfig;
+import org.onnxlora.data.Dataset;
+import org.onnxlora.data.ReadResult;
+import org.onnxlora.data.TextPair;
+import org.onnxlora.data.TextTokenizer;
+import org.onnxlora.io.IoErrors;
+import org.onnxlora.io.ModelIO;
+import org.onnxlora.lora.ModelFiles;
+import org.onnxlora.proto.Onnx.ModelProto;
+import org.onnxlora.run.RunDirectory;
+import org.onnxlora.run.RunSettings;
+import org.onnxlora.runtime.Seq2SeqSignature;
+import org.onnxlora.runtime.Sessions;
+import org.onnxlora.train.ArtifactStore;
+import org.onnxlora.train.LrSchedule;
+import org.onnxlora.train.SessionWorker;
+import org.onnxlora.train.TrainingSession;
+
+/**
+ * The real trainer as a rank of a data-parallel run ({@link org.onnxlora.parallel.DataParallelLoop}:
+ * the Spark job, or any process group), built from the settings a {@link TrainingRun} takes plus the
+ * rank's shard of text pairs ({@code options.train()} is not read: the shard is the data).
+ *
+ * <p>Every rank patches the model the same way (seeded) and opens the same compiled graphs; its
+ * fingerprint is the hash of the model's content and of the settings that shape the result, so ranks
+ * given different files refuse to train together. Rank 0 owns the run folder: run.json, the patched
+ * model.onnx and the checkpoints, which merge, export and eval read as any run's.
+ */
+public final class DataParallelWorkers {
+    private DataParallelWorkers() {}
+
+    /**
+     * Compiles the training graphs of {@code options} once into {@code artifacts}, for ranks that
+     * share them read-only ({@link #open}'s {@code artifacts}).
+     */
+    public static void compile(TrainOptions options, Path artifacts) {
+        TrainingSetup.compile(patched(options, signatureChecked(options).model()), options.compiler(), artifacts);
+    }
+
+    /**
+     * Opens the worker of {@code rank}.
+     *
+     * @param runDir the run folder every rank can read; rank 0 writes it
+     * @param artifacts graphs compiled by {@link #compile} from the same model and settings, shared
+     *                  read-only; null compiles this rank's own into a temporary folder
+     * @param shards this rank's rows, usually one shard; several are accumulated in order (one
+     *               process standing in for as many ranks)
+     */
+    public static SessionWorker open(TrainOptions options, Path runDir, Path artifacts, int rank,
+            List<List<TextPair>> shards) {
+        if (options.steps() == null) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "a data-parallel run needs its length in steps");
+        }
+        if (shards.isEmpty() || shards.stream().anyMatch(List::isEmpty)) {
+            // before any compilation: the Batcher would say so only after minutes on a large model
+            throw new OnnxLoraException(ErrorCode.BAD_DATA, "data-parallel rank " + rank + " got no training rows"
+                    + " (more workers than rows?)");
+        }
+        Sessions.requireDevice(options.runtime());
+        options.compiler().precision().requireRunnableOn(options.runtime().device());
+        Checked c = signatureChecked(options);
+        ModelProto patched = patched(options, c.model());
+        Path graphs = artifacts;
+        Path scratch = null;
+        if (graphs == null) {
+            try {
+                scratch = Files.createTempDirectory("onnx-lora-worker-");
+            } catch (IOException e) {
+                throw new OnnxLoraException(ErrorCode.IO, "cannot create a temporary folder: " + IoErrors.reason(e), e);
+            }
+            graphs = scratch;
+            TrainingSetup.compile(patched, options.compiler(), graphs);
+        } else if (!Files.isRegularFile(graphs.resolve(ArtifactStore.MANIFEST))) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, graphs + " holds no compiled training graphs;"
+                    + " compile them once before the workers start");
+        }
+        RunSettings settings = TrainingRun.settings(options, null);
+        List<Batcher> batchers = new ArrayList<>();
+        try (TextTokenizer tok = TextTokenizer.load(options.tokenizer())) {
+            c.signature().checkTokenizerVocab(tok.vocabSize(), options.tokenizer().toString());
+            DataConfig dc = options.data().config(tok)
+                    .withDecoderStartTokenId(Math.toIntExact(c.signature().decoderStartTokenId()));
+            for (int i = 0; i < shards.size(); i++) {
+                ReadResult rows = new ReadResult(Path.of("shard-" + (rank + i)), shards.get(i), 0, List.of());
+                Dataset d = Dataset.encode(rows, tok, dc, Progress.NONE);
+                batchers.add(new Batcher(d.examples(), options.batchSize(), options.seed(), dc));
+            }
+        }
+        if (rank == 0) {
+            writeRunFolder(options, runDir, settings, patched, batchers.get(0).batchesPerEpoch());
+        }
+        patched = null;
+        TrainingSession session = new TrainingSession(graphs, options.runtime());
+        LrSchedule schedule = new LrSchedule(LrSchedule.parse(options.schedule()), options.lr(), options.warmup(),
+                options.steps());
+        return new SessionWorker(session, batchers, options.gradAccum(), schedule, runDir, settings.fingerprint(),
+                options.seed(), options.keepCheckpoints(), scratch);
+    }
+
+    private record Checked(ModelProto model, Seq2SeqSignature signature) {}
+
+    /** The checks a run makes before any work: the model's contract against the lengths asked for. */
+    private static Checked signatureChecked(TrainOptions o) {
+        if (Files.isDirectory(o.model())) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, o.model() + " is a folder: data-parallel workers"
+                    + " train a single-file model (join an Optimum export with a local run first)");
+        }
+        ModelProto m = ModelIO.load(o.model());
+        Seq2SeqSignature sig = Seq2SeqSignature.of(m, o.model(), o.family(), Set.of(), o.compiler().logitsOutput());
+        if (o.decoderStartTokenId() != null) {
+            sig = sig.withDecoderStartTokenId(o.decoderStartTokenId());
+        }
+        sig.checkMaxLengths(o.data().maxSourceLength(), o.data().maxTargetLength());
+        sig.checkFitsStatic(o.data().maxSourceLength(), o.data().maxTargetLength());
+        return new Checked(m, sig);
+    }
+
+    private static ModelProto patched(TrainOptions o, ModelProto model) {
+        return TrainingSetup.patchedOrPatch(model, o.family(), o.loraConfig());
+    }
+
+    /** run.json and the patched model, so the folder is a run that merge and eval read. */
+    private static void writeRunFolder(TrainOptions o, Path runDir, RunSettings settings, ModelProto patched,
+            long batchesPerEpoch) {
+        RunDirectory run = RunDirectory.at(runDir);
+        try {
+            Files.createDirectories(runDir);
+            run.writeInfo(new RunDirectory.Info(settings, o.steps(), batchesPerEpoch));
+            if (!Files.isRegularFile(run.model())) {
+                ModelIO.save(patched, run.model());
+                Optional<Path> config = ModelFiles.configOf(o.model());
+                if (config.isPresent()) {
+                    Files.copy(config.get(), ModelFiles.configTarget(run.model()), StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        } catch (IOException e) {
+            throw new OnnxLoraException(ErrorCode.IO, "cannot set up the run folder " + runDir + ": "
+                    + IoErrors.reason(e), e);
+        }
+    }
+}
