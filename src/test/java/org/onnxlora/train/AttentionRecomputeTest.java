@@ -1,0 +1,153 @@
+package org.onnxlora.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.onnxlora.autodiff.AttentionRecompute;
+import org.onnxlora.autodiff.Recompute;
+import org.onnxlora.io.ModelIO;
+import org.onnxlora.proto.Onnx.GraphProto;
+import org.onnxlora.proto.Onnx.NodeProto;
+import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.testing.Fixtures;
+
+/**
+ * {@code --recompute attention}: the backward reads recomputed attention probabilities, so no forward
+ * softmax output outlives the forward; the step's loss and gradients are the ones without it (and
+ * PyTorch's), and ONNX Runtime neither merges the copies back into the forward nor runs them early.
+ */
+class AttentionRecomputeTest {
+    /** Tiny BART: 2 encoder self-attentions, 2 decoder self- and 2 cross-attentions. */
+    private static final int ATTENTIONS = 6;
+
+    @TempDir
+    static Path tmp;
+
+    @BeforeAll
+    static void load() throws Exception {
+        TrainingParityTest.gold = new Goldens();
+    }
+
+    @AfterAll
+    static void close() {
+        TrainingParityTest.gold.close();
+    }
+
+    static TrainingCompiler.Artifacts compiled(Path model, Precision p, Recompute r) {
+        TrainingCompiler.Options opts = new TrainingCompiler.Options(LossConfig.DEFAULT,
+                TrainingParityTest.gold.optimizerConfig(), "logits", p, r);
+        return new TrainingCompiler().compile(TrainingParityTest.patchedLikeGoldens(model), opts);
+    }
+
+    static Path written(TrainingCompiler.Artifacts art, String tag) {
+        Path dir = tmp.resolve(tag);
+        ArtifactStore.write(art, TrainingCompiler.Options.defaults(), dir);
+        return dir;
+    }
+
+    static Stream<Arguments> exportersAndPrecisions() {
+        return Fixtures.bothExporters().flatMap(m -> Stream.of(Precision.FP32, Precision.BF16, Precision.FP16)
+                .map(p -> Arguments.of(m, p)));
+    }
+
+    private static boolean isGradient(NodeProto n) {
+        return n.getName().startsWith("/grad/");
+    }
+
+    /** Outputs of the forward's softmaxes that a gradient node reads. */
+    private static List<String> keptProbabilities(GraphProto g) {
+        Set<String> forwardSoftmax = new HashSet<>();
+        for (NodeProto n : g.getNodeList()) {
+            if (n.getOpType().equals("Softmax") && !isGradient(n)) {
+                forwardSoftmax.add(n.getOutput(0));
+            }
+        }
+        List<String> kept = new ArrayList<>();
+        for (NodeProto n : g.getNodeList()) {
+            if (isGradient(n)) {
+                n.getInputList().stream().filter(forwardSoftmax::contains).forEach(kept::add);
+            }
+        }
+        return kept;
+    }
+
+    @ParameterizedTest
+    @MethodSource("exportersAndPrecisions")
+    void noForwardSoftmaxOutputIsReadByTheBackward(Path model, Precision p) {
+        GraphProto plain = compiled(model, p, Recompute.NONE).training().getGraph();
+        assertEquals(ATTENTIONS, new HashSet<>(keptProbabilities(plain)).size(),
+                "without recomputation the backward reads every attention softmax");
+        GraphProto g = compiled(model, p, Recompute.ATTENTION).training().getGraph();
+        assertEquals(List.of(), keptProbabilities(g), model.getFileName() + " " + p.label());
+        long copies = g.getNodeList().stream().filter(n -> n.getOpType().equals("Softmax")
+                && n.getName().startsWith(AttentionRecompute.SCOPE)).count();
+        assertEquals(ATTENTIONS, copies);
+        // with the casts of half precision, nothing derived from the probabilities is kept either
+        Set<String> derived = new HashSet<>();
+        for (NodeProto n : g.getNodeList()) {
+            if (!isGradient(n) && (n.getOpType().equals("Softmax")
+                    || (Set.of("Cast", "Reshape").contains(n.getOpType()) && derived.contains(n.getInput(0))))) {
+                derived.add(n.getOutput(0));
+            }
+        }
+        for (NodeProto n : g.getNodeList()) {
+            if (isGradient(n)) {
+                for (String in : n.getInputList()) {
+                    assertTrue(!derived.contains(in), n.getName() + " reads forward value " + in);
+                }
+            }
+        }
+        org.onnxlora.graph.ModelValidator.check(compiled(model, p, Recompute.ATTENTION).training(), "training");
+    }
+
+    @ParameterizedTest
+    @MethodSource("org.onnxlora.testing.Fixtures#exportsWithFourInputs")
+    void sameStepWithAndWithoutAndAsPyTorch(Path model) {
+        String tag = model.getFileName().toString();
+        Path plain = written(compiled(model, Precision.FP32, Recompute.NONE), tag + "-plain");
+        Path recomputed = written(compiled(model, Precision.FP32, Recompute.ATTENTION), tag + "-recompute");
+        Goldens gold = TrainingParityTest.gold;
+        try (TrainingSession a = new TrainingSession(plain, RuntimeOptions.defaults().withThreads(2));
+                TrainingSession b = new TrainingSession(recomputed, RuntimeOptions.defaults().withThreads(2))) {
+            TrainingSession.Pass pa = a.forwardBackward(TrainingParityTest.goldenBatch());
+            TrainingSession.Pass pb = b.forwardBackward(TrainingParityTest.goldenBatch());
+            assertEquals(pa.meanLoss(), pb.meanLoss(), 1e-6 * Math.abs(pa.meanLoss()));
+            double ref = gold.step(1).get("loss").getAsDouble();
+            assertTrue(Math.abs(pb.meanLoss() - ref) <= 1e-5 * Math.abs(ref), "loss vs PyTorch");
+            for (String name : gold.adapters) {
+                float[] ga = a.accumulatedGradient(name);
+                float[] gb = b.accumulatedGradient(name);
+                double err = Goldens.relErr(gb, ga);
+                assertTrue(err <= 1e-6, tag + " gradient of " + name + " with recomputation: relative error " + err);
+                for (int i = 0; i < gb.length; i++) {
+                    gb[i] /= (float) pb.tokens();
+                }
+                double torch = Goldens.relErr(gb, gold.get("step1/grad/" + name));
+                assertTrue(torch <= 1e-4, tag + " gradient of " + name + " vs PyTorch: relative error " + torch);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
+    void onnxRuntimeKeepsTheCopies(Path model) {
+        Path dir = written(compiled(model, Precision.FP32, Recompute.ATTENTION), model.getFileName() + "-opt");
+        Path out = dir.resolve("optimized.onnx");
+        TrainingSession.writeOptimizedTrainingGraph(dir, RuntimeOptions.defaults().withThreads(1), out);
+        long softmax = ModelIO.load(out).getGraph().getNodeList().stream()
+                .filter(n -> n.getOpType().equals("Softmax")).count();
+        assertEquals(2 * ATTENTIONS, softmax, "common subexpression elimination merged a copy into the forward");
+    }
+}
