@@ -150,4 +150,54 @@ class AttentionRecomputeTest {
                 .filter(n -> n.getOpType().equals("Softmax")).count();
         assertEquals(2 * ATTENTIONS, softmax, "common subexpression elimination merged a copy into the forward");
     }
+
+    /**
+     * The copies run in the backward, one at a time: each after the loss's log-softmax, and none right after another (a
+     * backward node that is not a copy runs between two), in the order ONNX Runtime actually executes (its profile).
+     */
+    @ParameterizedTest
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
+    void copiesRunLateInTheBackward(Path model) throws Exception {
+        Path dir = written(compiled(model, Precision.FP32, Recompute.ATTENTION), model.getFileName() + "-order");
+        List<String> order = new ArrayList<>();
+        try (TrainingSession s = new TrainingSession(dir, RuntimeOptions.defaults().withThreads(1)
+                .withProfilePrefix(dir.resolve("profile")))) {
+            s.forwardBackward(TrainingParityTest.goldenBatch());
+            Path profile = s.endProfiling().get(0);
+            for (var e : com.google.gson.JsonParser.parseString(java.nio.file.Files.readString(profile))
+                    .getAsJsonArray()) {
+                var o = e.getAsJsonObject();
+                String name = o.get("name").getAsString();
+                if (o.get("cat").getAsString().equals("Node") && name.endsWith("_kernel_time")) {
+                    order.add(name.substring(0, name.length() - "_kernel_time".length()));
+                }
+            }
+        }
+        // the backward needs the loss's log-probabilities (dlogits = p - onehot): nothing of it can run before
+        int backward = -1;
+        for (int i = 0; i < order.size(); i++) {
+            if (order.get(i).startsWith("/loss/") && order.get(i).contains("LogSoftmax")) {
+                backward = i;
+            }
+        }
+        assertTrue(backward > 0, "no loss LogSoftmax in the profile: " + order);
+        int copies = 0;
+        int lastCopy = -1;
+        for (int i = 0; i < order.size(); i++) {
+            String n = order.get(i);
+            if (!n.startsWith(AttentionRecompute.SCOPE) || !n.endsWith("/Softmax")) {
+                continue;
+            }
+            copies++;
+            assertTrue(i > backward, n + " ran before the backward, at " + i + " of " + order.size() + "; backward from "
+                    + backward);
+            if (lastCopy >= 0) {
+                boolean between = order.subList(lastCopy + 1, i).stream()
+                        .anyMatch(m -> m.startsWith("/grad/") && !m.startsWith(AttentionRecompute.SCOPE));
+                assertTrue(between, n + " ran right after the previous copy: " + order.subList(lastCopy, i + 1));
+            }
+            lastCopy = i;
+        }
+        assertEquals(ATTENTIONS, copies, "copies in the profile");
+    }
 }
