@@ -11,6 +11,7 @@ import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -18,6 +19,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.onnxlora.autodiff.AttentionRecompute;
 import org.onnxlora.autodiff.Recompute;
 import org.onnxlora.io.ModelIO;
+import org.onnxlora.io.SafetensorsFile;
+import org.onnxlora.run.LossScaleState;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.runtime.RuntimeOptions;
@@ -199,5 +202,26 @@ class AttentionRecomputeTest {
             lastCopy = i;
         }
         assertEquals(ATTENTIONS, copies, "copies in the profile");
+    }
+
+    /** fp16 on the CPU with recomputation: the step of HalfPrecisionParityTest against PyTorch autocast still holds. */
+    @Test
+    void fp16StepWithRecomputationMatchesPyTorchAutocast() {
+        Path dir = written(compiled(Fixtures.torchscript(), Precision.FP16, Recompute.ATTENTION), "fp16-recompute");
+        try (SafetensorsFile half = SafetensorsFile.open(Fixtures.goldens().resolve("halfprec_step.safetensors"));
+                TrainingSession s = new TrainingSession(dir, RuntimeOptions.defaults().withThreads(2))) {
+            s.lossScaler().orElseThrow().restore(new LossScaleState(1024, 0, 1));
+            TrainingSession.Pass pass = s.forwardBackward(TrainingParityTest.goldenBatch());
+            double ref = half.floats("fp16/loss")[0];
+            assertTrue(Math.abs(pass.meanLoss() - ref) <= 1e-2 * Math.abs(ref), "loss " + pass.meanLoss() + " vs " + ref);
+            for (String a : TrainingParityTest.gold.adapters) {
+                float[] g = s.accumulatedGradient(a);
+                for (int i = 0; i < g.length; i++) {
+                    g[i] /= 1024f;
+                }
+                double err = Goldens.relErr(g, half.floats("fp16/grad/" + a));
+                assertTrue(err <= 5e-2, "fp16 gradient of " + a + " with recomputation: relative error " + err);
+            }
+        }
     }
 }
