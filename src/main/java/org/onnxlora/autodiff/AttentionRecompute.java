@@ -33,7 +33,7 @@ import org.onnxlora.proto.Onnx.TensorProto.DataType;
  *   <li>The copy's score product is a {@code FusedMatMul} (the forward's is a {@code MatMul}), so common
  *       subexpression elimination cannot merge the copy into the forward and keep the forward's scores alive.</li>
  *   <li>The copy depends on a backward value: an exact zero computed from one element of the gradient its first
- *       reader also reads ({@code 0·isnan(g₀)}: zero whatever g holds) is added to the chain's smallest side input
+ *       reader also reads ({@code 0·(g₀ = g₀)}: zero whatever g holds) is added to the chain's smallest side input
  *       (the scale, else the mask). ORT orders nodes by a depth-first walk back from the outputs that explores a
  *       node's highest-index input first, which would otherwise run a copy right after the forward, before the
  *       backward of the later layers, with every copy alive at once.</li>
@@ -232,7 +232,7 @@ public final class AttentionRecompute {
             for (int j = 0; j < n.getInputCount(); j++) {
                 String in = copy.getOrDefault(n.getInput(j), n.getInput(j));
                 if (c == zeroNode && j == zeroInput) {
-                    in = b.op("Add", in, zero(b, dependency, types.dtype(n.getInput(j))));
+                    in = b.op("Add", in, zero(b, dependency, types.dtype(dependency), types.dtype(n.getInput(j))));
                 }
                 ins.add(in);
             }
@@ -241,7 +241,7 @@ public final class AttentionRecompute {
         }
         String scores = prev;
         if (zeroNode < 0) {
-            scores = b.op("Add", scores, zero(b, dependency, types.dtype(softmax.getInput(0))));
+            scores = b.op("Add", scores, zero(b, dependency, types.dtype(dependency), types.dtype(softmax.getInput(0))));
         }
         Map<String, String> recomputed = new LinkedHashMap<>();
         recomputed.put(softmax.getOutput(0), b.op("Softmax", List.of(scores),
@@ -271,11 +271,19 @@ public final class AttentionRecompute {
         return recomputed;
     }
 
-    /** An exact zero of {@code dtype} that ONNX Runtime can compute only once {@code gradient} exists. */
-    private static String zero(GraphBuilder b, String gradient, int dtype) {
-        String first = b.op("Slice", List.of(b.op("Flatten", gradient, Attrs.i("axis", 0)), b.ints(0), b.ints(1),
-                b.ints(1)));
-        String z = b.op("Mul", b.op("Cast", b.op("IsNaN", first), Attrs.i("to", DataType.FLOAT_VALUE)),
+    /**
+     * An exact zero of {@code dtype} that ONNX Runtime can compute only once {@code gradient} exists: {@code g₀ = g₀}
+     * is false only for NaN, so {@code 0·cast(g₀ = g₀)} is zero whatever g holds (no Inf·0). Only ops with CUDA
+     * kernels that the training graph uses already.
+     */
+    private static String zero(GraphBuilder b, String gradient, int gradientType, int dtype) {
+        String first = b.op("Gather", List.of(b.op("Flatten", gradient, Attrs.i("axis", 0)), b.int0(0)),
+                Attrs.i("axis", 1));
+        if (gradientType != DataType.FLOAT_VALUE) {
+            // compared in float32, whose Equal every provider has
+            first = b.op("Cast", first, Attrs.i("to", DataType.FLOAT_VALUE));
+        }
+        String z = b.op("Mul", b.op("Cast", b.op("Equal", first, first), Attrs.i("to", DataType.FLOAT_VALUE)),
                 b.scalar(0, DataType.FLOAT_VALUE));
         return dtype == DataType.FLOAT_VALUE || dtype == ValueTypes.UNKNOWN ? z : b.op("Cast", z, Attrs.i("to", dtype));
     }
