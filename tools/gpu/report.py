@@ -369,6 +369,61 @@ def read_clocks(path):
     return out
 
 
+MEMORY_ROWS = [
+    # (precision, bench name, setting as the user gives it), PEFT row first per precision
+    ("fp32", "peft_base_cuda", "PyTorch + PEFT"),
+    ("fp32", "ol_base_cuda", "default (fast)"),
+    ("fp32", "ol_base_cuda_devinit", "--cuda-option session.use_device_allocator_for_initializers=1"),
+    ("fp32", "ol_base_cuda_nomempat", "--cuda-option enable_mem_pattern=0"),
+    ("fp32", "ol_base_cuda_arenadevinit", "kSameAsRequested + device allocator for initializers"),
+    ("fp32", "ol_base_cuda_lean", "the three settings as --cuda-option"),
+    ("fp32", "ol_base_cuda_leanp", "--gpu-memory lean"),
+    ("fp32", "ol_base_cuda_rc", "--recompute attention"),
+    ("fp32", "ol_base_cuda_leanrc", "--gpu-memory lean --recompute attention"),
+    ("bf16", "peft_base_cuda_bf16mem", "PyTorch + PEFT, bf16 autocast"),
+    ("bf16", "ol_base_cuda_bf16mem", "--precision bf16"),
+    ("bf16", "ol_base_cuda_bf16lean", "--precision bf16 --gpu-memory lean"),
+    ("bf16", "ol_base_cuda_bf16leanrc", "--precision bf16 --gpu-memory lean --recompute attention"),
+]
+
+
+def memory(a):
+    """Markdown: peak GPU memory and speed of each memory setting against PEFT of the same precision and run."""
+    def row(name):
+        r = read_json(os.path.join(a.dir, f"bench-{name}.json"))
+        m = read_json(os.path.join(a.dir, f"gpumem-{name}.json")) or {}
+        return r, m.get("gpu_peak_delta_bytes")
+
+    print("| base, fixed 128+32, batch 32 | setting | tokens/s | step ms | peak GPU MB | memory vs PEFT | speed vs PEFT |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    peft = {}
+    for prec, name, label in MEMORY_ROWS:
+        r, mem = row(name)
+        if name.startswith("peft"):
+            peft[prec] = (r, mem)
+        if not r:
+            print(f"| {prec} | {label} | missing | | | | |")
+            continue
+        pr, pm = peft.get(prec, (None, None))
+        mr = f"**{mem / pm:.2f}×**" if mem and pm and not name.startswith("peft") else ""
+        sr = f"{r['tokens_per_second'] / pr['tokens_per_second']:.2f}×" if pr and not name.startswith("peft") else ""
+        print(f"| {prec} | {label} | {r['tokens_per_second']:,.0f} | {r['step_ms_median']:,.1f} | {fmt_mb(mem)} "
+              f"| {mr} | {sr} |")
+    print()
+    print("| base, train on the real pairs (≤ 256 + ≤ 48 tokens) | median step ms | real tokens/s | peak GPU MB |")
+    print("|---|---:|---:|---:|")
+    for v, label in (("default", "default"), ("lean", "--gpu-memory lean"),
+                     ("leanrc", "--gpu-memory lean --recompute attention")):
+        metrics = os.path.join(a.dir, f"rd-mem_{v}_base.metrics.jsonl")
+        r = realdata_train(metrics, a.warmup) if os.path.exists(metrics) else None
+        mem = (read_json(os.path.join(a.dir, f"gpumem-rd-mem_{v}_base.json")) or {}).get("gpu_peak_delta_bytes")
+        if not r:
+            print(f"| {label} | missing | | |")
+            continue
+        print(f"| {label} | {r['step_ms_median']:,.1f} | {r['real_tokens_per_second']:,.0f} | {fmt_mb(mem)} |")
+    return 0
+
+
 def datascale(a):
     """One row per data file: start-up of the cache miss (round 1) and hits, median step, step per padded token,
     and with --clocks the GPU's SM clock during the runs."""
@@ -538,6 +593,9 @@ def main():
     s = sub.add_parser("realdata")
     s.add_argument("dir")
     s.add_argument("--warmup", type=int, default=0)
+    s = sub.add_parser("memory")
+    s.add_argument("dir")
+    s.add_argument("--warmup", type=int, default=0)
     s = sub.add_parser("datascale")
     s.add_argument("dir")
     s.add_argument("files", nargs="+")
@@ -549,7 +607,7 @@ def main():
     s.add_argument("--warmup", type=int, default=0)
     a = p.parse_args()
     return {"datascale": datascale, "parity": parity, "placement": placement, "profile": profile, "table": table, "shapes": shapes,
-            "realdata": realdata, "multi": multi}[a.cmd](a)
+            "realdata": realdata, "multi": multi, "memory": memory}[a.cmd](a)
 
 
 if __name__ == "__main__":

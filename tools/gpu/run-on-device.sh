@@ -199,7 +199,32 @@ phase_memory() {
   olbench ol_base_cuda_lean "$BASE" cuda 4 4 6 --cuda-option arena_extend_strategy=kSameAsRequested \
     --cuda-option session.use_device_allocator_for_initializers=1 --cuda-option enable_mem_pattern=0
   [ -f "$R/bench-peft_base_cuda.json" ] || ptbench peft_base_cuda base cuda 0 4 6
+  # issue 11, session 4: the lean preset (the three settings above) and attention recomputation, fp32 and bf16,
+  # each against PEFT measured in this run (a default row too where the 'gpu'/'half' phases did not run)
+  [ -f "$R/bench-ol_base_cuda.json" ] || olbench ol_base_cuda "$BASE" cuda 4 4 6
+  olbench ol_base_cuda_rc "$BASE" cuda 4 4 6 --recompute attention
+  olbench ol_base_cuda_leanp "$BASE" cuda 4 4 6 --gpu-memory lean
+  olbench ol_base_cuda_leanrc "$BASE" cuda 4 4 6 --gpu-memory lean --recompute attention
+  pack
+  olbench ol_base_cuda_bf16mem "$BASE" cuda 4 4 6 --precision bf16
+  olbench ol_base_cuda_bf16lean "$BASE" cuda 4 4 6 --precision bf16 --gpu-memory lean
+  olbench ol_base_cuda_bf16leanrc "$BASE" cuda 4 4 6 --precision bf16 --gpu-memory lean --recompute attention
+  ptbench peft_base_cuda_bf16mem base cuda 0 4 6 --autocast bf16
+  pack
+  # train on the real pairs (as phase realdata, fewer steps): default, lean, lean + recompute
+  RD_DEVICE=cuda
+  local v
+  for v in default lean leanrc; do
+    local flags=()
+    [ $v = lean ] && flags=(--gpu-memory lean)
+    [ $v = leanrc ] && flags=(--gpu-memory lean --recompute attention)
+    rdrun "mem_${v}_base" $OL train --model "$BASE" --tokenizer "$X/tiny-bart/tokenizer.json" --train "$X/train.jsonl" \
+      --out "$W/rdmem-$v" --force --steps "${MEM_TRAIN_STEPS:-200}" --batch-size $BATCH --max-source-length 256 \
+      --max-target-length 48 --lr 1e-4 --schedule constant --device cuda --threads 4 --seed 42 ${flags[@]+"${flags[@]}"}
+    cp "$W/rdmem-$v/metrics.jsonl" "$R/rd-mem_${v}_base.metrics.jsonl" 2>/dev/null
+  done
   unset PIN
+  $PY "$X/gpu/report.py" memory "$R" --warmup "${MEM_TRAIN_WARMUP:-20}" | tee "$R/memory.md" >&2
 }
 
 # datascale (issue 11): step time against data-set size. `train` on the tiny model for the man-page pairs

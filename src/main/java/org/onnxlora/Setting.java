@@ -19,5 +19,11 @@ public enum Setting {
     /** The file format an adapter is exported in. */
     ADAPTER_FORMAT,
     /** Shape of a synthetic model. */
-    D_MODEL
+    D_MODEL,
+    /** The named trade between step time and GPU memory. */
+    GPU_MEMORY,
+    /** ONNX Runtime settings given by key (CUDA provider options, session entries). */
+    CUDA_OPTIONS,
+    /** Which forward values the backward recomputes instead of keeping. */
+    RECOMPUTE
 }

@@ -38,6 +38,8 @@ import org.onnxlora.run.RunSummary;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Sessions;
+import org.onnxlora.runtime.GpuMemory;
+import org.onnxlora.autodiff.Recompute;
 import org.onnxlora.train.LrSchedule;
 import org.onnxlora.train.OptimumFolder;
 import org.onnxlora.train.TrainConfig;
@@ -299,6 +301,18 @@ public final class TrainingRun {
         // recorded only when half: float32 runs recorded before there was a precision setting still resume
         if (co.precision().isHalf()) {
             b.set("--precision", co.precision().label());
+        }
+        // the same for the settings below: runs recorded before them resume. The recomputation is compiled into
+        // the artifacts; the memory settings are recorded so a resumed run gets the memory its first part got.
+        if (co.recompute() != Recompute.NONE) {
+            b.set("--recompute", co.recompute().label());
+        }
+        if (o.runtime().gpuMemory() != GpuMemory.FAST) {
+            b.set("--gpu-memory", o.runtime().gpuMemory().label());
+        }
+        if (!o.runtime().cudaOptions().isEmpty()) {
+            b.set("--cuda-option", new java.util.TreeMap<>(o.runtime().cudaOptions()).entrySet().stream()
+                    .map(e -> e.getKey() + "=" + e.getValue()).collect(java.util.stream.Collectors.joining(",")));
         }
         return b.build();
     }

@@ -70,10 +70,8 @@ final class BenchTrainCommand extends BaseCommand {
     @Option(names = "--tf32", description = "Same as --precision tf32: TF32 for float32 matrix products on CUDA.")
     boolean tf32;
 
-    @Option(names = "--cuda-option", paramLabel = "KEY=VALUE",
-            description = "Extra CUDA provider option, repeatable (e.g. arena_extend_strategy=kSameAsRequested); session.* keys"
-                    + " are ONNX Runtime session config entries, enable_mem_pattern=0|1 its memory-pattern planning.")
-    Map<String, String> cudaOptions = new LinkedHashMap<>();
+    @Mixin
+    GpuMemoryOptions gpuMemory;
 
     @Option(names = "--ort-verbose", description = "Log at ONNX Runtime's VERBOSE level to stderr (shows each node's execution provider).")
     boolean ortVerbose;
@@ -88,7 +86,7 @@ final class BenchTrainCommand extends BaseCommand {
     @Override
     int execute() throws IOException {
         checkOptions();
-        org.onnxlora.runtime.Sessions.requireDevice(RuntimeOptions.defaults().withDevice(Device.parse(device)));
+        org.onnxlora.runtime.Sessions.requireDevice(gpuMemory.apply(RuntimeOptions.defaults()).withDevice(Device.parse(device)));
         training.precision(tf32).requireRunnableOn(Device.parse(device));
         training.precision(tf32).noteOn(Device.parse(device)).ifPresent(n -> output.info("%s", n));
         long t0 = System.nanoTime();
@@ -102,9 +100,9 @@ final class BenchTrainCommand extends BaseCommand {
         long modelBytes = prep.modelBytes();
         double compileSeconds = (System.nanoTime() - t0) / 1e9;
         output.detail("after compile: %s", memory());
-        RuntimeOptions ro = RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device))
+        RuntimeOptions ro = gpuMemory.apply(RuntimeOptions.defaults()).withThreads(threads).withDevice(Device.parse(device))
                 .withDisablePrepacking(disablePrepacking).withCpuArena(!noArena)
-                .withAllowTf32(training.precision(tf32) == org.onnxlora.train.Precision.TF32).withCudaOptions(cudaOptions)
+                .withAllowTf32(training.precision(tf32) == org.onnxlora.train.Precision.TF32)
                 .withVerboseLog(ortVerbose).withProfilePrefix(profile);
         SplittableRandom rng = new SplittableRandom(0);
         double[] firstStep = {0};
@@ -143,8 +141,12 @@ final class BenchTrainCommand extends BaseCommand {
         o.put("threads", threads);
         o.put("precision", training.precision(tf32).label());
         if (Device.parse(device).kind() == Device.Kind.CUDA) {
+            o.put("gpu_memory", ro.gpuMemory().label());
             o.put("cuda_options", ro.effectiveCudaOptions());
+            o.put("session_options", ro.sessionConfigEntries());
+            ro.memoryPattern().ifPresent(p -> o.put("memory_pattern", p));
         }
+        o.put("recompute", training.compilerOptions(ModelFamily.bart()).recompute().label());
         o.put("batch", batch);
         o.put("source_length", sourceLength);
         o.put("target_length", targetLength);

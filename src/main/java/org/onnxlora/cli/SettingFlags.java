@@ -36,6 +36,9 @@ final class SettingFlags {
             case MODEL -> "--model";
             case ADAPTER_FORMAT -> "--format";
             case D_MODEL -> "--d-model, --heads";
+            case GPU_MEMORY -> "--gpu-memory";
+            case CUDA_OPTIONS -> "--cuda-option";
+            case RECOMPUTE -> "--recompute";
         };
     }
 

@@ -41,7 +41,8 @@ import picocli.CommandLine.Option;
             "once. --resume refuses, naming the setting, if the model or data files (by content), the LoRA shape,",
             "batch, lengths, learning-rate schedule, seed or loss/optimizer options differ from the run's;",
             "--steps/--epochs may change (down to the checkpoint's step), and the schedule is then recomputed for the",
-            "new length. --eval-every, --save-every, --keep-checkpoints, --device and --threads may change freely.",
+            "new length. --eval-every, --save-every, --keep-checkpoints, --device and --threads may change freely;",
+            "--gpu-memory, --cuda-option and --recompute are recorded and must be given again.",
             "",
             "--force replaces a run folder's run files (the names above) and nothing else: other files in it, and",
             "the --model, --tokenizer and data files wherever they are, are never deleted; a folder that holds",
@@ -135,6 +136,9 @@ final class TrainCommand extends BaseCommand {
     @Mixin
     CompileCommand.TrainingOptions training;
 
+    @Mixin
+    GpuMemoryOptions gpuMemory;
+
     @Option(names = "--data-cache", paramLabel = "DIR", description = "Where tokenized data is kept between runs, keyed by"
             + " a hash of the data, the tokenizer and the data options (default: RUN/data-cache; give one DIR to several"
             + " runs to share it).")
@@ -182,7 +186,7 @@ final class TrainCommand extends BaseCommand {
         ModelFamily family = modelOptions.family();
         Precision precision = training.precision(tf32);
         o = o.withCompiler(family, training.compilerOptions(family).withPrecision(precision));
-        return o.withRuntime(RuntimeOptions.defaults().withThreads(threads).withDevice(Device.parse(device))
+        return o.withRuntime(gpuMemory.apply(RuntimeOptions.defaults()).withThreads(threads).withDevice(Device.parse(device))
                 .withAllowTf32(precision == Precision.TF32));
     }
 

@@ -22,10 +22,11 @@ import org.onnxlora.Setting;
  * @param cudaOptions extra CUDA provider options ({@code arena_extend_strategy}, {@code gpu_mem_limit}, ...),
  *     applied after onnx-lora's own; {@code session.*} keys are session configuration entries and
  *     {@code enable_mem_pattern} the memory-pattern switch, for any device
+ * @param gpuMemory a named set of those settings ({@link GpuMemory}), overridden key by key by {@code cudaOptions}
  */
 public record RuntimeOptions(Device device, int threads, boolean optimize, boolean disablePrepacking,
         Path optimizedModelPath, boolean allowTf32, boolean cpuArena, boolean verboseLog, Path profilePrefix,
-        Map<String, String> cudaOptions) {
+        Map<String, String> cudaOptions, GpuMemory gpuMemory) {
 
     public RuntimeOptions {
         if (threads < 0) {
@@ -33,6 +34,15 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
                     + threads);
         }
         cudaOptions = Map.copyOf(cudaOptions == null ? Map.of() : cudaOptions);
+        gpuMemory = gpuMemory == null ? GpuMemory.FAST : gpuMemory;
+    }
+
+    /** As before the GPU memory preset existed: {@link GpuMemory#FAST}. */
+    public RuntimeOptions(Device device, int threads, boolean optimize, boolean disablePrepacking,
+            Path optimizedModelPath, boolean allowTf32, boolean cpuArena, boolean verboseLog, Path profilePrefix,
+            Map<String, String> cudaOptions) {
+        this(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog,
+                profilePrefix, cudaOptions, GpuMemory.FAST);
     }
 
     public static RuntimeOptions defaults() {
@@ -40,43 +50,80 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
     }
 
     public RuntimeOptions withThreads(int v) {
-        return new RuntimeOptions(device, v, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions);
+        return new RuntimeOptions(device, v, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions, gpuMemory);
     }
 
     public RuntimeOptions withDevice(Device v) {
-        return new RuntimeOptions(v, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions);
+        return new RuntimeOptions(v, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions, gpuMemory);
     }
 
     public RuntimeOptions withOptimize(boolean v) {
-        return new RuntimeOptions(device, threads, v, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions);
+        return new RuntimeOptions(device, threads, v, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions, gpuMemory);
     }
 
     public RuntimeOptions withOptimizedModelPath(Path v) {
-        return new RuntimeOptions(device, threads, optimize, disablePrepacking, v, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions);
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, v, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions, gpuMemory);
     }
 
     public RuntimeOptions withDisablePrepacking(boolean v) {
-        return new RuntimeOptions(device, threads, optimize, v, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions);
+        return new RuntimeOptions(device, threads, optimize, v, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions, gpuMemory);
     }
 
     public RuntimeOptions withAllowTf32(boolean v) {
-        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, v, cpuArena, verboseLog, profilePrefix, cudaOptions);
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, v, cpuArena, verboseLog, profilePrefix, cudaOptions, gpuMemory);
     }
 
     public RuntimeOptions withCpuArena(boolean v) {
-        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, v, verboseLog, profilePrefix, cudaOptions);
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, v, verboseLog, profilePrefix, cudaOptions, gpuMemory);
     }
 
     public RuntimeOptions withVerboseLog(boolean v) {
-        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, v, profilePrefix, cudaOptions);
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, v, profilePrefix, cudaOptions, gpuMemory);
     }
 
     public RuntimeOptions withProfilePrefix(Path v) {
-        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, v, cudaOptions);
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, v, cudaOptions, gpuMemory);
     }
 
     public RuntimeOptions withCudaOptions(Map<String, String> v) {
-        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, v);
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, v, gpuMemory);
+    }
+
+    /** The GPU memory preset; {@link #cudaOptions} given by key override its settings. */
+    public RuntimeOptions withGpuMemory(GpuMemory v) {
+        return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions, v);
+    }
+
+    /** The preset's settings, then {@link #cudaOptions} (which win): what the sessions get. */
+    public Map<String, String> settings() {
+        Map<String, String> m = new TreeMap<>(gpuMemory.settings());
+        m.putAll(cudaOptions);
+        return m;
+    }
+
+    /**
+     * Refuses settings that would do nothing on this device: on the CPU a GPU memory preset and CUDA provider
+     * options (session entries and the memory pattern apply to every device).
+     */
+    public void requireApplicable() {
+        if (device.kind() == Device.Kind.CUDA) {
+            return;
+        }
+        if (gpuMemory != GpuMemory.FAST) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.GPU_MEMORY, "the GPU memory setting '"
+                    + gpuMemory.label() + "' applies to CUDA devices; this session runs on " + device);
+        }
+        for (String k : new TreeMap<>(cudaOptions).keySet()) {
+            if (!isSessionSetting(k)) {
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "'" + k + "' is a CUDA provider"
+                        + " option and does nothing on " + device + "; on the CPU only session.* entries and "
+                        + MEMORY_PATTERN + " apply");
+            }
+        }
+    }
+
+    private static boolean isSessionSetting(String key) {
+        return key.startsWith(SESSION_PREFIX) || key.equals(MEMORY_PATTERN);
     }
 
     /** Key of {@link #cudaOptions} that turns ORT's memory-pattern planning on (1) or off (0) instead. */
@@ -92,8 +139,8 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
     public Map<String, String> effectiveCudaOptions() {
         Map<String, String> m = new TreeMap<>();
         m.put("use_tf32", allowTf32 ? "1" : "0");
-        cudaOptions.forEach((k, v) -> {
-            if (!k.startsWith(SESSION_PREFIX) && !k.equals(MEMORY_PATTERN)) {
+        settings().forEach((k, v) -> {
+            if (!isSessionSetting(k)) {
                 m.put(k, v);
             }
         });
@@ -106,7 +153,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
      */
     public Map<String, String> sessionConfigEntries() {
         Map<String, String> m = new TreeMap<>();
-        cudaOptions.forEach((k, v) -> {
+        settings().forEach((k, v) -> {
             if (k.startsWith(SESSION_PREFIX)) {
                 m.put(k, v);
             }
@@ -116,7 +163,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
 
     /** Memory-pattern planning as given among the CUDA options; empty leaves ORT's default. */
     public java.util.Optional<Boolean> memoryPattern() {
-        String v = cudaOptions.get(MEMORY_PATTERN);
+        String v = settings().get(MEMORY_PATTERN);
         if (v == null) {
             return java.util.Optional.empty();
         }

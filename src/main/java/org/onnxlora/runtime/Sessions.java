@@ -26,6 +26,7 @@ public final class Sessions {
         // The environment registers ORT's default logger; adding the CUDA provider before it exists
         // fails with "Attempt to use DefaultLogger but none has been registered".
         env();
+        opts.requireApplicable();
         try {
             SessionOptions so = new SessionOptions();
             so.setOptimizationLevel(opts.optimize() ? OptLevel.ALL_OPT : OptLevel.NO_OPT);
@@ -80,6 +81,7 @@ public final class Sessions {
 
     /** Fails now, in one line, if {@code opts}' device cannot be used (before any long preparation). */
     public static void requireDevice(RuntimeOptions opts) {
+        opts.requireApplicable();
         if (opts.device().kind() == Device.Kind.CPU) {
             return;
         }

@@ -10,7 +10,9 @@ import java.util.Set;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Setting;
+import org.onnxlora.autodiff.AttentionRecompute;
 import org.onnxlora.autodiff.Backprop;
+import org.onnxlora.autodiff.Recompute;
 import org.onnxlora.autodiff.rules.StandardRules;
 import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphBuilder;
@@ -54,13 +56,23 @@ public final class TrainingCompiler {
     public static final String LOSS_SCALE = "loss_scale";
 
     /** What to compile: the loss, the optimizer, where the logits are and the number format of the compute. */
-    public record Options(LossConfig loss, OptimizerConfig optimizer, String logitsOutput, Precision precision) {
+    public record Options(LossConfig loss, OptimizerConfig optimizer, String logitsOutput, Precision precision,
+            Recompute recompute) {
         public Options {
             precision = precision == null ? Precision.FP32 : precision;
+            recompute = recompute == null ? Recompute.NONE : recompute;
+        }
+
+        public Options(LossConfig loss, OptimizerConfig optimizer, String logitsOutput, Precision precision) {
+            this(loss, optimizer, logitsOutput, precision, Recompute.NONE);
         }
 
         public Options(LossConfig loss, OptimizerConfig optimizer, String logitsOutput) {
             this(loss, optimizer, logitsOutput, Precision.FP32);
+        }
+
+        public Options withRecompute(Recompute r) {
+            return new Options(loss, optimizer, logitsOutput, precision, r);
         }
 
         public static Options defaults() {
@@ -68,7 +80,7 @@ public final class TrainingCompiler {
         }
 
         public Options withPrecision(Precision p) {
-            return new Options(loss, optimizer, logitsOutput, p);
+            return new Options(loss, optimizer, logitsOutput, p, recompute);
         }
     }
 
@@ -173,6 +185,7 @@ public final class TrainingCompiler {
         b.add("", "Identity", names.fresh("/outputs/token_count"), List.of(loss.tokenCount()), List.of(TOKEN_COUNT));
         g.addOutput(Graphs.tensorValue(LOSS_SUM, f, new long[0]));
         g.addOutput(Graphs.tensorValue(TOKEN_COUNT, f, new long[0]));
+        int gradientStart = -1;
         if (withGradients) {
             Set<String> wrt = new LinkedHashSet<>();
             specs.forEach(s -> wrt.add(s.name()));
@@ -182,6 +195,7 @@ public final class TrainingCompiler {
                 g.addInput(Graphs.tensorValue(LOSS_SCALE, f, new long[0]));
                 seed = b.op("Mul", seed, LOSS_SCALE);
             }
+            gradientStart = forward.getNodeCount() + b.nodes().size();
             Map<String, String> grads = backprop.build(forward, Map.of(logits, seed), wrt, b,
                     BatchDims.infer(forward));
             b.scope("/outputs");
@@ -195,6 +209,9 @@ public final class TrainingCompiler {
                     "decoder_sequence_length", "vocab"));
         }
         g.addAllNode(b.nodes()).addAllInitializer(b.initializers());
+        if (withGradients && options.recompute() == Recompute.ATTENTION) {
+            return AttentionRecompute.apply(g.build(), gradientStart).output();
+        }
         return g.build();
     }
 

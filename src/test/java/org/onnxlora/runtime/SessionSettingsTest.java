@@ -28,7 +28,9 @@ class SessionSettingsTest {
 
     @Test
     void sessionKeysBecomeConfigEntries() {
-        try (SessionOptions so = Sessions.options(RuntimeOptions.defaults().withCudaOptions(GIVEN))) {
+        Map<String, String> sessionOnly = new java.util.HashMap<>(GIVEN);
+        sessionOnly.remove("arena_extend_strategy"); // a CUDA provider option: refused on the CPU
+        try (SessionOptions so = Sessions.options(RuntimeOptions.defaults().withCudaOptions(sessionOnly))) {
             Map<String, String> entries = so.getConfigEntries();
             assertEquals("1", entries.get("session.use_device_allocator_for_initializers"));
             assertEquals("0", entries.get("session.intra_op.allow_spinning"));
@@ -41,5 +43,28 @@ class SessionSettingsTest {
         OnnxLoraException e = assertThrows(OnnxLoraException.class,
                 () -> RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.MEMORY_PATTERN, "yes")).memoryPattern());
         assertEquals(ErrorCode.BAD_ARGUMENT, e.code());
+    }
+
+    @Test
+    void leanIsTheThreeSettingsAndGivenKeysOverrideIt() {
+        RuntimeOptions lean = RuntimeOptions.defaults().withDevice(Device.parse("cuda")).withGpuMemory(GpuMemory.LEAN);
+        assertEquals(Map.of("use_tf32", "0", "arena_extend_strategy", "kSameAsRequested"), lean.effectiveCudaOptions());
+        assertEquals(Map.of("session.use_device_allocator_for_initializers", "1"), lean.sessionConfigEntries());
+        assertEquals(Optional.of(false), lean.memoryPattern());
+        RuntimeOptions patterned = lean.withCudaOptions(Map.of(RuntimeOptions.MEMORY_PATTERN, "1"));
+        assertEquals(Optional.of(true), patterned.memoryPattern());
+        assertEquals(GpuMemory.LEAN, patterned.withThreads(2).gpuMemory(), "withers keep the preset");
+        assertEquals(GpuMemory.LEAN, GpuMemory.parse(" Lean "));
+    }
+
+    @Test
+    void theCpuRefusesWhatWouldDoNothingThere() {
+        OnnxLoraException preset = assertThrows(OnnxLoraException.class,
+                () -> RuntimeOptions.defaults().withGpuMemory(GpuMemory.LEAN).requireApplicable());
+        assertEquals(Optional.of(org.onnxlora.Setting.GPU_MEMORY), preset.setting());
+        OnnxLoraException provider = assertThrows(OnnxLoraException.class,
+                () -> Sessions.options(RuntimeOptions.defaults().withCudaOptions(GIVEN)).close());
+        assertEquals(Optional.of(org.onnxlora.Setting.CUDA_OPTIONS), provider.setting());
+        RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.MEMORY_PATTERN, "0")).requireApplicable();
     }
 }

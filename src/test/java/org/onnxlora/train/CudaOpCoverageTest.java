@@ -50,9 +50,11 @@ class CudaOpCoverageTest {
     void compiledGraphsUseOnlyOpsWithCudaKernels(Path model) {
         // bf16/fp16 graphs add only Cast nodes; their half-type kernels are phase 'half''s placement check
         for (Precision p : new Precision[] {Precision.FP32, Precision.BF16, Precision.FP16}) {
-            TrainingCompiler.Artifacts art = new TrainingCompiler().compile(
-                    TrainingParityTest.patchedLikeGoldens(model), TrainingCompiler.Options.defaults().withPrecision(p));
-            check(art);
+            for (org.onnxlora.autodiff.Recompute r : org.onnxlora.autodiff.Recompute.values()) {
+                TrainingCompiler.Artifacts art = new TrainingCompiler().compile(TrainingParityTest.patchedLikeGoldens(model),
+                        TrainingCompiler.Options.defaults().withPrecision(p).withRecompute(r));
+                check(art);
+            }
         }
     }
 

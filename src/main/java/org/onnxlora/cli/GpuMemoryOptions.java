@@ -1,0 +1,27 @@
+package org.onnxlora.cli;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.onnxlora.runtime.GpuMemory;
+import org.onnxlora.runtime.RuntimeOptions;
+import picocli.CommandLine.Option;
+
+/** The GPU memory flags shared by train and bench-train: a named preset and ONNX Runtime settings by key. */
+final class GpuMemoryOptions {
+    @Option(names = "--gpu-memory", defaultValue = "fast", paramLabel = "fast|lean",
+            description = "fast (default): ONNX Runtime plans one memory block for the whole step. lean: allocations"
+                    + " follow each tensor's lifetime (enable_mem_pattern=0, arena_extend_strategy=kSameAsRequested,"
+                    + " session.use_device_allocator_for_initializers=1): on an H200, bart-base at batch 32 peaked at"
+                    + " 3.8 GB instead of 6.0 GB (-36 %) for 3 % of step time. CUDA only.")
+    String gpuMemory;
+
+    @Option(names = "--cuda-option", paramLabel = "KEY=VALUE",
+            description = "ONNX Runtime CUDA provider option, repeatable (e.g. gpu_mem_limit=8589934592); overrides"
+                    + " --gpu-memory key by key. session.* keys are ONNX Runtime session config entries and"
+                    + " enable_mem_pattern=0|1 its memory-pattern planning (these two also apply on the CPU).")
+    Map<String, String> cudaOptions = new LinkedHashMap<>();
+
+    RuntimeOptions apply(RuntimeOptions base) {
+        return base.withGpuMemory(GpuMemory.parse(gpuMemory)).withCudaOptions(cudaOptions);
+    }
+}
