@@ -9,22 +9,29 @@ import os
 import sys
 
 
+def fmt(x):
+    return "-" if x is None else f"{x:.2e}"
+
+
 def parity_table(r):
     """One row per dtype: the Java step on CUDA against PyTorch CUDA autocast + PEFT, with issue 13's bounds."""
     lines = ["| dtype | onnx-lora (device) | PyTorch | loss | PyTorch loss | loss rel. err (<= 1e-2) |"
-             " worst gradient err / largest (<= 5e-2) | fp16 loss scale (skipped) | ok |",
-             "|---|---|---|---:|---:|---:|---:|---:|---|"]
+             " gradient err / each adapter's largest (<= 5e-2) | gradient err / largest of all (<= 5e-2) |"
+             " vs fp32 step, per adapter: onnx-lora / PyTorch | fp16 loss scale (skipped) | ok (per adapter / of all) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for p in ("bf16", "fp16"):
         try:
             with open(os.path.join(r, f"half-parity-{p}.json")) as f:
                 d = json.load(f)
         except Exception as e:  # a failed step leaves no file: the row says so
-            lines.append(f"| {p} | missing: {e} | | | | | | | no |")
+            lines.append(f"| {p} | missing: {e} | | | | | | | | | no |")
             continue
         scale = f"{d['loss_scale']:g} ({d['skipped_steps']})" if p == "fp16" else "-"
         lines.append(f"| {p} | Java TrainingSession ({d.get('device')}) | autocast ({d.get('torch_device')}) |"
                      f" {d['loss']:.6f} | {d['torch_loss']:.6f} | {d['loss_rel_err']:.2e} |"
-                     f" {d['max_grad_rel_err']:.2e} | {scale} | {'yes' if d['ok'] else 'NO'} |")
+                     f" {d['max_grad_rel_err']:.2e} | {fmt(d.get('grad_err_of_largest'))} |"
+                     f" {fmt(d.get('onnx_lora_vs_fp32'))} / {fmt(d.get('torch_vs_fp32'))} | {scale} |"
+                     f" {'yes' if d['ok'] else 'NO'} / {'yes' if d.get('ok_of_largest') else 'NO'} |")
     return "\n".join(lines)
 
 

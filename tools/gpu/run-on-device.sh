@@ -125,9 +125,10 @@ phase_gpu() {
   olbench ol_tiny_cuda "$TINY" cuda 4 5 20
   ptbench peft_tiny_cuda tiny cuda 0 5 20
   olbench ol_base_cuda "$BASE" cuda 4 5 10
+  olbench ol_base_cuda_fast "$BASE" cuda 4 5 10 --gpu-memory fast
   ptbench peft_base_cuda base cuda 0 5 10
   ptbench full_base_cuda base cuda 0 5 10 --mode full
-  olbench ol_base_cuda_arena "$BASE" cuda 4 4 6 --cuda-option arena_extend_strategy=kSameAsRequested
+  olbench ol_base_cuda_arena "$BASE" cuda 4 4 6 --gpu-memory fast --cuda-option arena_extend_strategy=kSameAsRequested
   pack
   log "profile: base on cuda with CUDA_LAUNCH_BLOCKING=1 (per-node times = GPU time + launch)"
   CUDA_LAUNCH_BLOCKING=1 pinned $GPU_CORES timeout 240 $OL bench-train --model "$BASE" --device cuda --threads 4 \
@@ -192,21 +193,21 @@ phase_extra() {
 # enable_mem_pattern travel through --cuda-option (RuntimeOptions routes them to the session).
 phase_memory() {
   export PIN=$GPU_CORES
-  olbench ol_base_cuda_devinit "$BASE" cuda 4 4 6 --cuda-option session.use_device_allocator_for_initializers=1
-  olbench ol_base_cuda_nomempat "$BASE" cuda 4 4 6 --cuda-option enable_mem_pattern=0
-  olbench ol_base_cuda_arenadevinit "$BASE" cuda 4 4 6 --cuda-option arena_extend_strategy=kSameAsRequested \
+  olbench ol_base_cuda_devinit "$BASE" cuda 4 4 6 --gpu-memory fast --cuda-option session.use_device_allocator_for_initializers=1
+  olbench ol_base_cuda_nomempat "$BASE" cuda 4 4 6 --gpu-memory fast --cuda-option enable_mem_pattern=0
+  olbench ol_base_cuda_arenadevinit "$BASE" cuda 4 4 6 --gpu-memory fast --cuda-option arena_extend_strategy=kSameAsRequested \
     --cuda-option session.use_device_allocator_for_initializers=1
-  olbench ol_base_cuda_lean "$BASE" cuda 4 4 6 --cuda-option arena_extend_strategy=kSameAsRequested \
+  olbench ol_base_cuda_lean "$BASE" cuda 4 4 6 --gpu-memory fast --cuda-option arena_extend_strategy=kSameAsRequested \
     --cuda-option session.use_device_allocator_for_initializers=1 --cuda-option enable_mem_pattern=0
   [ -f "$R/bench-peft_base_cuda.json" ] || ptbench peft_base_cuda base cuda 0 4 6
   # issue 11, session 4: the lean preset (the three settings above) and attention recomputation, fp32 and bf16,
   # each against PEFT measured in this run (a default row too where the 'gpu'/'half' phases did not run)
   [ -f "$R/bench-ol_base_cuda.json" ] || olbench ol_base_cuda "$BASE" cuda 4 4 6
-  olbench ol_base_cuda_rc "$BASE" cuda 4 4 6 --recompute attention
+  olbench ol_base_cuda_rc "$BASE" cuda 4 4 6 --gpu-memory fast --recompute attention
   olbench ol_base_cuda_leanp "$BASE" cuda 4 4 6 --gpu-memory lean
   olbench ol_base_cuda_leanrc "$BASE" cuda 4 4 6 --gpu-memory lean --recompute attention
   pack
-  olbench ol_base_cuda_bf16mem "$BASE" cuda 4 4 6 --precision bf16
+  olbench ol_base_cuda_bf16mem "$BASE" cuda 4 4 6 --precision bf16 --gpu-memory fast
   olbench ol_base_cuda_bf16lean "$BASE" cuda 4 4 6 --precision bf16 --gpu-memory lean
   olbench ol_base_cuda_bf16leanrc "$BASE" cuda 4 4 6 --precision bf16 --gpu-memory lean --recompute attention
   ptbench peft_base_cuda_bf16mem base cuda 0 4 6 --autocast bf16
@@ -215,7 +216,7 @@ phase_memory() {
   RD_DEVICE=cuda
   local v
   for v in default lean leanrc; do
-    local flags=()
+    local flags=(--gpu-memory fast)
     [ $v = lean ] && flags=(--gpu-memory lean)
     [ $v = leanrc ] && flags=(--gpu-memory lean --recompute attention)
     rdrun "mem_${v}_base" $OL train --model "$BASE" --tokenizer "$X/tiny-bart/tokenizer.json" --train "$X/train.jsonl" \

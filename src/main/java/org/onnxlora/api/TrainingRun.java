@@ -307,7 +307,7 @@ public final class TrainingRun {
         if (co.recompute() != Recompute.NONE) {
             b.set("--recompute", co.recompute().label());
         }
-        if (o.runtime().gpuMemory() != GpuMemory.FAST) {
+        if (o.runtime().gpuMemory() != GpuMemory.AUTO) {
             b.set("--gpu-memory", o.runtime().gpuMemory().label());
         }
         if (!o.runtime().cudaOptions().isEmpty()) {

@@ -141,7 +141,7 @@ final class BenchTrainCommand extends BaseCommand {
         o.put("threads", threads);
         o.put("precision", training.precision(tf32).label());
         if (Device.parse(device).kind() == Device.Kind.CUDA) {
-            o.put("gpu_memory", ro.gpuMemory().label());
+            o.put("gpu_memory", ro.gpuMemory().on(ro.device()).label());
             o.put("cuda_options", ro.effectiveCudaOptions());
             o.put("session_options", ro.sessionConfigEntries());
             ro.memoryPattern().ifPresent(p -> o.put("memory_pattern", p));

@@ -8,10 +8,13 @@ import org.onnxlora.Setting;
 
 /**
  * A named trade between step time and GPU memory, as ONNX Runtime settings. Measured on an H200 with the
- * bart-base shape (batch 32, 128 + 32 tokens, fp32; docs/benchmarks.md): {@link #LEAN} peaks at 3.8 GB instead of
- * 6.0 GB (−36 %) for 3 % of step time.
+ * bart-base shape (batch 32, 128 + 32 tokens, fp32; docs/benchmarks.md, sessions 3 and 4): {@link #LEAN} peaks at
+ * 3.6–3.8 GB instead of 6.0–6.1 GB (−40 %), at 0–3 % of step time in fp32 and 16 % faster in bf16, so it is what
+ * CUDA sessions get unless told otherwise ({@link #AUTO}).
  */
 public enum GpuMemory {
+    /** The device's default: {@link #LEAN} on CUDA, ONNX Runtime's defaults on the CPU. */
+    AUTO(Map.of()),
     /** ONNX Runtime's defaults: one memory block planned for the whole step, an arena growing by powers of two. */
     FAST(Map.of()),
     /**
@@ -27,7 +30,15 @@ public enum GpuMemory {
         this.settings = settings;
     }
 
-    /** The settings, in the form of {@link RuntimeOptions#cudaOptions()}. */
+    /** What this setting means on {@code device}: {@link #AUTO} resolved, the others as they are. */
+    public GpuMemory on(Device device) {
+        if (this != AUTO) {
+            return this;
+        }
+        return device.kind() == Device.Kind.CUDA ? LEAN : FAST;
+    }
+
+    /** The settings, in the form of {@link RuntimeOptions#cudaOptions()} ({@link #AUTO}: resolve it first). */
     public Map<String, String> settings() {
         return settings;
     }
@@ -42,7 +53,7 @@ public enum GpuMemory {
                 return g;
             }
         }
-        throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.GPU_MEMORY, "the GPU memory setting is fast or lean,"
+        throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.GPU_MEMORY, "the GPU memory setting is auto, fast or lean,"
                 + " not '" + s + "'");
     }
 }

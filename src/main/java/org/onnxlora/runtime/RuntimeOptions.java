@@ -22,7 +22,8 @@ import org.onnxlora.Setting;
  * @param cudaOptions extra CUDA provider options ({@code arena_extend_strategy}, {@code gpu_mem_limit}, ...),
  *     applied after onnx-lora's own; {@code session.*} keys are session configuration entries and
  *     {@code enable_mem_pattern} the memory-pattern switch, for any device
- * @param gpuMemory a named set of those settings ({@link GpuMemory}), overridden key by key by {@code cudaOptions}
+ * @param gpuMemory a named set of those settings ({@link GpuMemory}; null = {@link GpuMemory#AUTO}, the device's
+ *     default), overridden key by key by {@code cudaOptions}
  */
 public record RuntimeOptions(Device device, int threads, boolean optimize, boolean disablePrepacking,
         Path optimizedModelPath, boolean allowTf32, boolean cpuArena, boolean verboseLog, Path profilePrefix,
@@ -34,15 +35,15 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
                     + threads);
         }
         cudaOptions = Map.copyOf(cudaOptions == null ? Map.of() : cudaOptions);
-        gpuMemory = gpuMemory == null ? GpuMemory.FAST : gpuMemory;
+        gpuMemory = gpuMemory == null ? GpuMemory.AUTO : gpuMemory;
     }
 
-    /** As before the GPU memory preset existed: {@link GpuMemory#FAST}. */
+    /** With the device's default GPU memory setting ({@link GpuMemory#AUTO}). */
     public RuntimeOptions(Device device, int threads, boolean optimize, boolean disablePrepacking,
             Path optimizedModelPath, boolean allowTf32, boolean cpuArena, boolean verboseLog, Path profilePrefix,
             Map<String, String> cudaOptions) {
         this(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog,
-                profilePrefix, cudaOptions, GpuMemory.FAST);
+                profilePrefix, cudaOptions, GpuMemory.AUTO);
     }
 
     public static RuntimeOptions defaults() {
@@ -96,7 +97,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
 
     /** The preset's settings, then {@link #cudaOptions} (which win): what the sessions get. */
     public Map<String, String> settings() {
-        Map<String, String> m = new TreeMap<>(gpuMemory.settings());
+        Map<String, String> m = new TreeMap<>(gpuMemory.on(device).settings());
         m.putAll(cudaOptions);
         return m;
     }
@@ -109,7 +110,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
         if (device.kind() == Device.Kind.CUDA) {
             return;
         }
-        if (gpuMemory != GpuMemory.FAST) {
+        if (gpuMemory == GpuMemory.LEAN) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.GPU_MEMORY, "the GPU memory setting '"
                     + gpuMemory.label() + "' applies to CUDA devices; this session runs on " + device);
         }

@@ -53,7 +53,7 @@ class GpuMemoryCliTest {
                 .toArray(String[]::new)), 2, "arena_extend_strategy", "CUDA provider option", "(--cuda-option)");
         assertFalse(Files.exists(out), "nothing may be written");
         CliTest.assertOneLineError(CliTest.run(train(out, "--gpu-memory", "tight").toArray(String[]::new)), 2,
-                "fast or lean", "tight");
+                "auto, fast or lean", "tight");
         CliTest.assertOneLineError(CliTest.run(train(out, "--recompute", "everything").toArray(String[]::new)), 2,
                 "none or attention", "(--recompute)");
         CliTest.assertOneLineError(CliTest.run("bench-train", "--model", Fixtures.torchscript().toString(),

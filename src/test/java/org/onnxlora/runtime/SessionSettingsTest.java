@@ -58,6 +58,18 @@ class SessionSettingsTest {
     }
 
     @Test
+    void theDefaultIsLeanOnCudaAndOrtsOwnOnTheCpu() {
+        RuntimeOptions cuda = RuntimeOptions.defaults().withDevice(Device.parse("cuda:1"));
+        assertEquals(GpuMemory.AUTO, cuda.gpuMemory());
+        assertEquals(GpuMemory.LEAN.settings(), cuda.settings(), "CUDA sessions get the lean settings by default");
+        assertEquals(Optional.of(false), cuda.memoryPattern());
+        assertEquals(Map.of(), RuntimeOptions.defaults().settings(), "the CPU keeps ONNX Runtime's defaults");
+        assertEquals(Optional.empty(), RuntimeOptions.defaults().memoryPattern());
+        RuntimeOptions.defaults().requireApplicable();
+        assertEquals(Map.of(), cuda.withGpuMemory(GpuMemory.FAST).settings(), "fast opts out");
+    }
+
+    @Test
     void theCpuRefusesWhatWouldDoNothingThere() {
         OnnxLoraException preset = assertThrows(OnnxLoraException.class,
                 () -> RuntimeOptions.defaults().withGpuMemory(GpuMemory.LEAN).requireApplicable());
