@@ -13,6 +13,7 @@ import java.util.Map;
 import org.onnxlora.data.TextPair;
 import org.onnxlora.parallel.DataParallelLoop;
 import org.onnxlora.parallel.DataParallelWorker;
+import org.onnxlora.parallel.ForwardingWorker;
 import org.onnxlora.parallel.LocalAllReduce;
 import org.onnxlora.parallel.StepGradients;
 
@@ -45,37 +46,21 @@ public final class SparkScalingTimings {
         }
     }
 
-    static final class Timed implements DataParallelWorker {
-        private final DataParallelWorker w;
+    static final class Timed extends ForwardingWorker {
         private final Path out;
         private final StringBuilder rows = new StringBuilder("step\tstart_ns\tcompute_ns\tapply_ns\ttokens\n");
         private long start;
         private long compute;
 
         Timed(DataParallelWorker w, Path out) {
-            this.w = w;
+            super(w);
             this.out = out;
-        }
-
-        @Override
-        public String fingerprint() {
-            return w.fingerprint();
-        }
-
-        @Override
-        public long latestCheckpoint() {
-            return w.latestCheckpoint();
-        }
-
-        @Override
-        public void restore(long step) {
-            w.restore(step);
         }
 
         @Override
         public StepGradients computeGradients(long step) {
             start = System.nanoTime();
-            StepGradients g = w.computeGradients(step);
+            StepGradients g = super.computeGradients(step);
             compute = System.nanoTime() - start;
             return g;
         }
@@ -83,19 +68,14 @@ public final class SparkScalingTimings {
         @Override
         public void applySummed(long step, float[] gradients, double tokens) {
             long t0 = System.nanoTime();
-            w.applySummed(step, gradients, tokens);
+            super.applySummed(step, gradients, tokens);
             rows.append(step).append('\t').append(start).append('\t').append(compute).append('\t')
                     .append(System.nanoTime() - t0).append('\t').append((long) tokens).append('\n');
         }
 
         @Override
-        public void checkpoint(long step) {
-            w.checkpoint(step);
-        }
-
-        @Override
         public void close() {
-            w.close();
+            super.close();
             try {
                 Files.writeString(out, rows);
             } catch (IOException e) {

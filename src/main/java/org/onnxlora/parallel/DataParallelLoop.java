@@ -30,21 +30,46 @@ public final class DataParallelLoop {
 
     private DataParallelLoop() {}
 
+    /**
+     * Runs the steps after the agreed checkpoint up to {@code options.steps()}. A verdict
+     * ({@link StopVerdict#isVerdict}) met before the first step — rank 0 finding a checkpoint of
+     * another run, a rank that cannot load the agreed one — is thrown on every rank alike; later
+     * failures, and crashes at any time, fail the rank that meets them and, through the group, its
+     * peers.
+     */
     public static Result run(DataParallelWorker worker, AllReduce group, Options options) {
         long start = agreedStart(worker, group);
-        worker.restore(start);
-        List<Double> losses = new ArrayList<>();
-        double[] counts = new double[2];
-        for (long step = start + 1; step <= options.steps(); step++) {
-            StepGradients g = worker.computeGradients(step);
-            counts[0] = g.tokens();
-            counts[1] = g.lossSum();
-            group.sum(g.gradients(), counts);
-            worker.applySummed(step, g.gradients(), counts[0]);
-            losses.add(counts[0] > 0 ? counts[1] / counts[0] : 0.0);
-            if (group.rank() == 0 && (step % options.checkpointEvery() == 0 || step == options.steps())) {
-                worker.checkpoint(step);
+        OnnxLoraException notRestored = null;
+        try {
+            worker.restore(start);
+        } catch (OnnxLoraException e) {
+            if (!StopVerdict.isVerdict(e)) {
+                throw e;
             }
+            notRestored = e;
+        }
+        StopVerdict.agree(group, notRestored);
+        List<Double> losses = new ArrayList<>();
+        for (long step = start + 1; step <= options.steps(); step++) {
+            long t0 = System.nanoTime();
+            StepGradients g = worker.computeGradients(step);
+            double[] counts = {g.tokens(), g.lossSum(), g.realTokens()};
+            long s0 = System.nanoTime();
+            group.sum(g.gradients(), counts);
+            long s1 = System.nanoTime();
+            worker.applySummed(step, g.gradients(), counts[0]);
+            double loss = counts[0] > 0 ? counts[1] / counts[0] : 0.0;
+            losses.add(loss);
+            if (group.rank() == 0) {
+                worker.logStep(new StepRecord(step, loss, counts[0], counts[2], (System.nanoTime() - t0) / 1e9,
+                        (s1 - s0) / 1e9, group.size()));
+                if (step % options.checkpointEvery() == 0 || step == options.steps()) {
+                    worker.checkpoint(step);
+                }
+            }
+        }
+        if (group.rank() == 0) {
+            worker.finish(options.steps());
         }
         return new Result(start, losses);
     }
@@ -55,7 +80,20 @@ public final class DataParallelLoop {
      * finishing a save while the new attempt starts.
      */
     private static long agreedStart(DataParallelWorker worker, AllReduce group) {
-        double[] step = {group.rank() == 0 ? worker.latestCheckpoint() : 0};
+        long latest = 0;
+        OnnxLoraException refused = null;
+        if (group.rank() == 0) {
+            try {
+                latest = worker.latestCheckpoint();
+            } catch (OnnxLoraException e) {
+                if (!StopVerdict.isVerdict(e)) {
+                    throw e;
+                }
+                refused = e; // the others wait in the sum below: tell them, do not leave them to time out
+            }
+        }
+        StopVerdict.agree(group, refused);
+        double[] step = {latest};
         group.sum(new float[0], step);
         return (long) step[0];
     }

@@ -28,8 +28,17 @@ public interface DataParallelWorker extends AutoCloseable {
      */
     void applySummed(long step, float[] gradients, double tokens);
 
+    /**
+     * Rank 0 only, after {@link #applySummed} and before {@link #checkpoint}: the step's figures over
+     * all ranks (a run's metrics; the global mean loss is the one a checkpoint records).
+     */
+    void logStep(StepRecord record);
+
     /** Rank 0 only: saves the state after {@code step} atomically (a failed stage resumes from it). */
     void checkpoint(long step);
+
+    /** Rank 0 only: the run has reached its last step, {@code steps} (what a finished run records: its summary). */
+    void finish(long steps);
 
     @Override
     void close();

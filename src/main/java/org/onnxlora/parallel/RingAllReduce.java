@@ -50,21 +50,35 @@ public final class RingAllReduce implements AllReduce {
      */
     public static RingAllReduce join(int rank, int size, String fingerprint, AddressExchange exchange,
                                      RingOptions options) {
+        return join(rank, size, fingerprint, null, exchange, options);
+    }
+
+    /**
+     * {@link #join}, for a member that may have failed before it could train (its worker could not
+     * be built: {@code setupFailure}, a {@link StopVerdict#isVerdict verdict}; {@code fingerprint}
+     * is then ignored). It still takes part in the rendezvous, publishing its error instead of an
+     * address, so nobody waits for it; every member then throws the first failed member's error
+     * (the same on every member), as it throws the model mismatch.
+     */
+    public static RingAllReduce join(int rank, int size, String fingerprint, OnnxLoraException setupFailure,
+                                     AddressExchange exchange, RingOptions options) {
         if (size < 1 || rank < 0 || rank >= size) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "rank " + rank + " is not in a group of " + size);
         }
-        if (fingerprint.contains(" ") || fingerprint.isEmpty()) {
+        if (setupFailure == null && (fingerprint.contains(" ") || fingerprint.isEmpty())) {
             throw new IllegalArgumentException("fingerprint must be one non-empty word");
         }
-        ServerSocketChannel server = size > 1 ? RingLinks.listen(options.bindHost()) : null;
+        ServerSocketChannel server = size > 1 && setupFailure == null ? RingLinks.listen(options.bindHost()) : null;
         try {
             int port = server == null ? 0 : server.socket().getLocalPort();
-            RingPeer self = new RingPeer(rank, options.bindHost(), port, fingerprint, new SecureRandom().nextLong());
-            List<String> messages = exchange.allGather(rank, self.message());
+            String message = setupFailure != null ? StopVerdict.message(setupFailure)
+                    : new RingPeer(rank, options.bindHost(), port, fingerprint, new SecureRandom().nextLong()).message();
+            List<String> messages = exchange.allGather(rank, message);
             if (messages.size() != size) {
                 throw new OnnxLoraException(ErrorCode.COLLECTIVE, "the rendezvous returned " + messages.size()
                         + " addresses for a group of " + size);
             }
+            StopVerdict.throwFirstFailure(messages, rank, setupFailure);
             List<RingPeer> peers = new ArrayList<>(size);
             for (int i = 0; i < size; i++) {
                 peers.add(RingPeer.parse(i, messages.get(i)));

@@ -1,23 +1,31 @@
 package org.onnxlora.train;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.data.Batch;
 import org.onnxlora.data.Batcher;
 import org.onnxlora.data.DataPosition;
 import org.onnxlora.parallel.DataParallelWorker;
 import org.onnxlora.parallel.StepGradients;
+import org.onnxlora.parallel.StepRecord;
 import org.onnxlora.run.Checkpoint;
 import org.onnxlora.run.RunDirectory;
+import org.onnxlora.run.RunSummary;
 
 /**
  * One rank of a data-parallel run on a real {@link TrainingSession}: each step takes one batch from
  * each of its shards (the batch at the position the step alone fixes, so a restarted stage sees the
  * batches an uninterrupted one would), accumulates their gradients in shard order, and applies the
  * ranks' summed gradients with the run's learning-rate schedule. Checkpoints are the run folder's
- * ({@link Checkpoint}), so merge, export and eval read them like any run's.
+ * ({@link Checkpoint}), so merge, export and eval read them like any run's; rank 0 also writes the
+ * run's metrics.jsonl (and tb/) and, at the end, its summary.json, as a single-process run does: a
+ * resumed rank 0 first drops the entries after the step it resumed from, which the new attempt redoes.
  *
  * <p>A worker given several shards computes, by gradient accumulation, what as many workers given
  * one shard each compute together: the same micro-batches, summed in the same order.
@@ -36,6 +44,14 @@ public final class SessionWorker implements DataParallelWorker {
     private final int accumulate;
     private final Path scratch;
     private double lastLoss = Double.NaN;
+    private double lastLr = Double.NaN;
+    private double lastNorm = Double.NaN;
+    private long resumedFrom;
+    private long startNanos = System.nanoTime();
+    /** Rank 0's, opened at its first logged step (the other ranks never write the run folder). */
+    private MetricsLog metrics;
+    private final List<Double> recent = new ArrayList<>();
+    private double tokensHere;
 
     /**
      * Takes ownership of {@code session}.
@@ -90,6 +106,8 @@ public final class SessionWorker implements DataParallelWorker {
 
     @Override
     public void restore(long step) {
+        resumedFrom = step;
+        startNanos = System.nanoTime();
         if (step == 0) {
             return; // the compiled initial adapters, the same on every rank
         }
@@ -109,26 +127,82 @@ public final class SessionWorker implements DataParallelWorker {
     @Override
     public StepGradients computeGradients(long step) {
         double loss = 0;
+        long realTokens = 0;
         for (Batcher shard : shards) {
             for (int k = 0; k < accumulate; k++) {
                 // the step's batches of this shard: a pure function of (step, shard, seed)
                 DataPosition at = DataPosition.after((step - 1) * accumulate + k, shard.batchesPerEpoch());
-                loss += session.forwardBackward(shard.batch(at)).lossSum();
+                Batch b = shard.batch(at);
+                loss += session.forwardBackward(b).lossSum();
+                realTokens += b.realTokens();
             }
         }
-        double tokens = session.accumulatedTokens();
-        // the checkpoint's last loss is this rank's share of the step (the global mean is the loop's)
-        lastLoss = tokens > 0 ? loss / tokens : 0;
-        return new StepGradients(session.accumulatedGradients(), tokens, loss);
+        return new StepGradients(session.accumulatedGradients(), session.accumulatedTokens(), loss, realTokens);
     }
 
     @Override
     public void applySummed(long step, float[] gradients, double tokens) {
         session.setAccumulatedGradients(gradients, tokens);
-        double norm = session.applyUpdate(schedule.at(step));
+        lastLr = schedule.at(step);
+        double norm = session.applyUpdate(lastLr);
+        lastNorm = norm;
         if (!Double.isFinite(norm)) {
             throw new OnnxLoraException(ErrorCode.DIVERGED, "gradient norm became " + norm + " at step " + step
                     + "; training stopped (try a lower learning rate or a longer warm-up)");
+        }
+    }
+
+    /** The entry a single-process run logs per step (train's field names), with the figures of all ranks. */
+    @Override
+    public void logStep(StepRecord r) {
+        if (metrics == null) {
+            metrics = MetricsLog.open(RunDirectory.at(runDir).metrics(), resumedFrom);
+            metrics.attach(TensorBoardMetrics.open(runDir, resumedFrom));
+        }
+        // what a checkpoint records as its last loss: the step's, over every rank's tokens
+        lastLoss = r.loss();
+        recent.add(r.loss());
+        if (recent.size() > 20) {
+            recent.remove(0);
+        }
+        tokensHere += r.tokens();
+        Map<String, Object> e = new LinkedHashMap<>();
+        e.put("event", "train");
+        e.put("step", r.step());
+        e.put("loss", r.loss());
+        e.put("lr", lastLr);
+        e.put("grad_norm", lastNorm);
+        e.put("tokens", (long) r.tokens());
+        e.put("tokens_per_second", r.tokens() / r.stepSeconds());
+        e.put("step_seconds", r.stepSeconds());
+        e.put("allreduce_seconds", r.allReduceSeconds());
+        e.put("epoch", DataPosition.after(r.step() * accumulate, shards.get(0).batchesPerEpoch()).epoch());
+        e.put("workers", r.workers());
+        metrics.write(e);
+    }
+
+    /** summary.json as a single-process run writes it (this attempt's time and throughput). */
+    @Override
+    public void finish(long steps) {
+        closeMetrics();
+        RunDirectory run = RunDirectory.at(runDir);
+        if (recent.isEmpty() && run.readSummary().isPresent()) {
+            return; // a finished run started again: nothing ran, the summary stands
+        }
+        Optional<Path> ck = Checkpoint.latest(runDir);
+        double trainLoss = recent.isEmpty()
+                ? ck.map(p -> Checkpoint.readState(p).lastLoss()).orElse(Double.NaN)
+                : recent.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        double seconds = (System.nanoTime() - startNanos) / 1e9;
+        run.writeSummary(new RunSummary(steps, trainLoss, null, tokensHere / Math.max(seconds, 1e-9), seconds,
+                ck.map(p -> p.resolve(Checkpoint.ADAPTERS).toString()).orElse(null),
+                ck.map(Path::toString).orElse(null), null, false));
+    }
+
+    private void closeMetrics() {
+        if (metrics != null) {
+            metrics.close();
+            metrics = null;
         }
     }
 
@@ -141,6 +215,7 @@ public final class SessionWorker implements DataParallelWorker {
 
     @Override
     public void close() {
+        closeMetrics();
         session.close();
         if (scratch != null) {
             try {

@@ -15,7 +15,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.data.TextPair;
+import org.onnxlora.parallel.AllReduce;
 import org.onnxlora.parallel.DataParallelLoop;
+import org.onnxlora.parallel.ForwardingWorker;
+import org.onnxlora.parallel.StepGradients;
 import org.onnxlora.parallel.LocalAllReduce;
 import org.onnxlora.run.RunDirectory;
 import org.onnxlora.runtime.RuntimeOptions;
@@ -67,6 +70,89 @@ class DataParallelWorkersTest {
             assertEquals(ErrorCode.BAD_ARGUMENT, e.code());
             assertTrue(e.getMessage().contains("belongs to a run with another model or configuration"), e.getMessage());
         }
+    }
+
+    static List<com.google.gson.JsonObject> metrics(Path run) throws java.io.IOException {
+        List<com.google.gson.JsonObject> out = new ArrayList<>();
+        for (String line : Files.readAllLines(RunDirectory.at(run).metrics())) {
+            out.add(com.google.gson.JsonParser.parseString(line).getAsJsonObject());
+        }
+        return out;
+    }
+
+    @Test
+    void rankZeroWritesTheGlobalMetricsAndSummaryAndItsCheckpointRecordsTheGlobalLoss() throws Exception {
+        Path run = tmp.resolve("run-two");
+        List<AllReduce> group = LocalAllReduce.group(2, Duration.ofSeconds(60));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        List<java.util.concurrent.Future<DataParallelLoop.Result>> fs = new ArrayList<>();
+        try {
+            List<TextPair> all = rows(16);
+            for (int r = 0; r < 2; r++) {
+                int rank = r;
+                List<TextPair> shard = all.subList(rank * 8, rank * 8 + 8);
+                fs.add(pool.submit(() -> {
+                    try (SessionWorker w = DataParallelWorkers.open(options(1e-3), run, artifacts, rank, List.of(shard));
+                         AllReduce member = group.get(rank)) {
+                        return DataParallelLoop.run(w, member, new DataParallelLoop.Options(4, 2));
+                    }
+                }));
+            }
+            List<Double> losses = fs.get(0).get(120, java.util.concurrent.TimeUnit.SECONDS).meanLosses();
+            fs.get(1).get(120, java.util.concurrent.TimeUnit.SECONDS);
+            List<com.google.gson.JsonObject> m = metrics(run);
+            assertEquals(List.of(1L, 2L, 3L, 4L), m.stream().map(o -> o.get("step").getAsLong()).toList());
+            for (int i = 0; i < 4; i++) {
+                com.google.gson.JsonObject o = m.get(i);
+                assertEquals("train", o.get("event").getAsString());
+                assertEquals(losses.get(i), o.get("loss").getAsDouble(), 0.0, "the global mean loss");
+                assertEquals(2, o.get("workers").getAsInt());
+                assertEquals(1e-3, o.get("lr").getAsDouble(), 0.0);
+                for (String k : List.of("tokens", "tokens_per_second", "step_seconds", "allreduce_seconds", "grad_norm")) {
+                    assertTrue(o.get(k).getAsDouble() > 0 || k.equals("allreduce_seconds"), k + " in " + o);
+                }
+            }
+            Path latest = org.onnxlora.run.Checkpoint.latest(run).orElseThrow();
+            assertEquals(losses.get(3), org.onnxlora.run.Checkpoint.readState(latest).lastLoss(), 0.0,
+                    "the checkpoint's last loss is the global mean, not rank 0's share");
+            com.google.gson.JsonObject summary = com.google.gson.JsonParser.parseString(
+                    Files.readString(RunDirectory.at(run).summary())).getAsJsonObject();
+            assertEquals(4, summary.get("steps").getAsLong());
+            assertEquals(losses.stream().mapToDouble(Double::doubleValue).average().orElseThrow(),
+                    summary.get("train_loss").getAsDouble(), 1e-12);
+            assertTrue(summary.get("checkpoint").getAsString().endsWith("step-00000004"), summary.toString());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aResumedRankZeroDropsTheStepsAfterItsCheckpointFromTheMetrics() throws Exception {
+        Path run = tmp.resolve("run-resume");
+        List<TextPair> shard = rows(12);
+        // the first attempt logs step 3 and dies in step 4; the last checkpoint is step 2's
+        try (SessionWorker w = DataParallelWorkers.open(options(1e-3), run, artifacts, 0, List.of(shard))) {
+            ForwardingWorker dying = new ForwardingWorker(w) {
+                @Override
+                public StepGradients computeGradients(long step) {
+                    if (step == 4) {
+                        throw new IllegalStateException("the executor died");
+                    }
+                    return super.computeGradients(step);
+                }
+            };
+            assertThrows(IllegalStateException.class, () -> DataParallelLoop.run(dying,
+                    LocalAllReduce.group(1, Duration.ofSeconds(30)).get(0), new DataParallelLoop.Options(4, 2)));
+        }
+        assertEquals(List.of(1L, 2L, 3L), metrics(run).stream().map(o -> o.get("step").getAsLong()).toList());
+        assertTrue(!Files.exists(RunDirectory.at(run).summary()), "no summary before the end");
+        try (SessionWorker w = DataParallelWorkers.open(options(1e-3), run, artifacts, 0, List.of(shard))) {
+            assertEquals(2, DataParallelLoop.run(w, LocalAllReduce.group(1, Duration.ofSeconds(30)).get(0),
+                    new DataParallelLoop.Options(4, 2)).resumedFrom());
+        }
+        assertEquals(List.of(1L, 2L, 3L, 4L), metrics(run).stream().map(o -> o.get("step").getAsLong()).toList(),
+                "step 3 once: redone, not repeated");
+        assertTrue(Files.exists(RunDirectory.at(run).summary()));
     }
 
     @Test

@@ -37,6 +37,8 @@ public final class LeastSquaresWorker implements DataParallelWorker {
     private final Path checkpoints;
     private final Fault fault;
     private final String fingerprint;
+    private final List<StepRecord> logged = new java.util.ArrayList<>();
+    private long finishedAt = -1;
     private float[] w = new float[DIM];
     private float[] m = new float[DIM];
     private float[] v = new float[DIM];
@@ -83,6 +85,16 @@ public final class LeastSquaresWorker implements DataParallelWorker {
             shards.get(i % n).add(rows.get(i));
         }
         return shards;
+    }
+
+    /** What the loop logged on this rank (rank 0 only). */
+    public List<StepRecord> logged() {
+        return List.copyOf(logged);
+    }
+
+    /** The step {@link #finish} was told, -1 if it was not called. */
+    public long finishedAt() {
+        return finishedAt;
     }
 
     public float[] weights() {
@@ -134,6 +146,7 @@ public final class LeastSquaresWorker implements DataParallelWorker {
         float[] total = null;
         double tokens = 0;
         double loss = 0;
+        double real = 0;
         for (List<String[]> shard : shards) {
             float[] g = new float[DIM];
             for (int b = 0; b < batch; b++) {
@@ -147,6 +160,7 @@ public final class LeastSquaresWorker implements DataParallelWorker {
                 float err = pred - y;
                 int tok = row[1].length();
                 tokens += tok;
+                real += tok + row[0].length();
                 loss += (double) tok * err * err;
                 for (int i : idx) {
                     g[i] += 2f * tok * err;
@@ -160,7 +174,7 @@ public final class LeastSquaresWorker implements DataParallelWorker {
                 }
             }
         }
-        return new StepGradients(total, tokens, loss);
+        return new StepGradients(total, tokens, loss, real);
     }
 
     private static int[] features(String s) {
@@ -209,6 +223,16 @@ public final class LeastSquaresWorker implements DataParallelWorker {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    @Override
+    public void logStep(StepRecord record) {
+        logged.add(record);
+    }
+
+    @Override
+    public void finish(long steps) {
+        finishedAt = steps;
     }
 
     private Path file(long step) {

@@ -129,6 +129,31 @@ class RingAllReduceTest {
     }
 
     @Test
+    void aMemberThatCouldNotStartStillJoinsAndEveryMemberThrowsItsError() throws Exception {
+        int size = 3;
+        MemoryExchange exchange = new MemoryExchange(size, Duration.ofSeconds(30));
+        OnnxLoraException missing = new OnnxLoraException(ErrorCode.RUNTIME, "CUDA is not available: no device 3");
+        List<Future<String>> futures = new ArrayList<>();
+        for (int r = 0; r < size; r++) {
+            int rank = r;
+            futures.add(pool.submit(() -> {
+                try (RingAllReduce ring = RingAllReduce.join(rank, size, rank == 1 ? null : "m",
+                        rank == 1 ? missing : null, exchange, RingOptions.loopback())) {
+                    return "joined";
+                } catch (OnnxLoraException e) {
+                    return (e == missing ? "own " : "") + e.code() + ": " + e.getMessage();
+                }
+            }));
+        }
+        List<String> got = new ArrayList<>();
+        for (Future<String> f : futures) {
+            got.add(f.get(10, TimeUnit.SECONDS)); // nobody waits for the connect timeout
+        }
+        assertEquals(List.of("RUNTIME: CUDA is not available: no device 3", "own RUNTIME: CUDA is not available: no device 3",
+                "RUNTIME: CUDA is not available: no device 3"), got);
+    }
+
+    @Test
     void membersWithDifferentPayloadLengthsFailInsteadOfMixingNumbers() throws Exception {
         List<String> errors = onRing(2, RingOptions.loopback(), r -> "m", ring -> {
             try {

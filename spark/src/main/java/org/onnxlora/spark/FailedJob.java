@@ -6,7 +6,8 @@ import org.onnxlora.OnnxLoraException;
 /**
  * Turns a failed Spark job back into the worker's own error: Spark wraps a task's exception in a
  * multi-line job failure (stage, task, executor, stack trace); users need the one line that says
- * what went wrong.
+ * what went wrong. Only crashes get here (lost peers, IO errors, after Spark's retries): bad input is
+ * a task's result, not a failure.
  */
 final class FailedJob {
     private static final String MARK = OnnxLoraException.class.getName() + ": ";
@@ -23,10 +24,9 @@ final class FailedJob {
         int at = m.indexOf(MARK);
         if (at >= 0) {
             String line = m.substring(at + MARK.length()).lines().findFirst().orElse("").strip();
-            // a model mismatch is the user's to fix, everything else from the ring is a lost peer
-            ErrorCode code = line.startsWith("workers were given different models") ? ErrorCode.BAD_ARGUMENT
-                    : ErrorCode.COLLECTIVE;
-            return new OnnxLoraException(code, line, e);
+            // bad input comes back as a task's result (SparkTrainer): what fails the stage for good
+            // is what Spark's retries did not cure, a peer lost on every attempt or a lasting IO error
+            return new OnnxLoraException(ErrorCode.COLLECTIVE, line, e);
         }
         String first = m.lines().findFirst().orElse(m).strip();
         return new OnnxLoraException(ErrorCode.COLLECTIVE, "the Spark job failed: " + first, e);

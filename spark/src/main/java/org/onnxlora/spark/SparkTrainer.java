@@ -1,5 +1,7 @@
 package org.onnxlora.spark;
 
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.sql.Dataset;
@@ -15,7 +17,8 @@ import scala.reflect.ClassTag$;
  * Trains from a DataFrame of text pairs on a Spark cluster: row {@code i} of the input goes to
  * worker {@code i % workers} (sorted by {@code i} there), one worker per task of a barrier stage
  * (gang-scheduled; if any task fails, Spark restarts all of them and they resume from rank 0's last
- * checkpoint). Gradients travel through the socket ring, not through Spark: Spark's own
+ * checkpoint). Bad input met on an executor (models that differ, a device missing there, a foreign
+ * checkpoint) stops the job at once with that error's own code, without retries. Gradients travel through the socket ring, not through Spark: Spark's own
  * {@code allGather} is used once, for the addresses.
  */
 public final class SparkTrainer {
@@ -41,7 +44,7 @@ public final class SparkTrainer {
         JavaPairRDD<Long, String[]> indexed = pairs.select(src, tgt).toJavaRDD().zipWithIndex()
                 .mapToPair(t -> new Tuple2<>(t._2(), new String[] {t._1().getString(0), t._1().getString(1)}));
         JavaPairRDD<Long, String[]> sharded = indexed.partitionBy(new ModuloPartitioner(config.workers()));
-        ClassTag<TrainOutcome> tag = ClassTag$.MODULE$.apply(TrainOutcome.class);
+        ClassTag<TaskResult> tag = ClassTag$.MODULE$.apply(TaskResult.class);
         Object results;
         try {
             // the shuffle after the barrier stage makes it a map stage: Spark retries a failed barrier
@@ -53,10 +56,17 @@ public final class SparkTrainer {
         } catch (Exception e) { // a SparkException, thrown undeclared from Scala
             throw FailedJob.explain(e);
         }
-        TrainOutcome[] outcomes = (TrainOutcome[]) results;
-        if (outcomes.length != 1) {
-            throw new OnnxLoraException(ErrorCode.INTERNAL, "expected one outcome from rank 0, got " + outcomes.length);
+        List<TaskResult> all = Arrays.stream((TaskResult[]) results).sorted(Comparator.comparingInt(TaskResult::rank))
+                .toList();
+        for (TaskResult r : all) {
+            if (r.failed()) {
+                // bad input, returned by the ranks that met it (the lowest rank's, as every rank agreed)
+                throw new OnnxLoraException(r.code(), r.message());
+            }
         }
-        return outcomes[0];
+        if (all.size() != 1) {
+            throw new OnnxLoraException(ErrorCode.INTERNAL, "expected one outcome from rank 0, got " + all.size());
+        }
+        return all.get(0).outcome();
     }
 }

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Map;
 import org.onnxlora.data.TextPair;
 import org.onnxlora.parallel.DataParallelWorker;
+import org.onnxlora.parallel.ForwardingWorker;
 import org.onnxlora.parallel.StepGradients;
 
 /**
@@ -41,44 +42,14 @@ public final class FaultyLoraFactory implements WorkerFactory {
             return w;
         }
         long haltStep = Long.parseLong(options.get("halt-step"));
-        return new DataParallelWorker() {
-            @Override
-            public String fingerprint() {
-                return w.fingerprint();
-            }
-
-            @Override
-            public long latestCheckpoint() {
-                return w.latestCheckpoint();
-            }
-
-            @Override
-            public void restore(long step) {
-                w.restore(step);
-            }
-
+        return new ForwardingWorker(w) {
             @Override
             public StepGradients computeGradients(long step) {
-                StepGradients g = w.computeGradients(step);
+                StepGradients g = super.computeGradients(step);
                 if (step == haltStep) {
                     Runtime.getRuntime().halt(137); // after the forward pass, before the sum: mid-step
                 }
                 return g;
-            }
-
-            @Override
-            public void applySummed(long step, float[] gradients, double tokens) {
-                w.applySummed(step, gradients, tokens);
-            }
-
-            @Override
-            public void checkpoint(long step) {
-                w.checkpoint(step);
-            }
-
-            @Override
-            public void close() {
-                w.close();
             }
         };
     }

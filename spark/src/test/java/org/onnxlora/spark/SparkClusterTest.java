@@ -49,6 +49,10 @@ class SparkClusterTest {
     static Path artifacts;
     /** One process accumulating both shards in rank order: what two workers must reproduce. */
     static AdapterValues reference;
+    /** Its mean loss per step (its metrics.jsonl). */
+    static List<Double> referenceLosses;
+    /** Tasks that ended failed or killed, counted by a listener: a retried stage shows here. */
+    static final java.util.concurrent.atomic.AtomicInteger failedTasks = new java.util.concurrent.atomic.AtomicInteger();
 
     @TempDir
     static Path tmp;
@@ -62,6 +66,7 @@ class SparkClusterTest {
         artifacts = tmp.resolve("artifacts").toAbsolutePath();
         DataParallelWorkers.compile(factory("unused").trainOptions(), artifacts);
         reference = singleProcess(tmp.resolve("run-single"));
+        referenceLosses = losses(tmp.resolve("run-single"));
         spark = SparkSession.builder().master("local-cluster[2,1,1024]").appName("onnx-lora-test")
                 .config("spark.ui.enabled", "false")
                 .config("spark.driver.host", "127.0.0.1")
@@ -72,6 +77,48 @@ class SparkClusterTest {
                 .config("spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "120")
                 .getOrCreate();
         spark.sparkContext().setLogLevel("WARN");
+        spark.sparkContext().addSparkListener(new org.apache.spark.scheduler.SparkListener() {
+            @Override
+            public void onTaskEnd(org.apache.spark.scheduler.SparkListenerTaskEnd end) {
+                if (end.taskInfo().failed() || end.taskInfo().killed()) {
+                    failedTasks.incrementAndGet();
+                }
+            }
+        });
+    }
+
+    /** Task failures so far, once the listener has seen every event of the jobs run. */
+    static int failedTasksSoFar() throws java.util.concurrent.TimeoutException {
+        spark.sparkContext().listenerBus().waitUntilEmpty();
+        return failedTasks.get();
+    }
+
+    /** The train entries of RUN/metrics.jsonl, step by step, as (step, loss); fails on a step logged twice or missing. */
+    static List<Double> losses(Path run) throws IOException {
+        List<Double> out = new ArrayList<>();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            com.google.gson.JsonObject o = com.google.gson.JsonParser.parseString(line).getAsJsonObject();
+            assertEquals("train", o.get("event").getAsString());
+            assertEquals(out.size() + 1, o.get("step").getAsLong(), "steps 1.. in order, each once: " + line);
+            out.add(o.get("loss").getAsDouble());
+        }
+        return out;
+    }
+
+    /** The run's metrics are the single process's (global mean loss), and it has the summary of a finished run. */
+    static void assertRunRecords(Path run) throws IOException {
+        List<Double> got = losses(run);
+        assertEquals(STEPS, got.size());
+        for (int i = 0; i < STEPS; i++) {
+            double want = referenceLosses.get(i);
+            assertTrue(Math.abs(got.get(i) - want) <= 1e-6 * Math.abs(want), "step " + (i + 1) + ": " + got.get(i)
+                    + " vs one process " + want);
+        }
+        com.google.gson.JsonObject summary = com.google.gson.JsonParser.parseString(
+                Files.readString(run.resolve("summary.json"))).getAsJsonObject();
+        assertEquals(STEPS, summary.get("steps").getAsLong());
+        assertTrue(summary.get("train_loss").getAsDouble() > 0, summary.toString());
+        assertTrue(summary.get("checkpoint").getAsString().endsWith(String.format("step-%08d", STEPS)), summary.toString());
     }
 
     @AfterAll
@@ -186,7 +233,7 @@ class SparkClusterTest {
     }
 
     @Test
-    void twoWorkersTrainTinyBartLikeOneProcessAndTheRunMerges() throws IOException {
+    void twoWorkersTrainTinyBartLikeOneProcessAndTheRunMergesAndReports() throws IOException {
         Path run = tmp.resolve("run-plain");
         TrainOutcome o = SparkTrainer.train(spark.read().json(data.toString()), config(), factory("run-plain"));
         assertEquals(0, o.resumedFrom());
@@ -200,10 +247,20 @@ class SparkClusterTest {
         assertEquals(0, org.onnxlora.cli.Main.run("merge", "--model", run.resolve("model.onnx").toString(),
                 "--adapter", run.toString(), "--out", merged.toString(), "-q"));
         assertTrue(Files.size(merged) > 100_000);
+        // rank 0 logged the steps as a single-process run does, with the global mean loss
+        assertEquals(o.meanLosses(), losses(run));
+        assertRunRecords(run);
+        assertEquals(o.meanLosses().get(STEPS - 1), org.onnxlora.run.Checkpoint.readState(
+                org.onnxlora.run.Checkpoint.latest(run).orElseThrow()).lastLoss(), 0.0, "the checkpoint's global loss");
+        // and report reads the folder like any run's, with nothing missing
+        assertEquals(List.of(), org.onnxlora.report.RunLoader.load(run, "spark").notices());
+        Path html = tmp.resolve("spark-report.html");
+        assertEquals(0, org.onnxlora.cli.Main.run("report", run.toString(), "--out", html.toString(), "-q"));
+        assertTrue(Files.readString(html).contains("run-plain"), "the page names the run");
     }
 
     @Test
-    void anExecutorThatDiesMidStepIsReplacedAndTheStageResumesFromTheLastCheckpoint() {
+    void anExecutorThatDiesMidStepIsReplacedAndTheStageResumesFromTheLastCheckpoint() throws Exception {
         Map<String, String> m = options("run-halt");
         m.put("halt-rank", "1");
         m.put("halt-step", "13");
@@ -212,10 +269,13 @@ class SparkClusterTest {
         assertEquals(10, o.resumedFrom(), "resumed from the checkpoint after step 10");
         double rel = relativeDifference(reference, TrainingRun.adapters(tmp.resolve("run-halt")));
         assertTrue(rel <= 1e-6, "no step lost or repeated: max relative difference " + rel);
+        // metrics.jsonl was cut back to step 10 by the resumed rank 0: steps 11..13 are not there twice
+        assertRunRecords(tmp.resolve("run-halt"));
     }
 
     @Test
-    void workersWithDifferentModelFilesStopTheJobWithOneLine() {
+    void workersWithDifferentModelFilesStopTheJobWithOneLineAndNoRetry() throws Exception {
+        int failedBefore = failedTasksSoFar();
         Map<String, String> m = options("run-mismatch");
         m.put("model-of-rank-1", Fixtures.dynamo().toAbsolutePath().toString());
         ByteArrayOutputStream err = new ByteArrayOutputStream();
@@ -229,6 +289,25 @@ class SparkClusterTest {
         assertEquals(2, code, text);
         assertTrue(Pattern.matches("error: workers were given different models: rank 1 has [0-9a-f]{16}…, rank 0 has"
                 + " [0-9a-f]{16}…\n", text), text);
+        assertEquals(failedBefore, failedTasksSoFar(), "bad input is the tasks' result: no task failed, no stage retried");
+    }
+
+    @Test
+    void aCudaDeviceMissingOnTheExecutorsIsOneLineWithItsOwnCodeAndNoRetry() throws Exception {
+        int failedBefore = failedTasksSoFar();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        List<String> args = new ArrayList<>(List.of("--input", data.toString(), "--format", "json", "--workers", "2",
+                "--steps", "5", "--bind-host", "127.0.0.1", "--worker-factory", LoraWorkerFactory.class.getName()));
+        Map<String, String> m = options("run-cuda");
+        m.remove("steps");
+        m.put("device", "cuda:0"); // a name that parses on the driver; this build's executors have no CUDA
+        m.forEach((k, v) -> args.addAll(List.of("--worker-option", k + "=" + v)));
+        int code = SparkTrainMain.run(spark, args.toArray(String[]::new),
+                new PrintStream(OutputStream.nullOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
+        String text = err.toString(StandardCharsets.UTF_8);
+        assertEquals(org.onnxlora.ErrorCode.RUNTIME.exitCode(), code, text);
+        assertTrue(text.startsWith("error: CUDA is not available: ") && text.indexOf('\n') == text.length() - 1, text);
+        assertEquals(failedBefore, failedTasksSoFar(), "no task failed, no stage retried");
     }
 
     @Test
