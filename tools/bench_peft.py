@@ -35,6 +35,24 @@ BASE = dict(vocab_size=50265, d_model=768, encoder_layers=6, decoder_layers=6, e
             decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072, max_position_embeddings=1024)
 
 
+def bart_config(size, tiny_config):
+    """The BartConfig every PyTorch benchmark here trains: the tiny fixture's config.json or bart-base's shape,
+    with dropout and layer drop off (onnx-lora's training graphs have none) and no KV cache."""
+    from transformers import BartConfig
+    if size == "tiny":
+        with open(tiny_config) as f:
+            cfg = BartConfig(**{k: v for k, v in json.load(f).items()
+                                if k not in ("architectures", "transformers_version", "dtype")})
+    else:
+        cfg = BartConfig(**BASE)
+    for k in ("dropout", "attention_dropout", "activation_dropout", "classifier_dropout"):
+        setattr(cfg, k, 0.0)
+    cfg.encoder_layerdrop = 0.0
+    cfg.decoder_layerdrop = 0.0
+    cfg.use_cache = False
+    return cfg
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", choices=["tiny", "base"], required=True)
@@ -71,7 +89,7 @@ def main():
     import torch
     import transformers
     import peft
-    from transformers import BartConfig, BartForConditionalGeneration
+    from transformers import BartForConditionalGeneration
 
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -83,17 +101,7 @@ def main():
     if a.device == "cuda" and not torch.cuda.is_available():
         sys.exit("CUDA requested but torch.cuda.is_available() is False")
 
-    if a.size == "tiny":
-        with open(a.tiny_config) as f:
-            cfg = BartConfig(**{k: v for k, v in json.load(f).items()
-                                if k not in ("architectures", "transformers_version", "dtype")})
-    else:
-        cfg = BartConfig(**BASE)
-    for k in ("dropout", "attention_dropout", "activation_dropout", "classifier_dropout"):
-        setattr(cfg, k, 0.0)
-    cfg.encoder_layerdrop = 0.0
-    cfg.decoder_layerdrop = 0.0
-    cfg.use_cache = False
+    cfg = bart_config(a.size, a.tiny_config)
     if a.attn:
         cfg._attn_implementation = a.attn
     model = BartForConditionalGeneration(cfg).float()

@@ -38,7 +38,7 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_peft import BASE  # noqa: E402  (one definition of bart-base's shape for both scripts)
+from bench_peft import bart_config  # noqa: E402  (one model configuration for every PyTorch benchmark)
 
 # The machines' notes: multicast can take the host's shared GPUs out of service, so never let it on.
 NO_MULTICAST = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
@@ -122,19 +122,9 @@ class NvmlPeak:
 
 
 def build_model(a, torch):
-    from transformers import BartConfig, BartForConditionalGeneration
+    from transformers import BartForConditionalGeneration
     from peft import LoraConfig, TaskType, get_peft_model
-    if a.size == "tiny":
-        with open(a.tiny_config) as f:
-            cfg = BartConfig(**{k: v for k, v in json.load(f).items()
-                                if k not in ("architectures", "transformers_version", "dtype")})
-    else:
-        cfg = BartConfig(**BASE)
-    for k in ("dropout", "attention_dropout", "activation_dropout", "classifier_dropout"):
-        setattr(cfg, k, 0.0)
-    cfg.encoder_layerdrop = 0.0
-    cfg.decoder_layerdrop = 0.0
-    cfg.use_cache = False
+    cfg = bart_config(a.size, a.tiny_config)
     torch.manual_seed(a.seed)  # the same weights on every rank (DDP also broadcasts rank 0's at wrap time)
     model = BartForConditionalGeneration(cfg).float()
     model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=a.lora_rank, lora_alpha=a.alpha,

@@ -33,7 +33,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_peft import BASE  # noqa: E402
+from bench_peft import bart_config  # noqa: E402
 
 IGNORE = -100
 
@@ -82,7 +82,7 @@ def main():
     import transformers
     import peft
     from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+    from transformers import BartForConditionalGeneration, PreTrainedTokenizerFast
 
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -103,17 +103,7 @@ def main():
     tokenize_s = time.perf_counter() - t_tok
     pad = tok.pad_token_id
 
-    if a.size == "tiny":
-        with open(a.tiny_config) as f:
-            cfg = BartConfig(**{k: v for k, v in json.load(f).items()
-                                if k not in ("architectures", "transformers_version", "dtype")})
-    else:
-        cfg = BartConfig(**BASE)
-    for k in ("dropout", "attention_dropout", "activation_dropout", "classifier_dropout"):
-        setattr(cfg, k, 0.0)
-    cfg.encoder_layerdrop = 0.0
-    cfg.decoder_layerdrop = 0.0
-    cfg.use_cache = False
+    cfg = bart_config(a.size, a.tiny_config)
     cfg.pad_token_id = pad
     cfg.decoder_start_token_id = 2
     if len(tok) > cfg.vocab_size:

@@ -11,12 +11,11 @@ what tools/bench/SavedActivations.java reports for a compiled onnx-lora training
 """
 import argparse
 import collections
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_peft import BASE  # noqa: E402
+from bench_peft import bart_config  # noqa: E402
 
 
 def main():
@@ -31,17 +30,9 @@ def main():
     a = p.parse_args()
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import BartConfig, BartForConditionalGeneration
+    from transformers import BartForConditionalGeneration
 
-    if a.size == "tiny":
-        with open(a.tiny_config) as f:
-            cfg = BartConfig(**{k: v for k, v in json.load(f).items()
-                                if k not in ("architectures", "transformers_version", "dtype")})
-    else:
-        cfg = BartConfig(**BASE)
-    for k in ("dropout", "attention_dropout", "activation_dropout", "classifier_dropout"):
-        setattr(cfg, k, 0.0)
-    cfg.use_cache = False
+    cfg = bart_config(a.size, a.tiny_config)
     if a.attn:
         cfg._attn_implementation = a.attn
     torch.manual_seed(0)
