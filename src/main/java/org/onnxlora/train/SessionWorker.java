@@ -1,8 +1,6 @@
 package org.onnxlora.train;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -50,7 +48,7 @@ public final class SessionWorker implements DataParallelWorker {
     private long startNanos = System.nanoTime();
     /** Rank 0's, opened at its first logged step (the other ranks never write the run folder). */
     private MetricsLog metrics;
-    private final List<Double> recent = new ArrayList<>();
+    private final RecentLosses recent = new RecentLosses();
     private double tokensHere;
 
     /**
@@ -162,19 +160,8 @@ public final class SessionWorker implements DataParallelWorker {
         // what a checkpoint records as its last loss: the step's, over every rank's tokens
         lastLoss = r.loss();
         recent.add(r.loss());
-        if (recent.size() > 20) {
-            recent.remove(0);
-        }
         tokensHere += r.tokens();
-        Map<String, Object> e = new LinkedHashMap<>();
-        e.put("event", "train");
-        e.put("step", r.step());
-        e.put("loss", r.loss());
-        e.put("lr", lastLr);
-        e.put("grad_norm", lastNorm);
-        e.put("tokens", (long) r.tokens());
-        e.put("tokens_per_second", r.tokens() / r.stepSeconds());
-        e.put("step_seconds", r.stepSeconds());
+        Map<String, Object> e = StepEntry.train(r.step(), r.loss(), lastLr, lastNorm, (long) r.tokens(), r.stepSeconds());
         e.put("allreduce_seconds", r.allReduceSeconds());
         e.put("epoch", DataPosition.after(r.step() * accumulate, shards.get(0).batchesPerEpoch()).epoch());
         e.put("workers", r.workers());
@@ -192,7 +179,7 @@ public final class SessionWorker implements DataParallelWorker {
         Optional<Path> ck = Checkpoint.latest(runDir);
         double trainLoss = recent.isEmpty()
                 ? ck.map(p -> Checkpoint.readState(p).lastLoss()).orElse(Double.NaN)
-                : recent.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+                : recent.meanOr(Double.NaN);
         double seconds = (System.nanoTime() - startNanos) / 1e9;
         run.writeSummary(new RunSummary(steps, trainLoss, null, tokensHere / Math.max(seconds, 1e-9), seconds,
                 ck.map(p -> p.resolve(Checkpoint.ADAPTERS).toString()).orElse(null),

@@ -104,7 +104,7 @@ public final class Trainer {
         long t0 = System.nanoTime();
         long tokens = 0;
         double lastLoss = Double.NaN;
-        List<Double> recent = new ArrayList<>();
+        RecentLosses recent = new RecentLosses();
         Double validLoss = null;
         Double initialValid = null;
         Path lastCheckpoint = Checkpoint.latest(runDir).orElse(null);
@@ -151,16 +151,7 @@ public final class Trainer {
                 tokens += stepTokens;
                 lastLoss = loss;
                 recent.add(loss);
-                if (recent.size() > 20) {
-                    recent.remove(0);
-                }
-                Map<String, Object> e = entry("train", step, "loss", loss);
-                e.put("lr", lr);
-                e.put("grad_norm", gradNorm);
-                e.put("tokens", stepTokens);
-                e.put("tokens_per_second", stepTokens / seconds);
-                // Step time and padded shape let a benchmark set a real-data step against a fixed-shape one.
-                e.put("step_seconds", seconds);
+                Map<String, Object> e = StepEntry.train(step, loss, lr, gradNorm, stepTokens, seconds);
                 e.put("padded_tokens", paddedTokens);
                 e.put("padded_shape", shapes.toString());
                 // several devices: the share of the step spent summing their gradients (weak-scaling benchmarks)
@@ -201,7 +192,7 @@ public final class Trainer {
             progress.finish();
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        double trainLoss = recent.stream().mapToDouble(Double::doubleValue).average().orElse(lastLoss);
+        double trainLoss = recent.meanOr(lastLoss);
         Path ck = lastCheckpoint;
         return new RunSummary(interrupted ? reached : config.totalSteps(), trainLoss, validLoss,
                 tokens / Math.max(seconds, 1e-9), seconds, ck == null ? null : ck.resolve(Checkpoint.ADAPTERS).toString(),
