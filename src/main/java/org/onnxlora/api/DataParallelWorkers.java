@@ -22,6 +22,7 @@ import org.onnxlora.io.ModelIO;
 import org.onnxlora.lora.ModelFiles;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.run.RunDirectory;
+import org.onnxlora.run.RunStart;
 import org.onnxlora.run.RunSettings;
 import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Sessions;
@@ -137,8 +138,14 @@ public final class DataParallelWorkers {
     private static void writeRunFolder(TrainOptions o, Path runDir, RunSettings settings, ModelProto patched,
             long batchesPerEpoch) {
         RunDirectory run = RunDirectory.at(runDir);
+        // A single-process run's rules for taking the folder: never one holding the user's files but no run,
+        // never another run's (a restarted stage finds its own run.json and resumes it). Checked, then let go:
+        // the folder's lock would outlive a failed attempt's rank 0 and keep the next attempt out.
+        RunStart.Mode mode = Files.isRegularFile(run.info()) ? RunStart.Mode.RESUME : RunStart.Mode.NEW;
+        try (RunStart start = RunStart.open(runDir, mode, RunDirectory.inputsOf(o.model(), o.tokenizer()))) {
+            start.begin(settings);
+        }
         try {
-            Files.createDirectories(runDir);
             run.writeInfo(new RunDirectory.Info(settings, o.steps(), batchesPerEpoch));
             if (!Files.isRegularFile(run.model())) {
                 ModelIO.save(patched, run.model());

@@ -72,6 +72,32 @@ class DataParallelWorkersTest {
         }
     }
 
+    @Test
+    void rankZeroNeverTakesAnotherRunsFolderOrOneOfTheUsersFiles() throws java.io.IOException {
+        Path run = tmp.resolve("run-kept");
+        try (SessionWorker w = DataParallelWorkers.open(options(1e-3), run, artifacts, 0, List.of(rows(12)))) {
+            DataParallelLoop.run(w, LocalAllReduce.group(1, Duration.ofSeconds(30)).get(0),
+                    new DataParallelLoop.Options(2, 2));
+        }
+        byte[] recorded = Files.readAllBytes(RunDirectory.at(run).info());
+        OnnxLoraException other = assertThrows(OnnxLoraException.class,
+                () -> DataParallelWorkers.open(options(2e-3), run, artifacts, 0, List.of(rows(12))).close());
+        assertEquals(ErrorCode.BAD_ARGUMENT, other.code());
+        assertTrue(other.getMessage().contains("cannot resume"), other.getMessage());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(recorded, Files.readAllBytes(RunDirectory.at(run).info()),
+                "the other run's run.json is untouched");
+        // the same settings resume their own folder (a restarted stage)
+        DataParallelWorkers.open(options(1e-3), run, artifacts, 0, List.of(rows(12))).close();
+
+        Path mine = Files.createDirectories(tmp.resolve("users-folder"));
+        Files.writeString(mine.resolve("notes.txt"), "mine");
+        OnnxLoraException foreign = assertThrows(OnnxLoraException.class,
+                () -> DataParallelWorkers.open(options(1e-3), mine, artifacts, 0, List.of(rows(12))).close());
+        assertTrue(foreign.getMessage().contains("is not a run folder"), foreign.getMessage());
+        assertEquals("mine", Files.readString(mine.resolve("notes.txt")));
+        assertTrue(!Files.exists(mine.resolve(RunDirectory.INFO)), "nothing written into the user's folder");
+    }
+
     static List<com.google.gson.JsonObject> metrics(Path run) throws java.io.IOException {
         List<com.google.gson.JsonObject> out = new ArrayList<>();
         for (String line : Files.readAllLines(RunDirectory.at(run).metrics())) {
