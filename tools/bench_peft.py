@@ -53,6 +53,61 @@ def bart_config(size, tiny_config):
     return cfg
 
 
+GEMM_MARKS = ("gemm", "cutlass", "xmma", "cublas", "matmul", "aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
+ATTN_MARKS = ("fmha", "attention", "flash", "efficient")
+
+
+def kernel_kind(name):
+    n = name.lower()
+    if any(m in n for m in ATTN_MARKS):
+        return "attention"
+    if any(m in n for m in GEMM_MARKS):
+        return "matrix products"
+    return "other"
+
+
+def kernel_profile(torch, train_step, steps, device):
+    """Time per step by kind of work, from torch.profiler: on CUDA the GPU kernels (what the device did, whatever
+    launched it), on the CPU the operators' own time. The share of matrix products is the floor both tools
+    share (the same cuBLAS/GEMM work), so the rest is what a faster tool can win."""
+    from torch.profiler import ProfilerActivity, profile
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=acts) as prof:
+        for _ in range(steps):
+            train_step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+    by_kind, by_name, launches = {}, {}, 0
+    if device == "cuda":
+        for e in prof.events():
+            if getattr(e, "device_type", None) != torch.autograd.DeviceType.CUDA:
+                continue
+            if "memcpy" in e.name.lower() or "memset" in e.name.lower():
+                kind = "copies"
+            else:
+                kind = kernel_kind(e.name)
+            us = e.time_range.elapsed_us()
+            by_kind[kind] = by_kind.get(kind, 0) + us
+            by_name[e.name] = by_name.get(e.name, 0) + us
+            launches += 1
+    else:
+        for e in prof.key_averages():
+            if e.self_cpu_time_total <= 0:
+                continue
+            kind = kernel_kind(e.key)
+            by_kind[kind] = by_kind.get(kind, 0) + e.self_cpu_time_total
+            by_name[e.key] = by_name.get(e.key, 0) + e.self_cpu_time_total
+    total = sum(by_kind.values())
+    top = sorted(by_name.items(), key=lambda kv: -kv[1])[:15]
+    return {
+        "steps": steps, "what": "GPU kernel time" if device == "cuda" else "CPU operator self time",
+        "ms_per_step": round(total / steps / 1000, 3),
+        "kernels_per_step": round(launches / steps, 1) if device == "cuda" else None,
+        "by_kind_ms_per_step": {k: round(v / steps / 1000, 3) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])},
+        "top_ms_per_step": [{"name": n[:120], "kind": kernel_kind(n), "ms": round(v / steps / 1000, 3)} for n, v in top],
+    }
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", choices=["tiny", "base"], required=True)
@@ -77,6 +132,10 @@ def parse_args():
     p.add_argument("--attn", default=None, help="attn_implementation (default: transformers' choice, sdpa)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json-out", help="also write the JSON result here")
+    p.add_argument("--profile-kernels", type=int, default=0, metavar="N",
+                   help="after the timed steps, profile N more with torch.profiler and report the time per step by "
+                        "kind of work (matrix products, attention, the rest): on CUDA each GPU kernel's time, on the "
+                        "CPU each operator's own time")
     return p.parse_args()
 
 
@@ -142,9 +201,8 @@ def main():
     first_step_s = None
     if a.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    for i in range(a.warmup + a.steps):
-        sync()
-        start = time.perf_counter()
+
+    def train_step():
         src, mask, dec, labels = batch()
         with torch.autocast(a.device, dtype=half or torch.float32, enabled=half is not None):
             out = model(input_ids=src, attention_mask=mask, decoder_input_ids=dec, labels=labels)
@@ -155,13 +213,20 @@ def main():
             before = scaler.get_scale()
             scaler.step(opt)
             scaler.update()
-            skipped += scaler.get_scale() < before
+            skipped_now = int(scaler.get_scale() < before)
         else:
+            skipped_now = 0
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
         opt.zero_grad(set_to_none=True)
-        loss = out.loss.item()  # synchronizes, as onnx-lora reads its loss every step
+        return out.loss.item(), skipped_now  # .item() synchronizes, as onnx-lora reads its loss every step
+
+    for i in range(a.warmup + a.steps):
+        sync()
+        start = time.perf_counter()
+        loss, was_skipped = train_step()
+        skipped += was_skipped
         sync()
         wall = time.perf_counter() - start
         losses.append(loss)
@@ -191,6 +256,8 @@ def main():
         r["gpu_max_memory_allocated_bytes"] = torch.cuda.max_memory_allocated()
         r["gpu_max_memory_reserved_bytes"] = torch.cuda.max_memory_reserved()
         r["gpu_name"] = torch.cuda.get_device_name(0)
+    if a.profile_kernels > 0:  # after the memory figures, which the profiler's buffers must not touch
+        r["kernel_profile"] = kernel_profile(torch, train_step, a.profile_kernels, a.device)
     text = json.dumps(r, indent=2)
     print(text)
     if a.json_out:

@@ -46,9 +46,11 @@ cp models/tiny-bart/hf/model.safetensors models/tiny-bart/hf/generation_config.j
 mkdir -p "$stage/tiny-bart/goldens" && cp models/tiny-bart/goldens/train_step.safetensors "$stage/tiny-bart/goldens/"
 cp models/datasets/manpages/train.jsonl "$stage/"
 cp models/datasets/manpages/valid.jsonl "$stage/"
-# phase halfparity runs tools/bench/StepGradientDump.java on the bundle's Java, which is jlink'd without a compiler
+# phases halfparity and floor run tools/bench/StepGradientDump.java and MemoryFloor.java on the bundle's Java, which is
+# jlink'd without a compiler
 mkdir -p "$stage/tool-classes"
-javac --release 17 -cp "target/classes:target/lib/*" -d "$stage/tool-classes" tools/bench/StepGradientDump.java
+javac --release 17 -cp "target/classes:target/lib/*" -d "$stage/tool-classes" tools/bench/StepGradientDump.java \
+  tools/bench/MemoryFloor.java
 apps=(--app target/classes --app "$stage/tool-classes"); for j in "$stage"/lib/*.jar; do apps+=(--app "$j"); done
 "$make_bundle" --out "$out" --chunk-mb "$chunk" "${apps[@]}" \
   --extra "$stage/gpu" --extra "$stage/bench_peft.py" --extra "$stage/bench_peft_realdata.py" --extra "$stage/bench_peft_ddp.py" --extra "$stage/tiny-bart" --extra "$stage/train.jsonl" --extra "$stage/valid.jsonl"

@@ -7,6 +7,11 @@ Writes {baseline, peak, peak - baseline, the command's own peak from NVML's per-
 the driver reports it, exit code, wall seconds} for GPU 0, and the same for every GPU under
 per_device (multi-GPU runs). The same measurement for onnx-lora (Java + ORT) and PyTorch, so peak
 GPU memory compares like for like (CUDA context included). Exit code = the command's.
+
+It also samples NVML's GPU utilization (the share of time a kernel was running): its median over the
+run's last third (where a benchmark's timed steps are) says whether the command kept the GPU busy or
+left it waiting on the host; util_samples has GPU 0's samples every 100 ms (seconds, utilization %,
+MiB in use over the baseline), which also show when the memory grows (start-up, first step).
 """
 import json
 import subprocess
@@ -25,14 +30,20 @@ def main():
     hs = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
     bases = [pynvml.nvmlDeviceGetMemoryInfo(h).used for h in hs]
     peaks = [[b, 0] for b in bases]
+    utils = [[] for _ in hs]
     stop = threading.Event()
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd)
 
     def sample():
         while not stop.is_set():
-            for h, peak in zip(hs, peaks):
-                peak[0] = max(peak[0], pynvml.nvmlDeviceGetMemoryInfo(h).used)
+            for h, peak, util in zip(hs, peaks, utils):
+                used = pynvml.nvmlDeviceGetMemoryInfo(h).used
+                peak[0] = max(peak[0], used)
+                try:
+                    util.append((time.perf_counter() - t0, pynvml.nvmlDeviceGetUtilizationRates(h).gpu, used))
+                except pynvml.NVMLError:
+                    pass
                 try:
                     for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(h):
                         if proc.usedGpuMemory:
@@ -46,11 +57,20 @@ def main():
     rc = p.wait()
     stop.set()
     th.join()
+    wall = time.perf_counter() - t0
+
+    def last_third(samples):
+        tail = sorted(u for t, u, _ in samples if t >= wall * 2 / 3)
+        return tail[len(tail) // 2] if tail else None
+
     per = [{"index": i, "gpu_used_baseline_bytes": b, "gpu_used_peak_bytes": pk[0], "gpu_peak_delta_bytes": pk[0] - b,
-            "gpu_process_peak_bytes": pk[1] or None} for i, (b, pk) in enumerate(zip(bases, peaks))]
-    r = {"cmd": cmd, "exit_code": rc, "wall_seconds": round(time.perf_counter() - t0, 3)}
+            "gpu_process_peak_bytes": pk[1] or None, "gpu_util_median_last_third": last_third(u)}
+           for i, (b, pk, u) in enumerate(zip(bases, peaks, utils))]
+    r = {"cmd": cmd, "exit_code": rc, "wall_seconds": round(wall, 3)}
     r.update({k: v for k, v in per[0].items() if k != "index"})
     r["per_device"] = per
+    # every 100 ms: [seconds, utilization %, MiB in use over the baseline], to see when memory grows
+    r["util_samples"] = [[round(t, 2), u, (m - bases[0]) >> 20] for t, u, m in utils[0][::5]] if utils else []
     with open(out, "w") as f:
         json.dump(r, f, indent=1)
     sys.exit(rc)

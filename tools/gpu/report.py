@@ -13,6 +13,8 @@
                                                    start-up and step time of train runs NAME-rR on each FILE
   report.py multi MULTI_DIR [--warmup N]           issue 15: train --devices on 1/2/4 GPUs against PEFT DDP, and
                                                    the N-GPU vs gradient-accumulation equivalence
+  report.py floor RESULTS_DIR                      GPU memory stage by stage before any model: ORT vs PyTorch
+  report.py kprof RESULTS_DIR                      each missed row's step by kind of work, both tools
 """
 import argparse
 import collections
@@ -570,6 +572,75 @@ def multi(a):
     return 0
 
 
+def floor(a):
+    """Markdown: the stage-by-stage GPU memory of MemoryFloor (ONNX Runtime) and torch_floor.py (PyTorch)."""
+    cols = [("ORT lean", "floor-ort-lean.json"), ("ORT fast", "floor-ort-fast.json"), ("PyTorch", "floor-torch.json")]
+    runs = [(label, read_json(os.path.join(a.dir, f))) for label, f in cols]
+    runs = [(label, r) for label, r in runs if r]
+    if not runs:
+        print("no floor results")
+        return 1
+    for label, r in runs:
+        print(f"**{label}** ({r.get('device')}{', torch ' + r['torch'] if 'torch' in r else ''})")
+        print()
+        print("| stage | MiB over the start | this stage |")
+        print("|---|---:|---:|")
+        for st in r["stages"]:
+            print(f"| {st['stage']} | {st['over_start_mib']:,} | {st['delta_mib']:+,} |")
+        print()
+    return 0
+
+
+def kernel_ms(profile_json):
+    """(matrix products, attention, other) ms per run from a `report.py profile` summary of an ORT profile."""
+    kinds = {"matrix products": 0.0, "attention": 0.0, "other": 0.0}
+    for row in profile_json.get("top", []):
+        op = row["op"]
+        kind = "matrix products" if op in ("MatMul", "FusedMatMul", "Gemm", "MatMulInteger") else \
+            "attention" if op in ("Attention", "MultiHeadAttention") else "other"
+        kinds[kind] += row["ms_per_run"]
+    return kinds
+
+
+def kprof(a):
+    """Markdown: each missed row's step split by kind of work (kprof phase), both tools side by side."""
+    print("| row | tool | step ms (median) | measured as | matrix products ms | attention ms | the rest ms "
+          "| GPU busy (NVML, timed steps) |")
+    print("|---|---|---:|---|---:|---:|---:|---:|")
+    rows = [("base fp32, CUDA", "kp_peft_base_cuda", "kp_ol_base_cuda", None),
+            ("base bf16, CUDA", "kp_peft_base_cuda_bf16", "kp_ol_base_cuda_bf16", None),
+            ("tiny fp32, CUDA", "kp_peft_tiny_cuda", "kp_ol_tiny_cuda", None),
+            ("tiny, CPU 16 threads", "kp_peft_tiny_cpu16", "kp_ol_tiny_cpu16", "profile-kp-tiny-cpu16-training.json"),
+            ("tiny, CPU 16 threads, denormals as zero", None, "kp_ol_tiny_cpu16_daz", None),
+            ("tiny, CPU 2 threads", "kp_peft_tiny_cpu2", "kp_ol_tiny_cpu2", "profile-kp-tiny-cpu2-training.json")]
+    for label, pt, ol, prof in rows:
+        for tool, name in (("PyTorch + PEFT", pt), ("onnx-lora", ol)):
+            if not name:
+                continue
+            r = read_json(os.path.join(a.dir, f"bench-{name}.json"))
+            if not r:
+                continue
+            mem = read_json(os.path.join(a.dir, f"gpumem-{name}.json")) or {}
+            util = mem.get("per_device", [{}])[0].get("gpu_util_median_last_third") if mem else None
+            util = f"{util} %" if util is not None else ""
+            kp = r.get("kernel_profile")
+            if kp:
+                k = kp["by_kind_ms_per_step"]
+                how = kp["what"] + (f", {kp['kernels_per_step']:.0f} kernels" if kp.get("kernels_per_step") else "")
+                parts = [k.get("matrix products", 0), k.get("attention", 0),
+                         sum(v for kk, v in k.items() if kk not in ("matrix products", "attention"))]
+            elif tool == "onnx-lora" and prof and read_json(os.path.join(a.dir, prof)):
+                pj = read_json(os.path.join(a.dir, prof))
+                k = kernel_ms(pj)
+                how = f"ORT profile, {pj.get('kernel_ms_per_run', 0):.1f} ms of kernels"
+                parts = [k["matrix products"], k["attention"], k["other"]]
+            else:
+                how, parts = "", None
+            cells = " | ".join(f"{v:,.1f}" for v in parts) if parts else " | | "
+            print(f"| {label} | {tool} | {r['step_ms_median']:,.1f} | {how} | {cells} | {util} |")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -603,12 +674,16 @@ def main():
     s.add_argument("--rounds", type=int, required=True)
     s.add_argument("--warmup", type=int, default=0)
     s.add_argument("--clocks", help="nvidia-smi clock samples (timestamp,clocks.sm,...) taken during the runs")
+    s = sub.add_parser("floor")
+    s.add_argument("dir")
+    s = sub.add_parser("kprof")
+    s.add_argument("dir")
     s = sub.add_parser("multi")
     s.add_argument("dir")
     s.add_argument("--warmup", type=int, default=0)
     a = p.parse_args()
     return {"datascale": datascale, "parity": parity, "placement": placement, "profile": profile, "table": table, "shapes": shapes,
-            "realdata": realdata, "multi": multi, "memory": memory}[a.cmd](a)
+            "realdata": realdata, "multi": multi, "memory": memory, "floor": floor, "kprof": kprof}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -516,6 +516,53 @@ phase_multi() {
   $PY "$X/gpu/report.py" multi "$RM" --warmup "$wu" | tee "$R/multi.md" >&2
 }
 
+# floor (issues 11 and 13): what a CUDA process costs before any model, stage by stage, for ONNX Runtime with the
+# product's settings (tools/bench/MemoryFloor.java: the context and provider, cuBLAS fp32/bf16, reductions, softmax,
+# LayerNormalization, one more session) and for PyTorch (torch_floor.py), the same operations on the same tensors;
+# floor.md sets them side by side (report.py floor). ~30 s.
+phase_floor() {
+  local m
+  for m in lean fast; do
+    log "floor: ONNX Runtime, --gpu-memory $m"
+    pinned $GPU_CORES timeout 120 $B/run.sh MemoryFloor cuda "$m" > "$R/floor-ort-$m.json" 2> "$R/floor-ort-$m.log" \
+      || { log "FAILED floor ort $m"; tail -5 "$R/floor-ort-$m.log" >&2; }
+  done
+  log "floor: PyTorch"
+  pinned $GPU_CORES timeout 120 $PY "$X/gpu/torch_floor.py" > "$R/floor-torch.json" 2> "$R/floor-torch.log" \
+    || { log "FAILED floor torch"; tail -5 "$R/floor-torch.log" >&2; }
+  $PY "$X/gpu/report.py" floor "$R" | tee "$R/floor.md" >&2
+}
+
+# kprof (issue 11): where each tool's step goes, by kind of work. PyTorch + PEFT under torch.profiler
+# (bench_peft.py --profile-kernels: GPU kernel time on CUDA, operator self time on the CPU) and onnx-lora under
+# ORT's profiler (CPU; on CUDA ORT's per-node times are host times, so onnx-lora's GPU side is read from NVML's
+# utilization over its timed steps instead, gpumem.py), for the rows that miss their targets: base fp32 on CUDA,
+# tiny on the CPU with 16 and 2 threads; plus the tiny 16-thread row with denormals flushed to zero. kprof.md
+# (report.py kprof): step, matrix products, attention, the rest, GPU utilization. ~3 min.
+phase_kprof() {
+  export PIN=$GPU_CORES
+  ptbench kp_peft_base_cuda base cuda 0 5 30 --profile-kernels 3
+  olbench kp_ol_base_cuda "$BASE" cuda 4 5 60
+  ptbench kp_peft_base_cuda_bf16 base cuda 0 5 30 --profile-kernels 3 --autocast bf16
+  olbench kp_ol_base_cuda_bf16 "$BASE" cuda 4 5 120 --precision bf16
+  ptbench kp_peft_tiny_cuda tiny cuda 0 5 60 --profile-kernels 3
+  olbench kp_ol_tiny_cuda "$TINY" cuda 4 5 300
+  pack
+  unset PIN
+  ptbench kp_peft_tiny_cpu16 tiny cpu 16 2 10 --profile-kernels 3
+  olbench kp_ol_tiny_cpu16 "$TINY" cpu 16 2 6 --profile "$W/prof-kp-tiny-cpu16"
+  olbench kp_ol_tiny_cpu16_daz "$TINY" cpu 16 2 10 --cuda-option session.set_denormal_as_zero=1
+  PIN=4,5 ptbench kp_peft_tiny_cpu2 tiny cpu 2 2 10 --profile-kernels 3
+  PIN=4,5 olbench kp_ol_tiny_cpu2 "$TINY" cpu 2 2 6 --profile "$W/prof-kp-tiny-cpu2"
+  local f t
+  for t in cpu16 cpu2; do
+    for f in "$W"/prof-kp-tiny-${t}_training_*.json; do
+      [ -f "$f" ] && $PY "$X/gpu/report.py" profile "$f" --top 40 > "$R/profile-kp-tiny-$t-training.json"
+    done
+  done
+  $PY "$X/gpu/report.py" kprof "$R" | tee "$R/kprof.md" >&2
+}
+
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(all)
 for p in "${phases[@]}"; do
@@ -526,7 +573,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac
