@@ -608,6 +608,7 @@ def kprof(a):
           "| GPU busy (NVML, timed steps) |")
     print("|---|---|---:|---|---:|---:|---:|---:|")
     rows = [("base fp32, CUDA", "kp_peft_base_cuda", "kp_ol_base_cuda", None),
+            ("base fp32, CUDA, ORT TunableOp", None, "kp_ol_base_cuda_tunable", None),
             ("base bf16, CUDA", "kp_peft_base_cuda_bf16", "kp_ol_base_cuda_bf16", None),
             ("tiny fp32, CUDA", "kp_peft_tiny_cuda", "kp_ol_tiny_cuda", None),
             ("tiny, CPU 16 threads", "kp_peft_tiny_cpu16", "kp_ol_tiny_cpu16", "profile-kp-tiny-cpu16-training.json"),

@@ -543,6 +543,9 @@ phase_kprof() {
   export PIN=$GPU_CORES
   ptbench kp_peft_base_cuda base cuda 0 5 30 --profile-kernels 3
   olbench kp_ol_base_cuda "$BASE" cuda 4 5 60
+  # ORT's TunableOp times its GEMM implementations (cuBLAS, cuBLASLt) per shape and keeps the fastest
+  olbench kp_ol_base_cuda_tunable "$BASE" cuda 4 8 60 --cuda-option tunable_op_enable=1 \
+    --cuda-option tunable_op_tuning_enable=1
   ptbench kp_peft_base_cuda_bf16 base cuda 0 5 30 --profile-kernels 3 --autocast bf16
   olbench kp_ol_base_cuda_bf16 "$BASE" cuda 4 5 120 --precision bf16
   ptbench kp_peft_tiny_cuda tiny cuda 0 5 60 --profile-kernels 3
