@@ -96,6 +96,35 @@ class DataParallelWorkersTest {
         assertTrue(foreign.getMessage().contains("is not a run folder"), foreign.getMessage());
         assertEquals("mine", Files.readString(mine.resolve("notes.txt")));
         assertTrue(!Files.exists(mine.resolve(RunDirectory.INFO)), "nothing written into the user's folder");
+        assertRefusal(foreign);
+
+        // a run's checkpoints without its run.json: nothing to check them against, not taken either
+        Path orphan = tmp.resolve("orphan-checkpoints");
+        Files.createDirectories(orphan.resolve("checkpoints").resolve("step-00000002"));
+        OnnxLoraException orphaned = assertThrows(OnnxLoraException.class,
+                () -> DataParallelWorkers.open(options(1e-3), orphan, artifacts, 0, List.of(rows(12))).close());
+        assertTrue(orphaned.getMessage().contains("already holds a run with checkpoints"), orphaned.getMessage());
+        assertRefusal(orphaned);
+    }
+
+    /**
+     * A refused folder is the input's fault: the same folder is refused on every attempt, so it is a
+     * verdict (a Spark stage stops at once) with train's exit status for it, never an I/O error to retry.
+     */
+    static void assertRefusal(OnnxLoraException e) {
+        assertEquals(ErrorCode.OUTPUT_EXISTS, e.code(), e.getMessage());
+        assertTrue(org.onnxlora.parallel.StopVerdict.isVerdict(e), "no retry: " + e.getMessage());
+        assertEquals(3, e.code().exitCode(), "train's exit status for a folder it does not take");
+    }
+
+    @Test
+    void aRunFolderThatCannotBeCreatedIsAnIoErrorToRetry() throws java.io.IOException {
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
+        OnnxLoraException e = assertThrows(OnnxLoraException.class,
+                () -> DataParallelWorkers.open(options(1e-3), file.resolve("run"), artifacts, 0, List.of(rows(12))).close());
+        assertEquals(ErrorCode.IO, e.code(), e.getMessage());
+        assertTrue(e.getMessage().startsWith("cannot create "), e.getMessage());
+        assertTrue(!org.onnxlora.parallel.StopVerdict.isVerdict(e), "a file system that may recover: a crash to retry");
     }
 
     static List<com.google.gson.JsonObject> metrics(Path run) throws java.io.IOException {
