@@ -210,6 +210,98 @@ class DataParallelWorkersTest {
         assertTrue(Files.exists(RunDirectory.at(run).summary()));
     }
 
+    /** The options of {@link #options} on another model file. */
+    static TrainOptions options(Path model, double lr) {
+        return TrainOptions.defaults(model, Fixtures.tokenizer(), null, 4).withBatch(4, 1)
+                .withSchedule(lr, 0, "constant").withSeed(7).withData(DataSettings.DEFAULT.withMaxLengths(64, 16))
+                .withRuntime(RuntimeOptions.defaults().withThreads(1));
+    }
+
+    /** Max |a - b| over max |a|, across every adapter tensor; the adapters must have moved. */
+    static double relativeDifference(org.onnxlora.lora.AdapterValues want, org.onnxlora.lora.AdapterValues got) {
+        assertEquals(want.names(), got.names());
+        double scale = 0;
+        double diff = 0;
+        for (String n : want.names()) {
+            float[] a = want.get(n);
+            float[] b = got.get(n);
+            assertEquals(a.length, b.length, n);
+            for (int i = 0; i < a.length; i++) {
+                scale = Math.max(scale, Math.abs(a[i]));
+                diff = Math.max(diff, Math.abs(a[i] - b[i]));
+            }
+        }
+        assertTrue(scale > 0.001, "the adapters moved");
+        return diff / scale;
+    }
+
+    /**
+     * The ordinary export (input_ids, attention_mask, decoder_input_ids, decoder_attention_mask): two
+     * ranks train it as one process accumulating both shards does. Targets of different lengths pad
+     * the decoder side, so the decoder mask is fed and matters.
+     */
+    @Test
+    void twoRanksTrainAFourInputExportLikeOneProcessAccumulatingBothShards() throws Exception {
+        Path model = org.onnxlora.testing.ExportVariants.fourInput();
+        TrainOptions o = options(model, 2e-3);
+        Path graphs = tmp.resolve("artifacts-4in");
+        DataParallelWorkers.compile(o, graphs);
+        List<TextPair> all = new ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            all.add(new TextPair("show the lines of file number " + i + " that match the word " + "ab".repeat(i % 5),
+                    i % 3 == 0 ? "grep w f" + i : "grep --ignore-case word file" + i + " | sort | uniq", i));
+        }
+        List<List<TextPair>> shards = List.of(new ArrayList<>(), new ArrayList<>());
+        for (TextPair p : all) {
+            shards.get(p.line() % 2).add(p);
+        }
+        Path single = tmp.resolve("run-4in-single");
+        try (SessionWorker w = DataParallelWorkers.open(o, single, graphs, 0, shards)) {
+            assertTrue(w.session().signature().has(org.onnxlora.runtime.Seq2SeqSignature.Feed.DECODER_ATTENTION_MASK),
+                    "the 4-input graph is trained: " + w.session().signature());
+            DataParallelLoop.run(w, LocalAllReduce.group(1, Duration.ofSeconds(30)).get(0),
+                    new DataParallelLoop.Options(4, 4));
+        }
+        Path run = tmp.resolve("run-4in-two");
+        List<AllReduce> group = LocalAllReduce.group(2, Duration.ofSeconds(60));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            List<java.util.concurrent.Future<DataParallelLoop.Result>> fs = new ArrayList<>();
+            for (int r = 0; r < 2; r++) {
+                int rank = r;
+                fs.add(pool.submit(() -> {
+                    try (SessionWorker w = DataParallelWorkers.open(o, run, graphs, rank, List.of(shards.get(rank)));
+                         AllReduce member = group.get(rank)) {
+                        return DataParallelLoop.run(w, member, new DataParallelLoop.Options(4, 4));
+                    }
+                }));
+            }
+            for (java.util.concurrent.Future<DataParallelLoop.Result> f : fs) {
+                f.get(180, java.util.concurrent.TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        double rel = relativeDifference(TrainingRun.adapters(single), TrainingRun.adapters(run));
+        assertTrue(rel <= 1e-6, "max relative difference " + rel);
+        // the 3-input export of the same weights trains the same: the decoder mask only hides the padding after
+        // each target, which causal attention hides already (a mask fed wrong, zeros or misaligned, would show)
+        Path three = tmp.resolve("run-3in-single");
+        try (SessionWorker w = DataParallelWorkers.open(options(Fixtures.torchscript(), 2e-3), three, artifacts, 0,
+                shards)) {
+            DataParallelLoop.run(w, LocalAllReduce.group(1, Duration.ofSeconds(30)).get(0),
+                    new DataParallelLoop.Options(4, 4));
+        }
+        double rel3 = relativeDifference(TrainingRun.adapters(three), TrainingRun.adapters(run));
+        assertTrue(rel3 <= 1e-6, "4-input vs 3-input export: max relative difference " + rel3);
+        List<Double> one = metrics(single).stream().map(m -> m.get("loss").getAsDouble()).toList();
+        List<Double> two = metrics(run).stream().map(m -> m.get("loss").getAsDouble()).toList();
+        assertEquals(4, two.size());
+        for (int i = 0; i < 4; i++) {
+            assertEquals(one.get(i), two.get(i), 1e-6 * one.get(i), "the global mean loss of step " + (i + 1));
+        }
+    }
+
     @Test
     void anEmptyShardIsOneLine() {
         OnnxLoraException e = assertThrows(OnnxLoraException.class,
