@@ -235,39 +235,32 @@ class DataParallelWorkersTest {
         return diff / scale;
     }
 
-    /**
-     * The ordinary export (input_ids, attention_mask, decoder_input_ids, decoder_attention_mask): two
-     * ranks train it as one process accumulating both shards does. Targets of different lengths pad
-     * the decoder side, so the decoder mask is fed and matters.
-     */
-    @Test
-    void twoRanksTrainAFourInputExportLikeOneProcessAccumulatingBothShards() throws Exception {
-        Path model = org.onnxlora.testing.ExportVariants.fourInput();
-        TrainOptions o = options(model, 2e-3);
-        Path graphs = tmp.resolve("artifacts-4in");
-        DataParallelWorkers.compile(o, graphs);
-        List<TextPair> all = new ArrayList<>();
-        for (int i = 0; i < 16; i++) {
-            all.add(new TextPair("show the lines of file number " + i + " that match the word " + "ab".repeat(i % 5),
-                    i % 3 == 0 ? "grep w f" + i : "grep --ignore-case word file" + i + " | sort | uniq", i));
-        }
+    /** Sixteen pairs of varied lengths (targets pad the decoder side), sharded as the job shards: row i to rank i % 2. */
+    static List<List<TextPair>> variedShards() {
         List<List<TextPair>> shards = List.of(new ArrayList<>(), new ArrayList<>());
-        for (TextPair p : all) {
-            shards.get(p.line() % 2).add(p);
+        for (int i = 0; i < 16; i++) {
+            shards.get(i % 2).add(new TextPair("show the lines of file number " + i + " that match the word "
+                    + "ab".repeat(i % 5), i % 3 == 0 ? "grep w f" + i : "grep --ignore-case word file" + i + " | sort | uniq", i));
         }
-        Path single = tmp.resolve("run-4in-single");
-        try (SessionWorker w = DataParallelWorkers.open(o, single, graphs, 0, shards)) {
-            assertTrue(w.session().signature().has(org.onnxlora.runtime.Seq2SeqSignature.Feed.DECODER_ATTENTION_MASK),
-                    "the 4-input graph is trained: " + w.session().signature());
+        return shards;
+    }
+
+    /** One process accumulating every shard in rank order, 4 steps: what the ranks must reproduce. */
+    static Path trainAlone(TrainOptions o, Path graphs, Path run, List<List<TextPair>> shards) {
+        try (SessionWorker w = DataParallelWorkers.open(o, run, graphs, 0, shards)) {
             DataParallelLoop.run(w, LocalAllReduce.group(1, Duration.ofSeconds(30)).get(0),
                     new DataParallelLoop.Options(4, 4));
         }
-        Path run = tmp.resolve("run-4in-two");
-        List<AllReduce> group = LocalAllReduce.group(2, Duration.ofSeconds(60));
-        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        return run;
+    }
+
+    /** One rank per shard, in threads summing through {@link LocalAllReduce}, 4 steps. */
+    static Path trainAsRanks(TrainOptions o, Path graphs, Path run, List<List<TextPair>> shards) throws Exception {
+        List<AllReduce> group = LocalAllReduce.group(shards.size(), Duration.ofSeconds(60));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(shards.size());
         try {
             List<java.util.concurrent.Future<DataParallelLoop.Result>> fs = new ArrayList<>();
-            for (int r = 0; r < 2; r++) {
+            for (int r = 0; r < shards.size(); r++) {
                 int rank = r;
                 fs.add(pool.submit(() -> {
                     try (SessionWorker w = DataParallelWorkers.open(o, run, graphs, rank, List.of(shards.get(rank)));
@@ -282,24 +275,83 @@ class DataParallelWorkersTest {
         } finally {
             pool.shutdownNow();
         }
-        double rel = relativeDifference(TrainingRun.adapters(single), TrainingRun.adapters(run));
+        return run;
+    }
+
+    /** Two ranks' run against one process's: the same adapters and the same global loss per step, within 1e-6. */
+    static void assertSameTraining(Path alone, Path ranks) throws java.io.IOException {
+        double rel = relativeDifference(TrainingRun.adapters(alone), TrainingRun.adapters(ranks));
         assertTrue(rel <= 1e-6, "max relative difference " + rel);
-        // the 3-input export of the same weights trains the same: the decoder mask only hides the padding after
-        // each target, which causal attention hides already (a mask fed wrong, zeros or misaligned, would show)
-        Path three = tmp.resolve("run-3in-single");
-        try (SessionWorker w = DataParallelWorkers.open(options(Fixtures.torchscript(), 2e-3), three, artifacts, 0,
-                shards)) {
-            DataParallelLoop.run(w, LocalAllReduce.group(1, Duration.ofSeconds(30)).get(0),
-                    new DataParallelLoop.Options(4, 4));
-        }
-        double rel3 = relativeDifference(TrainingRun.adapters(three), TrainingRun.adapters(run));
-        assertTrue(rel3 <= 1e-6, "4-input vs 3-input export: max relative difference " + rel3);
-        List<Double> one = metrics(single).stream().map(m -> m.get("loss").getAsDouble()).toList();
-        List<Double> two = metrics(run).stream().map(m -> m.get("loss").getAsDouble()).toList();
+        List<Double> one = metrics(alone).stream().map(m -> m.get("loss").getAsDouble()).toList();
+        List<Double> two = metrics(ranks).stream().map(m -> m.get("loss").getAsDouble()).toList();
         assertEquals(4, two.size());
         for (int i = 0; i < 4; i++) {
             assertEquals(one.get(i), two.get(i), 1e-6 * one.get(i), "the global mean loss of step " + (i + 1));
         }
+    }
+
+    /** The 3-input export trained alone on {@link #variedShards}: the reference of the other export shapes. */
+    static synchronized Path threeInputAlone() {
+        Path run = tmp.resolve("run-3in-alone");
+        return RunDirectory.isRun(run) ? run : trainAlone(options(Fixtures.torchscript(), 2e-3), artifacts, run,
+                variedShards());
+    }
+
+    /**
+     * The ordinary export (input_ids, attention_mask, decoder_input_ids, decoder_attention_mask): two
+     * ranks train it as one process accumulating both shards does.
+     */
+    @Test
+    void twoRanksTrainAFourInputExportLikeOneProcessAccumulatingBothShards() throws Exception {
+        TrainOptions o = options(org.onnxlora.testing.ExportVariants.fourInput(), 2e-3);
+        Path graphs = tmp.resolve("artifacts-4in");
+        DataParallelWorkers.compile(o, graphs);
+        try (SessionWorker w = DataParallelWorkers.open(o, tmp.resolve("run-4in-probe"), graphs, 1, variedShards())) {
+            assertTrue(w.session().signature().has(org.onnxlora.runtime.Seq2SeqSignature.Feed.DECODER_ATTENTION_MASK),
+                    "the 4-input graph is trained: " + w.session().signature());
+        }
+        Path ranks = trainAsRanks(o, graphs, tmp.resolve("run-4in-ranks"), variedShards());
+        assertSameTraining(trainAlone(o, graphs, tmp.resolve("run-4in-alone"), variedShards()), ranks);
+        // the 3-input export of the same weights trains the same: the decoder mask only hides the padding after
+        // each target, which causal attention hides already (a mask fed wrong, zeros or misaligned, would show)
+        double rel3 = relativeDifference(TrainingRun.adapters(threeInputAlone()), TrainingRun.adapters(ranks));
+        assertTrue(rel3 <= 1e-6, "4-input vs 3-input export: max relative difference " + rel3);
+    }
+
+    /**
+     * An Optimum folder (encoder_model.onnx + decoder_model.onnx) trains as train trains it: every file
+     * patched with one adapter set, the two joined into one graph; rank 0 keeps the patched folder as
+     * RUN/model/, which merge folds the run's adapters into.
+     */
+    @Test
+    void twoRanksTrainAnOptimumFolderLikeOneProcessAndTheRunMerges() throws Exception {
+        TrainOptions o = options(Fixtures.optimum(), 2e-3);
+        Path graphs = tmp.resolve("artifacts-optimum");
+        DataParallelWorkers.compile(o, graphs);
+        Path ranks = trainAsRanks(o, graphs, tmp.resolve("run-optimum-ranks"), variedShards());
+        assertSameTraining(trainAlone(o, graphs, tmp.resolve("run-optimum-alone"), variedShards()), ranks);
+        double rel3 = relativeDifference(TrainingRun.adapters(threeInputAlone()), TrainingRun.adapters(ranks));
+        assertTrue(rel3 <= 1e-6, "the joined folder trains as the single-file export of the same weights: " + rel3);
+        RunDirectory run = RunDirectory.at(ranks);
+        assertEquals(java.util.Optional.of(run.modelFolder()), run.trainedModel());
+        assertTrue(!Files.exists(run.model()), "no single-file model beside the folder");
+        for (String f : List.of("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")) {
+            assertTrue(org.onnxlora.lora.LoraMetadata.read(org.onnxlora.io.ModelIO.load(run.modelFolder().resolve(f)))
+                    .isPresent(), f + " is patched");
+        }
+        Path merged = tmp.resolve("merged-optimum");
+        assertEquals(0, org.onnxlora.cli.Main.run("merge", "--model", run.modelFolder().toString(), "--adapter",
+                ranks.toString(), "--out", merged.toString(), "-q"));
+        for (String f : List.of("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")) {
+            assertTrue(!java.util.Arrays.equals(Files.readAllBytes(merged.resolve(f)),
+                    Files.readAllBytes(Fixtures.optimum().resolve(f))), f + " received the trained adapters");
+        }
+        // a rank 0 killed while writing RUN/model/ (each file is written whole): the next attempt's completes it
+        Path decoder = run.modelFolder().resolve("decoder_model.onnx");
+        byte[] written = Files.readAllBytes(decoder);
+        Files.delete(decoder);
+        DataParallelWorkers.open(o, ranks, graphs, 0, List.of(variedShards().get(0))).close();
+        org.junit.jupiter.api.Assertions.assertArrayEquals(written, Files.readAllBytes(decoder), "the same patched file");
     }
 
     @Test
