@@ -7,8 +7,17 @@ package org.onnxlora;
 public enum ErrorCode {
     /** A flag or argument is out of range or contradicts another one. */
     BAD_ARGUMENT(2),
-    /** An input file is missing, unreadable, or an output would overwrite something. */
+    /**
+     * An input file is missing or unreadable, or writing failed: what a file system that recovers
+     * (a remount, freed space) may let pass, so a scheduler may retry it.
+     */
     IO(3),
+    /**
+     * An output is in the way: it exists and is not replaced (without being told to, or never: a
+     * folder of the user's that holds no run, a file where a folder goes). The same exit status as
+     * {@link #IO}, which it was part of; unlike it, the same command meets it again on every try.
+     */
+    OUTPUT_EXISTS(3),
     /** The file is not a usable ONNX model (not protobuf, truncated, no graph). */
     INVALID_MODEL(4),
     /** The model is valid ONNX but not something onnx-lora can work on (no projections, no logits...). */

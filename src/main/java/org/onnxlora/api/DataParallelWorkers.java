@@ -28,6 +28,7 @@ import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.Sessions;
 import org.onnxlora.train.ArtifactStore;
 import org.onnxlora.train.LrSchedule;
+import org.onnxlora.train.OptimumFolder;
 import org.onnxlora.train.SessionWorker;
 import org.onnxlora.train.TrainingSession;
 
@@ -36,10 +37,12 @@ import org.onnxlora.train.TrainingSession;
  * the Spark job, or any process group), built from the settings a {@link TrainingRun} takes plus the
  * rank's shard of text pairs ({@code options.train()} is not read: the shard is the data).
  *
- * <p>Every rank patches the model the same way (seeded) and opens the same compiled graphs; its
- * fingerprint is the hash of the model's content and of the settings that shape the result, so ranks
- * given different files refuse to train together. Rank 0 owns the run folder: run.json, the patched
- * model.onnx and the checkpoints, which merge, export and eval read as any run's.
+ * <p>Every rank patches the model the same way (seeded; an Optimum folder as {@code train} does: every
+ * file with one adapter set, encoder and decoder joined into one graph) and opens the same compiled
+ * graphs; its fingerprint is the hash of the model's content and of the settings that shape the
+ * result, so ranks given different files refuse to train together. Rank 0 owns the run folder:
+ * run.json, the patched model.onnx (or model/) and the checkpoints, which merge, export and eval read
+ * as any run's.
  */
 public final class DataParallelWorkers {
     private DataParallelWorkers() {}
@@ -49,7 +52,7 @@ public final class DataParallelWorkers {
      * share them read-only ({@link #open}'s {@code artifacts}).
      */
     public static void compile(TrainOptions options, Path artifacts) {
-        TrainingSetup.compile(patched(options, signatureChecked(options).model()), options.compiler(), artifacts);
+        TrainingSetup.compile(patched(options, signatureChecked(options)).joined(), options.compiler(), artifacts);
     }
 
     /**
@@ -74,7 +77,7 @@ public final class DataParallelWorkers {
         Sessions.requireDevice(options.runtime());
         options.compiler().precision().requireRunnableOn(options.runtime().device());
         Checked c = signatureChecked(options);
-        ModelProto patched = patched(options, c.model());
+        Patched patched = patched(options, c);
         Path graphs = artifacts;
         Path scratch = null;
         if (graphs == null) {
@@ -84,7 +87,7 @@ public final class DataParallelWorkers {
                 throw new OnnxLoraException(ErrorCode.IO, "cannot create a temporary folder: " + IoErrors.reason(e), e);
             }
             graphs = scratch;
-            TrainingSetup.compile(patched, options.compiler(), graphs);
+            TrainingSetup.compile(patched.joined(), options.compiler(), graphs);
         } else if (!Files.isRegularFile(graphs.resolve(ArtifactStore.MANIFEST))) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, graphs + " holds no compiled training graphs;"
                     + " compile them once before the workers start");
@@ -112,30 +115,36 @@ public final class DataParallelWorkers {
                 options.seed(), options.keepCheckpoints(), scratch);
     }
 
-    private record Checked(ModelProto model, Seq2SeqSignature signature) {}
+    /** The model as given: a single file, or an Optimum folder (then {@code model} is its files joined). */
+    private record Checked(ModelProto model, OptimumFolder folder, Seq2SeqSignature signature) {}
+
+    /** What the ranks train: one graph, and for an Optimum folder its patched files (the run's RUN/model/). */
+    private record Patched(ModelProto joined, OptimumFolder folder) {}
 
     /** The checks a run makes before any work: the model's contract against the lengths asked for. */
     private static Checked signatureChecked(TrainOptions o) {
-        if (Files.isDirectory(o.model())) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, o.model() + " is a folder: data-parallel workers"
-                    + " train a single-file model (join an Optimum export with a local run first)");
-        }
-        ModelProto m = ModelIO.load(o.model());
+        OptimumFolder folder = Files.isDirectory(o.model()) ? OptimumFolder.load(o.model(), o.family()) : null;
+        ModelProto m = folder != null ? folder.joined() : ModelIO.load(o.model());
         Seq2SeqSignature sig = Seq2SeqSignature.of(m, o.model(), o.family(), Set.of(), o.compiler().logitsOutput());
         if (o.decoderStartTokenId() != null) {
             sig = sig.withDecoderStartTokenId(o.decoderStartTokenId());
         }
         sig.checkMaxLengths(o.data().maxSourceLength(), o.data().maxTargetLength());
         sig.checkFitsStatic(o.data().maxSourceLength(), o.data().maxTargetLength());
-        return new Checked(m, sig);
+        return new Checked(m, folder, sig);
     }
 
-    private static ModelProto patched(TrainOptions o, ModelProto model) {
-        return TrainingSetup.patchedOrPatch(model, o.family(), o.loraConfig());
+    /** Patched as train patches (seeded): every rank gets the same adapters' start. */
+    private static Patched patched(TrainOptions o, Checked c) {
+        if (c.folder() == null) {
+            return new Patched(TrainingSetup.patchedOrPatch(c.model(), o.family(), o.loraConfig()), null);
+        }
+        OptimumFolder f = TrainingSetup.patchedOrPatch(c.folder(), o.loraConfig());
+        return new Patched(f.joined(), f);
     }
 
-    /** run.json and the patched model, so the folder is a run that merge and eval read. */
-    private static void writeRunFolder(TrainOptions o, Path runDir, RunSettings settings, ModelProto patched,
+    /** run.json and the patched model (an Optimum folder's as RUN/model/): a run that merge and eval read. */
+    private static void writeRunFolder(TrainOptions o, Path runDir, RunSettings settings, Patched patched,
             long batchesPerEpoch) {
         RunDirectory run = RunDirectory.at(runDir);
         // A single-process run's rules for taking the folder: never one holding the user's files but no run,
@@ -147,8 +156,13 @@ public final class DataParallelWorkers {
         }
         try {
             run.writeInfo(new RunDirectory.Info(settings, o.steps(), batchesPerEpoch));
-            if (!Files.isRegularFile(run.model())) {
-                ModelIO.save(patched, run.model());
+            if (patched.folder() != null) {
+                // a restarted stage completes what a killed rank 0 left half-written (each file is atomic)
+                if (!patched.folder().isSavedIn(run.modelFolder())) {
+                    patched.folder().save(run.modelFolder());
+                }
+            } else if (!Files.isRegularFile(run.model())) {
+                ModelIO.save(patched.joined(), run.model());
                 Optional<Path> config = ModelFiles.configOf(o.model());
                 if (config.isPresent()) {
                     Files.copy(config.get(), ModelFiles.configTarget(run.model()), StandardCopyOption.REPLACE_EXISTING);

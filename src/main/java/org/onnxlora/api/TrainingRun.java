@@ -25,8 +25,6 @@ import org.onnxlora.data.TokenCache;
 import org.onnxlora.io.IoErrors;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.SharedExternalData;
-import org.onnxlora.lora.AdapterInit;
-import org.onnxlora.lora.LoraConfig;
 import org.onnxlora.lora.LoraMetadata;
 import org.onnxlora.lora.ModelFiles;
 import org.onnxlora.proto.Onnx.ModelProto;
@@ -337,12 +335,11 @@ public final class TrainingRun {
         if (folder != null) {
             if (resume && Files.isDirectory(runModel)) {
                 patchedFolder = OptimumFolder.load(runModel, options.family());
-            } else if (folder.isPatched()) {
-                patchedFolder = folder;
             } else {
-                LoraConfig cfg = options.loraConfig();
-                patchingOnTheFly(listener);
-                patchedFolder = folder.patch(cfg, new AdapterInit(cfg.init(), options.seed()));
+                if (!folder.isPatched()) {
+                    patchingOnTheFly(listener);
+                }
+                patchedFolder = TrainingSetup.patchedOrPatch(folder, options.loraConfig());
             }
             return patchedFolder.joined();
         }

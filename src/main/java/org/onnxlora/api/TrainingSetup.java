@@ -9,6 +9,7 @@ import org.onnxlora.lora.ModelFamily;
 import org.onnxlora.lora.PatchPass;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.train.ArtifactStore;
+import org.onnxlora.train.OptimumFolder;
 import org.onnxlora.train.TrainingCompiler;
 
 /**
@@ -28,6 +29,14 @@ public final class TrainingSetup {
             return model;
         }
         return new PatchPass(family).patch(model, null, config, new AdapterInit(config.init(), config.seed()));
+    }
+
+    /** {@code folder} itself when its files are patched already, else every file patched with {@code config}'s adapters. */
+    public static OptimumFolder patchedOrPatch(OptimumFolder folder, LoraConfig config) {
+        if (folder.isPatched()) {
+            return folder;
+        }
+        return folder.patch(config, new AdapterInit(config.init(), config.seed()));
     }
 
     /** Compiles {@code patched} and writes the artifacts into {@code dir}. */

@@ -68,10 +68,10 @@ public final class OutputGuard {
         if (Files.exists(out)) {
             boolean dir = Files.isDirectory(out);
             if (kind == Kind.FOLDER && !dir) {
-                throw new OnnxLoraException(ErrorCode.IO, out + " is a file, not a folder; choose a folder for the output");
+                throw new OnnxLoraException(ErrorCode.OUTPUT_EXISTS, out + " is a file, not a folder; choose a folder for the output");
             }
             if (kind != Kind.FOLDER && dir) {
-                throw new OnnxLoraException(ErrorCode.IO, out + " is a folder; the output is a file, give its name");
+                throw new OnnxLoraException(ErrorCode.OUTPUT_EXISTS, out + " is a folder; the output is a file, give its name");
             }
         }
         if (kind == Kind.FOLDER) {
@@ -83,7 +83,7 @@ public final class OutputGuard {
             }
         }
         if (Files.exists(out) && !force && !(Files.isDirectory(out) && isEmpty(out))) {
-            throw new OnnxLoraException(ErrorCode.IO, Setting.OVERWRITE, out + " already exists");
+            throw new OnnxLoraException(ErrorCode.OUTPUT_EXISTS, Setting.OVERWRITE, out + " already exists");
         }
     }
 

@@ -20,9 +20,10 @@ public final class StopVerdict {
     private StopVerdict() {}
 
     /**
-     * Whether {@code e} is the input's fault, which a retry on the same input meets again; file
-     * system errors ({@link ErrorCode#IO}) and lost peers ({@link ErrorCode#COLLECTIVE}) are not:
-     * they may pass, and a restarted group resumes from the last checkpoint.
+     * Whether {@code e} is the input's fault, which a retry on the same input meets again (a run
+     * folder refused as the user's, {@link ErrorCode#OUTPUT_EXISTS}, among them); file system
+     * errors ({@link ErrorCode#IO}) and lost peers ({@link ErrorCode#COLLECTIVE}) are not: they may
+     * pass, and a restarted group resumes from the last checkpoint.
      */
     public static boolean isVerdict(OnnxLoraException e) {
         return e.code() != ErrorCode.IO && e.code() != ErrorCode.COLLECTIVE;

@@ -80,7 +80,7 @@ public final class RunStart implements AutoCloseable {
         List<Path> in = inputs.stream().filter(Objects::nonNull).toList();
         RunDirectory run = RunDirectory.at(dir);
         if (Files.exists(dir) && !Files.isDirectory(dir)) {
-            throw new OnnxLoraException(ErrorCode.IO, dir + " is a file, not a run folder; choose a folder");
+            throw new OnnxLoraException(ErrorCode.OUTPUT_EXISTS, dir + " is a file, not a run folder; choose a folder");
         }
         if (mode == Mode.RESUME && !Files.isDirectory(dir)) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "cannot resume " + dir + ": it does not exist");
@@ -103,6 +103,10 @@ public final class RunStart implements AutoCloseable {
         }
     }
 
+    /**
+     * A refusal, not an I/O failure ({@link ErrorCode#OUTPUT_EXISTS}, or a bad argument on resume): the
+     * same folder is refused on every try, so a scheduler that retries I/O errors stops at once.
+     */
     private static void refuseForeign(RunDirectory run, Mode mode) {
         if (!Files.isDirectory(run.dir()) || run.ownInfo()) {
             return;
@@ -112,7 +116,7 @@ public final class RunStart implements AutoCloseable {
             return;
         }
         String what = Files.isDirectory(foreign.get()) ? "folder " : "file ";
-        throw new OnnxLoraException(mode == Mode.RESUME ? ErrorCode.BAD_ARGUMENT : ErrorCode.IO, (mode == Mode.RESUME
+        throw new OnnxLoraException(mode == Mode.RESUME ? ErrorCode.BAD_ARGUMENT : ErrorCode.OUTPUT_EXISTS, (mode == Mode.RESUME
                 ? "cannot resume " + run.dir() + ": it is not a run folder (no run.json) and holds the " + what
                 : run.dir() + " is not a run folder and not empty (it holds the " + what) + foreign.get().getFileName()
                 + (mode == Mode.RESUME ? "" : ")") + "; only a run folder is ever replaced, choose a new or empty folder");
@@ -129,7 +133,7 @@ public final class RunStart implements AutoCloseable {
         switch (mode) {
             case NEW -> {
                 if (anything && run.hasCheckpoints()) {
-                    throw new OnnxLoraException(ErrorCode.IO, run.dir() + " already holds a run with checkpoints;"
+                    throw new OnnxLoraException(ErrorCode.OUTPUT_EXISTS, run.dir() + " already holds a run with checkpoints;"
                             + " pass --resume to continue it or --force to replace it");
                 }
                 if (anything) {

@@ -84,6 +84,14 @@ public final class OptimumFolder {
                 files.get(ModelFiles.DECODER), signature(ModelFiles.DECODER)).output();
     }
 
+    /** Whether {@code out} holds every file {@link #save} writes (each is written whole or not at all). */
+    public boolean isSavedIn(Path out) {
+        if (!files.keySet().stream().allMatch(name -> Files.isRegularFile(out.resolve(name)))) {
+            return false;
+        }
+        return ModelFiles.of(dir).companions().stream().allMatch(c -> Files.isRegularFile(out.resolve(c.getFileName())));
+    }
+
     /** Writes every file (and the folder's other files: config, tokenizer) into {@code out}. */
     public void save(Path out) {
         try {

@@ -96,6 +96,35 @@ class DataParallelWorkersTest {
         assertTrue(foreign.getMessage().contains("is not a run folder"), foreign.getMessage());
         assertEquals("mine", Files.readString(mine.resolve("notes.txt")));
         assertTrue(!Files.exists(mine.resolve(RunDirectory.INFO)), "nothing written into the user's folder");
+        assertRefusal(foreign);
+
+        // a run's checkpoints without its run.json: nothing to check them against, not taken either
+        Path orphan = tmp.resolve("orphan-checkpoints");
+        Files.createDirectories(orphan.resolve("checkpoints").resolve("step-00000002"));
+        OnnxLoraException orphaned = assertThrows(OnnxLoraException.class,
+                () -> DataParallelWorkers.open(options(1e-3), orphan, artifacts, 0, List.of(rows(12))).close());
+        assertTrue(orphaned.getMessage().contains("already holds a run with checkpoints"), orphaned.getMessage());
+        assertRefusal(orphaned);
+    }
+
+    /**
+     * A refused folder is the input's fault: the same folder is refused on every attempt, so it is a
+     * verdict (a Spark stage stops at once) with train's exit status for it, never an I/O error to retry.
+     */
+    static void assertRefusal(OnnxLoraException e) {
+        assertEquals(ErrorCode.OUTPUT_EXISTS, e.code(), e.getMessage());
+        assertTrue(org.onnxlora.parallel.StopVerdict.isVerdict(e), "no retry: " + e.getMessage());
+        assertEquals(3, e.code().exitCode(), "train's exit status for a folder it does not take");
+    }
+
+    @Test
+    void aRunFolderThatCannotBeCreatedIsAnIoErrorToRetry() throws java.io.IOException {
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
+        OnnxLoraException e = assertThrows(OnnxLoraException.class,
+                () -> DataParallelWorkers.open(options(1e-3), file.resolve("run"), artifacts, 0, List.of(rows(12))).close());
+        assertEquals(ErrorCode.IO, e.code(), e.getMessage());
+        assertTrue(e.getMessage().startsWith("cannot create "), e.getMessage());
+        assertTrue(!org.onnxlora.parallel.StopVerdict.isVerdict(e), "a file system that may recover: a crash to retry");
     }
 
     static List<com.google.gson.JsonObject> metrics(Path run) throws java.io.IOException {
@@ -179,6 +208,150 @@ class DataParallelWorkersTest {
         assertEquals(List.of(1L, 2L, 3L, 4L), metrics(run).stream().map(o -> o.get("step").getAsLong()).toList(),
                 "step 3 once: redone, not repeated");
         assertTrue(Files.exists(RunDirectory.at(run).summary()));
+    }
+
+    /** The options of {@link #options} on another model file. */
+    static TrainOptions options(Path model, double lr) {
+        return TrainOptions.defaults(model, Fixtures.tokenizer(), null, 4).withBatch(4, 1)
+                .withSchedule(lr, 0, "constant").withSeed(7).withData(DataSettings.DEFAULT.withMaxLengths(64, 16))
+                .withRuntime(RuntimeOptions.defaults().withThreads(1));
+    }
+
+    /** Max |a - b| over max |a|, across every adapter tensor; the adapters must have moved. */
+    static double relativeDifference(org.onnxlora.lora.AdapterValues want, org.onnxlora.lora.AdapterValues got) {
+        assertEquals(want.names(), got.names());
+        double scale = 0;
+        double diff = 0;
+        for (String n : want.names()) {
+            float[] a = want.get(n);
+            float[] b = got.get(n);
+            assertEquals(a.length, b.length, n);
+            for (int i = 0; i < a.length; i++) {
+                scale = Math.max(scale, Math.abs(a[i]));
+                diff = Math.max(diff, Math.abs(a[i] - b[i]));
+            }
+        }
+        assertTrue(scale > 0.001, "the adapters moved");
+        return diff / scale;
+    }
+
+    /** Sixteen pairs of varied lengths (targets pad the decoder side), sharded as the job shards: row i to rank i % 2. */
+    static List<List<TextPair>> variedShards() {
+        List<List<TextPair>> shards = List.of(new ArrayList<>(), new ArrayList<>());
+        for (int i = 0; i < 16; i++) {
+            shards.get(i % 2).add(new TextPair("show the lines of file number " + i + " that match the word "
+                    + "ab".repeat(i % 5), i % 3 == 0 ? "grep w f" + i : "grep --ignore-case word file" + i + " | sort | uniq", i));
+        }
+        return shards;
+    }
+
+    /** One process accumulating every shard in rank order, 4 steps: what the ranks must reproduce. */
+    static Path trainAlone(TrainOptions o, Path graphs, Path run, List<List<TextPair>> shards) {
+        try (SessionWorker w = DataParallelWorkers.open(o, run, graphs, 0, shards)) {
+            DataParallelLoop.run(w, LocalAllReduce.group(1, Duration.ofSeconds(30)).get(0),
+                    new DataParallelLoop.Options(4, 4));
+        }
+        return run;
+    }
+
+    /** One rank per shard, in threads summing through {@link LocalAllReduce}, 4 steps. */
+    static Path trainAsRanks(TrainOptions o, Path graphs, Path run, List<List<TextPair>> shards) throws Exception {
+        List<AllReduce> group = LocalAllReduce.group(shards.size(), Duration.ofSeconds(60));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(shards.size());
+        try {
+            List<java.util.concurrent.Future<DataParallelLoop.Result>> fs = new ArrayList<>();
+            for (int r = 0; r < shards.size(); r++) {
+                int rank = r;
+                fs.add(pool.submit(() -> {
+                    try (SessionWorker w = DataParallelWorkers.open(o, run, graphs, rank, List.of(shards.get(rank)));
+                         AllReduce member = group.get(rank)) {
+                        return DataParallelLoop.run(w, member, new DataParallelLoop.Options(4, 4));
+                    }
+                }));
+            }
+            for (java.util.concurrent.Future<DataParallelLoop.Result> f : fs) {
+                f.get(180, java.util.concurrent.TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        return run;
+    }
+
+    /** Two ranks' run against one process's: the same adapters and the same global loss per step, within 1e-6. */
+    static void assertSameTraining(Path alone, Path ranks) throws java.io.IOException {
+        double rel = relativeDifference(TrainingRun.adapters(alone), TrainingRun.adapters(ranks));
+        assertTrue(rel <= 1e-6, "max relative difference " + rel);
+        List<Double> one = metrics(alone).stream().map(m -> m.get("loss").getAsDouble()).toList();
+        List<Double> two = metrics(ranks).stream().map(m -> m.get("loss").getAsDouble()).toList();
+        assertEquals(4, two.size());
+        for (int i = 0; i < 4; i++) {
+            assertEquals(one.get(i), two.get(i), 1e-6 * one.get(i), "the global mean loss of step " + (i + 1));
+        }
+    }
+
+    /** The 3-input export trained alone on {@link #variedShards}: the reference of the other export shapes. */
+    static synchronized Path threeInputAlone() {
+        Path run = tmp.resolve("run-3in-alone");
+        return RunDirectory.isRun(run) ? run : trainAlone(options(Fixtures.torchscript(), 2e-3), artifacts, run,
+                variedShards());
+    }
+
+    /**
+     * The ordinary export (input_ids, attention_mask, decoder_input_ids, decoder_attention_mask): two
+     * ranks train it as one process accumulating both shards does.
+     */
+    @Test
+    void twoRanksTrainAFourInputExportLikeOneProcessAccumulatingBothShards() throws Exception {
+        TrainOptions o = options(org.onnxlora.testing.ExportVariants.fourInput(), 2e-3);
+        Path graphs = tmp.resolve("artifacts-4in");
+        DataParallelWorkers.compile(o, graphs);
+        try (SessionWorker w = DataParallelWorkers.open(o, tmp.resolve("run-4in-probe"), graphs, 1, variedShards())) {
+            assertTrue(w.session().signature().has(org.onnxlora.runtime.Seq2SeqSignature.Feed.DECODER_ATTENTION_MASK),
+                    "the 4-input graph is trained: " + w.session().signature());
+        }
+        Path ranks = trainAsRanks(o, graphs, tmp.resolve("run-4in-ranks"), variedShards());
+        assertSameTraining(trainAlone(o, graphs, tmp.resolve("run-4in-alone"), variedShards()), ranks);
+        // the 3-input export of the same weights trains the same: the decoder mask only hides the padding after
+        // each target, which causal attention hides already (a mask fed wrong, zeros or misaligned, would show)
+        double rel3 = relativeDifference(TrainingRun.adapters(threeInputAlone()), TrainingRun.adapters(ranks));
+        assertTrue(rel3 <= 1e-6, "4-input vs 3-input export: max relative difference " + rel3);
+    }
+
+    /**
+     * An Optimum folder (encoder_model.onnx + decoder_model.onnx) trains as train trains it: every file
+     * patched with one adapter set, the two joined into one graph; rank 0 keeps the patched folder as
+     * RUN/model/, which merge folds the run's adapters into.
+     */
+    @Test
+    void twoRanksTrainAnOptimumFolderLikeOneProcessAndTheRunMerges() throws Exception {
+        TrainOptions o = options(Fixtures.optimum(), 2e-3);
+        Path graphs = tmp.resolve("artifacts-optimum");
+        DataParallelWorkers.compile(o, graphs);
+        Path ranks = trainAsRanks(o, graphs, tmp.resolve("run-optimum-ranks"), variedShards());
+        assertSameTraining(trainAlone(o, graphs, tmp.resolve("run-optimum-alone"), variedShards()), ranks);
+        double rel3 = relativeDifference(TrainingRun.adapters(threeInputAlone()), TrainingRun.adapters(ranks));
+        assertTrue(rel3 <= 1e-6, "the joined folder trains as the single-file export of the same weights: " + rel3);
+        RunDirectory run = RunDirectory.at(ranks);
+        assertEquals(java.util.Optional.of(run.modelFolder()), run.trainedModel());
+        assertTrue(!Files.exists(run.model()), "no single-file model beside the folder");
+        for (String f : List.of("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")) {
+            assertTrue(org.onnxlora.lora.LoraMetadata.read(org.onnxlora.io.ModelIO.load(run.modelFolder().resolve(f)))
+                    .isPresent(), f + " is patched");
+        }
+        Path merged = tmp.resolve("merged-optimum");
+        assertEquals(0, org.onnxlora.cli.Main.run("merge", "--model", run.modelFolder().toString(), "--adapter",
+                ranks.toString(), "--out", merged.toString(), "-q"));
+        for (String f : List.of("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")) {
+            assertTrue(!java.util.Arrays.equals(Files.readAllBytes(merged.resolve(f)),
+                    Files.readAllBytes(Fixtures.optimum().resolve(f))), f + " received the trained adapters");
+        }
+        // a rank 0 killed while writing RUN/model/ (each file is written whole): the next attempt's completes it
+        Path decoder = run.modelFolder().resolve("decoder_model.onnx");
+        byte[] written = Files.readAllBytes(decoder);
+        Files.delete(decoder);
+        DataParallelWorkers.open(o, ranks, graphs, 0, List.of(variedShards().get(0))).close();
+        org.junit.jupiter.api.Assertions.assertArrayEquals(written, Files.readAllBytes(decoder), "the same patched file");
     }
 
     @Test

@@ -82,7 +82,7 @@ public class TrainingRunTest {
         assertEquals(ErrorCode.BAD_ARGUMENT, e.code());
         assertTrue(e.getMessage().contains("--lr was 0.002, now 0.001"), e.getMessage());
         OnnxLoraException exists = assertThrows(OnnxLoraException.class, () -> TrainingRun.create(run, options(2)).run());
-        assertEquals(ErrorCode.IO, exists.code(), exists.getMessage());
+        assertEquals(ErrorCode.OUTPUT_EXISTS, exists.code(), exists.getMessage());
     }
 
     /** The same adapter tensors, bit for bit, in two runs (or checkpoints). */

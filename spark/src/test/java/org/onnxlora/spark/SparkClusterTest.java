@@ -311,6 +311,29 @@ class SparkClusterTest {
     }
 
     @Test
+    void aFolderOfTheUsersAsTheRunFolderIsOneLineWithTrainsCodeAndNoRetry() throws Exception {
+        int failedBefore = failedTasksSoFar();
+        Path mine = Files.createDirectories(tmp.resolve("users-folder"));
+        Files.writeString(mine.resolve("notes.txt"), "mine");
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        List<String> args = new ArrayList<>(List.of("--input", data.toString(), "--format", "json", "--workers", "2",
+                "--steps", "5", "--bind-host", "127.0.0.1", "--worker-factory", LoraWorkerFactory.class.getName()));
+        Map<String, String> m = options("users-folder");
+        m.remove("steps");
+        m.forEach((k, v) -> args.addAll(List.of("--worker-option", k + "=" + v)));
+        int code = SparkTrainMain.run(spark, args.toArray(String[]::new),
+                new PrintStream(OutputStream.nullOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
+        String text = err.toString(StandardCharsets.UTF_8);
+        assertEquals(org.onnxlora.ErrorCode.OUTPUT_EXISTS.exitCode(), code, text);
+        assertTrue(text.startsWith("error: " + mine.toAbsolutePath() + " is not a run folder and not empty")
+                && text.indexOf('\n') == text.length() - 1, text);
+        assertEquals(failedBefore, failedTasksSoFar(), "a refused folder is refused again: no task failed, no retry");
+        try (Stream<Path> files = Files.list(mine)) {
+            assertEquals(List.of(mine.resolve("notes.txt")), files.toList(), "nothing written into the user's folder");
+        }
+    }
+
+    @Test
     void aDeviceThatDoesNotExistIsOneLineBeforeTheJobStarts() {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         List<String> args = new ArrayList<>(List.of("--input", data.toString(), "--format", "json", "--workers", "2",
