@@ -49,8 +49,8 @@ public final class TrainingCompiler {
     public static final String LOSS_SUM = "loss_sum";
     public static final String TOKEN_COUNT = "token_count";
     /** Rewrites of the forward before it is differentiated, applied in this order. */
-    static final List<GraphPass> FORWARD_PASSES = List.of(new TransposedWeightPass(), new GeluFusionPass(),
-            new LayerNormStatsPass());
+    static final List<GraphPass> FORWARD_PASSES = List.of(new TiedWeightPass(), new TransposedWeightPass(),
+            new GeluFusionPass(), new LayerNormStatsPass());
 
     /** fp16 only: the training graph's gradient seed is multiplied by this (dynamic loss scaling, {@link LossScaler}). */
     public static final String LOSS_SCALE = "loss_scale";
