@@ -15,6 +15,8 @@
                                                    the N-GPU vs gradient-accumulation equivalence
   report.py floor RESULTS_DIR                      GPU memory stage by stage before any model: ORT vs PyTorch
   report.py kprof RESULTS_DIR                      each missed row's step by kind of work, both tools
+  report.py threads RESULTS_DIR [--warmup N]       tiny CUDA steps per --threads value, every round
+  report.py rows RESULTS_DIR [--prefix P]          bench-P*.json by name: tokens/s, step, peak GPU memory
 """
 import argparse
 import collections
@@ -642,6 +644,43 @@ def kprof(a):
     return 0
 
 
+def threads(a):
+    """Markdown: bench-train tiny CUDA and train on the real pairs per --threads value, every round (threads phase)."""
+    runs = collections.defaultdict(lambda: {"bench": [], "train": []})
+    for path in glob.glob(os.path.join(a.dir, "bench-th_tiny_cuda_t*_r*.json")):
+        m = re.search(r"_t(\d+)_r(\d+)\.json$", path)
+        r = read_json(path)
+        if m and r:
+            runs[int(m.group(1))]["bench"].append(r["step_ms_median"])
+    for path in glob.glob(os.path.join(a.dir, "th-train-t*-r*.metrics.jsonl")):
+        m = re.search(r"-t(\d+)-r(\d+)\.metrics", path)
+        steps = train_steps(path, a.warmup)
+        if m and steps:
+            runs[int(m.group(1))]["train"].append(median([s["step_seconds"] * 1000 for s in steps]))
+    print("| --threads | bench-train tiny CUDA, median step ms per round | train on the man-page pairs, median step ms per round | train: median over rounds (spread) |")
+    print("|---:|---|---|---:|")
+    for t in sorted(runs):
+        b = ", ".join(f"{x:.2f}" for x in sorted(runs[t]["bench"]))
+        tr = sorted(runs[t]["train"])
+        spread = f"{median(tr):.2f} ({(tr[-1] - tr[0]) / median(tr) * 100:.0f} %)" if tr else ""
+        print(f"| {t if t else '0 (one per core)'} | {b} | {', '.join(f'{x:.2f}' for x in tr)} | {spread} |")
+    return 0
+
+
+def rows(a):
+    """Markdown: every bench-PREFIX*.json of a run by name, with tokens/s, step and peak GPU memory (memfixed)."""
+    print("| run | tokens/s | step ms (median) | peak GPU MB (process, nvml) |")
+    print("|---|---:|---:|---:|")
+    for path in sorted(glob.glob(os.path.join(a.dir, f"bench-{a.prefix}*.json"))):
+        name = os.path.basename(path)[len("bench-"):-len(".json")]
+        r = read_json(path) or {}
+        mem = read_json(os.path.join(a.dir, f"gpumem-{name}.json")) or {}
+        if r.get("tokens_per_second"):
+            print(f"| {name} | {r['tokens_per_second']:,.0f} | {r['step_ms_median']:.1f} "
+                  f"| {fmt_mb(mem.get('gpu_peak_delta_bytes'))} |")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -675,6 +714,12 @@ def main():
     s.add_argument("--rounds", type=int, required=True)
     s.add_argument("--warmup", type=int, default=0)
     s.add_argument("--clocks", help="nvidia-smi clock samples (timestamp,clocks.sm,...) taken during the runs")
+    s = sub.add_parser("rows")
+    s.add_argument("dir")
+    s.add_argument("--prefix", default="")
+    s = sub.add_parser("threads")
+    s.add_argument("dir")
+    s.add_argument("--warmup", type=int, default=0)
     s = sub.add_parser("floor")
     s.add_argument("dir")
     s = sub.add_parser("kprof")
@@ -684,7 +729,7 @@ def main():
     s.add_argument("--warmup", type=int, default=0)
     a = p.parse_args()
     return {"datascale": datascale, "parity": parity, "placement": placement, "profile": profile, "table": table, "shapes": shapes,
-            "realdata": realdata, "multi": multi, "memory": memory, "floor": floor, "kprof": kprof}[a.cmd](a)
+            "realdata": realdata, "multi": multi, "memory": memory, "floor": floor, "kprof": kprof, "threads": threads, "rows": rows}[a.cmd](a)
 
 
 if __name__ == "__main__":

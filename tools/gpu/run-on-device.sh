@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -566,6 +566,49 @@ phase_kprof() {
   $PY "$X/gpu/report.py" kprof "$R" | tee "$R/kprof.md" >&2
 }
 
+# memfixed (issues 11 and 13): the fixed-shape memory rows with the defaults of now, each against PEFT in the same
+# run: base fp32 and bf16 (the default lean, and lean + --recompute attention), tiny fp32 and bf16; peak GPU
+# memory per process (gpumem.py) and tokens/s (report.py rows; MF_TAG names the rows). ~2.5 min.
+phase_memfixed() {
+  export PIN=$GPU_CORES
+  local tag=${MF_TAG:-mf}
+  ptbench ${tag}_peft_base_cuda base cuda 0 4 10
+  ptbench ${tag}_peft_base_cuda_bf16 base cuda 0 4 10 --autocast bf16
+  olbench ${tag}_ol_base_cuda "$BASE" cuda 4 4 10
+  olbench ${tag}_ol_base_cuda_rc "$BASE" cuda 4 4 10 --recompute attention
+  olbench ${tag}_ol_base_cuda_bf16 "$BASE" cuda 4 4 20 --precision bf16
+  olbench ${tag}_ol_base_cuda_bf16rc "$BASE" cuda 4 4 20 --precision bf16 --recompute attention
+  pack
+  ptbench ${tag}_peft_tiny_cuda tiny cuda 0 5 20
+  ptbench ${tag}_peft_tiny_cuda_bf16 tiny cuda 0 5 20 --autocast bf16
+  olbench ${tag}_ol_tiny_cuda "$TINY" cuda 4 5 100
+  olbench ${tag}_ol_tiny_cuda_bf16 "$TINY" cuda 4 5 100 --precision bf16
+  unset PIN
+  $PY "$X/gpu/report.py" rows "$R" --prefix "${tag}_" | tee "$R/$tag.md" >&2
+}
+
+# threads (issue 11): a tiny CUDA step is host-bound (NVML: the GPU is busy ~40 % of it), and train's step time
+# on the man-page pairs came in two modes per process (5.4-5.8 vs 7.5-9.8 ms, whatever the batch's shape).
+# ORT's intra-op pool of a CUDA session only runs shape arithmetic, so its spinning workers can only steal the
+# launching thread's core. bench-train tiny and train on the real pairs with --threads 1 / 4 / 0 (one per core,
+# the default), rounds alternating the order; threads.md (report.py threads). ~3 min.
+phase_threads() {
+  local r t order
+  for r in $(seq 1 "${TH_ROUNDS:-3}"); do
+    order="1 4 0"; [ $((r % 2)) = 0 ] && order="0 4 1"
+    for t in $order; do
+      PIN=$GPU_CORES olbench "th_tiny_cuda_t${t}_r$r" "$TINY" cuda "$t" 20 300
+      log "threads: train, --threads $t, round $r"
+      pinned "$GPU_CORES" timeout 300 $OL train --model "$TINY" --tokenizer "$X/tiny-bart/tokenizer.json" \
+        --train "$X/train.jsonl" --out "$W/th-train-t$t-r$r" --force --steps "${TH_STEPS:-800}" --batch-size $BATCH \
+        --max-source-length 256 --max-target-length 48 --lr 1e-4 --schedule constant --device cuda --threads "$t" \
+        --seed 42 -q > "$R/th-train-t$t-r$r.json" 2> "$R/th-train-t$t-r$r.log" || log "FAILED threads train t$t r$r"
+      cp "$W/th-train-t$t-r$r/metrics.jsonl" "$R/th-train-t$t-r$r.metrics.jsonl" 2>/dev/null
+    done
+  done
+  $PY "$X/gpu/report.py" threads "$R" --warmup 20 | tee "$R/threads.md" >&2
+}
+
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(all)
 for p in "${phases[@]}"; do
@@ -576,7 +619,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac
