@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -566,6 +566,19 @@ phase_kprof() {
   $PY "$X/gpu/report.py" kprof "$R" | tee "$R/kprof.md" >&2
 }
 
+# cores (issue 11): the host-bound tiny CUDA step came in two modes per process (~5 vs 7-9 ms) whatever the thread
+# count (phase threads); the VM shows one socket, so look for the mode in where the process runs: bench-train tiny on
+# CUDA pinned to each group of four cores, CORE_ROUNDS (2) rounds; cores.md (report.py rows). ~1 min.
+phase_cores() {
+  local r c
+  for r in $(seq 1 "${CORE_ROUNDS:-2}"); do
+    for c in 0-3 4-7 8-11 12-15; do
+      PIN=$c olbench "cores_${c/-/to}_r$r" "$TINY" cuda 1 20 200
+    done
+  done
+  $PY "$X/gpu/report.py" rows "$R" --prefix cores_ | tee "$R/cores.md" >&2
+}
+
 # memfixed (issues 11 and 13): the fixed-shape memory rows with the defaults of now, each against PEFT in the same
 # run: base fp32 and bf16 (the default lean, and lean + --recompute attention), tiny fp32 and bf16; peak GPU
 # memory per process (gpumem.py) and tokens/s (report.py rows; MF_TAG names the rows). ~2.5 min.
@@ -619,7 +632,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac
