@@ -53,7 +53,9 @@ def bart_config(size, tiny_config):
     return cfg
 
 
-GEMM_MARKS = ("gemm", "cutlass", "xmma", "cublas", "matmul", "aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
+# cuBLAS names its Hopper kernels nvjet_*; the others carry gemm/xmma/cutlass
+GEMM_MARKS = ("gemm", "cutlass", "xmma", "nvjet", "cublas", "matmul", "aten::mm", "aten::bmm", "aten::addmm",
+              "aten::baddbmm")
 ATTN_MARKS = ("fmha", "attention", "flash", "efficient")
 
 
@@ -82,6 +84,8 @@ def kernel_profile(torch, train_step, steps, device):
         for e in prof.events():
             if getattr(e, "device_type", None) != torch.autograd.DeviceType.CUDA:
                 continue
+            if "#" in e.name or e.name.startswith(("Optimizer.", "ProfilerStep")):
+                continue  # a record_function range drawn on the GPU timeline, not a kernel: it overlaps them
             if "memcpy" in e.name.lower() or "memset" in e.name.lower():
                 kind = "copies"
             else:
