@@ -591,6 +591,9 @@ phase_memfixed() {
   olbench ${tag}_ol_base_cuda_rc "$BASE" cuda 4 4 10 --recompute attention
   olbench ${tag}_ol_base_cuda_bf16 "$BASE" cuda 4 4 20 --precision bf16
   olbench ${tag}_ol_base_cuda_bf16rc "$BASE" cuda 4 4 20 --precision bf16 --recompute attention
+  # lean allocates every initializer with its own cudaMalloc; the same row with them in the arena instead
+  olbench ${tag}_ol_base_cuda_bf16rcai "$BASE" cuda 4 4 20 --precision bf16 --recompute attention \
+    --cuda-option session.use_device_allocator_for_initializers=0
   pack
   ptbench ${tag}_peft_tiny_cuda tiny cuda 0 5 20
   ptbench ${tag}_peft_tiny_cuda_bf16 tiny cuda 0 5 20 --autocast bf16
