@@ -36,14 +36,14 @@ public final class TrainingBenchmark {
             Supplier<Batch> batches, Listener listener) {
         double[] stepMs = new double[steps];
         double[] outside = new double[steps];
-        try (TrainingSession s = new TrainingSession(artifacts, runtime)) {
+        // one batch per step on one device: the fused step, one session (what train runs in this case)
+        try (TrainingSession s = new TrainingSession(artifacts, runtime, TrainingSession.StepMode.FUSED)) {
             listener.opened();
             for (int i = 0; i < warmup + steps; i++) {
                 Batch b = batches.get();
                 long runBefore = s.runNanos();
                 long start = System.nanoTime();
-                s.forwardBackward(b);
-                s.applyUpdate(lr);
+                s.step(b, lr);
                 long wall = System.nanoTime() - start;
                 if (i >= warmup) {
                     stepMs[i - warmup] = wall / 1e6;

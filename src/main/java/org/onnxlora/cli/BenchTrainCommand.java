@@ -77,7 +77,7 @@ final class BenchTrainCommand extends BaseCommand {
     boolean ortVerbose;
 
     @Option(names = "--profile", paramLabel = "PREFIX",
-            description = "Write ONNX Runtime profiles (PREFIX_training_<time>.json, PREFIX_optimizer_<time>.json).")
+            description = "Write ONNX Runtime profiles (PREFIX_step_<time>.json: forward, backward and AdamW in one graph).")
     Path profile;
 
     @Mixin
