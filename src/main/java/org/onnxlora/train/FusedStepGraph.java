@@ -67,7 +67,8 @@ public final class FusedStepGraph {
     public static ModelProto build(ModelProto training, ModelProto optimizer, AdapterLayout layout) {
         GraphProto t = training.getGraph();
         GraphProto o = optimizer.getGraph();
-        Set<String> used = new GraphIndex(t).allNames();
+        GraphIndex index = new GraphIndex(t);
+        Set<String> used = index.allNames();
         used.remove("");
 
         Set<String> kept = new LinkedHashSet<>();
@@ -101,7 +102,7 @@ public final class FusedStepGraph {
         List<String> pieces = new ArrayList<>();
         Map<Integer, String> zeros = new HashMap<>();
         String flatShape = b.ints(-1);
-        Map<String, ValueInfoProto> outputs = new GraphIndex(t).outputs();
+        Map<String, ValueInfoProto> outputs = index.outputs();
         for (AdapterSpec s : layout.specs()) {
             String grad = AdapterSpec.grad(s.name());
             ValueInfoProto out = outputs.get(grad);
