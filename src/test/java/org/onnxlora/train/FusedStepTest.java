@@ -14,6 +14,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.onnxlora.data.Batch;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.proto.Onnx.GraphProto;
@@ -157,9 +159,14 @@ class FusedStepTest {
         assertEquals(want.scaler(), got.scaler());
     }
 
-    @Test
-    void fusedStepsEqualSeparateStepsToTheBit() {
-        Path dir = written(Fixtures.torchscript(), Precision.FP32, "fp32");
+    /**
+     * Both exporters: the torchscript export imports opset 17 like the optimizer, the dynamo export 18, under
+     * which the optimizer's nodes run in the step graph.
+     */
+    @ParameterizedTest
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
+    void fusedStepsEqualSeparateStepsToTheBit(Path model) {
+        Path dir = written(model, Precision.FP32, "fp32-" + model.getFileName());
         Batch batch = TrainingParityTest.goldenBatch();
         Trace separate = train(dir, TrainingSession.StepMode.SEPARATE, batch, List.of("training", "optimizer"));
         Trace fused = train(dir, TrainingSession.StepMode.FUSED, batch, List.of("step"));
@@ -168,6 +175,8 @@ class FusedStepTest {
         }
         assertFalse(java.util.Arrays.equals(separate.state().get(0), stateOf0(dir)), "the adapters moved");
         assertSame(separate, fused);
+        ModelProto step = ModelIO.load(dir.resolve(ArtifactStore.STEP));
+        assertEquals(ModelIO.load(dir.resolve(ArtifactStore.TRAINING)).getOpsetImportList(), step.getOpsetImportList());
     }
 
     private static float[] stateOf0(Path dir) {
