@@ -31,13 +31,21 @@ public final class TrainingBenchmark {
      */
     public record Result(double[] stepMs, double[] outsideOrtShare, List<Path> profiles, long skippedSteps) {}
 
-    /** Runs {@code warmup + steps} steps at learning rate {@code lr}, one batch from {@code batches} each. */
+    /**
+     * Runs {@code warmup + steps} steps at learning rate {@code lr}, one batch from {@code batches} each, as
+     * {@code train} runs them for one batch per step on one device (the fused step).
+     */
     public static Result measure(Path artifacts, RuntimeOptions runtime, int warmup, int steps, double lr,
             Supplier<Batch> batches, Listener listener) {
+        return measure(artifacts, runtime, TrainingSession.StepMode.FUSED, warmup, steps, lr, batches, listener);
+    }
+
+    /** As above, each step run in {@code mode} (the separate training and optimizer sessions, to compare). */
+    public static Result measure(Path artifacts, RuntimeOptions runtime, TrainingSession.StepMode mode, int warmup,
+            int steps, double lr, Supplier<Batch> batches, Listener listener) {
         double[] stepMs = new double[steps];
         double[] outside = new double[steps];
-        // one batch per step on one device: the fused step, one session (what train runs in this case)
-        try (TrainingSession s = new TrainingSession(artifacts, runtime, TrainingSession.StepMode.FUSED)) {
+        try (TrainingSession s = new TrainingSession(artifacts, runtime, mode)) {
             listener.opened();
             for (int i = 0; i < warmup + steps; i++) {
                 Batch b = batches.get();

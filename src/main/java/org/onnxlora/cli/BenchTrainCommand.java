@@ -20,6 +20,7 @@ import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.ProcessStats;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.data.Batch;
+import org.onnxlora.train.TrainingSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -77,8 +78,14 @@ final class BenchTrainCommand extends BaseCommand {
     boolean ortVerbose;
 
     @Option(names = "--profile", paramLabel = "PREFIX",
-            description = "Write ONNX Runtime profiles (PREFIX_step_<time>.json: forward, backward and AdamW in one graph).")
+            description = "Write ONNX Runtime profiles (PREFIX_step_<time>.json: forward, backward and AdamW in one graph;"
+                    + " with --separate-step PREFIX_training_<time>.json and PREFIX_optimizer_<time>.json).")
     Path profile;
+
+    @Option(names = "--separate-step", description = "Run each step as train does with gradient accumulation: the"
+            + " training and optimizer graphs in two sessions (default: one graph, one session, as train runs one batch"
+            + " per step).")
+    boolean separateStep;
 
     @Mixin
     CompileCommand.TrainingOptions training;
@@ -109,7 +116,8 @@ final class BenchTrainCommand extends BaseCommand {
         long tokensPerStep = (long) batch * (sourceLength + targetLength);
         TrainingBenchmark.Result r;
         try {
-            r = TrainingBenchmark.measure(dir, ro, warmup, steps, 1e-4, () -> randomBatch(rng, vocab, prep.decoderStart()),
+            r = TrainingBenchmark.measure(dir, ro, stepMode(), warmup, steps, 1e-4,
+                    () -> randomBatch(rng, vocab, prep.decoderStart()),
                     new TrainingBenchmark.Listener() {
                         @Override
                         public void opened() {
@@ -147,6 +155,7 @@ final class BenchTrainCommand extends BaseCommand {
             ro.memoryPattern().ifPresent(p -> o.put("memory_pattern", p));
         }
         o.put("recompute", training.compilerOptions(ModelFamily.bart()).recompute().label());
+        o.put("step_graphs", separateStep ? "separate" : "fused");
         o.put("batch", batch);
         o.put("source_length", sourceLength);
         o.put("target_length", targetLength);
@@ -167,6 +176,10 @@ final class BenchTrainCommand extends BaseCommand {
         }
         output.result("%s", Json.builder().setPrettyPrinting().create().toJson(o));
         return 0;
+    }
+
+    private TrainingSession.StepMode stepMode() {
+        return separateStep ? TrainingSession.StepMode.SEPARATE : TrainingSession.StepMode.FUSED;
     }
 
     /** Refuses a bad flag before the model is read. */
