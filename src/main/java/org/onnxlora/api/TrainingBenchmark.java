@@ -37,14 +37,18 @@ public final class TrainingBenchmark {
      */
     public static Result measure(Path artifacts, RuntimeOptions runtime, int warmup, int steps, double lr,
             Supplier<Batch> batches, Listener listener) {
-        return measure(artifacts, runtime, TrainingSession.StepMode.FUSED, warmup, steps, lr, batches, listener);
+        return measure(artifacts, runtime, false, warmup, steps, lr, batches, listener);
     }
 
-    /** As above, each step run in {@code mode} (the separate training and optimizer sessions, to compare). */
-    public static Result measure(Path artifacts, RuntimeOptions runtime, TrainingSession.StepMode mode, int warmup,
+    /**
+     * As above; {@code separateStep} runs each step as train does with gradient accumulation, in the separate
+     * training and optimizer sessions (to compare).
+     */
+    public static Result measure(Path artifacts, RuntimeOptions runtime, boolean separateStep, int warmup,
             int steps, double lr, Supplier<Batch> batches, Listener listener) {
         double[] stepMs = new double[steps];
         double[] outside = new double[steps];
+        TrainingSession.StepMode mode = separateStep ? TrainingSession.StepMode.SEPARATE : TrainingSession.StepMode.FUSED;
         try (TrainingSession s = new TrainingSession(artifacts, runtime, mode)) {
             listener.opened();
             for (int i = 0; i < warmup + steps; i++) {

@@ -20,7 +20,6 @@ import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.runtime.ProcessStats;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.data.Batch;
-import org.onnxlora.train.TrainingSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -116,7 +115,7 @@ final class BenchTrainCommand extends BaseCommand {
         long tokensPerStep = (long) batch * (sourceLength + targetLength);
         TrainingBenchmark.Result r;
         try {
-            r = TrainingBenchmark.measure(dir, ro, stepMode(), warmup, steps, 1e-4,
+            r = TrainingBenchmark.measure(dir, ro, separateStep, warmup, steps, 1e-4,
                     () -> randomBatch(rng, vocab, prep.decoderStart()),
                     new TrainingBenchmark.Listener() {
                         @Override
@@ -176,10 +175,6 @@ final class BenchTrainCommand extends BaseCommand {
         }
         output.result("%s", Json.builder().setPrettyPrinting().create().toJson(o));
         return 0;
-    }
-
-    private TrainingSession.StepMode stepMode() {
-        return separateStep ? TrainingSession.StepMode.SEPARATE : TrainingSession.StepMode.FUSED;
     }
 
     /** Refuses a bad flag before the model is read. */
