@@ -31,19 +31,31 @@ public final class TrainingBenchmark {
      */
     public record Result(double[] stepMs, double[] outsideOrtShare, List<Path> profiles, long skippedSteps) {}
 
-    /** Runs {@code warmup + steps} steps at learning rate {@code lr}, one batch from {@code batches} each. */
+    /**
+     * Runs {@code warmup + steps} steps at learning rate {@code lr}, one batch from {@code batches} each, as
+     * {@code train} runs them for one batch per step on one device (the fused step).
+     */
     public static Result measure(Path artifacts, RuntimeOptions runtime, int warmup, int steps, double lr,
             Supplier<Batch> batches, Listener listener) {
+        return measure(artifacts, runtime, false, warmup, steps, lr, batches, listener);
+    }
+
+    /**
+     * As above; {@code separateStep} runs each step as train does with gradient accumulation, in the separate
+     * training and optimizer sessions (to compare).
+     */
+    public static Result measure(Path artifacts, RuntimeOptions runtime, boolean separateStep, int warmup,
+            int steps, double lr, Supplier<Batch> batches, Listener listener) {
         double[] stepMs = new double[steps];
         double[] outside = new double[steps];
-        try (TrainingSession s = new TrainingSession(artifacts, runtime)) {
+        TrainingSession.StepMode mode = separateStep ? TrainingSession.StepMode.SEPARATE : TrainingSession.StepMode.FUSED;
+        try (TrainingSession s = new TrainingSession(artifacts, runtime, mode)) {
             listener.opened();
             for (int i = 0; i < warmup + steps; i++) {
                 Batch b = batches.get();
                 long runBefore = s.runNanos();
                 long start = System.nanoTime();
-                s.forwardBackward(b);
-                s.applyUpdate(lr);
+                s.step(b, lr);
                 long wall = System.nanoTime() - start;
                 if (i >= warmup) {
                     stepMs[i - warmup] = wall / 1e6;

@@ -229,7 +229,11 @@ public final class TrainingRun {
             }
             patched = null; // release the source mapping before the sessions map the artifacts
             System.gc();
-            try (DataParallelGroup group = DataParallelGroup.open(artifacts, o.runtime(), devices(), COLLECTIVE_TIMEOUT)) {
+            // one batch per step on one device: the fused step (one ONNX Runtime session, not two)
+            TrainingSession.StepMode alone = o.gradAccum() == 1 ? TrainingSession.StepMode.FUSED
+                    : TrainingSession.StepMode.SEPARATE;
+            try (DataParallelGroup group = DataParallelGroup.open(artifacts, o.runtime(), devices(), COLLECTIVE_TIMEOUT,
+                    alone)) {
                 TrainingSession session = group.primary();
                 // one device keeps the single-session step (no threads, no sums)
                 Trainer trainer = new Trainer(session, group.size() == 1 ? GradientStep.of(session) : group, tc, dir,

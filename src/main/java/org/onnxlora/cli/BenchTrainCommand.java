@@ -77,8 +77,14 @@ final class BenchTrainCommand extends BaseCommand {
     boolean ortVerbose;
 
     @Option(names = "--profile", paramLabel = "PREFIX",
-            description = "Write ONNX Runtime profiles (PREFIX_training_<time>.json, PREFIX_optimizer_<time>.json).")
+            description = "Write ONNX Runtime profiles (PREFIX_step_<time>.json: forward, backward and AdamW in one graph;"
+                    + " with --separate-step PREFIX_training_<time>.json and PREFIX_optimizer_<time>.json).")
     Path profile;
+
+    @Option(names = "--separate-step", description = "Run each step as train does with gradient accumulation: the"
+            + " training and optimizer graphs in two sessions (default: one graph, one session, as train runs one batch"
+            + " per step).")
+    boolean separateStep;
 
     @Mixin
     CompileCommand.TrainingOptions training;
@@ -109,7 +115,8 @@ final class BenchTrainCommand extends BaseCommand {
         long tokensPerStep = (long) batch * (sourceLength + targetLength);
         TrainingBenchmark.Result r;
         try {
-            r = TrainingBenchmark.measure(dir, ro, warmup, steps, 1e-4, () -> randomBatch(rng, vocab, prep.decoderStart()),
+            r = TrainingBenchmark.measure(dir, ro, separateStep, warmup, steps, 1e-4,
+                    () -> randomBatch(rng, vocab, prep.decoderStart()),
                     new TrainingBenchmark.Listener() {
                         @Override
                         public void opened() {
@@ -147,6 +154,7 @@ final class BenchTrainCommand extends BaseCommand {
             ro.memoryPattern().ifPresent(p -> o.put("memory_pattern", p));
         }
         o.put("recompute", training.compilerOptions(ModelFamily.bart()).recompute().label());
+        o.put("step_graphs", separateStep ? "separate" : "fused");
         o.put("batch", batch);
         o.put("source_length", sourceLength);
         o.put("target_length", targetLength);

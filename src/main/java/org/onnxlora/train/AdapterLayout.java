@@ -39,7 +39,7 @@ public final class AdapterLayout {
         this.elements = (int) at;
     }
 
-    private static long roundUp(long n) {
+    static long roundUp(long n) {
         return (n + ALIGN - 1) / ALIGN * ALIGN;
     }
 

@@ -28,7 +28,8 @@ import org.onnxlora.proto.Onnx.TensorProto;
  *   DIR/training_model.onnx     forward + loss + adapter gradients
  *   DIR/eval_model.onnx         forward + loss + logits
  *   DIR/optimizer_model.onnx    one AdamW step
- *   DIR/frozen_weights.data     the frozen base weights, stored once, referenced by both models above
+ *   DIR/step_model.onnx         training + AdamW as one graph (the fused step, {@link FusedStepGraph})
+ *   DIR/frozen_weights.data     the frozen base weights, stored once, referenced by the forward models above
  *   DIR/initial_adapters.safetensors
  *   DIR/artifacts.json          adapters, loss and optimizer settings
  * </pre>
@@ -37,15 +38,19 @@ public final class ArtifactStore {
     public static final String TRAINING = "training_model.onnx";
     public static final String EVAL = "eval_model.onnx";
     public static final String OPTIMIZER = "optimizer_model.onnx";
+    public static final String STEP = "step_model.onnx";
     public static final String WEIGHTS = "frozen_weights.data";
     public static final String ADAPTERS = "initial_adapters.safetensors";
     public static final String MANIFEST = org.onnxlora.run.RunDirectory.ARTIFACTS_MANIFEST;
     /**
      * Manifest format: 2 since the optimizer is one multi-tensor graph over flat buffers; the
      * per-tensor optimizer of format 1 is rebuilt from the manifest when read, so the artifacts of
-     * older runs still resume.
+     * older runs still resume. 3 since the fused step model ({@link #STEP}); artifacts without it
+     * train with the separate training and optimizer graphs.
      */
-    static final int FORMAT = 2;
+    static final int FORMAT = 3;
+    /** The first format with {@link #STEP}. */
+    static final int FORMAT_WITH_STEP = 3;
     private static final Gson GSON = Json.builder().setPrettyPrinting().create();
 
     private ArtifactStore() {}
@@ -73,6 +78,8 @@ public final class ArtifactStore {
             ModelIO.save(data.reference(a.training(), dir), dir.resolve(TRAINING), ModelIO.ExternalData.NEVER);
             ModelIO.save(data.reference(a.eval(), dir), dir.resolve(EVAL), ModelIO.ExternalData.NEVER);
             ModelIO.save(a.optimizer(), dir.resolve(OPTIMIZER), ModelIO.ExternalData.NEVER);
+            ModelProto step = FusedStepGraph.build(a.training(), a.optimizer(), new AdapterLayout(a.adapters()));
+            ModelIO.save(data.reference(step, dir), dir.resolve(STEP), ModelIO.ExternalData.NEVER);
             SafetensorsWriter w = new SafetensorsWriter();
             List<AdapterEntry> entries = new ArrayList<>();
             for (AdapterSpec s : a.adapters()) {
@@ -90,16 +97,7 @@ public final class ArtifactStore {
 
     /** Reads artifacts back; the large weights stay in the mapped data file. */
     public static TrainingCompiler.Artifacts read(Path dir) {
-        Path manifestFile = dir.resolve(MANIFEST);
-        if (!Files.exists(manifestFile)) {
-            throw new OnnxLoraException(ErrorCode.IO, dir + " holds no training artifacts (" + MANIFEST + " missing)");
-        }
-        Manifest m;
-        try {
-            m = GSON.fromJson(Files.readString(manifestFile), Manifest.class);
-        } catch (IOException | RuntimeException e) {
-            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "cannot read " + manifestFile + ": " + IoErrors.reason(e), e);
-        }
+        Manifest m = manifest(dir);
         List<AdapterSpec> specs = new ArrayList<>();
         Map<String, TensorProto> initial = new LinkedHashMap<>();
         try (SafetensorsFile st = SafetensorsFile.open(dir.resolve(ADAPTERS))) {
@@ -112,5 +110,23 @@ public final class ArtifactStore {
                 : OptimizerGraph.build(specs, m.optimizer());
         return TrainingCompiler.Artifacts.stored(ModelIO.load(dir.resolve(TRAINING)), ModelIO.load(dir.resolve(EVAL)),
                 optimizer, specs, initial, m.logits(), dir);
+    }
+
+    /** The fused step model of the artifacts in {@code dir}, absent in artifacts of an older format. */
+    static java.util.Optional<Path> stepModel(Path dir) {
+        return manifest(dir).format() >= FORMAT_WITH_STEP ? java.util.Optional.of(dir.resolve(STEP))
+                : java.util.Optional.empty();
+    }
+
+    private static Manifest manifest(Path dir) {
+        Path manifestFile = dir.resolve(MANIFEST);
+        if (!Files.exists(manifestFile)) {
+            throw new OnnxLoraException(ErrorCode.IO, dir + " holds no training artifacts (" + MANIFEST + " missing)");
+        }
+        try {
+            return GSON.fromJson(Files.readString(manifestFile), Manifest.class);
+        } catch (IOException | RuntimeException e) {
+            throw new OnnxLoraException(ErrorCode.INVALID_MODEL, "cannot read " + manifestFile + ": " + IoErrors.reason(e), e);
+        }
     }
 }

@@ -60,10 +60,21 @@ public final class DataParallelGroup implements GradientStep, AutoCloseable {
 
     /** Opens one session per device on the same compiled {@code artifacts}. */
     public static DataParallelGroup open(Path artifacts, RuntimeOptions runtime, List<Device> devices, Duration timeout) {
+        return open(artifacts, runtime, devices, timeout, TrainingSession.StepMode.SEPARATE);
+    }
+
+    /**
+     * As {@link #open(Path, RuntimeOptions, List, Duration)}; a group of one device opens its session in
+     * {@code alone} (the fused step, say), several always step separately: they sum their gradients
+     * between the halves of a step.
+     */
+    public static DataParallelGroup open(Path artifacts, RuntimeOptions runtime, List<Device> devices, Duration timeout,
+            TrainingSession.StepMode alone) {
         List<TrainingSession> sessions = new ArrayList<>();
+        TrainingSession.StepMode mode = devices.size() == 1 ? alone : TrainingSession.StepMode.SEPARATE;
         try {
             for (Device d : devices) {
-                sessions.add(new TrainingSession(artifacts, runtime.withDevice(d)));
+                sessions.add(new TrainingSession(artifacts, runtime.withDevice(d), mode));
             }
             return new DataParallelGroup(sessions, timeout);
         } catch (RuntimeException e) {

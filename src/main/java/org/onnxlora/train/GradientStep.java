@@ -19,6 +19,15 @@ public interface GradientStep {
     double applyUpdate(double lr);
 
     /**
+     * A whole optimizer step on one batch (no accumulation): {@link #forwardBackward} then
+     * {@link #applyUpdate}, which a single session may run as one graph ({@link TrainingSession#step}).
+     */
+    default TrainingSession.Step step(Batch batch, double lr) {
+        TrainingSession.Pass p = forwardBackward(batch);
+        return new TrainingSession.Step(p, applyUpdate(lr));
+    }
+
+    /**
      * Wall time the last {@link #applyUpdate} spent bringing the devices' gradients together (read,
      * sum, write back), for the step's metrics; empty where there is nothing to bring together.
      */
@@ -40,6 +49,11 @@ public interface GradientStep {
             @Override
             public double applyUpdate(double lr) {
                 return session.applyUpdate(lr);
+            }
+
+            @Override
+            public TrainingSession.Step step(Batch batch, double lr) {
+                return session.step(batch, lr);
             }
 
             @Override

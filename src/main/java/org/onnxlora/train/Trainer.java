@@ -126,9 +126,18 @@ public final class Trainer {
                 long stepTokens = 0;
                 long paddedTokens = 0;
                 StringBuilder shapes = new StringBuilder();
+                double lr = config.schedule().at(step);
+                // one batch per step: forward, backward and update at once (one run where the session fuses them)
+                TrainingSession.Step whole = null;
                 for (int k = 0; k < config.gradAccum(); k++) {
                     Batch b = data.next();
-                    TrainingSession.Pass p = gradients.forwardBackward(b);
+                    TrainingSession.Pass p;
+                    if (config.gradAccum() == 1) {
+                        whole = gradients.step(b, lr);
+                        p = whole.pass();
+                    } else {
+                        p = gradients.forwardBackward(b);
+                    }
                     lossSum += p.lossSum();
                     count += p.tokens();
                     stepTokens += b.realTokens();
@@ -140,8 +149,7 @@ public final class Trainer {
                 if (!Double.isFinite(loss)) {
                     throw diverged("loss", loss, step, lastCheckpoint);
                 }
-                double lr = config.schedule().at(step);
-                double gradNorm = gradients.applyUpdate(lr);
+                double gradNorm = whole != null ? whole.gradNorm() : gradients.applyUpdate(lr);
                 // fp16: an overflowed step is skipped by the loss scaler, not a divergence
                 boolean skipped = session.lossScaler().map(LossScaler::lastSkipped).orElse(false);
                 if (!Double.isFinite(gradNorm) && !skipped) {

@@ -45,14 +45,25 @@ import org.onnxlora.data.Batch;
  * keeps their moments equal too. Summing two sessions' gradients on the host is the same float
  * addition the session does for two micro-batches, so the result is bit-identical to one session
  * accumulating both (GradientSeamTest).
+ *
+ * <p><b>The fused step.</b> Opened in {@link StepMode#FUSED}, the session runs {@link #step} (one batch,
+ * one optimizer step) as one graph ({@link FusedStepGraph}) in one ONNX Runtime session, and opens no
+ * separate training or optimizer session: on CUDA every session costs its own execution provider
+ * (~146 MiB of GPU memory) and the separate step a second run and a gradient round trip through the
+ * host. What the separate pair needs (a batch that a static-shape export cuts into several pieces,
+ * {@link #forwardBackward} called on its own, artifacts written before the step model) opens the
+ * pair on first use, beside the fused session (two more sessions' memory from then on).
  */
 public final class TrainingSession implements AutoCloseable {
     private final OrtEnvironment env = Sessions.env();
     private final TrainingCompiler.Artifacts artifacts;
     private final FrozenWeights frozen;
     private final GraphSessions graphs;
-    private final OrtSession training;
-    private final OptimizerStep optimizer;
+    /** The fused step, in {@link StepMode#FUSED} with artifacts that have it; null otherwise. */
+    private final FusedStep fused;
+    /** The separate training and optimizer graphs: opened at the start, or in fused mode on first need. */
+    private OrtSession training;
+    private OptimizerStep optimizer;
     private OrtSession eval;
     private final List<AdapterSpec> specs;
     private final Seq2SeqSignature signature;
@@ -70,6 +81,19 @@ public final class TrainingSession implements AutoCloseable {
     private long runNanos;
     private boolean closed;
 
+    /**
+     * How the session runs an optimizer step, chosen when it opens. {@link #FUSED} for one batch per
+     * step on one device: {@link #step} is one run of one session. {@link #SEPARATE} for gradient
+     * accumulation and data parallelism, which need the gradient between the halves of a step
+     * ({@link #forwardBackward}, {@link #applyUpdate}).
+     */
+    public enum StepMode {
+        SEPARATE, FUSED
+    }
+
+    /** One optimizer step's pass and the gradient norm before clipping. */
+    public record Step(Pass pass, double gradNorm) {}
+
     /** Loss and token count of one forward(-backward) pass. */
     public record Pass(double lossSum, double tokens) {
         public double meanLoss() {
@@ -83,10 +107,19 @@ public final class TrainingSession implements AutoCloseable {
      * overridden with the shared mapping).
      */
     public TrainingSession(Path artifactDir, RuntimeOptions options) {
-        this(ArtifactStore.read(artifactDir), options);
+        this(artifactDir, options, StepMode.SEPARATE);
+    }
+
+    public TrainingSession(Path artifactDir, RuntimeOptions options, StepMode mode) {
+        this(ArtifactStore.read(artifactDir), options, mode);
     }
 
     public TrainingSession(TrainingCompiler.Artifacts artifacts, RuntimeOptions options) {
+        this(artifacts, options, StepMode.SEPARATE);
+    }
+
+    /** {@code mode} {@link StepMode#FUSED} on artifacts without a step model opens the separate pair. */
+    public TrainingSession(TrainingCompiler.Artifacts artifacts, RuntimeOptions options, StepMode mode) {
         Path dir = artifacts.directory().orElseThrow(() ->
                 new IllegalArgumentException("write the artifacts with ArtifactStore first"));
         this.artifacts = artifacts;
@@ -101,18 +134,21 @@ public final class TrainingSession implements AutoCloseable {
         this.frozen = new FrozenWeights(artifacts.training());
         this.graphs = new GraphSessions(options, frozen);
         AdapterLayout layout = new AdapterLayout(specs);
-        OrtSession t = null;
-        OrtSession o = null;
-        OptimizerStep opt = null;
+        OrtSession f = null;
+        FusedStep fs = null;
         AdapterState st = null;
         GradientAccumulator acc = null;
         List<OnnxTensor> scalars = new ArrayList<>();
         try {
-            t = graphs.openWithFrozen(dir.resolve(ArtifactStore.TRAINING), "training");
-            // from memory: artifacts of an older format get a rebuilt optimizer (ArtifactStore.read)
-            o = graphs.open(artifacts.optimizer(), "optimizer");
-            opt = new OptimizerStep(env, o);
-            o = null;
+            java.util.Optional<Path> stepModel = mode == StepMode.FUSED ? ArtifactStore.stepModel(dir)
+                    : java.util.Optional.empty();
+            if (stepModel.isPresent()) {
+                f = graphs.openWithFrozen(stepModel.get(), "step");
+                fs = new FusedStep(env, f);
+                f = null;
+            } else {
+                openSeparate();
+            }
             st = new AdapterState(env, layout);
             acc = new GradientAccumulator(env, layout);
             lossSum = scalarBuffer(scalars);
@@ -122,9 +158,9 @@ public final class TrainingSession implements AutoCloseable {
             }
         } catch (OrtException | RuntimeException e) {
             // nothing made so far outlives a failed start
-            closeQuietly(t);
-            closeQuietly(o);
-            for (AutoCloseable c : new AutoCloseable[] {opt, st, acc}) {
+            closeQuietly(f);
+            closeQuietly(training);
+            for (AutoCloseable c : new AutoCloseable[] {fs, optimizer, st, acc}) {
                 closeQuietly(c);
             }
             scalars.forEach(OnnxTensor::close);
@@ -132,10 +168,30 @@ public final class TrainingSession implements AutoCloseable {
             throw e instanceof OnnxLoraException ole ? ole
                     : new OnnxLoraException(ErrorCode.RUNTIME, "cannot start training: " + e.getMessage(), e);
         }
-        this.training = t;
-        this.optimizer = opt;
+        this.fused = fs;
         this.state = st;
         this.grads = acc;
+    }
+
+    /** Opens the separate training and optimizer graphs, once. */
+    private void openSeparate() {
+        if (training != null) {
+            return;
+        }
+        OrtSession t = graphs.openWithFrozen(artifacts.directory().orElseThrow().resolve(ArtifactStore.TRAINING),
+                "training");
+        OrtSession o = null;
+        try {
+            // from memory: artifacts of an older format get a rebuilt optimizer (ArtifactStore.read)
+            o = graphs.open(artifacts.optimizer(), "optimizer");
+            optimizer = new OptimizerStep(env, o);
+        } catch (OrtException | RuntimeException e) {
+            closeQuietly(t);
+            closeQuietly(o);
+            throw e instanceof OnnxLoraException ole ? ole
+                    : new OnnxLoraException(ErrorCode.RUNTIME, "cannot open the optimizer: " + e.getMessage(), e);
+        }
+        training = t;
     }
 
     /** The training graph's contract: every input but the adapters and labels, which the session feeds itself. */
@@ -178,11 +234,38 @@ public final class TrainingSession implements AutoCloseable {
 
     /**
      * Ends profiling (when {@link RuntimeOptions#profilePrefix()} is set) and returns the
-     * profile files ORT wrote, training graph first; empty when not profiling.
+     * profile files ORT wrote, one per open session (the step, training, optimizer and eval graphs, in this
+     * order); empty when not profiling.
      */
     public List<Path> endProfiling() {
-        return graphs.endProfiling(eval == null ? List.of(training, optimizer.session())
-                : List.of(training, optimizer.session(), eval));
+        List<OrtSession> open = new ArrayList<>();
+        if (fused != null) {
+            open.add(fused.session());
+        }
+        if (training != null) {
+            open.add(training);
+            open.add(optimizer.session());
+        }
+        if (eval != null) {
+            open.add(eval);
+        }
+        return graphs.endProfiling(open);
+    }
+
+    /** The graphs with an open session, in {@link #endProfiling()} order (fused mode opens only {@code step}). */
+    List<String> openGraphs() {
+        List<String> open = new ArrayList<>();
+        if (fused != null) {
+            open.add("step");
+        }
+        if (training != null) {
+            open.add("training");
+            open.add("optimizer");
+        }
+        if (eval != null) {
+            open.add("eval");
+        }
+        return open;
     }
 
     public List<AdapterSpec> adapters() {
@@ -193,17 +276,68 @@ public final class TrainingSession implements AutoCloseable {
         return step;
     }
 
-    /** Wall time spent inside {@code OrtSession.run} (training and optimizer graphs) so far. */
+    /** Wall time spent inside {@code OrtSession.run} (step, training and optimizer graphs) so far. */
     public long runNanos() {
         return runNanos;
     }
 
+    /**
+     * One optimizer step on {@code batch} at learning rate {@code lr}: {@link #forwardBackward} then
+     * {@link #applyUpdate}, as one run of the fused graph where the session has it and the batch is one
+     * piece (with the same result to the bit).
+     */
+    public Step step(Batch batch, double lr) {
+        List<Batch> pieces = feedsOf.fitted(batch);
+        if (fused != null && pieces.size() == 1 && grads.isEmpty()) {
+            return fusedStep(pieces.get(0), lr);
+        }
+        Pass p = forwardBackward(pieces);
+        return new Step(p, applyUpdate(lr));
+    }
+
+    private Step fusedStep(Batch batch, double lr) {
+        step++;
+        if (scaler != null) {
+            // as forwardBackwardFitted sets it for a step's first micro-batch
+            seedScale = scaler.scale() / Math.max(1, TrainingFeeds.labelTokens(batch));
+        }
+        Map<String, OnnxTensor> feeds = new HashMap<>();
+        List<OnnxTensor> owned = feedsOf.add(batch, feeds);
+        if (scaler != null) {
+            feedsOf.addLossScale((float) seedScale, feeds, owned);
+        }
+        double norm;
+        long t0 = System.nanoTime();
+        try {
+            norm = fused.run(feeds, state, step, lr, seedScale, lossSum, tokenCount);
+        } catch (OrtException e) {
+            step--;
+            throw new OnnxLoraException(ErrorCode.RUNTIME, "training step failed: " + e.getMessage(), e);
+        } finally {
+            runNanos += System.nanoTime() - t0;
+            owned.forEach(OnnxTensor::close);
+        }
+        Pass pass = new Pass(lossSum.getFloatBuffer().get(0), tokenCount.getFloatBuffer().get(0));
+        if (scaler != null && !scaler.update(norm)) {
+            // overflowed: skipped as applyUpdate skips it (the next buffers are dropped, the step count stays)
+            step--;
+            return new Step(pass, norm);
+        }
+        state.advance();
+        return new Step(pass, norm);
+    }
+
     /** Runs forward and backward on {@code batch}; gradients of the summed loss add up until {@link #applyUpdate}. */
     public Pass forwardBackward(Batch batch) {
+        return forwardBackward(feedsOf.fitted(batch));
+    }
+
+    private Pass forwardBackward(List<Batch> pieces) {
+        openSeparate();
         // A static-shape export takes fixed-size pieces; their summed losses and gradients are the batch's.
         double loss = 0;
         double tokens = 0;
-        for (Batch piece : feedsOf.fitted(batch)) {
+        for (Batch piece : pieces) {
             Pass p = forwardBackwardFitted(piece);
             loss += p.lossSum();
             tokens += p.tokens();
@@ -248,6 +382,7 @@ public final class TrainingSession implements AutoCloseable {
         if (grads.isEmpty()) {
             throw new IllegalStateException("applyUpdate without forwardBackward");
         }
+        openSeparate();
         step++;
         double gradScale = gradientScale();
         long t0 = System.nanoTime();
@@ -401,8 +536,9 @@ public final class TrainingSession implements AutoCloseable {
             return;
         }
         closed = true;
+        closeQuietly(fused);
         closeQuietly(training);
-        optimizer.close();
+        closeQuietly(optimizer);
         closeQuietly(eval);
         state.close();
         grads.close();

@@ -59,7 +59,8 @@ class CudaOpCoverageTest {
     }
 
     private static void check(TrainingCompiler.Artifacts art) {
-        for (ModelProto m : new ModelProto[] {art.training(), art.eval(), art.optimizer()}) {
+        ModelProto step = FusedStepGraph.build(art.training(), art.optimizer(), new AdapterLayout(art.adapters()));
+        for (ModelProto m : new ModelProto[] {art.training(), art.eval(), art.optimizer(), step}) {
             Set<String> missing = new TreeSet<>();
             for (NodeProto n : m.getGraph().getNodeList()) {
                 String op = n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx") ? n.getOpType()

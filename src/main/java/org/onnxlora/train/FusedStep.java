@@ -1,0 +1,93 @@
+package org.onnxlora.train;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs the fused step graph ({@link FusedStepGraph}): one batch's forward, backward and AdamW step in
+ * one run, reading the current {@link AdapterState} and writing the next set, with the loss and token
+ * count into pinned scalars. Whether the step is kept is the caller's decision, as with
+ * {@link OptimizerStep}.
+ */
+final class FusedStep implements AutoCloseable {
+    private final OrtEnvironment env;
+    private final OrtSession session;
+    private final OnnxTensor gradNorm;
+
+    /** Takes ownership of {@code session}. */
+    FusedStep(OrtEnvironment env, OrtSession session) throws OrtException {
+        this.env = env;
+        this.session = session;
+        FloatBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        try {
+            this.gradNorm = OnnxTensor.createTensor(env, b, new long[0]);
+        } catch (OrtException | RuntimeException e) {
+            session.close();
+            throw e;
+        }
+    }
+
+    OrtSession session() {
+        return session;
+    }
+
+    /**
+     * Runs step {@code step} at learning rate {@code lr} on the batch in {@code batchFeeds} (its inputs,
+     * labels and loss scale; the adapters and state are added here), whose gradient seed was multiplied by
+     * {@code seedScale}; writes the loss sum and token count into {@code lossSum} and {@code tokenCount} and
+     * returns the global gradient norm before clipping.
+     */
+    double run(Map<String, OnnxTensor> batchFeeds, AdapterState state, long step, double lr, double seedScale,
+            OnnxTensor lossSum, OnnxTensor tokenCount) throws OrtException {
+        Map<String, OnnxTensor> feeds = new HashMap<>(batchFeeds);
+        Map<String, OnnxValue> pinned = new HashMap<>();
+        List<OnnxTensor> owned = new ArrayList<>();
+        try {
+            feeds.putAll(state.params().views());
+            // the same memory as the views: the optimizer reads exactly what the forward read
+            feeds.put(OptimizerGraph.PARAMS, state.params().flat());
+            feeds.put(OptimizerGraph.EXP_AVG, state.expAvg().flat());
+            feeds.put(OptimizerGraph.EXP_AVG_SQ, state.expAvgSq().flat());
+            pinned.put(AdapterSpec.updated(OptimizerGraph.PARAMS), state.nextParams().flat());
+            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG), state.nextExpAvg().flat());
+            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG_SQ), state.nextExpAvgSq().flat());
+            OnnxTensor lrT = OnnxTensor.createTensor(env, lr);
+            owned.add(lrT);
+            OnnxTensor stepT = OnnxTensor.createTensor(env, step);
+            owned.add(stepT);
+            OnnxTensor seedT = OnnxTensor.createTensor(env, seedScale);
+            owned.add(seedT);
+            feeds.put(OptimizerGraph.LR, lrT);
+            feeds.put(OptimizerGraph.STEP, stepT);
+            feeds.put(FusedStepGraph.SEED_SCALE, seedT);
+            pinned.put(TrainingCompiler.LOSS_SUM, lossSum);
+            pinned.put(TrainingCompiler.TOKEN_COUNT, tokenCount);
+            pinned.put(OptimizerGraph.GRAD_NORM, gradNorm);
+            try (OrtSession.Result r = session.run(feeds, pinned)) {
+                return gradNorm.getFloatBuffer().get(0);
+            }
+        } finally {
+            owned.forEach(OnnxTensor::close);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            session.close();
+        } catch (OrtException ignored) {
+            // closing: nothing to recover
+        }
+        gradNorm.close();
+    }
+}
