@@ -101,15 +101,16 @@ phase_parity() {
 }
 
 phase_placement() {
-  log "placement: verbose ORT log of the tiny training + optimizer sessions on cuda"
+  log "placement: verbose ORT log of the tiny fused step session on cuda"
   $OL patch --model "$TINY" --out "$W/tiny-p.onnx" --rank 8 --alpha 16 --target q_proj,v_proj --force > /dev/null 2>&1
   $OL compile --model "$W/tiny-p.onnx" --out "$W/tiny-art" --force > /dev/null 2>&1
   pinned $GPU_CORES timeout 120 $OL bench-train --model "$TINY" --device cuda --threads 4 --batch $BATCH --source-length $S \
     --target-length $T --warmup 0 --steps 1 --ort-verbose > "$R/placement-run.json" 2> "$W/verbose.log"
   grep -v -E "VERBOSE.*(Removing|Adding|Add |transformer|fused|Fused|Cannot|Skip|Rule)" "$W/verbose.log" \
     | grep -E "placed on|^  |Memcpy|WARNING|\[W:|\[E:" > "$R/placement.log"
-  $PY "$X/gpu/report.py" placement "$W/verbose.log" --model "$W/tiny-art/training_model.onnx" \
-    --model "$W/tiny-art/optimizer_model.onnx" --names training,optimizer > "$R/placement.json" 2>&1
+  # bench-train runs the fused step (forward, backward and AdamW in one session)
+  $PY "$X/gpu/report.py" placement "$W/verbose.log" --model "$W/tiny-art/step_model.onnx" --names step \
+    > "$R/placement.json" 2>&1
   gzip -c "$W/verbose.log" > "$R/verbose.log.gz"
   $PY - "$R/placement.json" >&2 <<'EOF'
 import json, sys
@@ -134,11 +135,8 @@ phase_gpu() {
   CUDA_LAUNCH_BLOCKING=1 pinned $GPU_CORES timeout 240 $OL bench-train --model "$BASE" --device cuda --threads 4 \
     --batch $BATCH --source-length $S --target-length $T --warmup 1 --steps 2 --profile "$W/prof-base-cuda" \
     > "$R/profrun-base-cuda.json" 2> "$R/profrun-base-cuda.log" || log "FAILED profile cuda"
-  for f in "$W"/prof-base-cuda_training_*.json; do
+  for f in "$W"/prof-base-cuda_step_*.json; do
     [ -f "$f" ] && $PY "$X/gpu/report.py" profile "$f" --top 25 > "$R/profile-base-cuda-training.json"
-  done
-  for f in "$W"/prof-base-cuda_optimizer_*.json; do
-    [ -f "$f" ] && $PY "$X/gpu/report.py" profile "$f" --top 10 > "$R/profile-base-cuda-optimizer.json"
   done
   # tiny with 2 threads: small, next to the background runs on other cores
   PIN=4,5 olbench ol_tiny_cpu2 "$TINY" cpu 2 2 10
@@ -183,7 +181,7 @@ phase_extra() {
   timeout 200 $OL bench-train --model "$BASE" --device cpu --threads 16 --batch $BATCH --source-length $S \
     --target-length $T --warmup 0 --steps 2 --profile "$W/prof-base-cpu" > "$R/profrun-base-cpu.json" \
     2> "$R/profrun-base-cpu.log" || log "FAILED profile cpu"
-  for f in "$W"/prof-base-cpu_training_*.json; do
+  for f in "$W"/prof-base-cpu_step_*.json; do
     [ -f "$f" ] && $PY "$X/gpu/report.py" profile "$f" --top 25 > "$R/profile-base-cpu-training.json"
   done
 }
@@ -362,13 +360,13 @@ phase_half() {
   local H=$W/half; mkdir -p "$H"
   $OL patch --model "$TINY" --out "$H/tiny-p.onnx" --rank 8 --alpha 16 --target q_proj,v_proj --force > /dev/null 2>&1
   for p in bf16 fp16; do
-    log "half: placement $p (verbose ORT log, training + optimizer sessions)"
+    log "half: placement $p (verbose ORT log, the fused step session)"
     $OL compile --model "$H/tiny-p.onnx" --out "$H/art-$p" --precision $p --force > /dev/null 2>&1 || log "FAILED compile $p"
     pinned $GPU_CORES timeout 120 $OL bench-train --model "$TINY" --device cuda --threads 4 --batch $BATCH \
       --source-length $S --target-length $T --warmup 0 --steps 1 --precision $p --ort-verbose \
       > "$R/half-placement-$p-run.json" 2> "$H/verbose-$p.log" || log "FAILED placement $p"
-    $PY "$X/gpu/report.py" placement "$H/verbose-$p.log" --model "$H/art-$p/training_model.onnx" \
-      --model "$H/art-$p/optimizer_model.onnx" --names training,optimizer > "$R/half-placement-$p.json" 2>&1
+    $PY "$X/gpu/report.py" placement "$H/verbose-$p.log" --model "$H/art-$p/step_model.onnx" --names step \
+      > "$R/half-placement-$p.json" 2>&1
     gzip -c "$H/verbose-$p.log" > "$R/half-verbose-$p.log.gz"
   done
   pack
@@ -559,7 +557,7 @@ phase_kprof() {
   PIN=4,5 olbench kp_ol_tiny_cpu2 "$TINY" cpu 2 2 6 --profile "$W/prof-kp-tiny-cpu2"
   local f t
   for t in cpu16 cpu2; do
-    for f in "$W"/prof-kp-tiny-${t}_training_*.json; do
+    for f in "$W"/prof-kp-tiny-${t}_step_*.json; do
       [ -f "$f" ] && $PY "$X/gpu/report.py" profile "$f" --top 40 > "$R/profile-kp-tiny-$t-training.json"
     done
   done
@@ -580,7 +578,8 @@ phase_cores() {
 }
 
 # memfixed (issues 11 and 13): the fixed-shape memory rows with the defaults of now, each against PEFT in the same
-# run: base fp32 and bf16 (the default lean, and lean + --recompute attention), tiny fp32 and bf16; peak GPU
+# run: base fp32 and bf16 (the default lean, and lean + --recompute attention), tiny fp32 and bf16, and the fused
+# step against --separate-step (the two sessions of before); peak GPU
 # memory per process (gpumem.py) and tokens/s (report.py rows; MF_TAG names the rows). ~2.5 min.
 phase_memfixed() {
   export PIN=$GPU_CORES
@@ -591,6 +590,9 @@ phase_memfixed() {
   olbench ${tag}_ol_base_cuda_rc "$BASE" cuda 4 4 10 --recompute attention
   olbench ${tag}_ol_base_cuda_bf16 "$BASE" cuda 4 4 20 --precision bf16
   olbench ${tag}_ol_base_cuda_bf16rc "$BASE" cuda 4 4 20 --precision bf16 --recompute attention
+  # the fused step (the default: forward, backward and AdamW in one session) against the two sessions
+  olbench ${tag}_ol_base_cuda_sep "$BASE" cuda 4 4 10 --separate-step
+  olbench ${tag}_ol_base_cuda_bf16rcsep "$BASE" cuda 4 4 20 --precision bf16 --recompute attention --separate-step
   # lean allocates every initializer with its own cudaMalloc; the same row with them in the arena instead
   olbench ${tag}_ol_base_cuda_bf16rcai "$BASE" cuda 4 4 20 --precision bf16 --recompute attention \
     --cuda-option session.use_device_allocator_for_initializers=0
@@ -599,6 +601,7 @@ phase_memfixed() {
   ptbench ${tag}_peft_tiny_cuda_bf16 tiny cuda 0 5 20 --autocast bf16
   olbench ${tag}_ol_tiny_cuda "$TINY" cuda 4 5 100
   olbench ${tag}_ol_tiny_cuda_bf16 "$TINY" cuda 4 5 100 --precision bf16
+  olbench ${tag}_ol_tiny_cuda_sep "$TINY" cuda 4 5 100 --separate-step
   unset PIN
   $PY "$X/gpu/report.py" rows "$R" --prefix "${tag}_" | tee "$R/$tag.md" >&2
 }
