@@ -215,9 +215,34 @@ public final class RunDirectory {
         }
     }
 
-    /** Whether the set-up finished: compiled artifacts (their manifest is written last) and the run's model. */
+    /**
+     * Whether the set-up finished: compiled artifacts and then the run's model, a file or an Optimum folder, each
+     * of which comes into being whole (an atomic rename; {@link #writeModelFolder}).
+     */
     boolean setupComplete() {
-        return Files.isRegularFile(artifacts().resolve(ARTIFACTS_MANIFEST)) && Files.isRegularFile(model());
+        return Files.isRegularFile(artifacts().resolve(ARTIFACTS_MANIFEST))
+                && (Files.isRegularFile(model()) || Files.isDirectory(modelFolder()));
+    }
+
+    /**
+     * Writes the run's patched Optimum folder ({@link #modelFolder}) with {@code write}, into a sibling first and
+     * renamed into place, so that a killed set-up leaves no half-written folder that a resumed run would take for
+     * the model. What an interrupted set-up of an older version left there is replaced.
+     */
+    public void writeModelFolder(java.util.function.Consumer<Path> write) {
+        Path partial = dir.resolve(MODEL_FOLDER + ".partial");
+        try {
+            if (Files.exists(partial)) {
+                FileTrees.delete(partial);
+            }
+            write.accept(partial);
+            if (Files.exists(modelFolder())) {
+                FileTrees.delete(modelFolder());
+            }
+            Files.move(partial, modelFolder(), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new OnnxLoraException(ErrorCode.IO, "cannot write " + modelFolder() + ": " + IoErrors.reason(e), e);
+        }
     }
 
     /** Entries of the folder other than the lock and stray temporaries, sorted by name. */

@@ -203,6 +203,39 @@ class ExportContractTest {
         assertTrue(Files.isRegularFile(peft.resolve("adapter_model.safetensors")));
     }
 
+    @Test
+    void aResumedOptimumRunKeepsItsCompiledSetUp() throws IOException {
+        Path run = tmp.resolve("runOResume");
+        ok(CliTest.run(train(Fixtures.optimum(), run, "--steps", "2", "--save-every", "1").toArray(String[]::new)));
+        Path manifest = run.resolve("artifacts").resolve("artifacts.json");
+        java.nio.file.attribute.FileTime compiled = Files.getLastModifiedTime(manifest);
+        List<String> more = train(Fixtures.optimum(), run, "--steps", "3", "--save-every", "1");
+        more.add("--resume");
+        CliTest.Run r = CliTest.run(more.toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        assertFalse((r.out() + r.err()).contains("interrupted"), "a complete set-up was taken for an interrupted one: "
+                + r.err());
+        assertEquals(compiled, Files.getLastModifiedTime(manifest), "the resumed run compiled its graphs again");
+    }
+
+    @Test
+    void anOptimumSetUpKilledWhileWritingTheFolderIsRedoneOnResume() throws IOException {
+        Path run = tmp.resolve("runOKilled");
+        ok(CliTest.run(train(Fixtures.optimum(), run, "--steps", "2", "--save-every", "1").toArray(String[]::new)));
+        // as a kill between compiling and renaming the written folder into place leaves it
+        org.onnxlora.io.FileTrees.delete(run.resolve("model"));
+        Path partial = Files.createDirectories(run.resolve("model.partial"));
+        Files.writeString(partial.resolve("encoder_model.onnx"), "half written");
+        List<String> more = train(Fixtures.optimum(), run, "--steps", "3", "--save-every", "1");
+        more.add("--resume");
+        CliTest.Run r = CliTest.run(more.toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        for (String file : List.of("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")) {
+            assertTrue(Files.size(run.resolve("model").resolve(file)) > 1000, file);
+        }
+        assertFalse(Files.exists(partial), "the half-written folder is left behind");
+    }
+
     static void ok2(CliTest.Run r) {
         assertEquals(0, r.code(), r.err());
     }
