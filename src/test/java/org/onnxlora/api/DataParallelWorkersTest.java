@@ -22,6 +22,7 @@ import org.onnxlora.parallel.StepGradients;
 import org.onnxlora.parallel.LocalAllReduce;
 import org.onnxlora.run.RunDirectory;
 import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.testing.AdapterDiff;
 import org.onnxlora.testing.Fixtures;
 import org.onnxlora.train.SessionWorker;
 
@@ -217,24 +218,6 @@ class DataParallelWorkersTest {
                 .withRuntime(RuntimeOptions.defaults().withThreads(1));
     }
 
-    /** Max |a - b| over max |a|, across every adapter tensor; the adapters must have moved. */
-    static double relativeDifference(org.onnxlora.lora.AdapterValues want, org.onnxlora.lora.AdapterValues got) {
-        assertEquals(want.names(), got.names());
-        double scale = 0;
-        double diff = 0;
-        for (String n : want.names()) {
-            float[] a = want.get(n);
-            float[] b = got.get(n);
-            assertEquals(a.length, b.length, n);
-            for (int i = 0; i < a.length; i++) {
-                scale = Math.max(scale, Math.abs(a[i]));
-                diff = Math.max(diff, Math.abs(a[i] - b[i]));
-            }
-        }
-        assertTrue(scale > 0.001, "the adapters moved");
-        return diff / scale;
-    }
-
     /** Sixteen pairs of varied lengths (targets pad the decoder side), sharded as the job shards: row i to rank i % 2. */
     static List<List<TextPair>> variedShards() {
         List<List<TextPair>> shards = List.of(new ArrayList<>(), new ArrayList<>());
@@ -280,7 +263,7 @@ class DataParallelWorkersTest {
 
     /** Two ranks' run against one process's: the same adapters and the same global loss per step, within 1e-6. */
     static void assertSameTraining(Path alone, Path ranks) throws java.io.IOException {
-        double rel = relativeDifference(TrainingRun.adapters(alone), TrainingRun.adapters(ranks));
+        double rel = AdapterDiff.relative(TrainingRun.adapters(alone), TrainingRun.adapters(ranks));
         assertTrue(rel <= 1e-6, "max relative difference " + rel);
         List<Double> one = metrics(alone).stream().map(m -> m.get("loss").getAsDouble()).toList();
         List<Double> two = metrics(ranks).stream().map(m -> m.get("loss").getAsDouble()).toList();
@@ -314,7 +297,7 @@ class DataParallelWorkersTest {
         assertSameTraining(trainAlone(o, graphs, tmp.resolve("run-4in-alone"), variedShards()), ranks);
         // the 3-input export of the same weights trains the same: the decoder mask only hides the padding after
         // each target, which causal attention hides already (a mask fed wrong, zeros or misaligned, would show)
-        double rel3 = relativeDifference(TrainingRun.adapters(threeInputAlone()), TrainingRun.adapters(ranks));
+        double rel3 = AdapterDiff.relative(TrainingRun.adapters(threeInputAlone()), TrainingRun.adapters(ranks));
         assertTrue(rel3 <= 1e-6, "4-input vs 3-input export: max relative difference " + rel3);
     }
 
@@ -330,7 +313,7 @@ class DataParallelWorkersTest {
         DataParallelWorkers.compile(o, graphs);
         Path ranks = trainAsRanks(o, graphs, tmp.resolve("run-optimum-ranks"), variedShards());
         assertSameTraining(trainAlone(o, graphs, tmp.resolve("run-optimum-alone"), variedShards()), ranks);
-        double rel3 = relativeDifference(TrainingRun.adapters(threeInputAlone()), TrainingRun.adapters(ranks));
+        double rel3 = AdapterDiff.relative(TrainingRun.adapters(threeInputAlone()), TrainingRun.adapters(ranks));
         assertTrue(rel3 <= 1e-6, "the joined folder trains as the single-file export of the same weights: " + rel3);
         RunDirectory run = RunDirectory.at(ranks);
         assertEquals(java.util.Optional.of(run.modelFolder()), run.trainedModel());

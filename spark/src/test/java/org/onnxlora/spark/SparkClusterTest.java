@@ -33,6 +33,7 @@ import org.onnxlora.parallel.AllReduce;
 import org.onnxlora.parallel.DataParallelLoop;
 import org.onnxlora.parallel.DataParallelWorker;
 import org.onnxlora.parallel.LocalAllReduce;
+import org.onnxlora.testing.AdapterDiff;
 import org.onnxlora.testing.Fixtures;
 
 /**
@@ -210,24 +211,6 @@ class SparkClusterTest {
         return TrainingRun.adapters(dir);
     }
 
-    /** Max |a - b| over max |a|, across every adapter tensor. */
-    static double relativeDifference(AdapterValues want, AdapterValues got) {
-        assertEquals(want.names(), got.names());
-        double scale = 0;
-        double diff = 0;
-        for (String n : want.names()) {
-            float[] a = want.get(n);
-            float[] b = got.get(n);
-            assertEquals(a.length, b.length, n);
-            for (int i = 0; i < a.length; i++) {
-                scale = Math.max(scale, Math.abs(a[i]));
-                diff = Math.max(diff, Math.abs(a[i] - b[i]));
-            }
-        }
-        assertTrue(scale > 0.001, "the adapters moved");
-        return diff / scale;
-    }
-
     private static SparkTrainConfig config() {
         return SparkTrainConfig.of(2, STEPS, 5).withBindHost("127.0.0.1").withStepTimeout(Duration.ofSeconds(60));
     }
@@ -240,7 +223,7 @@ class SparkClusterTest {
         assertEquals(STEPS, o.meanLosses().size());
         assertTrue(o.meanLosses().get(STEPS - 1) < o.meanLosses().get(0), "the loss went down: " + o.meanLosses());
         AdapterValues got = TrainingRun.adapters(run);
-        double rel = relativeDifference(reference, got);
+        double rel = AdapterDiff.relative(reference, got);
         assertTrue(rel <= 1e-6, "max relative difference " + rel);
         // a run folder like a single-process run's: merge folds its latest checkpoint into its model
         Path merged = tmp.resolve("merged.onnx");
@@ -267,7 +250,7 @@ class SparkClusterTest {
         TrainOutcome o = SparkTrainer.train(spark.read().json(data.toString()), config(), new FaultyLoraFactory(m));
         assertTrue(o.attempt() >= 1, "a second stage attempt finished the run");
         assertEquals(10, o.resumedFrom(), "resumed from the checkpoint after step 10");
-        double rel = relativeDifference(reference, TrainingRun.adapters(tmp.resolve("run-halt")));
+        double rel = AdapterDiff.relative(reference, TrainingRun.adapters(tmp.resolve("run-halt")));
         assertTrue(rel <= 1e-6, "no step lost or repeated: max relative difference " + rel);
         // metrics.jsonl was cut back to step 10 by the resumed rank 0: steps 11..13 are not there twice
         assertRunRecords(tmp.resolve("run-halt"));
