@@ -5,9 +5,6 @@ import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -28,9 +25,8 @@ final class FusedStep implements AutoCloseable {
     FusedStep(OrtEnvironment env, OrtSession session) throws OrtException {
         this.env = env;
         this.session = session;
-        FloatBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).asFloatBuffer();
         try {
-            this.gradNorm = OnnxTensor.createTensor(env, b, new long[0]);
+            this.gradNorm = PinnedScalar.create(env);
         } catch (OrtException | RuntimeException e) {
             session.close();
             throw e;
@@ -54,21 +50,10 @@ final class FusedStep implements AutoCloseable {
         List<OnnxTensor> owned = new ArrayList<>();
         try {
             feeds.putAll(state.params().views());
-            // the same memory as the views: the optimizer reads exactly what the forward read
-            feeds.put(OptimizerGraph.PARAMS, state.params().flat());
-            feeds.put(OptimizerGraph.EXP_AVG, state.expAvg().flat());
-            feeds.put(OptimizerGraph.EXP_AVG_SQ, state.expAvgSq().flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.PARAMS), state.nextParams().flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG), state.nextExpAvg().flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG_SQ), state.nextExpAvgSq().flat());
-            OnnxTensor lrT = OnnxTensor.createTensor(env, lr);
-            owned.add(lrT);
-            OnnxTensor stepT = OnnxTensor.createTensor(env, step);
-            owned.add(stepT);
+            // the flat adapters are the same memory as the views: the optimizer reads exactly what the forward read
+            OptimizerStep.addState(env, state, step, lr, feeds, pinned, owned);
             OnnxTensor seedT = OnnxTensor.createTensor(env, seedScale);
             owned.add(seedT);
-            feeds.put(OptimizerGraph.LR, lrT);
-            feeds.put(OptimizerGraph.STEP, stepT);
             feeds.put(FusedStepGraph.SEED_SCALE, seedT);
             pinned.put(TrainingCompiler.LOSS_SUM, lossSum);
             pinned.put(TrainingCompiler.TOKEN_COUNT, tokenCount);

@@ -5,9 +5,6 @@ import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -27,9 +24,8 @@ final class OptimizerStep implements AutoCloseable {
     OptimizerStep(OrtEnvironment env, OrtSession session) throws OrtException {
         this.env = env;
         this.session = session;
-        FloatBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).asFloatBuffer();
         try {
-            this.gradNorm = OnnxTensor.createTensor(env, b, new long[0]);
+            this.gradNorm = PinnedScalar.create(env);
         } catch (OrtException | RuntimeException e) {
             session.close();
             throw e;
@@ -50,21 +46,10 @@ final class OptimizerStep implements AutoCloseable {
         Map<String, OnnxValue> pinned = new HashMap<>();
         List<OnnxTensor> owned = new ArrayList<>();
         try {
-            feeds.put(OptimizerGraph.PARAMS, state.params().flat());
             feeds.put(OptimizerGraph.GRADS, grads.sum().flat());
-            feeds.put(OptimizerGraph.EXP_AVG, state.expAvg().flat());
-            feeds.put(OptimizerGraph.EXP_AVG_SQ, state.expAvgSq().flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.PARAMS), state.nextParams().flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG), state.nextExpAvg().flat());
-            pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG_SQ), state.nextExpAvgSq().flat());
-            OnnxTensor lrT = OnnxTensor.createTensor(env, lr);
-            owned.add(lrT);
-            OnnxTensor stepT = OnnxTensor.createTensor(env, step);
-            owned.add(stepT);
+            addState(env, state, step, lr, feeds, pinned, owned);
             OnnxTensor scaleT = OnnxTensor.createTensor(env, (float) gradScale);
             owned.add(scaleT);
-            feeds.put(OptimizerGraph.LR, lrT);
-            feeds.put(OptimizerGraph.STEP, stepT);
             feeds.put(OptimizerGraph.GRAD_SCALE, scaleT);
             pinned.put(OptimizerGraph.GRAD_NORM, gradNorm);
             try (OrtSession.Result r = session.run(feeds, pinned)) {
@@ -73,6 +58,26 @@ final class OptimizerStep implements AutoCloseable {
         } finally {
             owned.forEach(OnnxTensor::close);
         }
+    }
+
+    /**
+     * The optimizer graph's state feeds, shared with the fused step ({@link FusedStep}): the current adapters and
+     * moments, the next set pinned as outputs, the learning rate and step count (tensors made go into {@code owned}).
+     */
+    static void addState(OrtEnvironment env, AdapterState state, long step, double lr, Map<String, OnnxTensor> feeds,
+            Map<String, OnnxValue> pinned, List<OnnxTensor> owned) throws OrtException {
+        feeds.put(OptimizerGraph.PARAMS, state.params().flat());
+        feeds.put(OptimizerGraph.EXP_AVG, state.expAvg().flat());
+        feeds.put(OptimizerGraph.EXP_AVG_SQ, state.expAvgSq().flat());
+        pinned.put(AdapterSpec.updated(OptimizerGraph.PARAMS), state.nextParams().flat());
+        pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG), state.nextExpAvg().flat());
+        pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG_SQ), state.nextExpAvgSq().flat());
+        OnnxTensor lrT = OnnxTensor.createTensor(env, lr);
+        owned.add(lrT);
+        OnnxTensor stepT = OnnxTensor.createTensor(env, step);
+        owned.add(stepT);
+        feeds.put(OptimizerGraph.LR, lrT);
+        feeds.put(OptimizerGraph.STEP, stepT);
     }
 
     @Override

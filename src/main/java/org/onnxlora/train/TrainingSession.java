@@ -6,9 +6,6 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -226,8 +223,7 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     private OnnxTensor scalarBuffer(List<OnnxTensor> made) throws OrtException {
-        FloatBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).asFloatBuffer();
-        OnnxTensor t = OnnxTensor.createTensor(env, b, new long[0]);
+        OnnxTensor t = PinnedScalar.create(env);
         made.add(t);
         return t;
     }
