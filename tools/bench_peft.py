@@ -35,6 +35,15 @@ BASE = dict(vocab_size=50265, d_model=768, encoder_layers=6, decoder_layers=6, e
             decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072, max_position_embeddings=1024)
 
 
+def emit(result, json_out):
+    """Prints the result as one JSON object, and writes it to json_out too when given (every benchmark here)."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if json_out:
+        with open(json_out, "w") as f:
+            f.write(text + "\n")
+
+
 def bart_config(size, tiny_config):
     """The BartConfig every PyTorch benchmark here trains: the tiny fixture's config.json or bart-base's shape,
     with dropout and layer drop off (onnx-lora's training graphs have none) and no KV cache."""
@@ -262,11 +271,7 @@ def main():
         r["gpu_name"] = torch.cuda.get_device_name(0)
     if a.profile_kernels > 0:  # after the memory figures, which the profiler's buffers must not touch
         r["kernel_profile"] = kernel_profile(torch, train_step, a.profile_kernels, a.device)
-    text = json.dumps(r, indent=2)
-    print(text)
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            f.write(text + "\n")
+    emit(r, a.json_out)
 
 
 if __name__ == "__main__":

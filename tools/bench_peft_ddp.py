@@ -30,7 +30,6 @@ T0 = time.perf_counter()
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
@@ -38,7 +37,7 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_peft import bart_config  # noqa: E402  (one model configuration for every PyTorch benchmark)
+from bench_peft import bart_config, emit  # noqa: E402  (one model configuration and one result format for every PyTorch benchmark)
 
 # The machines' notes: multicast can take the host's shared GPUs out of service, so never let it on.
 NO_MULTICAST = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
@@ -277,11 +276,7 @@ def main():
     r["time_to_first_step_seconds"] = max(x["time_to_first_step_seconds"] for x in ranks)
     r["per_rank"] = [{k: v for k, v in x.items() if k not in ("step_ms", "no_sync_step_ms", "allreduce_ms")}
                      | {"step_ms_median": round(statistics.median(x["step_ms"]), 3)} for x in ranks]
-    text = json.dumps(r, indent=2)
-    print(text)
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            f.write(text + "\n")
+    emit(r, a.json_out)
 
 
 if __name__ == "__main__":

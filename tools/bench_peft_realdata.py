@@ -33,7 +33,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_peft import bart_config  # noqa: E402
+from bench_peft import bart_config, emit  # noqa: E402
 
 IGNORE = -100
 
@@ -198,11 +198,7 @@ def main():
         r["gpu_max_memory_allocated_bytes"] = torch.cuda.max_memory_allocated()
         r["gpu_max_memory_reserved_bytes"] = torch.cuda.max_memory_reserved()
         r["gpu_name"] = torch.cuda.get_device_name(0)
-    text = json.dumps(r, indent=2)
-    print(text)
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            f.write(text + "\n")
+    emit(r, a.json_out)
 
 
 if __name__ == "__main__":
