@@ -13,15 +13,16 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.onnxlora.graph.Attrs;
+import org.onnxlora.graph.ValueInfos;
 import org.onnxlora.io.Json;
+import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.AttributeProto;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.OperatorSetIdProto;
 import org.onnxlora.proto.Onnx.TensorProto;
-import org.onnxlora.proto.Onnx.TensorShapeProto;
-import org.onnxlora.proto.Onnx.TypeProto;
 import org.onnxlora.proto.Onnx.ValueInfoProto;
 import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.GpuMemory;
@@ -148,51 +149,38 @@ public final class MemoryFloor {
         String x = "x";
         String w = "w";
         if (type != FLOAT) {
-            nodes.add(node("Cast", List.of("x"), "xc", to(type)));
-            nodes.add(node("Cast", List.of("w"), "wc", to(type)));
+            nodes.add(node("Cast", List.of("x"), "xc", Attrs.i("to", type)));
+            nodes.add(node("Cast", List.of("w"), "wc", Attrs.i("to", type)));
             x = "xc";
             w = "wc";
         }
         nodes.add(node("MatMul", List.of(x, w), type == FLOAT ? "y" : "yc"));
         if (type != FLOAT) {
-            nodes.add(node("Cast", List.of("yc"), "y", to(FLOAT)));
+            nodes.add(node("Cast", List.of("yc"), "y", Attrs.i("to", FLOAT)));
         }
         return model(nodes, List.of(input("x", 4096, 768), input("w", 768, 768)), 4096, 768);
     }
 
     private static ModelProto reduce(String op, long axis) {
-        NodeProto n = node(op, List.of("x", "axes"), "y", AttributeProto.newBuilder().setName("keepdims")
-                .setType(AttributeProto.AttributeType.INT).setI(1).build());
-        TensorProto axes = TensorProto.newBuilder().setName("axes").setDataType(TensorProto.DataType.INT64_VALUE)
-                .addDims(1).addInt64Data(axis).build();
+        NodeProto n = node(op, List.of("x", "axes"), "y", Attrs.i("keepdims", 1));
+        TensorProto axes = Tensors.ofLongs("axes", new long[] {1}, axis);
         ModelProto m = model(List.of(n), List.of(input("x", 4096, 768)), axis == 0 ? 1 : 4096, axis == 0 ? 768 : 1);
         return m.toBuilder().setGraph(m.getGraph().toBuilder().addInitializer(axes)).build();
     }
 
     private static ModelProto layerNorm() {
-        TensorProto scale = ones("scale", 768);
-        TensorProto bias = ones("bias", 768);
-        NodeProto n = node("LayerNormalization", List.of("x", "scale", "bias"), "y", AttributeProto.newBuilder()
-                .setName("axis").setType(AttributeProto.AttributeType.INT).setI(-1).build());
+        float[] one = new float[768];
+        java.util.Arrays.fill(one, 1f);
+        TensorProto scale = Tensors.ofFloats("scale", new long[] {768}, one);
+        TensorProto bias = Tensors.ofFloats("bias", new long[] {768}, one);
+        NodeProto n = node("LayerNormalization", List.of("x", "scale", "bias"), "y", Attrs.i("axis", -1));
         ModelProto m = model(List.of(n), List.of(input("x", 4096, 768)), 4096, 768);
         return m.toBuilder().setGraph(m.getGraph().toBuilder().addInitializer(scale).addInitializer(bias)).build();
-    }
-
-    private static TensorProto ones(String name, int n) {
-        TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(FLOAT).addDims(n);
-        for (int i = 0; i < n; i++) {
-            t.addFloatData(1f);
-        }
-        return t.build();
     }
 
     private static ModelProto single(String op, List<Long> dims) {
         long[] d = dims.stream().mapToLong(Long::longValue).toArray();
         return model(List.of(node(op, List.of("x"), "y")), List.of(input("x", d)), d);
-    }
-
-    private static AttributeProto to(int type) {
-        return AttributeProto.newBuilder().setName("to").setType(AttributeProto.AttributeType.INT).setI(type).build();
     }
 
     private static NodeProto node(String op, List<String> in, String out, AttributeProto... attrs) {
@@ -204,12 +192,7 @@ public final class MemoryFloor {
     }
 
     private static ValueInfoProto input(String name, long... dims) {
-        TensorShapeProto.Builder s = TensorShapeProto.newBuilder();
-        for (long d : dims) {
-            s.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(d));
-        }
-        return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-                TypeProto.Tensor.newBuilder().setElemType(FLOAT).setShape(s))).build();
+        return ValueInfos.tensor(name, FLOAT, java.util.Arrays.stream(dims).boxed().toArray());
     }
 
     private static ModelProto model(List<NodeProto> nodes, List<ValueInfoProto> inputs, long... outDims) {
