@@ -7,9 +7,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.onnxlora.graph.Attrs;
-import org.onnxlora.graph.Domains;
-import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.GraphPass;
 import org.onnxlora.graph.PassResult;
@@ -50,7 +47,7 @@ public final class TiedWeightPass implements GraphPass {
         List<String> changed = new ArrayList<>();
         List<PassResult.Refusal> refused = new ArrayList<>();
         for (TensorProto t : graph.getInitializerList()) {
-            if (!comparable(t) || !readOnlyAsProductOperand(g, t.getName())) {
+            if (!comparable(t) || TransposedOperands.whyItsReadersKeepIt(g, t.getName()) != null) {
                 continue;
             }
             for (TensorProto w : byShape.getOrDefault(key(t, true), List.of())) {
@@ -76,8 +73,7 @@ public final class TiedWeightPass implements GraphPass {
         }
         for (NodeProto n : graph.getNodeList()) {
             String w = n.getInputCount() == 2 ? replaced.get(n.getInput(1)) : null;
-            out.addNode(w == null ? n : n.toBuilder().setOpType("FusedMatMul").setDomain(GraphBuilder.MS_DOMAIN)
-                    .setInput(1, w).addAttribute(Attrs.i("transB", 1)).addAttribute(Attrs.f("alpha", 1f)).build());
+            out.addNode(w == null ? n : TransposedOperands.readTransposed(n, w));
         }
         return new PassResult<>(name(), out.build(), changed, refused);
     }
@@ -94,25 +90,6 @@ public final class TiedWeightPass implements GraphPass {
         long r = t.getDims(0);
         long c = t.getDims(1);
         return t.getDataType() + ":" + (transposed ? c + "x" + r : r + "x" + c);
-    }
-
-    /** Every reader is a plain MatMul taking it as its second operand (FusedMatMul's transB covers exactly that). */
-    private static boolean readOnlyAsProductOperand(GraphIndex g, String value) {
-        List<Integer> readers = g.consumersOf(value);
-        if (readers.isEmpty()) {
-            return false;
-        }
-        for (int i : readers) {
-            if (i < 0) {
-                return false; // a subgraph reads it
-            }
-            NodeProto n = g.node(i);
-            if (!Domains.isOp(n, "MatMul") || n.getInputCount() != 2 || !n.getInput(1).equals(value)
-                    || n.getInput(0).equals(value)) {
-                return false;
-            }
-        }
-        return true;
     }
 
     /** {@code t[i][j] == w[j][i]} for every element, compared as bits. */

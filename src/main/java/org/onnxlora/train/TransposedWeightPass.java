@@ -6,7 +6,6 @@ import java.util.List;
 import java.util.Set;
 import org.onnxlora.graph.Attrs;
 import org.onnxlora.graph.Domains;
-import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.GraphPass;
 import org.onnxlora.graph.PassResult;
@@ -45,7 +44,7 @@ public final class TransposedWeightPass implements GraphPass {
             if (!isWeightTranspose(g, n)) {
                 continue;
             }
-            String whyNot = otherReader(g, n.getOutput(0));
+            String whyNot = TransposedOperands.whyItStays(g, n.getOutput(0));
             if (whyNot == null) {
                 dropped.add(n.getOutput(0));
                 changed.add(n.getInput(0));
@@ -63,8 +62,7 @@ public final class TransposedWeightPass implements GraphPass {
             }
             if (n.getOpType().equals("MatMul") && n.getInputCount() == 2 && dropped.contains(n.getInput(1))) {
                 NodeProto t = g.node(g.producerOf(n.getInput(1)));
-                out.addNode(n.toBuilder().setOpType("FusedMatMul").setDomain(GraphBuilder.MS_DOMAIN)
-                        .setInput(1, t.getInput(0)).addAttribute(Attrs.i("transB", 1)).addAttribute(Attrs.f("alpha", 1f)));
+                out.addNode(TransposedOperands.readTransposed(n, t.getInput(0)));
                 continue;
             }
             out.addNode(n);
@@ -79,26 +77,5 @@ public final class TransposedWeightPass implements GraphPass {
         TensorProto w = g.initializer(n.getInput(0));
         long[] perm = Attrs.getInts(n, "perm");
         return w.getDimsCount() == 2 && (perm == null || (perm[0] == 1 && perm[1] == 0));
-    }
-
-    /** Why the transposed weight {@code value} must stay, or null when every reader is a MatMul's B. */
-    private static String otherReader(GraphIndex g, String value) {
-        if (g.isGraphOutput(value)) {
-            return "the transposed weight is a graph output";
-        }
-        List<Integer> consumers = g.consumersOf(value);
-        if (consumers.isEmpty()) {
-            return "nothing reads the transposed weight";
-        }
-        for (int c : consumers) {
-            if (c < 0) {
-                return "a subgraph reads the transposed weight";
-            }
-            NodeProto m = g.node(c);
-            if (!Domains.isOp(m, "MatMul") || !m.getInput(1).equals(value) || m.getInput(0).equals(value)) {
-                return "read by " + GraphIndex.describe(m) + ", not only as a MatMul's second input";
-            }
-        }
-        return null;
     }
 }
