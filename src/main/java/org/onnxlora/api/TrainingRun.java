@@ -220,7 +220,7 @@ public final class TrainingRun {
                 SharedExternalData data = TrainingSetup.compile(patched, o.compiler(), artifacts).frozenWeights();
                 if (folder != null) {
                     // merge and export-adapter fold the run's adapters into every file of this patched folder
-                    run.writeModelFolder(patchedFolder::save);
+                    start.writeModelFolder(patchedFolder::save);
                 } else {
                     // the patched model of the run, sharing the artifacts' copy of the frozen weights
                     ModelIO.save(data.reference(patched, dir), run.model(), ModelIO.ExternalData.NEVER);

@@ -227,10 +227,12 @@ public final class RunDirectory {
     /**
      * Writes the run's patched Optimum folder ({@link #modelFolder}) with {@code write}, into a sibling first and
      * renamed into place, so that a killed set-up leaves no half-written folder that a resumed run would take for
-     * the model. What an interrupted set-up of an older version left there is replaced.
+     * the model. What an interrupted set-up of an older version left there is replaced, unless it is one of
+     * {@code inputs} (refused, as {@link #deleteSetup} refuses).
      */
-    public void writeModelFolder(java.util.function.Consumer<Path> write) {
+    public void writeModelFolder(java.util.function.Consumer<Path> write, Collection<Path> inputs) {
         Path partial = dir.resolve(MODEL_FOLDER + ".partial");
+        OutputGuard.checkDeletable(List.of(partial, modelFolder()).stream().filter(Files::exists).toList(), inputs);
         try {
             if (Files.exists(partial)) {
                 FileTrees.delete(partial);

@@ -228,6 +228,11 @@ public final class RunStart implements AutoCloseable {
         return new Plan(checkpoint == null ? 0 : checkpointStep, checkpoint, finished, needsSetup);
     }
 
+    /** Writes the run's patched Optimum folder whole ({@link RunDirectory#writeModelFolder}), never over an input. */
+    public void writeModelFolder(java.util.function.Consumer<Path> write) {
+        run.writeModelFolder(write, inputs);
+    }
+
     /** Messages for the user gathered so far (warnings and what was cleaned or replaced); clears them. */
     public List<String> takeNotes() {
         List<String> out = List.copyOf(notes);

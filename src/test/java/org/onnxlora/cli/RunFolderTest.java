@@ -303,4 +303,30 @@ class RunFolderTest {
         assertArrayEquals(weights, Files.readAllBytes(run.resolve("artifacts/frozen_weights.data")));
         assertArrayEquals(Files.readAllBytes(Fixtures.tokenizer()), Files.readAllBytes(tok));
     }
+
+    @Test
+    void theRunsModelFolderIsNeverRewrittenOverAnInput() throws IOException {
+        Path run = Files.createDirectories(tmp.resolve("folder-over-input"));
+        Path model = Files.createDirectories(run.resolve("model"));
+        Files.writeString(model.resolve("encoder_model.onnx"), "the user's");
+        org.onnxlora.run.RunDirectory dir = org.onnxlora.run.RunDirectory.at(run);
+        org.onnxlora.OnnxLoraException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.onnxlora.OnnxLoraException.class, () -> dir.writeModelFolder(out -> {
+                    throw new AssertionError("nothing may be written");
+                }, List.of(model)));
+        assertTrue(e.getMessage().contains("would be deleted"), e.getMessage());
+        assertEquals("the user's", Files.readString(model.resolve("encoder_model.onnx")));
+
+        // not an input: a leftover is replaced by what was written whole, and no partial folder stays
+        dir.writeModelFolder(out -> {
+            try {
+                Files.createDirectories(out);
+                Files.writeString(out.resolve("encoder_model.onnx"), "patched");
+            } catch (IOException x) {
+                throw new java.io.UncheckedIOException(x);
+            }
+        }, List.of());
+        assertEquals("patched", Files.readString(model.resolve("encoder_model.onnx")));
+        assertFalse(Files.exists(run.resolve("model.partial")));
+    }
 }
