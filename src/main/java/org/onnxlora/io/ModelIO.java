@@ -59,6 +59,14 @@ public final class ModelIO {
         return resolveExternalData(model, path.toAbsolutePath().getParent());
     }
 
+    /**
+     * The model as stored: its external data stays a reference to its file, for a rewrite of the graph
+     * alone that is saved, or handed to ONNX Runtime, beside that file.
+     */
+    public static ModelProto loadKeepingExternalData(Path path) {
+        return parse(path);
+    }
+
     private static ModelProto parse(Path path) {
         long size;
         try {

@@ -21,7 +21,8 @@ import org.onnxlora.Setting;
  * @param profilePrefix write an ORT profile (JSON, per-node times) starting with this path (null = none)
  * @param cudaOptions extra CUDA provider options ({@code arena_extend_strategy}, {@code gpu_mem_limit}, ...),
  *     applied after onnx-lora's own; {@code session.*} keys are session configuration entries and
- *     {@code enable_mem_pattern} the memory-pattern switch, for any device
+ *     {@code enable_mem_pattern} the memory-pattern switch, for any device; {@code head_copies} chooses how
+ *     CPU sessions copy attention heads ({@link #HEAD_COPIES})
  * @param gpuMemory a named set of those settings ({@link GpuMemory}; null = {@link GpuMemory#AUTO}, the device's
  *     default), overridden key by key by {@code cudaOptions}
  */
@@ -107,7 +108,16 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
      * options (session entries and the memory pattern apply to every device).
      */
     public void requireApplicable() {
+        String copies = settings().get(HEAD_COPIES);
+        if (copies != null && !copies.equals(GATHER) && !copies.equals(TRANSPOSE)) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, HEAD_COPIES + " must be "
+                    + GATHER + " or " + TRANSPOSE + ", not '" + copies + "'");
+        }
         if (device.kind() == Device.Kind.CUDA) {
+            if (copies != null) {
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "'" + HEAD_COPIES
+                        + "' applies to CPU sessions; this session runs on " + device);
+            }
             return;
         }
         if (gpuMemory == GpuMemory.LEAN) {
@@ -117,14 +127,28 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
         for (String k : new TreeMap<>(cudaOptions).keySet()) {
             if (!isSessionSetting(k)) {
                 throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "'" + k + "' is a CUDA provider"
-                        + " option and does nothing on " + device + "; on the CPU only session.* entries and "
-                        + MEMORY_PATTERN + " apply");
+                        + " option and does nothing on " + device + "; on the CPU only session.* entries, "
+                        + MEMORY_PATTERN + " and " + HEAD_COPIES + " apply");
             }
         }
     }
 
     private static boolean isSessionSetting(String key) {
-        return key.startsWith(SESSION_PREFIX) || key.equals(MEMORY_PATTERN);
+        return key.startsWith(SESSION_PREFIX) || key.equals(MEMORY_PATTERN) || key.equals(HEAD_COPIES);
+    }
+
+    /**
+     * Key of {@link #cudaOptions} that says how a CPU session copies attention heads: {@value #GATHER} (the
+     * default: a Gather on the intra-op threads, {@code train.HeadCopyPass}) or {@value #TRANSPOSE} (ORT's
+     * one-threaded Transpose, as the graph was compiled), to measure one against the other.
+     */
+    public static final String HEAD_COPIES = "head_copies";
+    public static final String GATHER = "gather";
+    public static final String TRANSPOSE = "transpose";
+
+    /** Whether CPU sessions should copy attention heads with a Gather ({@link #HEAD_COPIES}). */
+    public boolean headCopiesByGather() {
+        return device.kind() == Device.Kind.CPU && !TRANSPOSE.equals(settings().get(HEAD_COPIES));
     }
 
     /** Key of {@link #cudaOptions} that turns ORT's memory-pattern planning on (1) or off (0) instead. */

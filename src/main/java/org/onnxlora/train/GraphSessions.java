@@ -18,6 +18,8 @@ import org.onnxlora.runtime.Sessions;
  * ({@code PREFIX_training}, {@code PREFIX_optimizer}, {@code PREFIX_eval}).
  */
 final class GraphSessions {
+    /** Where ONNX Runtime looks for the external data of a model given as bytes. */
+    private static final String EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path";
     private final RuntimeOptions options;
     private final FrozenWeights frozen;
 
@@ -26,10 +28,18 @@ final class GraphSessions {
         this.frozen = frozen;
     }
 
-    /** A forward graph from its file, so ONNX Runtime resolves its external data; frozen weights shared. */
+    /**
+     * A forward graph from its file, so ONNX Runtime resolves its external data; frozen weights shared. On
+     * the CPU, the graph as {@link CpuGraphs} rewrites it, its external data still read beside {@code file}.
+     */
     OrtSession openWithFrozen(Path file, String what) {
         try (SessionOptions so = Sessions.options(profiled(what))) {
             frozen.addTo(so);
+            ModelProto cpu = options.headCopiesByGather() ? CpuGraphs.rewritten(file) : null;
+            if (cpu != null) {
+                so.addConfigEntry(EXTERNAL_DATA_FOLDER, file.toAbsolutePath().getParent().toString());
+                return Sessions.env().createSession(cpu.toByteArray(), so);
+            }
             return Sessions.env().createSession(file.toString(), so);
         } catch (OrtException e) {
             throw new OnnxLoraException(ErrorCode.RUNTIME, "ONNX Runtime cannot load the " + what + " graph: "

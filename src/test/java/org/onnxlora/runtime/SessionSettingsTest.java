@@ -2,6 +2,7 @@ package org.onnxlora.runtime;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.onnxruntime.OrtSession.SessionOptions;
 import java.util.Map;
@@ -36,6 +37,25 @@ class SessionSettingsTest {
             assertEquals("0", entries.get("session.intra_op.allow_spinning"));
             assertEquals(null, entries.get("arena_extend_strategy"));
         }
+    }
+
+    @Test
+    void headCopiesAreACpuChoiceBetweenGatherAndTranspose() {
+        assertEquals(true, RuntimeOptions.defaults().headCopiesByGather(), "the default on the CPU");
+        RuntimeOptions t = RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.HEAD_COPIES, "transpose"));
+        t.requireApplicable();
+        assertEquals(false, t.headCopiesByGather());
+        assertEquals(Map.of("use_tf32", "0"), t.effectiveCudaOptions(), "not a provider option");
+        assertEquals(Map.of(), t.sessionConfigEntries(), "nor a session entry");
+        assertEquals(false, RuntimeOptions.defaults().withDevice(Device.parse("cuda")).headCopiesByGather());
+        OnnxLoraException onCuda = assertThrows(OnnxLoraException.class, () -> RuntimeOptions.defaults()
+                .withDevice(Device.parse("cuda")).withCudaOptions(Map.of(RuntimeOptions.HEAD_COPIES, "gather"))
+                .requireApplicable());
+        assertEquals(ErrorCode.BAD_ARGUMENT, onCuda.code());
+        assertTrue(onCuda.getMessage().contains("CPU sessions"), onCuda.getMessage());
+        OnnxLoraException bad = assertThrows(OnnxLoraException.class, () -> RuntimeOptions.defaults()
+                .withCudaOptions(Map.of(RuntimeOptions.HEAD_COPIES, "einsum")).requireApplicable());
+        assertTrue(bad.getMessage().contains("gather or transpose, not 'einsum'"), bad.getMessage());
     }
 
     @Test
