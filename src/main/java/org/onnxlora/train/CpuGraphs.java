@@ -1,24 +1,39 @@
 package org.onnxlora.train;
 
 import java.nio.file.Path;
+import java.util.List;
+import org.onnxlora.graph.GraphBuilder;
+import org.onnxlora.graph.GraphPass;
 import org.onnxlora.graph.PassResult;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
+import org.onnxlora.proto.Onnx.OperatorSetIdProto;
 
 /**
  * What a CPU session runs in place of a stored training, step or eval graph: the same graph with the
- * rewrites that pay only on ONNX Runtime's CPU provider ({@link HeadCopyPass}). The artifacts stay
+ * rewrites that pay only on ONNX Runtime's CPU provider ({@link #PASSES}). The artifacts stay
  * device-neutral, so a run folder trains on either device; the CPU copy lives in memory only, its
  * frozen weights still read from the artifacts' data file.
  */
 final class CpuGraphs {
     private CpuGraphs() {}
 
+    /** In this order: the key transposes become head splits, which become Gathers. */
+    static final List<GraphPass> PASSES = List.of(new TransposeIntoProductsPass(), new HeadCopyPass());
+
     /** The rewritten model of {@code file}, or null when no rewrite applies to it. */
     static ModelProto rewritten(Path file) {
         ModelProto stored = ModelIO.loadKeepingExternalData(file);
-        PassResult<GraphProto> r = new HeadCopyPass().apply(stored.getGraph());
-        return r.isChanged() ? stored.toBuilder().setGraph(r.output()).build() : null;
+        List<PassResult<GraphProto>> r = GraphPass.chain(stored.getGraph(), PASSES);
+        if (r.stream().noneMatch(PassResult::isChanged)) {
+            return null;
+        }
+        ModelProto.Builder m = stored.toBuilder().setGraph(r.get(r.size() - 1).output());
+        boolean imported = m.getOpsetImportList().stream().anyMatch(o -> o.getDomain().equals(GraphBuilder.MS_DOMAIN));
+        if (!imported) { // the products the first pass makes fused
+            m.addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(GraphBuilder.MS_DOMAIN).setVersion(1));
+        }
+        return m.build();
     }
 }

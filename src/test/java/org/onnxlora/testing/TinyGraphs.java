@@ -61,6 +61,14 @@ public final class TinyGraphs {
         return this;
     }
 
+    /** A node of {@code domain} (e.g. com.microsoft's FusedMatMul). */
+    public TinyGraphs node(String domain, String op, String name, List<String> in, List<String> out,
+            org.onnxlora.proto.Onnx.AttributeProto... attrs) {
+        node(op, name, in, out, attrs);
+        g.setNode(g.getNodeCount() - 1, g.getNode(g.getNodeCount() - 1).toBuilder().setDomain(domain));
+        return this;
+    }
+
     /** {@code /<path as slashes>/MatMul} + bias Add, TorchScript style; returns the output value. */
     public String linear(String input, String modulePath, long in, long out, int dataType, String weightName) {
         String scope = "/" + modulePath.replace("layers.", "layers#").replace('.', '/').replace('#', '.');

@@ -33,6 +33,27 @@ final class PassOrt {
         }
     }
 
+    /** Runs {@code m} on several float inputs (name → values, name → shape) and returns {@code output}. */
+    static float[] runMany(ModelProto m, Map<String, float[]> inputs, Map<String, long[]> shapes, String output)
+            throws Exception {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        java.util.Map<String, OnnxTensor> feeds = new java.util.HashMap<>();
+        try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
+            o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
+            for (var e : inputs.entrySet()) {
+                feeds.put(e.getKey(), OnnxTensor.createTensor(env, FloatBuffer.wrap(e.getValue()), shapes.get(e.getKey())));
+            }
+            try (OrtSession s = env.createSession(m.toByteArray(), o); OrtSession.Result r = s.run(feeds)) {
+                FloatBuffer f = ((OnnxTensor) r.get(output).orElseThrow()).getFloatBuffer();
+                float[] out = new float[f.remaining()];
+                f.get(out);
+                return out;
+            }
+        } finally {
+            feeds.values().forEach(OnnxTensor::close);
+        }
+    }
+
     static float maxAbs(float[] a, float[] b) {
         if (a.length != b.length) {
             throw new AssertionError(a.length + " vs " + b.length + " values");
