@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A CPU rehearsal of run-on-device.sh's issue 11 phases for the next GPU call (cpu16, cpu2, layout, datascale
-# with DS_MODEL="tiny base"), from the repository root, so that the GPU run works the first time: lays out the
+# with DS_MODEL="base tiny"), from the repository root, so that the GPU run works the first time: lays out the
 # bundle's extra/ folder (what build-bundle.sh carries) with links into this checkout and runs the phases on the
 # CPU with few steps, then prints summary.md.
 #
@@ -44,6 +44,6 @@ elif [ -n "$real_base" ] && [ -f "$base.standin" ]; then
 fi
 # few steps, small corpora; every row pinned to cores this machine lacks runs unpinned (run-on-device.sh's pinned)
 BUNDLE=$b WORK=$scratch/work OUT=$scratch/out PY=$py GPU_CORES= TMO=600 \
-  DS_DEVICE=cpu DS_MODEL="tiny base" DS_SIZES=3000 DS_ROUNDS=2 DS_STEPS=6 DS_WARMUP=2 DS_WARMUP_STEPS=2 DS_THREADS=2 \
+  DS_DEVICE=cpu DS_MODEL="base tiny" DS_SIZES=3000 DS_ROUNDS=2 DS_STEPS=6 DS_WARMUP=2 DS_WARMUP_STEPS=2 DS_THREADS=2 \
   LAYOUT_THREADS="1 2" LAYOUT_REPS=10 \
   bash "$root/tools/gpu/run-on-device.sh" $phases

@@ -205,7 +205,9 @@ def table(a):
         parts = name.split("_")
         variant = parts[3] if len(parts) > 3 else ""
         tool = r.get("tool", "onnx-lora") + (f" ({variant})" if variant else "")
-        size = r.get("size") or ("base" if r.get("model_weight_bytes", 0) > 100e6 else "tiny")
+        # the row's name says the size where it follows TOOL_SIZE_DEVICE (a stand-in model may weigh anything)
+        size = r.get("size") or (parts[1] if len(parts) > 2 and parts[1] in ("tiny", "base", "large") else
+                                 "base" if r.get("model_weight_bytes", 0) > 100e6 else "tiny")
         dev = r.get("device", "?")
         dev = "cuda" if dev.startswith("cuda") else "cpu"
         rows.append({"name": name, "variant": variant, "tool": tool, "size": size, "device": dev,

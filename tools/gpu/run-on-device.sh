@@ -327,11 +327,12 @@ datascale_model() {
       local t1=$(date +%s%N)
       echo "$(( (t1 - t0) / 1000000 ))" > "$out.wall_ms"
       echo "$(( t0 / 1000000 )) $(( t1 / 1000000 ))" > "$out.window"
+      cp "$out/metrics.jsonl" "$rd/$name-r$r.metrics.jsonl" 2>/dev/null
+      cp "$out.json" "$out.wall_ms" "$out.window" "$rd/" 2>/dev/null
     done
+    pack  # a call cut short at its limit still returns the rounds finished so far
   done
   [ -n "$clk" ] && { kill "$clk" 2> /dev/null; wait "$clk" 2> /dev/null; }
-  for f in "$d"/runs/*-r*; do [ -d "$f" ] && cp "$f/metrics.jsonl" "$rd/$(basename "$f").metrics.jsonl"; done
-  cp "$d"/runs/*.json "$d"/runs/*.wall_ms "$d"/runs/*.window "$rd/" 2>/dev/null
   local ck=(); [ -s "$rd/clocks.csv" ] && ck=(--clocks "$rd/clocks.csv")
   { echo "datascale, $size model on $dev: $steps steps a run, the first ${DS_WARMUP:-20} left out, $rounds rounds"
     echo
