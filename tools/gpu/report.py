@@ -10,7 +10,8 @@
                                                    the padded shapes a train run met most often (BxS+T per line)
   report.py realdata RESULTS_DIR [--warmup N]      real-data table: train vs PEFT, and train vs bench-train per shape
   report.py datascale RUNS_DIR --rounds R [--warmup N] [--clocks CSV] FILE...
-                                                   start-up and step time of train runs NAME-rR on each FILE
+                                                   start-up and step time of train runs NAME-rR on each FILE, and
+                                                   their spread over the files (step, per padded token, per shape)
   report.py multi MULTI_DIR [--warmup N]           issue 15: train --devices on 1/2/4 GPUs against PEFT DDP, and
                                                    the N-GPU vs gradient-accumulation equivalence
   report.py floor RESULTS_DIR                      GPU memory stage by stage before any model: ORT vs PyTorch
@@ -452,18 +453,20 @@ def spread(xs):
 def datascale(a):
     """One row per data file: start-up of the cache miss (round 1) and hits, median step, step per padded token,
     the padded tokens of a median step, and with --clocks the GPU's SM clock during the runs; then the spread of
-    the per-size medians against the issue's 5 % (step time and step per padded token, each on its own line)."""
+    the per-size medians against the issue's 5 % (step time and step per padded token, each on its own line) and
+    of a shape-matched ratio to the first file (the median over shared padded shapes of the per-shape medians)."""
     clocks = read_clocks(a.clocks) if a.clocks else []
     print("| rows | start-up s, cache miss (round 1) | start-up s, cache hit: median (range) | median step ms: median "
           "over all rounds (range) | median step µs per padded token: median (range) | timed steps per run "
           "| timed steps in all | padded tokens a step: median |" + (" SM MHz during the runs: median (min) |" if clocks else ""))
     print("|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if clocks else ""))
-    size_step, size_tok = {}, {}
+    size_step, size_tok, size_shapes = {}, {}, {}
     for f in a.files:
         name = os.path.basename(f)[:-len(".jsonl")]
         with open(f) as fh:
             rows = sum(1 for _ in fh)
         start, step, per_tok, padded, n, total, mhz = [], [], [], [], 0, 0, []
+        by_shape = collections.defaultdict(list)
         for r in range(1, a.rounds + 1):
             base = os.path.join(a.dir, f"{name}-r{r}")
             summary = read_json(base + ".json")
@@ -478,6 +481,9 @@ def datascale(a):
             step.append(median([e["step_seconds"] for e in ev]) * 1000)
             per_tok.append(median([e["step_seconds"] / e["padded_tokens"] for e in ev]) * 1e6)
             padded.extend(e["padded_tokens"] for e in ev)
+            for e in ev:
+                if "," not in e.get("padded_shape", ","):
+                    by_shape[e["padded_shape"]].append(e["step_seconds"] * 1000)
             if clocks and os.path.exists(base + ".window"):
                 with open(base + ".window") as fh:
                     lo, hi = map(int, fh.read().split())
@@ -489,7 +495,7 @@ def datascale(a):
         clock = ""
         if clocks:
             clock = f" {median(mhz):.0f} ({min(mhz):.0f}) |" if mhz else " |"
-        size_step[rows], size_tok[rows] = median(step), median(per_tok)
+        size_step[rows], size_tok[rows], size_shapes[rows] = median(step), median(per_tok), by_shape
         print(f"| {rows} | {start[0]:.1f} | {median(hs):.1f} ({min(hs):.1f}-{max(hs):.1f}) "
               f"| {median(step):.2f} ({min(step):.2f}-{max(step):.2f}) "
               f"| {median(per_tok):.3f} ({min(per_tok):.3f}-{max(per_tok):.3f}) | {n} | {total} "
@@ -505,6 +511,21 @@ def datascale(a):
             digits = 2 if unit == "ms" else 3
             print(f"- spread over sizes of the {label}: **{s:.1f} %**, {by[lo]:,.{digits}f} {unit} at {lo:,} rows to "
                   f"{by[hi]:,.{digits}f} {unit} at {hi:,} rows; target within 5 %: **{'met' if s <= 5 else 'missed'}**")
+        # the same padded shape at every size: what is left of a size's step is what the data's size costs, with
+        # neither the batch mix (which shapes a run's steps happen to have) nor the padding
+        ref = next(iter(size_shapes))
+        shared = [sh for sh in size_shapes[ref]
+                  if all(len(size_shapes[r].get(sh, ())) >= 3 for r in size_shapes)]
+        if shared:
+            ratio = {r: median([median(size_shapes[r][sh]) / median(size_shapes[ref][sh]) for sh in shared])
+                     for r in size_shapes}
+            s = spread(list(ratio.values()))
+            cells = ", ".join(f"{r:,} rows {v:.3f}×" for r, v in ratio.items() if r != ref)
+            print(f"- shape-matched, per padded shape that every size met at least 3 times ({len(shared)} shapes), "
+                  f"each size's median step at that shape against {ref:,} rows', median over the shapes: {cells}; "
+                  f"spread **{s:.1f} %**; target within 5 %: **{'met' if s <= 5 else 'missed'}**")
+        else:
+            print("- shape-matched: no padded shape that every size met at least 3 times (too few steps a run)")
     return 0
 
 

@@ -271,8 +271,10 @@ phase_memory() {
 # run. Before the first timed run a throwaway run (DS_WARMUP_STEPS: tiny 1500, base 200 steps, no cache) brings
 # the GPU to its steady clocks; nvidia-smi samples the SM clock every 250 ms throughout, and each run's window
 # (.window: start and end, epoch ms) lets report.py give the clock during it. Start-up (process wall minus the
-# training loop), the median step and the median step per padded token per size, and the spread of both over
-# the sizes, in datascale.md (tiny) / datascale-base.md, runs in results/datascale/ / results/datascale-base/.
+# training loop), the median step and the median step per padded token per size, the spread of both over the
+# sizes, and a shape-matched ratio (each size's median step per padded shape against the smallest corpus's: 300
+# timed steps sample the batch mix of a corpus so loosely that the plain median moves ~10 % between samples),
+# in datascale.md (tiny) / datascale-base.md, runs in results/datascale/ / results/datascale-base/.
 # ~3 min tiny, ~4 min base on the H200.
 phase_datascale() {
   local m
