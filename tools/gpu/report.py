@@ -10,13 +10,15 @@
                                                    the padded shapes a train run met most often (BxS+T per line)
   report.py realdata RESULTS_DIR [--warmup N]      real-data table: train vs PEFT, and train vs bench-train per shape
   report.py datascale RUNS_DIR --rounds R [--warmup N] [--clocks CSV] FILE...
-                                                   start-up and step time of train runs NAME-rR on each FILE
+                                                   start-up and step time of train runs NAME-rR on each FILE, and
+                                                   their spread over the files (step, per padded token, per shape)
   report.py multi MULTI_DIR [--warmup N]           issue 15: train --devices on 1/2/4 GPUs against PEFT DDP, and
                                                    the N-GPU vs gradient-accumulation equivalence
   report.py floor RESULTS_DIR                      GPU memory stage by stage before any model: ORT vs PyTorch
   report.py kprof RESULTS_DIR                      each missed row's step by kind of work, both tools
   report.py threads RESULTS_DIR [--warmup N]       tiny CUDA steps per --threads value, every round
   report.py rows RESULTS_DIR [--prefix P]          bench-P*.json by name: tokens/s, step, peak GPU memory
+  report.py layout LAYOUT.jsonl                    head split/merge on ORT's CPU: Transpose vs Gather per thread count
 """
 import argparse
 import collections
@@ -204,7 +206,9 @@ def table(a):
         parts = name.split("_")
         variant = parts[3] if len(parts) > 3 else ""
         tool = r.get("tool", "onnx-lora") + (f" ({variant})" if variant else "")
-        size = r.get("size") or ("base" if r.get("model_weight_bytes", 0) > 100e6 else "tiny")
+        # the row's name says the size where it follows TOOL_SIZE_DEVICE (a stand-in model may weigh anything)
+        size = r.get("size") or (parts[1] if len(parts) > 2 and parts[1] in ("tiny", "base", "large") else
+                                 "base" if r.get("model_weight_bytes", 0) > 100e6 else "tiny")
         dev = r.get("device", "?")
         dev = "cuda" if dev.startswith("cuda") else "cpu"
         rows.append({"name": name, "variant": variant, "tool": tool, "size": size, "device": dev,
@@ -237,6 +241,18 @@ def table(a):
             g = f"{o['gpu_proc'] / p['gpu_proc']:.2f}"
         d = "CUDA" if k[1] == "cuda" else f"CPU {k[2]} thr"
         print(f"| {k[0]} | {d} | {o['tok_s'] / p['tok_s']:.2f} | {g} |")
+    # onnx-lora's variant rows (ol_SIZE_DEV_VARIANT) against PEFT's row of the same variant where there is one
+    # (tf32, bf16), else its plain row; the device column names the variant
+    pfv = {key(x) + (x["variant"],): x for x in rows if x["name"].startswith("peft_")}
+    for o in sorted((x for x in rows if x["name"].startswith("ol_") and x["variant"] and x["tok_s"]),
+                    key=lambda x: (x["size"], x["device"], -(x["threads"] or 0), x["variant"])):
+        p = pfv.get(key(o) + (o["variant"],)) or pf.get(key(o))
+        if not p or not p["tok_s"]:
+            continue
+        g = f"{o['gpu_proc'] / p['gpu_proc']:.2f}" if o["gpu_proc"] and p["gpu_proc"] else ""
+        d = "CUDA" if o["device"] == "cuda" else f"CPU {o['threads']} thr"
+        vs = f", vs PEFT ({p['variant']})" if p["variant"] else ""
+        print(f"| {o['size']} | {d} ({o['variant']}{vs}) | {o['tok_s'] / p['tok_s']:.2f} | {g} |")
     return 0
 
 
@@ -429,47 +445,138 @@ def memory(a):
     return 0
 
 
+def spread(xs):
+    """How far apart values are, in percent of the smallest: (max - min) / min."""
+    return (max(xs) - min(xs)) / min(xs) * 100
+
+
 def datascale(a):
     """One row per data file: start-up of the cache miss (round 1) and hits, median step, step per padded token,
-    and with --clocks the GPU's SM clock during the runs."""
+    the padded tokens of a median step, and with --clocks the GPU's SM clock during the runs; then the spread of
+    the per-size medians against the issue's 5 % (step time and step per padded token, each on its own line) and
+    of a shape-matched ratio to the first file (the median over shared padded shapes of the per-shape medians)."""
     clocks = read_clocks(a.clocks) if a.clocks else []
     print("| rows | start-up s, cache miss (round 1) | start-up s, cache hit: median (range) | median step ms: median "
           "over all rounds (range) | median step µs per padded token: median (range) | timed steps per run "
-          "| timed steps in all |" + (" SM MHz during the runs: median (min) |" if clocks else ""))
-    print("|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if clocks else ""))
+          "| timed steps in all | padded tokens a step: median |" + (" SM MHz during the runs: median (min) |" if clocks else ""))
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if clocks else ""))
+    size_step, size_tok, size_shapes = {}, {}, {}
     for f in a.files:
         name = os.path.basename(f)[:-len(".jsonl")]
         with open(f) as fh:
             rows = sum(1 for _ in fh)
-        start, step, per_tok, n, total, mhz = [], [], [], 0, 0, []
+        start, step, per_tok, padded, n, total, mhz = [], [], [], [], 0, 0, []
+        by_shape = collections.defaultdict(list)
         for r in range(1, a.rounds + 1):
             base = os.path.join(a.dir, f"{name}-r{r}")
             summary = read_json(base + ".json")
-            if not summary:
+            ev = train_steps(os.path.join(base, "metrics.jsonl"), a.warmup) if summary else []
+            if not ev:
                 continue
             with open(base + ".wall_ms") as fh:
                 wall = int(fh.read()) / 1000
-            ev = train_steps(os.path.join(base, "metrics.jsonl"), a.warmup)
             n = len(ev)
             total += n
             start.append(wall - summary["seconds"])
             step.append(median([e["step_seconds"] for e in ev]) * 1000)
             per_tok.append(median([e["step_seconds"] / e["padded_tokens"] for e in ev]) * 1e6)
+            padded.extend(e["padded_tokens"] for e in ev)
+            for e in ev:
+                if "," not in e.get("padded_shape", ","):
+                    by_shape[e["padded_shape"]].append(e["step_seconds"] * 1000)
             if clocks and os.path.exists(base + ".window"):
                 with open(base + ".window") as fh:
                     lo, hi = map(int, fh.read().split())
                 mhz.extend(m for t, m in clocks if lo <= t <= hi)
         if not start:
-            print(f"| {rows} | missing | | | | | |" + (" |" if clocks else ""))
+            print(f"| {rows} | missing | | | | | | |" + (" |" if clocks else ""))
             continue
         hs = start[1:] or start
         clock = ""
         if clocks:
             clock = f" {median(mhz):.0f} ({min(mhz):.0f}) |" if mhz else " |"
+        size_step[rows], size_tok[rows], size_shapes[rows] = median(step), median(per_tok), by_shape
         print(f"| {rows} | {start[0]:.1f} | {median(hs):.1f} ({min(hs):.1f}-{max(hs):.1f}) "
               f"| {median(step):.2f} ({min(step):.2f}-{max(step):.2f}) "
-              f"| {median(per_tok):.3f} ({min(per_tok):.3f}-{max(per_tok):.3f}) | {n} | {total} |{clock}")
+              f"| {median(per_tok):.3f} ({min(per_tok):.3f}-{max(per_tok):.3f}) | {n} | {total} "
+              f"| {median(padded):,.0f} |{clock}")
+    if len(size_step) > 1:
+        print()
+        for label, by, unit in (("median step (the target's measure)", size_step, "ms"),
+                                ("median step per padded token (the corpora's batches differ in padded size; the "
+                                 "fairer measure where the step's cost follows its tokens, as when GPU-bound)",
+                                 size_tok, "µs")):
+            lo, hi = min(by, key=by.get), max(by, key=by.get)
+            s = spread(list(by.values()))
+            digits = 2 if unit == "ms" else 3
+            print(f"- spread over sizes of the {label}: **{s:.1f} %**, {by[lo]:,.{digits}f} {unit} at {lo:,} rows to "
+                  f"{by[hi]:,.{digits}f} {unit} at {hi:,} rows; target within 5 %: **{'met' if s <= 5 else 'missed'}**")
+        # the same padded shape at every size: what is left of a size's step is what the data's size costs, with
+        # neither the batch mix (which shapes a run's steps happen to have) nor the padding
+        ref = next(iter(size_shapes))
+        shared = [sh for sh in size_shapes[ref]
+                  if all(len(size_shapes[r].get(sh, ())) >= 3 for r in size_shapes)]
+        if shared:
+            ratio = {r: median([median(size_shapes[r][sh]) / median(size_shapes[ref][sh]) for sh in shared])
+                     for r in size_shapes}
+            s = spread(list(ratio.values()))
+            cells = ", ".join(f"{r:,} rows {v:.3f}×" for r, v in ratio.items() if r != ref)
+            print(f"- shape-matched, per padded shape that every size met at least 3 times ({len(shared)} shapes), "
+                  f"each size's median step at that shape against {ref:,} rows', median over the shapes: {cells}; "
+                  f"spread **{s:.1f} %**; target within 5 %: **{'met' if s <= 5 else 'missed'}**")
+        else:
+            print("- shape-matched: no padded shape that every size met at least 3 times (too few steps a run)")
     return 0
+
+
+LAYOUT_OPS = {"split": "split [B,T,H,D]→[B,H,T,D]", "merge": "merge [B,H,T,D]→[B,T,H,D]",
+              "scores": "scores Q·Kᵀ, K as [B,T,H,D]"}
+
+
+def fmt_us(v):
+    return "" if v is None else f"{v:,.1f}"
+
+
+def layout(a):
+    """Markdown from tools/bench/layout_bench.py's lines: per shape, op and thread count, Transpose against Gather."""
+    by = collections.defaultdict(dict)
+    cores = {}
+    for r in load_jsonl(a.jsonl):
+        by[(r["shape"], r["op"], r["threads"])][r["kind"]] = r["us"]
+        cores[r["threads"]] = r.get("cores")
+    shapes = list(dict.fromkeys(k[0] for k in by))
+    threads = sorted({k[2] for k in by})
+    ops = [o for o in LAYOUT_OPS if any(k[1] == o for k in by)]
+    versions = sorted({r.get("ort", "?") for r in load_jsonl(a.jsonl)})
+    print(f"ONNX Runtime {', '.join(versions)} (Python), CPU provider, one-node sessions. Transpose / Gather time per "
+          "thread count (above 1: the Gather copy is faster; scores: the exported Transpose [0,2,3,1] + MatMul "
+          "against a Gather split + FusedMatMul transB):")
+    print()
+    print("| shape | op | " + " | ".join(f"{t} thr" for t in threads) + " |")
+    print("|---|---|" + "---:|" * len(threads))
+    for shape in shapes:
+        for op in ops:
+            cells = []
+            for t in threads:
+                v = by.get((shape, op, t), {})
+                cells.append(f"{v['transpose'] / v['gather']:.2f}" if v.get("transpose") and v.get("gather") else "")
+            print(f"| {shape} | {op} | " + " | ".join(cells) + " |")
+    print()
+    print("| shape | threads (cores) | op | Transpose µs | Gather µs | Transpose / Gather "
+          "| scores: Transpose [0,2,1,3] + FusedMatMul transB µs |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for shape in shapes:
+        for t in threads:
+            for op in ops:
+                v = by.get((shape, op, t))
+                if not v:
+                    continue
+                tr, ga, tb = v.get("transpose"), v.get("gather"), v.get("transpose_transB")
+                ratio = f"**{tr / ga:.2f}**" if tr and ga else ""
+                print(f"| {shape} | {t} ({cores.get(t, '?')}) | {LAYOUT_OPS[op]} | {fmt_us(tr)} | {fmt_us(ga)} | {ratio} "
+                      f"| {fmt_us(tb)} |")
+    return 0
+
 
 def gpu_indices(devices, n):
     """Physical GPU indices of the first n entries of a device list (cuda:K; cuda = 0); None for CPU."""
@@ -727,9 +834,12 @@ def main():
     s = sub.add_parser("multi")
     s.add_argument("dir")
     s.add_argument("--warmup", type=int, default=0)
+    s = sub.add_parser("layout")
+    s.add_argument("jsonl")
     a = p.parse_args()
     return {"datascale": datascale, "parity": parity, "placement": placement, "profile": profile, "table": table, "shapes": shapes,
-            "realdata": realdata, "multi": multi, "memory": memory, "floor": floor, "kprof": kprof, "threads": threads, "rows": rows}[a.cmd](a)
+            "realdata": realdata, "multi": multi, "memory": memory, "floor": floor, "kprof": kprof, "threads": threads, "rows": rows,
+            "layout": layout}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -46,9 +46,18 @@ olbench() {
     --target-length $T --warmup "$wu" --steps "$st" "$@")
   if [ "$dev" = cuda ]; then cmd=($PY "$X/gpu/gpumem.py" --out "$R/gpumem-$name.json" -- "${cmd[@]}"); fi
   log "onnx-lora $name"
-  pinned "${PIN:-}" timeout "${TMO:-240}" "${cmd[@]}" > "$R/bench-$name.json" 2> "$R/$name.log" \
-    || { log "FAILED onnx-lora $name (rc $?)"; tail -5 "$R/$name.log" >&2; mv "$R/bench-$name.json" "$R/failed-$name.json"; }
+  pinned "${PIN:-}" timeout "${TMO:-240}" "${cmd[@]}" > "$R/bench-$name.json" 2> "$R/$name.log" && return
+  local rc=$?
+  if [ $rc = 2 ] && [ -n "${OL_NEW_KEY:-}" ] && grep -q "'$OL_NEW_KEY'" "$R/$name.log"; then
+    log "SKIPPED onnx-lora $name: this binary refuses '$OL_NEW_KEY': $(grep -m1 "'$OL_NEW_KEY'" "$R/$name.log")"
+    rm -f "$R/bench-$name.json"; return
+  fi
+  log "FAILED onnx-lora $name (rc $rc)"; tail -5 "$R/$name.log" >&2; mv "$R/bench-$name.json" "$R/failed-$name.json"
 }
+
+# olbench_new KEY NAME MODEL ...: olbench for a row whose --cuda-option KEY is newer than some binaries: where the
+# binary refuses KEY (exit 2, BAD_ARGUMENT, a message naming it) the row is skipped with a log line, not failed
+olbench_new() { local key=$1; shift; OL_NEW_KEY=$key olbench "$@"; }
 
 # ptbench NAME SIZE DEVICE THREADS WARMUP STEPS [bench_peft.py args...]: PyTorch, result in bench-NAME.json
 ptbench() {
@@ -144,10 +153,14 @@ phase_gpu() {
   unset PIN
 }
 
+# The _transpose rows (issue 11, session 6) keep the attention head transposes that the CPU lowering turns into
+# Gather copies by default (head_copies=gather): the lowering's effect against PEFT in the same run.
 phase_cpu16() {
   olbench ol_tiny_cpu16 "$TINY" cpu 16 2 10
+  olbench_new head_copies ol_tiny_cpu16_transpose "$TINY" cpu 16 2 10 --cuda-option head_copies=transpose
   ptbench peft_tiny_cpu16 tiny cpu 16 2 10
   olbench ol_base_cpu16 "$BASE" cpu 16 1 3
+  olbench_new head_copies ol_base_cpu16_transpose "$BASE" cpu 16 1 3 --cuda-option head_copies=transpose
   ptbench peft_base_cpu16 base cpu 16 1 3
   # issue 11 (cpu11): ORT's intra-op threads spin between kernels by default; on idle cores that should pay
   olbench ol_tiny_cpu16_nospin "$TINY" cpu 16 2 10 --cuda-option session.intra_op.allow_spinning=0
@@ -155,14 +168,34 @@ phase_cpu16() {
 }
 
 # Issue 11 CPU targets (>= 1.0x PEFT with 16 and 2 threads): the 2-thread rows of both sizes, each pair side by side
-# on disjoint cores (base on 0-3 as in cpu2_background, tiny on 4-7 as in phase_gpu), then the ratio table. Used by
-# the 'cpu2' phase alone; 'all' runs the same rows inside cpu2_background and phase_gpu.
+# on disjoint cores (base on 0-3 as in cpu2_background, tiny on 4-7 as in phase_gpu), the head_copies=transpose
+# rows next to them (base on 8,9, tiny on 10,11; see phase_cpu16), then the ratio table. Used by the 'cpu2' phase
+# alone; 'all' runs the default and PEFT rows inside cpu2_background and phase_gpu.
 phase_cpu2() {
   cpu2_background
   ( PIN=4,5 olbench ol_tiny_cpu2 "$TINY" cpu 2 2 10 ) &
   ( PIN=6,7 ptbench peft_tiny_cpu2 tiny cpu 2 2 10 ) &
+  ( PIN=8,9 TMO=420 olbench_new head_copies ol_base_cpu2_transpose "$BASE" cpu 2 1 2 --cuda-option head_copies=transpose ) &
+  ( PIN=10,11 olbench_new head_copies ol_tiny_cpu2_transpose "$TINY" cpu 2 2 10 --cuda-option head_copies=transpose ) &
   wait
   cpu_ratios
+}
+
+# layout (issue 11, session 6): the attention head split and merge as ONNX Runtime CPU kernels, Transpose against
+# the Gather row copies of the CPU lowering (tools/bench/layout_bench.py: one-node sessions, tiny and base shapes,
+# encoder and decoder lengths), for LAYOUT_THREADS (1 2 4 8 16) intra-op threads, each count pinned to as many
+# cores (0..t-1; all cores for 16, unpinned as in phase_cpu16). Does the single-threaded Transpose lose to the
+# parallel Gather, and from how many threads? results/layout.jsonl, layout.md (report.py layout). ~1 min.
+phase_layout() {
+  local t c
+  rm -f "$R/layout.jsonl"
+  for t in ${LAYOUT_THREADS:-1 2 4 8 16}; do
+    c=""; [ "$t" -lt "$(nproc)" ] && c=0-$((t - 1))
+    log "layout: $t threads${c:+ on cores $c}"
+    pinned "$c" timeout 300 $PY "$X/layout_bench.py" --threads "$t" --reps "${LAYOUT_REPS:-40}" --out "$R/layout.jsonl" \
+      2> "$R/layout-t$t.log" || { log "FAILED layout $t threads"; tail -5 "$R/layout-t$t.log" >&2; }
+  done
+  $PY "$X/gpu/report.py" layout "$R/layout.jsonl" | tee "$R/layout.md" >&2
 }
 
 # The CPU rows of the results so far and their onnx-lora / PEFT ratios (report.py table), to stderr and cpu.md.
@@ -226,55 +259,87 @@ phase_memory() {
   $PY "$X/gpu/report.py" memory "$R" --warmup "${MEM_TRAIN_WARMUP:-20}" | tee "$R/memory.md" >&2
 }
 
-# datascale (issue 11): step time against data-set size. `train` on the tiny model for the man-page pairs
-# (2,834 rows) and corpora of DS_SIZES rows made from them (scale_corpus.py), DS_ROUNDS (3) rounds with the
-# sizes alternating (reversed every other round), one data cache shared by all runs (round 1 tokenizes, later
-# rounds read the cache); DS_STEPS (2020) steps a run, the first DS_WARMUP (20) left out, so 2,000 timed steps
-# a run and 6,000 a size. Before the first timed run a throwaway run (DS_WARMUP_STEPS, 1500 steps, no cache)
-# brings the GPU to its steady clocks; nvidia-smi samples the SM clock every 250 ms throughout, and each run's
-# window (.window: start and end, epoch ms) lets report.py give the clock during it. Start-up (process wall
-# minus the training loop) and the median step per size in datascale.md. ~4 min on the H200.
+# datascale (issue 11): step time against data-set size. `train` for the man-page pairs (2,834 rows) and corpora
+# of DS_SIZES rows made from them (scale_corpus.py), DS_ROUNDS (3) rounds with the sizes alternating (reversed
+# every other round), one data cache per model shared by its runs (round 1 tokenizes, later rounds read the
+# cache). DS_MODEL picks the model, or several in turn: tiny (the default) or base, the bart-base shape from
+# 'synth' (run it first) with the tiny tokenizer, as phase realdata trains it. Tiny's step is host-bound
+# (~5.7 ms, and each process settles in a ~5 or a 7-9 ms mode), so its spread over sizes is mostly that noise;
+# base's is GPU-bound (~35-45 ms), so host noise is small against it, while a per-step data cost that grew with
+# the corpus would still add to it (OrtSession.run is synchronous: host work between steps is wall time).
+# DS_STEPS steps a run (tiny 2020, base 320), the first DS_WARMUP (20) left out, so 2,000 (300) timed steps a
+# run. Before the first timed run a throwaway run (DS_WARMUP_STEPS: tiny 1500, base 200 steps, no cache) brings
+# the GPU to its steady clocks; nvidia-smi samples the SM clock every 250 ms throughout, and each run's window
+# (.window: start and end, epoch ms) lets report.py give the clock during it. Start-up (process wall minus the
+# training loop), the median step and the median step per padded token per size, the spread of both over the
+# sizes, and a shape-matched ratio (each size's median step per padded shape against the smallest corpus's: 300
+# timed steps sample the batch mix of a corpus so loosely that the plain median moves ~10 % between samples),
+# in datascale.md (tiny) / datascale-base.md, runs in results/datascale/ / results/datascale-base/.
+# ~3 min tiny, ~4 min base on the H200.
 phase_datascale() {
-  local dev=${DS_DEVICE:-cuda} steps=${DS_STEPS:-2020} rounds=${DS_ROUNDS:-3} thr=${DS_THREADS:-4} d=$W/datascale
-  rm -rf "$d" "$R/datascale"; mkdir -p "$d/runs" "$R/datascale"
+  local m
+  for m in ${DS_MODEL:-tiny}; do
+    case $m in
+      tiny) datascale_model tiny "$TINY" "" 2020 1500 ;;
+      base) datascale_model base "$BASE" -base 320 200 ;;
+      *) log "FAILED datascale: DS_MODEL '$m' is neither tiny nor base" ;;
+    esac
+    pack
+  done
+}
+
+# datascale_model SIZE MODEL SUFFIX STEPS WARMUP_STEPS: phase_datascale for one model (STEPS, WARMUP_STEPS: the
+# defaults of DS_STEPS and DS_WARMUP_STEPS); results in datascale$SUFFIX(.md)
+datascale_model() {
+  local size=$1 model=$2 sfx=$3
+  local dev=${DS_DEVICE:-cuda} steps=${DS_STEPS:-$4} wsteps=${DS_WARMUP_STEPS:-$5} rounds=${DS_ROUNDS:-3}
+  local thr=${DS_THREADS:-4} d=$W/datascale$sfx rd=$R/datascale$sfx corpora=$W/datascale-corpora
+  [ -f "$model" ] || { log "FAILED datascale $size: no model $model (run 'synth' first for base)"; return; }
+  rm -rf "$d" "$rd"; mkdir -p "$d/runs" "$rd" "$corpora"
   local files=("$X/train.jsonl") order f r name out t0 clk=""
   for n in ${DS_SIZES:-50000 1000000}; do
-    log "datascale: corpus of $n rows"
-    $PY "$X/gpu/scale_corpus.py" "$X/train.jsonl" "$n" "$d/manpages-$n.jsonl"
-    files+=("$d/manpages-$n.jsonl")
+    # the corpora are the same for every model: made once a machine
+    if [ ! -s "$corpora/manpages-$n.jsonl" ]; then
+      log "datascale: corpus of $n rows"
+      $PY "$X/gpu/scale_corpus.py" "$X/train.jsonl" "$n" "$corpora/manpages-$n.jsonl"
+    fi
+    files+=("$corpora/manpages-$n.jsonl")
   done
   if [ "$dev" != cpu ] && command -v nvidia-smi > /dev/null; then
     local gi=0; [[ $dev == cuda:* ]] && gi=${dev#cuda:}
     nvidia-smi -i "$gi" --query-gpu=timestamp,clocks.sm,clocks.mem,temperature.gpu,power.draw \
-      --format=csv,noheader,nounits -lms 250 > "$R/datascale/clocks.csv" 2> /dev/null &
+      --format=csv,noheader,nounits -lms 250 > "$rd/clocks.csv" 2> /dev/null &
     clk=$!
   fi
-  local train=(--model "$TINY" --tokenizer "$X/tiny-bart/tokenizer.json" --force --batch-size $BATCH
+  local train=(--model "$model" --tokenizer "$X/tiny-bart/tokenizer.json" --force --batch-size $BATCH
     --max-source-length 256 --max-target-length 48 --lr 1e-4 --schedule constant --device "$dev" --threads "$thr"
     --seed 42 -q)
-  log "datascale: throwaway warm-up run, ${DS_WARMUP_STEPS:-1500} steps"
+  log "datascale $size: throwaway warm-up run, $wsteps steps"
   pinned "$GPU_CORES" timeout "${TMO:-900}" $OL train "${train[@]}" --train "$X/train.jsonl" --out "$d/warmup" \
-    --steps "${DS_WARMUP_STEPS:-1500}" --no-data-cache > "$d/warmup.json" 2> "$d/warmup.log" \
-    || log "FAILED datascale warm-up run"
+    --steps "$wsteps" --no-data-cache > "$d/warmup.json" 2> "$d/warmup.log" \
+    || log "FAILED datascale $size warm-up run"
   for r in $(seq 1 "$rounds"); do
     order=("${files[@]}"); [ $((r % 2)) = 0 ] && order=($(printf '%s\n' "${files[@]}" | tac))
     for f in "${order[@]}"; do
       name=$(basename "$f" .jsonl); out=$d/runs/$name-r$r
-      log "datascale: round $r, $name"
+      log "datascale $size: round $r, $name"
       t0=$(date +%s%N)
       pinned "$GPU_CORES" timeout "${TMO:-900}" $OL train "${train[@]}" --train "$f" --out "$out" --steps "$steps" \
-        --data-cache "$d/cache" > "$out.json" 2> "$out.log" || log "FAILED datascale $name round $r"
+        --data-cache "$d/cache" > "$out.json" 2> "$out.log" || log "FAILED datascale $size $name round $r"
       local t1=$(date +%s%N)
       echo "$(( (t1 - t0) / 1000000 ))" > "$out.wall_ms"
       echo "$(( t0 / 1000000 )) $(( t1 / 1000000 ))" > "$out.window"
+      cp "$out/metrics.jsonl" "$rd/$name-r$r.metrics.jsonl" 2>/dev/null
+      cp "$out.json" "$out.wall_ms" "$out.window" "$rd/" 2>/dev/null
     done
+    pack  # a call cut short at its limit still returns the rounds finished so far
   done
   [ -n "$clk" ] && { kill "$clk" 2> /dev/null; wait "$clk" 2> /dev/null; }
-  for f in "$d"/runs/*-r*; do [ -d "$f" ] && cp "$f/metrics.jsonl" "$R/datascale/$(basename "$f").metrics.jsonl"; done
-  cp "$d"/runs/*.json "$d"/runs/*.wall_ms "$d"/runs/*.window "$R/datascale/" 2>/dev/null
-  local ck=(); [ -s "$R/datascale/clocks.csv" ] && ck=(--clocks "$R/datascale/clocks.csv")
-  $PY "$X/gpu/report.py" datascale "$d/runs" --rounds "$rounds" --warmup "${DS_WARMUP:-20}" ${ck[@]+"${ck[@]}"} \
-    "${files[@]}" | tee "$R/datascale.md" >&2
+  local ck=(); [ -s "$rd/clocks.csv" ] && ck=(--clocks "$rd/clocks.csv")
+  { echo "datascale, $size model on $dev: $steps steps a run, the first ${DS_WARMUP:-20} left out, $rounds rounds"
+    echo
+    $PY "$X/gpu/report.py" datascale "$d/runs" --rounds "$rounds" --warmup "${DS_WARMUP:-20}" ${ck[@]+"${ck[@]}"} \
+      "${files[@]}"; } | tee "$R/datascale$sfx.md" >&2
 }
 
 # realdata (issue 11): `onnx-lora train` and a PEFT loop as users write it (bench_peft_realdata.py) on the
@@ -399,6 +464,8 @@ summary() {
     $PY "$X/gpu/report.py" table "$R" 2>&1; echo
     [ -f "$R/realdata.md" ] && { cat "$R/realdata.md"; echo; }
     [ -f "$R/datascale.md" ] && { cat "$R/datascale.md"; echo; }
+    [ -f "$R/datascale-base.md" ] && { cat "$R/datascale-base.md"; echo; }
+    [ -f "$R/layout.md" ] && { echo "CPU head split/merge, Transpose vs Gather (issue 11):"; cat "$R/layout.md"; echo; }
     [ -f "$R/multi.md" ] && { cat "$R/multi.md"; echo; }
     [ -f "$R/cpu.md" ] && { echo "CPU rows (issue 11 target >= 1.0x with 16 and 2 threads):"; cat "$R/cpu.md"; echo; }
     [ -f "$R/parity.json" ] && echo "parity: $($PY -c "import json;d=json.load(open('$R/parity.json'));print({k:v for k,v in d.items() if k!='per_step'})" 2>&1)"
@@ -638,7 +705,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac
