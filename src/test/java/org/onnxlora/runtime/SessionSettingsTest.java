@@ -41,10 +41,13 @@ class SessionSettingsTest {
 
     @Test
     void headCopiesAreACpuChoiceBetweenGatherAndTranspose() {
-        assertEquals(true, RuntimeOptions.defaults().headCopiesByGather(), "the default on the CPU");
+        assertEquals(false, RuntimeOptions.defaults().headCopiesByGather(), "the compiled graph by default");
         RuntimeOptions t = RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.HEAD_COPIES, "transpose"));
         t.requireApplicable();
         assertEquals(false, t.headCopiesByGather());
+        RuntimeOptions g = RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.HEAD_COPIES, "gather"));
+        g.requireApplicable();
+        assertEquals(true, g.headCopiesByGather());
         assertEquals(Map.of("use_tf32", "0"), t.effectiveCudaOptions(), "not a provider option");
         assertEquals(Map.of(), t.sessionConfigEntries(), "nor a session entry");
         assertEquals(false, RuntimeOptions.defaults().withDevice(Device.parse("cuda")).headCopiesByGather());
