@@ -141,7 +141,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
      * Key of {@link #cudaOptions} that says how a CPU session copies attention heads: {@value #TRANSPOSE} (the
      * default: ORT's one-threaded Transpose, as the graph was compiled) or {@value #GATHER} (a Gather on the
      * intra-op threads, {@code train.CpuGraphs}). Gather is opt-in until it is measured on many cores: on two
-     * it made the tiny fixture's step 5 % faster and bart-base's 8 % slower.
+     * it made the tiny fixture's step 5 % faster and bart-base's 1–15 % slower.
      */
     public static final String HEAD_COPIES = "head_copies";
     public static final String GATHER = "gather";
