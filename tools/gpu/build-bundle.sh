@@ -28,7 +28,10 @@ make_bundle=${MAKE_BUNDLE:-$root/../shared/gpu/make-bundle.sh}
 if [ -z "$chunk" ]; then
   # what travels with every call besides the carried chunk
   tree=$(cd "$main" && { git ls-files -z; git ls-files -z -o --exclude-standard; } | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
-  chunk=$(( (64 * 1024 * 1024 - tree) / 1024 / 1024 - 4 ))
+  files=$(cd "$main" && { git ls-files; git ls-files -o --exclude-standard; } | wc -l)
+  # margin: 1 KiB of archive header per file and 1 MiB besides. The program part (Java, jars, extras:
+  # ~29 MiB) must fit one chunk, so a flat margin of several MiB left it no room once the tree passed 30 MiB.
+  chunk=$(( (64 * 1024 * 1024 - tree - files * 1024 - 1024 * 1024) / 1024 / 1024 ))
   echo "main checkout's travelling files: $((tree / 1024 / 1024)) MiB -> chunks of $chunk MiB" >&2
 fi
 cd "$root"
