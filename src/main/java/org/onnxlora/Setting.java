@@ -14,6 +14,8 @@ public enum Setting {
     ALLOW_NONFINITE,
     /** Whether an existing output may be replaced. */
     OVERWRITE,
+    /** How a run folder that already holds a run is taken: its run continued, or replaced. */
+    RUN_MODE,
     /** The model an adapter is read against. */
     MODEL,
     /** The file format an adapter is exported in. */

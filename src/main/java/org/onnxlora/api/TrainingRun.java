@@ -208,8 +208,8 @@ public final class TrainingRun {
             RunStart.Plan plan = start.plan(total, batcher.batchesPerEpoch());
             start.takeNotes().forEach(listener::info);
             if (plan.finished()) {
-                listener.info(String.format(Locale.ROOT, "%s is finished (step %d of %d): nothing to train; a larger"
-                        + " --steps extends it", dir, plan.startStep(), total));
+                listener.info(String.format(Locale.ROOT, "%s is finished (step %d of %d): nothing to train; more"
+                        + " steps extend it", dir, plan.startStep(), total));
                 Optional<String> done = run.readSummary();
                 if (done.isPresent()) {
                     return new Result(null, done.get(), total);

@@ -33,6 +33,7 @@ final class SettingFlags {
             case KEEP_CHECKPOINTS -> "--keep-checkpoints";
             case ALLOW_NONFINITE -> "--allow-nonfinite writes it anyway";
             case OVERWRITE -> "--force overwrites it";
+            case RUN_MODE -> "--resume continues a run, --force replaces it";
             case MODEL -> "--model";
             case ADAPTER_FORMAT -> "--format";
             case D_MODEL -> "--d-model, --heads";

@@ -10,6 +10,7 @@ import java.util.Objects;
 import java.util.Optional;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.io.IoErrors;
 
 /**
@@ -133,8 +134,8 @@ public final class RunStart implements AutoCloseable {
         switch (mode) {
             case NEW -> {
                 if (anything && run.hasCheckpoints()) {
-                    throw new OnnxLoraException(ErrorCode.OUTPUT_EXISTS, run.dir() + " already holds a run with checkpoints;"
-                            + " pass --resume to continue it or --force to replace it");
+                    throw new OnnxLoraException(ErrorCode.OUTPUT_EXISTS, Setting.RUN_MODE, run.dir()
+                            + " already holds a run with checkpoints; resume it to continue it, or replace it");
                 }
                 if (anything) {
                     notes.add(run.dir() + " holds a run that never saved a checkpoint: starting it over");
@@ -150,20 +151,20 @@ public final class RunStart implements AutoCloseable {
             case RESUME -> {
                 if (info.isEmpty()) {
                     if (!anything) {
-                        throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "cannot resume " + run.dir()
-                                + ": it holds no run yet; start one without --resume");
+                        throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.RUN_MODE, "cannot resume "
+                                + run.dir() + ": it holds no run yet; start a new run there instead");
                     }
                     if (run.hasCheckpoints()) {
-                        throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "cannot resume " + run.dir()
-                                + ": it has checkpoints but no run.json, so its settings cannot be checked;"
-                                + " start a new run folder, or pass --force to replace this one");
+                        throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.RUN_MODE, "cannot resume "
+                                + run.dir() + ": it has checkpoints but no run.json, so its settings cannot be checked;"
+                                + " start a new run folder, or replace this one");
                     }
                     notes.add(run.dir() + " holds an interrupted set-up and no run.json: starting the run over");
                     run.deleteRunFiles(inputs);
                 } else if (info.get().settings() == null) {
-                    throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "cannot resume " + run.dir()
+                    throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.RUN_MODE, "cannot resume " + run.dir()
                             + ": its run.json was written by an older onnx-lora and records no settings to check;"
-                            + " start a new run folder, or pass --force to replace this one");
+                            + " start a new run folder, or replace this one");
                 } else {
                     recorded = info.get();
                 }
@@ -184,8 +185,8 @@ public final class RunStart implements AutoCloseable {
             return;
         }
         current.firstDifference(recorded.settings()).ifPresent(diff -> {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "cannot resume " + run.dir() + ": " + diff
-                    + "; resume with the run's settings, or start a new run folder (--force replaces this one)");
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.RUN_MODE, "cannot resume " + run.dir() + ": "
+                    + diff + "; resume with the run's settings, start a new run folder, or replace this one");
         });
         Optional<Checkpoint.Found> found = Checkpoint.find(run.dir());
         if (found.isPresent()) {

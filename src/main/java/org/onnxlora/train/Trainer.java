@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.function.BooleanSupplier;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.Progress;
 import org.onnxlora.data.Batch;
 import org.onnxlora.data.DataPosition;
@@ -244,8 +245,8 @@ public final class Trainer {
     }
 
     private static OnnxLoraException diverged(String event, Path lastGood) {
-        return new OnnxLoraException(ErrorCode.DIVERGED, event
+        return new OnnxLoraException(ErrorCode.DIVERGED, Setting.LEARNING_RATE, event
                 + "; training stopped" + (lastGood == null ? " (no checkpoint was written yet)"
-                        : ", the last good checkpoint is " + lastGood) + " (try a lower --lr or a longer --warmup)");
+                        : ", the last good checkpoint is " + lastGood) + "; try a lower learning rate or a longer warm-up");
     }
 }

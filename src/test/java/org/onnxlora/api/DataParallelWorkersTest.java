@@ -1,6 +1,7 @@
 package org.onnxlora.api;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -105,6 +106,8 @@ class DataParallelWorkersTest {
         OnnxLoraException orphaned = assertThrows(OnnxLoraException.class,
                 () -> DataParallelWorkers.open(options(1e-3), orphan, artifacts, 0, List.of(rows(12))).close());
         assertTrue(orphaned.getMessage().contains("already holds a run with checkpoints"), orphaned.getMessage());
+        assertFalse(orphaned.getMessage().contains("--"), "a library message names no CLI flag: " + orphaned.getMessage());
+        assertEquals(java.util.Optional.of(org.onnxlora.Setting.RUN_MODE), orphaned.setting());
         assertRefusal(orphaned);
     }
 

@@ -178,6 +178,9 @@ class RunFolderTest {
 
     @Test
     void aFinishedRunSaysSoAndCanBeExtended() throws IOException {
+        // the library says what to do, the CLI which flags do it
+        CliTest.assertOneLineError(cli(train(run)), 3, "already holds a run with checkpoints; resume it to continue it,"
+                + " or replace it (--resume continues a run, --force replaces it)");
         CliTest.Run done = cli(train(run), "--resume");
         assertEquals(0, done.code(), done.err());
         JsonObject s = JsonParser.parseString(done.out()).getAsJsonObject();
