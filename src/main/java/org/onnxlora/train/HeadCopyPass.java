@@ -74,12 +74,14 @@ public final class HeadCopyPass implements GraphPass {
                 body.add(n);
                 continue;
             }
-            b.scope(n.getName().isEmpty() ? "/head_copy" : n.getName());
-            String rows = b.op("Reshape", n.getInput(0), b.ints(0, -1, dims.get(3).constant()));
+            // in place of the transpose, after whatever produced its input
+            String scope = n.getName().isEmpty() ? "/head_copy" : n.getName();
+            String rows = b.names().fresh(scope + "/rows");
+            body.add(NodeProto.newBuilder().setName(b.names().fresh(scope + "/Reshape")).setOpType("Reshape")
+                    .addInput(n.getInput(0)).addInput(b.scope(scope).ints(0, -1, dims.get(3).constant()))
+                    .addOutput(rows).build());
             body.add(NodeProto.newBuilder().setName(n.getName()).setOpType("Gather").addInput(rows).addInput(index)
                     .addOutput(n.getOutput(0)).addAttribute(Attrs.i("axis", 1)).build());
-            // the Reshape belongs right before its Gather, after whatever produced the transposed value
-            body.add(body.size() - 1, b.nodes().remove(b.nodes().size() - 1));
             changed.add(GraphIndex.describe(n));
         }
         if (changed.isEmpty()) {
@@ -122,6 +124,9 @@ public final class HeadCopyPass implements GraphPass {
             if (done != null) {
                 return done;
             }
+            if (!readable(a) || !readable(bb)) {
+                return null;
+            }
             b.scope("/head_copy/index");
             String index;
             if (a.isConstant() && bb.isConstant()) {
@@ -137,9 +142,6 @@ public final class HeadCopyPass implements GraphPass {
             } else {
                 String sa = a.isConstant() ? null : scalar(a);
                 String sb = scalar(bb);
-                if (sb == null || !a.isConstant() && sa == null) {
-                    return null;
-                }
                 // column i + row j·b, broadcast to [b, a]
                 String column = bb.isConstant() ? constantRange(bb.constant(), new long[] {bb.constant(), 1})
                         : b.op("Unsqueeze", b.op("Range", List.of(b.int0(0), sb, b.int0(1))), b.ints(1));
@@ -160,7 +162,18 @@ public final class HeadCopyPass implements GraphPass {
             return b.initializer(Tensors.ofLongs("/head_copy/range", dims, v));
         }
 
-        /** A rank-0 int64 holding {@code d}: a constant, or read from a graph input's shape; null if neither. */
+        /** Whether {@code d} is a constant or a dim of a graph input (where its value is read at run time). */
+        private boolean readable(Dim d) {
+            return d.isConstant() || source(d) != null;
+        }
+
+        private SymbolicShapes.DimSource source(Dim d) {
+            String symbol = d.asSymbol();
+            SymbolicShapes.DimSource src = symbol == null ? null : shapes.dimSource(symbol);
+            return src == null || src.element() || !shapes.isGraphInput(src.value()) ? null : src;
+        }
+
+        /** A rank-0 int64 holding {@code d}, which is {@link #readable}: a constant, or read from a graph input. */
         private String scalar(Dim d) {
             if (d.isConstant()) {
                 return b.int0(d.constant());
@@ -169,11 +182,7 @@ public final class HeadCopyPass implements GraphPass {
             if (cached != null) {
                 return cached;
             }
-            String symbol = d.asSymbol();
-            SymbolicShapes.DimSource src = symbol == null ? null : shapes.dimSource(symbol);
-            if (src == null || src.element() || !shapes.isGraphInput(src.value())) {
-                return null;
-            }
+            SymbolicShapes.DimSource src = source(d);
             String shape = inputShapes.computeIfAbsent(src.value(), v -> b.op("Shape", v));
             String s = b.op("Gather", shape, b.int0(src.index()), Attrs.i("axis", 0));
             scalars.put(d, s);

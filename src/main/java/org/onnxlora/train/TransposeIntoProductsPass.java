@@ -102,7 +102,8 @@ public final class TransposeIntoProductsPass implements GraphPass {
 
     /**
      * Collects into {@code out} each reader of {@code value} rewritten to take it transposed (starting from
-     * its {@code earlier} rewrite, if any); returns why one cannot, or null. {@code throughScale}: a scalar Mul may sit between the value and its products.
+     * its {@code earlier} rewrite, if any); returns why one cannot, or null. {@code throughScale}: a scalar
+     * Mul may sit between the value and its products.
      */
     private static String flipReaders(GraphIndex g, SymbolicShapes shapes, String value,
             Map<Integer, NodeProto> earlier, Map<Integer, NodeProto> out, boolean throughScale) {

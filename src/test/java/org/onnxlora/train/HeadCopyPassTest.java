@@ -204,6 +204,13 @@ class HeadCopyPassTest {
         assertFalse(r.isChanged());
         assertEquals(1, r.refused().size());
         assertTrue(r.refused().get(0).reason().contains("head size"), r.refused().get(0).toString());
+        GraphProto unknown = new TinyGraphs(1).input("x", DataType.FLOAT_VALUE, "n", "a", "b", 4L)
+                .node("com.example", "Opaque", "/o", List.of("x"), List.of("o"))
+                .node("Transpose", "/t", List.of("o"), List.of("y"), Attrs.ints("perm", 0, 2, 1, 3))
+                .output("y", DataType.FLOAT_VALUE, "n", "b", "a", 4L).model().getGraph();
+        PassResult<GraphProto> opaque = new HeadCopyPass().apply(unknown);
+        assertFalse(opaque.isChanged());
+        assertTrue(opaque.refused().get(0).reason().contains("rank is not known"), opaque.refused().toString());
         GraphProto other = new TinyGraphs(1).input("x", DataType.FLOAT_VALUE, "n", "a", "b", 4L)
                 .node("Transpose", "/t", List.of("x"), List.of("y"), Attrs.ints("perm", 0, 2, 3, 1))
                 .output("y", DataType.FLOAT_VALUE, "n", "b", 4L, "a").model().getGraph();
