@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -695,6 +695,48 @@ phase_threads() {
   $PY "$X/gpu/report.py" threads "$R" --warmup 20 | tee "$R/threads.md" >&2
 }
 
+# staticdims (issue 11, session 6): bench-train with the batch and sequence dims fixed at the benchmark's shape
+# (--static-shapes: ORT folds the shape arithmetic, 820 -> 670 nodes in the tiny step graph, and the 81 nodes a
+# CUDA session ran on the CPU go) against the symbolic graph, SD_ROUNDS (3) rounds alternating, tiny and base,
+# fp32 on CUDA; the placement of the tiny step graph with the dims fixed (--ort-verbose). Does the host-bound
+# tiny step get faster, and does each process still settle in one of two modes? ~2 min.
+phase_staticdims() {
+  local r v order
+  for r in $(seq 1 "${SD_ROUNDS:-3}"); do
+    order="sym static"; [ $((r % 2)) = 0 ] && order="static sym"
+    for v in $order; do
+      if [ "$v" = sym ]; then
+        PIN=$GPU_CORES olbench "sd_tiny_cuda_sym_r$r" "$TINY" cuda 4 20 300
+        PIN=$GPU_CORES olbench "sd_base_cuda_sym_r$r" "$BASE" cuda 4 5 20
+      else
+        PIN=$GPU_CORES olbench_new --static-shapes "sd_tiny_cuda_static_r$r" "$TINY" cuda 4 20 300 --static-shapes
+        PIN=$GPU_CORES olbench_new --static-shapes "sd_base_cuda_static_r$r" "$BASE" cuda 4 5 20 --static-shapes
+      fi
+    done
+  done
+  log "staticdims: placement of the tiny step graph with the dims fixed"
+  pinned "$GPU_CORES" timeout 120 $OL bench-train --model "$TINY" --device cuda --batch $BATCH --source-length $S \
+    --target-length $T --warmup 0 --steps 1 --static-shapes --ort-verbose > /dev/null 2> "$R/sd-placement.log" \
+    || log "FAILED staticdims placement"
+  grep -c "CPUExecutionProvider" "$R/sd-placement.log" > "$R/sd-placement-cpu-lines.txt" 2>/dev/null
+  $PY - "$R" > "$R/staticdims.md" <<'PY'
+import glob, json, os, sys
+print("| run | median step ms | tokens/s | peak GPU MB (process) | GPU busy (NVML, last third) |")
+print("|---|---:|---:|---:|---:|")
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "bench-sd_*.json"))):
+    name = os.path.basename(f)[len("bench-"):-len(".json")]
+    try:
+        d = json.load(open(f))
+        g = json.load(open(os.path.join(sys.argv[1], "gpumem-" + name + ".json")))
+    except (OSError, ValueError):
+        continue
+    peak = g.get("gpu_process_peak_bytes") or 0
+    print(f"| {name} | {d['step_ms_median']} | {d['tokens_per_second']:,.0f} | {peak / 2**20:,.0f} |"
+          f" {g.get('gpu_util_median_last_third', '')} |")
+PY
+  cat "$R/staticdims.md" >&2
+}
+
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(all)
 for p in "${phases[@]}"; do
@@ -705,7 +747,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

@@ -68,4 +68,39 @@ public final class TrainingBenchmark {
             return new Result(stepMs, outside, profiles, skipped);
         }
     }
+
+    /**
+     * The {@link RuntimeOptions#DIM_PREFIX} options that fix the compiled graphs' batch, source and target
+     * dims at {@code batch} × {@code sourceLength} + {@code targetLength}: sessions opened with them let ONNX
+     * Runtime fold the shape arithmetic, and accept only batches of exactly that shape. The dims are read
+     * from the training graph's batch inputs (ids, masks, labels); none found is an error.
+     */
+    public static java.util.Map<String, String> fixedDims(Path artifacts, long batch, long sourceLength,
+            long targetLength) {
+        org.onnxlora.proto.Onnx.GraphProto g = org.onnxlora.io.ModelIO.loadKeepingExternalData(
+                artifacts.resolve(org.onnxlora.train.ArtifactStore.TRAINING)).getGraph();
+        java.util.Set<String> source = java.util.Set.of("input_ids", "attention_mask");
+        java.util.Set<String> target = java.util.Set.of("decoder_input_ids", "decoder_attention_mask",
+                org.onnxlora.train.TrainingCompiler.LABELS);
+        java.util.Map<String, String> dims = new java.util.TreeMap<>();
+        for (org.onnxlora.proto.Onnx.ValueInfoProto v : g.getInputList()) {
+            boolean src = source.contains(v.getName());
+            if (!src && !target.contains(v.getName()) || !v.getType().getTensorType().hasShape()) {
+                continue;
+            }
+            List<org.onnxlora.proto.Onnx.TensorShapeProto.Dimension> d = v.getType().getTensorType().getShape()
+                    .getDimList();
+            for (int axis = 0; axis < Math.min(2, d.size()); axis++) {
+                if (d.get(axis).hasDimParam() && !d.get(axis).getDimParam().isEmpty()) {
+                    long size = axis == 0 ? batch : src ? sourceLength : targetLength;
+                    dims.put(RuntimeOptions.DIM_PREFIX + d.get(axis).getDimParam(), Long.toString(size));
+                }
+            }
+        }
+        if (dims.isEmpty()) {
+            throw new org.onnxlora.OnnxLoraException(org.onnxlora.ErrorCode.UNSUPPORTED_MODEL, "the training graph in "
+                    + artifacts + " has no symbolic batch or sequence dims to fix");
+        }
+        return dims;
+    }
 }

@@ -86,6 +86,11 @@ final class BenchTrainCommand extends BaseCommand {
             + " per step).")
     boolean separateStep;
 
+    @Option(names = "--static-shapes", description = "Open the sessions with the batch and sequence dims fixed at"
+            + " --batch, --source-length and --target-length (ONNX Runtime's free-dimension overrides), so that its"
+            + " optimizer folds the graph's shape arithmetic: what a run padded to one shape could use.")
+    boolean staticShapes;
+
     @Mixin
     CompileCommand.TrainingOptions training;
 
@@ -110,6 +115,13 @@ final class BenchTrainCommand extends BaseCommand {
                 .withDisablePrepacking(disablePrepacking).withCpuArena(!noArena)
                 .withAllowTf32(training.precision(tf32) == org.onnxlora.train.Precision.TF32)
                 .withVerboseLog(ortVerbose).withProfilePrefix(profile);
+        Map<String, String> fixedDims = staticShapes ? TrainingBenchmark.fixedDims(dir, batch, sourceLength, targetLength)
+                : Map.of();
+        if (staticShapes) {
+            Map<String, String> merged = new java.util.TreeMap<>(ro.cudaOptions());
+            merged.putAll(fixedDims);
+            ro = ro.withCudaOptions(merged);
+        }
         SplittableRandom rng = new SplittableRandom(0);
         double[] firstStep = {0};
         long tokensPerStep = (long) batch * (sourceLength + targetLength);
@@ -155,6 +167,9 @@ final class BenchTrainCommand extends BaseCommand {
         }
         o.put("recompute", training.compilerOptions(ModelFamily.bart()).recompute().label());
         o.put("step_graphs", separateStep ? "separate" : "fused");
+        if (staticShapes) {
+            o.put("fixed_dims", fixedDims);
+        }
         o.put("batch", batch);
         o.put("source_length", sourceLength);
         o.put("target_length", targetLength);

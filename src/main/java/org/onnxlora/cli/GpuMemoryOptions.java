@@ -22,7 +22,9 @@ final class GpuMemoryOptions {
                     + " enable_mem_pattern=0|1 its memory-pattern planning (these two also apply on the CPU);"
                     + " head_copies=transpose|gather (CPU only) says how attention heads are split and merged:"
                     + " transpose (default) runs the graph as compiled, with ONNX Runtime's one-threaded Transpose;"
-                    + " gather copies them on all intra-op threads (same results to the bit).")
+                    + " gather copies them on all intra-op threads (same results to the bit); dim.NAME=SIZE fixes the"
+                    + " graphs' symbolic dim NAME, so that ONNX Runtime folds the shape arithmetic it feeds (every"
+                    + " batch must then have that size; bench-train --static-shapes sets them).")
     Map<String, String> cudaOptions = new LinkedHashMap<>();
 
     RuntimeOptions apply(RuntimeOptions base) {

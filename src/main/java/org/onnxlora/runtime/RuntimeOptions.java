@@ -22,7 +22,8 @@ import org.onnxlora.Setting;
  * @param cudaOptions extra CUDA provider options ({@code arena_extend_strategy}, {@code gpu_mem_limit}, ...),
  *     applied after onnx-lora's own; {@code session.*} keys are session configuration entries and
  *     {@code enable_mem_pattern} the memory-pattern switch, for any device; {@code head_copies} chooses how
- *     CPU sessions copy attention heads ({@link #HEAD_COPIES})
+ *     CPU sessions copy attention heads ({@link #HEAD_COPIES}); {@code dim.NAME} fixes a symbolic dim
+ *     ({@link #DIM_PREFIX})
  * @param gpuMemory a named set of those settings ({@link GpuMemory}; null = {@link GpuMemory#AUTO}, the device's
  *     default), overridden key by key by {@code cudaOptions}
  */
@@ -108,6 +109,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
      * options (session entries and the memory pattern apply to every device).
      */
     public void requireApplicable() {
+        symbolicDims();
         String copies = settings().get(HEAD_COPIES);
         if (copies != null && !copies.equals(GATHER) && !copies.equals(TRANSPOSE)) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, HEAD_COPIES + " must be "
@@ -134,7 +136,36 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
     }
 
     private static boolean isSessionSetting(String key) {
-        return key.startsWith(SESSION_PREFIX) || key.equals(MEMORY_PATTERN) || key.equals(HEAD_COPIES);
+        return key.startsWith(SESSION_PREFIX) || key.equals(MEMORY_PATTERN) || key.equals(HEAD_COPIES)
+                || key.startsWith(DIM_PREFIX);
+    }
+
+    /**
+     * Prefix of {@link #cudaOptions} keys that fix a graph input's symbolic dim for the session's life
+     * ({@code dim.batch_size=32}: ONNX Runtime's free-dimension override), so that its optimizer folds the
+     * shape arithmetic that dim feeds; every run must then feed that size. Any device.
+     */
+    public static final String DIM_PREFIX = "dim.";
+
+    /** The symbolic dims fixed by {@link #DIM_PREFIX} keys: name → size (each a positive integer). */
+    public Map<String, Long> symbolicDims() {
+        Map<String, Long> m = new TreeMap<>();
+        settings().forEach((k, v) -> {
+            if (k.startsWith(DIM_PREFIX)) {
+                long n;
+                try {
+                    n = Long.parseLong(v.trim());
+                } catch (NumberFormatException e) {
+                    n = 0;
+                }
+                if (n <= 0 || k.length() == DIM_PREFIX.length()) {
+                    throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "'" + k + "=" + v
+                            + "' must name a dim and give it a positive size (e.g. " + DIM_PREFIX + "batch_size=32)");
+                }
+                m.put(k.substring(DIM_PREFIX.length()), n);
+            }
+        });
+        return m;
     }
 
     /**

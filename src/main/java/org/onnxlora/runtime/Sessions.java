@@ -54,6 +54,9 @@ public final class Sessions {
             for (var e : opts.sessionConfigEntries().entrySet()) {
                 so.addConfigEntry(e.getKey(), e.getValue());
             }
+            for (var d : opts.symbolicDims().entrySet()) {
+                so.setSymbolicDimensionValue(d.getKey(), d.getValue());
+            }
             if (opts.memoryPattern().isPresent()) {
                 so.setMemoryPatternOptimization(opts.memoryPattern().get());
             }

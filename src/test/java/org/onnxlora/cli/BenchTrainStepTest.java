@@ -38,6 +38,17 @@ class BenchTrainStepTest {
     }
 
     @Test
+    void staticShapesFixTheGraphsDimsAtTheBenchmarksShape() {
+        CliTest.Run r = CliTest.run("bench-train", "--model", Fixtures.torchscript().toString(), "--batch", "2",
+                "--source-length", "16", "--target-length", "8", "--steps", "2", "--warmup", "0", "--threads", "2",
+                "--static-shapes");
+        assertEquals(0, r.code(), r.err());
+        JsonObject o = JsonParser.parseString(r.out()).getAsJsonObject();
+        assertEquals(JsonParser.parseString("{\"dim.batch_size\": \"2\", \"dim.decoder_sequence_length\": \"8\","
+                + " \"dim.encoder_sequence_length\": \"16\"}"), o.get("fixed_dims"));
+    }
+
+    @Test
     void separateStepRunsTheTrainingAndOptimizerSessions() {
         assertEquals(List.of("training", "optimizer"), profiled("sep", "--separate-step"));
     }

@@ -62,6 +62,31 @@ class SessionSettingsTest {
     }
 
     @Test
+    void dimKeysFixASymbolicDimForTheSession() throws Exception {
+        RuntimeOptions o = RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.DIM_PREFIX + "n", "2"));
+        o.requireApplicable();
+        assertEquals(Map.of("n", 2L), o.symbolicDims());
+        assertEquals(Map.of("use_tf32", "0"), o.effectiveCudaOptions(), "not a provider option");
+        org.onnxlora.proto.Onnx.ModelProto m = new org.onnxlora.testing.TinyGraphs(1)
+                .input("x", org.onnxlora.proto.Onnx.TensorProto.DataType.FLOAT_VALUE, "n", 4L)
+                .node("Relu", "/r", java.util.List.of("x"), java.util.List.of("y"))
+                .output("y", org.onnxlora.proto.Onnx.TensorProto.DataType.FLOAT_VALUE, "n", 4L).model();
+        var env = ai.onnxruntime.OrtEnvironment.getEnvironment();
+        try (SessionOptions so = Sessions.options(o); var s = env.createSession(m.toByteArray(), so);
+                var two = ai.onnxruntime.OnnxTensor.createTensor(env, new float[2][4]);
+                var three = ai.onnxruntime.OnnxTensor.createTensor(env, new float[3][4])) {
+            s.run(Map.of("x", two)).close();
+            assertThrows(ai.onnxruntime.OrtException.class, () -> s.run(Map.of("x", three)).close(),
+                    "the session takes only the fixed size");
+        }
+        for (String bad : new String[] {"0", "-3", "x"}) {
+            OnnxLoraException e = assertThrows(OnnxLoraException.class, () -> RuntimeOptions.defaults()
+                    .withCudaOptions(Map.of(RuntimeOptions.DIM_PREFIX + "n", bad)).requireApplicable());
+            assertTrue(e.getMessage().contains("positive size"), e.getMessage());
+        }
+    }
+
+    @Test
     void memoryPatternIsZeroOrOne() {
         OnnxLoraException e = assertThrows(OnnxLoraException.class,
                 () -> RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.MEMORY_PATTERN, "yes")).memoryPattern());
