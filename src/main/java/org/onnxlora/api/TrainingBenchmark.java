@@ -2,9 +2,20 @@ package org.onnxlora.api;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.function.Supplier;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
 import org.onnxlora.data.Batch;
+import org.onnxlora.io.ModelIO;
+import org.onnxlora.proto.Onnx.GraphProto;
+import org.onnxlora.proto.Onnx.TensorShapeProto;
+import org.onnxlora.proto.Onnx.ValueInfoProto;
 import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.train.ArtifactStore;
+import org.onnxlora.train.TrainingCompiler;
 import org.onnxlora.train.TrainingSession;
 
 /**
@@ -75,21 +86,17 @@ public final class TrainingBenchmark {
      * Runtime fold the shape arithmetic, and accept only batches of exactly that shape. The dims are read
      * from the training graph's batch inputs (ids, masks, labels); none found is an error.
      */
-    public static java.util.Map<String, String> fixedDims(Path artifacts, long batch, long sourceLength,
-            long targetLength) {
-        org.onnxlora.proto.Onnx.GraphProto g = org.onnxlora.io.ModelIO.loadKeepingExternalData(
-                artifacts.resolve(org.onnxlora.train.ArtifactStore.TRAINING)).getGraph();
-        java.util.Set<String> source = java.util.Set.of("input_ids", "attention_mask");
-        java.util.Set<String> target = java.util.Set.of("decoder_input_ids", "decoder_attention_mask",
-                org.onnxlora.train.TrainingCompiler.LABELS);
-        java.util.Map<String, String> dims = new java.util.TreeMap<>();
-        for (org.onnxlora.proto.Onnx.ValueInfoProto v : g.getInputList()) {
+    public static Map<String, String> fixedDims(Path artifacts, long batch, long sourceLength, long targetLength) {
+        GraphProto g = ModelIO.loadKeepingExternalData(artifacts.resolve(ArtifactStore.TRAINING)).getGraph();
+        Set<String> source = Set.of("input_ids", "attention_mask");
+        Set<String> target = Set.of("decoder_input_ids", "decoder_attention_mask", TrainingCompiler.LABELS);
+        Map<String, String> dims = new TreeMap<>();
+        for (ValueInfoProto v : g.getInputList()) {
             boolean src = source.contains(v.getName());
             if (!src && !target.contains(v.getName()) || !v.getType().getTensorType().hasShape()) {
                 continue;
             }
-            List<org.onnxlora.proto.Onnx.TensorShapeProto.Dimension> d = v.getType().getTensorType().getShape()
-                    .getDimList();
+            List<TensorShapeProto.Dimension> d = v.getType().getTensorType().getShape().getDimList();
             for (int axis = 0; axis < Math.min(2, d.size()); axis++) {
                 if (d.get(axis).hasDimParam() && !d.get(axis).getDimParam().isEmpty()) {
                     long size = axis == 0 ? batch : src ? sourceLength : targetLength;
@@ -98,8 +105,8 @@ public final class TrainingBenchmark {
             }
         }
         if (dims.isEmpty()) {
-            throw new org.onnxlora.OnnxLoraException(org.onnxlora.ErrorCode.UNSUPPORTED_MODEL, "the training graph in "
-                    + artifacts + " has no symbolic batch or sequence dims to fix");
+            throw new OnnxLoraException(ErrorCode.UNSUPPORTED_MODEL, "the training graph in " + artifacts
+                    + " has no symbolic batch or sequence dims to fix");
         }
         return dims;
     }
