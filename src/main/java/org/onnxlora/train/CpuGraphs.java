@@ -11,10 +11,11 @@ import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.OperatorSetIdProto;
 
 /**
- * What a CPU session runs in place of a stored training, step or eval graph: the same graph with the
- * rewrites that pay only on ONNX Runtime's CPU provider ({@link #PASSES}). The artifacts stay
- * device-neutral, so a run folder trains on either device; the CPU copy lives in memory only, its
- * frozen weights still read from the artifacts' data file.
+ * What a CPU session runs, with {@code head_copies=gather} ({@link org.onnxlora.runtime.RuntimeOptions#HEAD_COPIES}),
+ * in place of a stored training, step or eval graph: the same graph with rewrites meant for ONNX Runtime's
+ * CPU provider ({@link #PASSES}), which copy the same bytes to the same places. The artifacts stay
+ * device-neutral, so a run folder trains on either device; the CPU copy lives in memory only, its frozen
+ * weights still read from the artifacts' data file.
  */
 final class CpuGraphs {
     private CpuGraphs() {}
