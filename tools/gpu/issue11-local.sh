@@ -4,7 +4,8 @@
 # bundle's extra/ folder (what build-bundle.sh carries) with links into this checkout and runs the phases on the
 # CPU with few steps, then prints summary.md.
 #
-#   tools/gpu/issue11-local.sh [--python PY] [--scratch DIR] [--phases "cpu16 cpu2 layout datascale"] [--real-base]
+#   tools/gpu/issue11-local.sh [--python PY] [--scratch DIR] [--phases "cpu16 cpu2 layout datascale staticdims"]
+#                              [--real-base]
 #
 # PY needs torch, transformers, peft and onnxruntime (e.g. /tmp/fixtures-venv/bin/python). The base-sized rows
 # run on a stand-in for synth's bart-base (its widths and heads, one layer each side, the tiny vocabulary) placed
@@ -46,4 +47,5 @@ fi
 BUNDLE=$b WORK=$scratch/work OUT=$scratch/out PY=$py GPU_CORES= TMO=600 \
   DS_DEVICE=cpu DS_MODEL="base tiny" DS_SIZES=3000 DS_ROUNDS=2 DS_STEPS=6 DS_WARMUP=2 DS_WARMUP_STEPS=2 DS_THREADS=2 \
   LAYOUT_THREADS="1 2" LAYOUT_REPS=10 \
+  SD_DEVICE=cpu SD_ROUNDS=2 SD_TINY_WARMUP=1 SD_TINY_STEPS=3 SD_BASE_WARMUP=0 SD_BASE_STEPS=1 \
   bash "$root/tools/gpu/run-on-device.sh" $phases

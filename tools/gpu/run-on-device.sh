@@ -698,24 +698,26 @@ phase_threads() {
 # staticdims (issue 11, session 6): bench-train with the batch and sequence dims fixed at the benchmark's shape
 # (--static-shapes: ORT folds the shape arithmetic, 820 -> 670 nodes in the tiny step graph, and the 81 nodes a
 # CUDA session ran on the CPU go) against the symbolic graph, SD_ROUNDS (3) rounds alternating, tiny and base,
-# fp32 on CUDA; the placement of the tiny step graph with the dims fixed (--ort-verbose). Does the host-bound
-# tiny step get faster, and does each process still settle in one of two modes? ~2 min.
+# fp32 on CUDA (SD_DEVICE=cpu rehearses it; SD_*_STEPS/SD_*_WARMUP shorten it); the placement of the tiny step
+# graph with the dims fixed (--ort-verbose). Does the host-bound tiny step get faster, and does each process
+# still settle in one of two modes? ~2 min.
 phase_staticdims() {
-  local r v order
+  local r v order dev=${SD_DEVICE:-cuda} tw=${SD_TINY_WARMUP:-20} ts=${SD_TINY_STEPS:-300} bw=${SD_BASE_WARMUP:-5}
+  local bs=${SD_BASE_STEPS:-20}
   for r in $(seq 1 "${SD_ROUNDS:-3}"); do
     order="sym static"; [ $((r % 2)) = 0 ] && order="static sym"
     for v in $order; do
       if [ "$v" = sym ]; then
-        PIN=$GPU_CORES olbench "sd_tiny_cuda_sym_r$r" "$TINY" cuda 4 20 300
-        PIN=$GPU_CORES olbench "sd_base_cuda_sym_r$r" "$BASE" cuda 4 5 20
+        PIN=$GPU_CORES olbench "sd_tiny_${dev}_sym_r$r" "$TINY" "$dev" 4 "$tw" "$ts"
+        PIN=$GPU_CORES olbench "sd_base_${dev}_sym_r$r" "$BASE" "$dev" 4 "$bw" "$bs"
       else
-        PIN=$GPU_CORES olbench_new --static-shapes "sd_tiny_cuda_static_r$r" "$TINY" cuda 4 20 300 --static-shapes
-        PIN=$GPU_CORES olbench_new --static-shapes "sd_base_cuda_static_r$r" "$BASE" cuda 4 5 20 --static-shapes
+        PIN=$GPU_CORES olbench_new --static-shapes "sd_tiny_${dev}_static_r$r" "$TINY" "$dev" 4 "$tw" "$ts" --static-shapes
+        PIN=$GPU_CORES olbench_new --static-shapes "sd_base_${dev}_static_r$r" "$BASE" "$dev" 4 "$bw" "$bs" --static-shapes
       fi
     done
   done
   log "staticdims: placement of the tiny step graph with the dims fixed"
-  pinned "$GPU_CORES" timeout 120 $OL bench-train --model "$TINY" --device cuda --batch $BATCH --source-length $S \
+  pinned "$GPU_CORES" timeout 120 $OL bench-train --model "$TINY" --device "$dev" --batch $BATCH --source-length $S \
     --target-length $T --warmup 0 --steps 1 --static-shapes --ort-verbose > /dev/null 2> "$R/sd-placement.log" \
     || log "FAILED staticdims placement"
   grep -c "CPUExecutionProvider" "$R/sd-placement.log" > "$R/sd-placement-cpu-lines.txt" 2>/dev/null
@@ -727,11 +729,15 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "bench-sd_*.json"))):
     name = os.path.basename(f)[len("bench-"):-len(".json")]
     try:
         d = json.load(open(f))
-        g = json.load(open(os.path.join(sys.argv[1], "gpumem-" + name + ".json")))
     except (OSError, ValueError):
         continue
-    peak = g.get("gpu_process_peak_bytes") or 0
-    print(f"| {name} | {d['step_ms_median']} | {d['tokens_per_second']:,.0f} | {peak / 2**20:,.0f} |"
+    try:
+        g = json.load(open(os.path.join(sys.argv[1], "gpumem-" + name + ".json")))
+    except (OSError, ValueError):
+        g = {}  # a CPU rehearsal has no GPU figures
+    peak = g.get("gpu_process_peak_bytes")
+    mb = f"{peak / 2**20:,.0f}" if peak else ""
+    print(f"| {name} | {d['step_ms_median']} | {d['tokens_per_second']:,.0f} | {mb} |"
           f" {g.get('gpu_util_median_last_third', '')} |")
 PY
   cat "$R/staticdims.md" >&2
