@@ -13,7 +13,7 @@
 # bart-base itself (713 MB). PEFT's base rows always build the real bart-base shape (bench_peft.py --size base).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-py=python3; scratch=/tmp/onnx-lora-issue11; phases="cpu16 cpu2 layout datascale"; real_base=""
+py=python3; scratch=/tmp/onnx-lora-issue11; phases="cpu16 cpu2 layout datascale staticdims"; real_base=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --python) py=$2; shift 2;; --scratch) scratch=$2; shift 2;; --phases) phases=$2; shift 2;;
