@@ -5,9 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.testing.Fixtures;
@@ -17,19 +16,10 @@ import org.onnxlora.testing.Fixtures;
  * tensor) still train: a run resumed from its own artifact folder gets the flat optimizer rebuilt
  * from the manifest's settings, and steps exactly as freshly compiled artifacts do.
  */
+@ExtendWith(TrainingGoldens.class)
 class ArtifactFormatTest {
     @TempDir
     Path tmp;
-
-    @BeforeAll
-    static void load() throws Exception {
-        TrainingParityTest.load();
-    }
-
-    @AfterAll
-    static void close() {
-        TrainingParityTest.close();
-    }
 
     @Test
     void formatOneArtifactsGetTheFlatOptimizer() throws Exception {

@@ -5,8 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.nio.file.Path;
 import java.util.Set;
 import java.util.TreeSet;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.onnxlora.proto.Onnx.ModelProto;
@@ -26,6 +25,7 @@ import org.onnxlora.testing.Fixtures;
  * OneHot target): stock ORT's CUDA provider registers it for every fixed-size type
  * (core/providers/cuda/tensor/scatter_elements.cc); not yet observed on a device.
  */
+@ExtendWith(TrainingGoldens.class)
 class CudaOpCoverageTest {
     static final Set<String> CUDA_OPS = Set.of(
             "Add", "And", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Erf", "Exp", "Expand",
@@ -33,17 +33,6 @@ class CudaOpCoverageTest {
             "LessOrEqual", "LogSoftmax", "MatMul", "Max", "Min", "Mul", "Neg", "NonZero", "Not", "OneHot", "Pow", "Range",
             "Reciprocal", "ReduceSum", "Reshape", "ScatterElements", "Shape", "Size", "Softmax", "Sqrt", "Squeeze", "Sub", "Sum", "Transpose",
             "Unsqueeze", "Where", "com.microsoft:FusedMatMul", "com.microsoft:Gelu");
-
-    @BeforeAll
-    static void load() throws Exception {
-        TrainingParityTest.load();
-    }
-
-    @AfterAll
-    static void close() {
-        TrainingParityTest.close();
-    }
-
 
     @ParameterizedTest
     @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")

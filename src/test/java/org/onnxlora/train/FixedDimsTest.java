@@ -7,8 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -21,19 +20,10 @@ import org.onnxlora.runtime.RuntimeOptions;
  * arithmetic) train as the symbolic graph does, to float rounding: ORT's optimizer may fuse the folded
  * graph differently.
  */
+@ExtendWith(TrainingGoldens.class)
 class FixedDimsTest {
     @TempDir
     static Path tmp;
-
-    @BeforeAll
-    static void load() throws Exception {
-        TrainingParityTest.load();
-    }
-
-    @AfterAll
-    static void close() {
-        TrainingParityTest.close();
-    }
 
     private static List<float[]> train(Path dir, RuntimeOptions o, Batch b) {
         List<float[]> out = new ArrayList<>();

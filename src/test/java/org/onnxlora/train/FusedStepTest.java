@@ -10,9 +10,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -31,6 +30,7 @@ import org.onnxlora.testing.Fixtures;
  * bit, with a changing learning rate and clipping active, through fp16 skipped steps, a batch a
  * static-shape export cuts into pieces, and artifacts written before the step model.
  */
+@ExtendWith(TrainingGoldens.class)
 class FusedStepTest {
     /** Small enough that every step of these tests clips (asserted). */
     private static final OptimizerConfig CLIPPING = new OptimizerConfig(0.9, 0.999, 1e-8, 0.01, 1e-3);
@@ -38,16 +38,6 @@ class FusedStepTest {
 
     @TempDir
     static Path tmp;
-
-    @BeforeAll
-    static void load() throws Exception {
-        TrainingParityTest.load();
-    }
-
-    @AfterAll
-    static void close() {
-        TrainingParityTest.close();
-    }
 
     private static TrainingCompiler.Options options(Precision p) {
         return new TrainingCompiler.Options(LossConfig.DEFAULT, CLIPPING, "logits", p);

@@ -10,9 +10,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -39,19 +38,10 @@ import org.onnxlora.testing.TinyGraphs;
  * [0, 2, 3, 1] a head split read transposed by its products ({@link CpuGraphs#PASSES}): the same bytes in the
  * same places, so training steps agree to the bit with the graph as compiled, at every batch shape.
  */
+@ExtendWith(TrainingGoldens.class)
 class HeadCopyPassTest {
     @TempDir
     static Path tmp;
-
-    @BeforeAll
-    static void load() throws Exception {
-        TrainingParityTest.load();
-    }
-
-    @AfterAll
-    static void close() {
-        TrainingParityTest.close();
-    }
 
     private static boolean isHeadTranspose(NodeProto n) {
         return Domains.isOp(n, "Transpose") && n.getAttributeList().stream()

@@ -8,8 +8,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -21,20 +20,10 @@ import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.testing.Fixtures;
 
 /** What ONNX Runtime keeps after optimizing the training graph: no second copy of any frozen weight. */
+@ExtendWith(TrainingGoldens.class)
 class TrainingGraphMemoryTest {
     @TempDir
     Path tmp;
-
-    @BeforeAll
-    static void load() throws Exception {
-        TrainingParityTest.load();
-    }
-
-    @AfterAll
-    static void close() {
-        TrainingParityTest.close();
-    }
-
 
     @ParameterizedTest
     @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")

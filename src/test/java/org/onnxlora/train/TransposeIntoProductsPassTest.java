@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.onnxlora.graph.Attrs;
@@ -21,18 +22,9 @@ import org.onnxlora.io.Tensors;
 import org.onnxlora.testing.TinyGraphs;
 
 /** The key's transpose [0, 2, 3, 1] becomes a head split that its products read transposed. */
+@ExtendWith(TrainingGoldens.class)
 class TransposeIntoProductsPassTest {
     private static final int F = DataType.FLOAT_VALUE;
-
-    @org.junit.jupiter.api.BeforeAll
-    static void load() throws Exception {
-        TrainingParityTest.load();
-    }
-
-    @org.junit.jupiter.api.AfterAll
-    static void close() {
-        TrainingParityTest.close();
-    }
 
     private static List<Long> perm(NodeProto n) {
         return n.getAttributeList().stream().filter(a -> a.getName().equals("perm")).findFirst().orElseThrow()
