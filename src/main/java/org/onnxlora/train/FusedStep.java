@@ -18,23 +18,16 @@ import java.util.Map;
  */
 final class FusedStep implements AutoCloseable {
     private final OrtEnvironment env;
-    private final OrtSession session;
-    private final OnnxTensor gradNorm;
+    private final GradNormSession session;
 
     /** Takes ownership of {@code session}. */
     FusedStep(OrtEnvironment env, OrtSession session) throws OrtException {
         this.env = env;
-        this.session = session;
-        try {
-            this.gradNorm = PinnedScalar.create(env);
-        } catch (OrtException | RuntimeException e) {
-            session.close();
-            throw e;
-        }
+        this.session = new GradNormSession(env, session);
     }
 
     OrtSession session() {
-        return session;
+        return session.session();
     }
 
     /**
@@ -57,10 +50,7 @@ final class FusedStep implements AutoCloseable {
             feeds.put(FusedStepGraph.SEED_SCALE, seedT);
             pinned.put(TrainingCompiler.LOSS_SUM, lossSum);
             pinned.put(TrainingCompiler.TOKEN_COUNT, tokenCount);
-            pinned.put(OptimizerGraph.GRAD_NORM, gradNorm);
-            try (OrtSession.Result r = session.run(feeds, pinned)) {
-                return gradNorm.getFloatBuffer().get(0);
-            }
+            return session.run(feeds, pinned);
         } finally {
             owned.forEach(OnnxTensor::close);
         }
@@ -68,11 +58,6 @@ final class FusedStep implements AutoCloseable {
 
     @Override
     public void close() {
-        try {
-            session.close();
-        } catch (OrtException ignored) {
-            // closing: nothing to recover
-        }
-        gradNorm.close();
+        session.close();
     }
 }

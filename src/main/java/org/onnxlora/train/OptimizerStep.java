@@ -17,23 +17,16 @@ import java.util.Map;
  */
 final class OptimizerStep implements AutoCloseable {
     private final OrtEnvironment env;
-    private final OrtSession session;
-    private final OnnxTensor gradNorm;
+    private final GradNormSession session;
 
     /** Takes ownership of {@code session}. */
     OptimizerStep(OrtEnvironment env, OrtSession session) throws OrtException {
         this.env = env;
-        this.session = session;
-        try {
-            this.gradNorm = PinnedScalar.create(env);
-        } catch (OrtException | RuntimeException e) {
-            session.close();
-            throw e;
-        }
+        this.session = new GradNormSession(env, session);
     }
 
     OrtSession session() {
-        return session;
+        return session.session();
     }
 
     /**
@@ -51,10 +44,7 @@ final class OptimizerStep implements AutoCloseable {
             OnnxTensor scaleT = OnnxTensor.createTensor(env, (float) gradScale);
             owned.add(scaleT);
             feeds.put(OptimizerGraph.GRAD_SCALE, scaleT);
-            pinned.put(OptimizerGraph.GRAD_NORM, gradNorm);
-            try (OrtSession.Result r = session.run(feeds, pinned)) {
-                return gradNorm.getFloatBuffer().get(0);
-            }
+            return session.run(feeds, pinned);
         } finally {
             owned.forEach(OnnxTensor::close);
         }
@@ -82,11 +72,6 @@ final class OptimizerStep implements AutoCloseable {
 
     @Override
     public void close() {
-        try {
-            session.close();
-        } catch (OrtException ignored) {
-            // closing: nothing to recover
-        }
-        gradNorm.close();
+        session.close();
     }
 }
