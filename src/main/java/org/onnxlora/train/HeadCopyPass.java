@@ -1,6 +1,7 @@
 package org.onnxlora.train;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,7 +39,7 @@ import org.onnxlora.proto.Onnx.NodeProto;
  * refused.
  */
 public final class HeadCopyPass implements GraphPass {
-    private static final List<Long> HEAD_PERM = List.of(0L, 2L, 1L, 3L);
+    private static final long[] HEAD_PERM = {0, 2, 1, 3};
 
     @Override
     public String name() {
@@ -95,11 +96,7 @@ public final class HeadCopyPass implements GraphPass {
     }
 
     private static boolean isHeadTranspose(NodeProto n) {
-        if (!Domains.isOp(n, "Transpose")) {
-            return false;
-        }
-        return n.getAttributeList().stream().anyMatch(a -> a.getName().equals("perm")
-                && a.getIntsList().equals(HEAD_PERM));
+        return Domains.isOp(n, "Transpose") && Arrays.equals(Attrs.getInts(n, "perm"), HEAD_PERM);
     }
 
     /**

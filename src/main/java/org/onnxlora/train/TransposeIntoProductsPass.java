@@ -1,6 +1,7 @@
 package org.onnxlora.train;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -35,8 +36,8 @@ import org.onnxlora.proto.Onnx.NodeProto;
  * reader keeps the transpose (reported as refused).
  */
 public final class TransposeIntoProductsPass implements GraphPass {
-    private static final List<Long> SWAP = List.of(0L, 1L, 3L, 2L);
-    private static final List<Long> HEAD_SPLIT_THEN_SWAP = List.of(0L, 2L, 3L, 1L);
+    private static final long[] SWAP = {0, 1, 3, 2};
+    private static final long[] HEAD_SPLIT_THEN_SWAP = {0, 2, 3, 1};
 
     @Override
     public String name() {
@@ -55,8 +56,9 @@ public final class TransposeIntoProductsPass implements GraphPass {
         List<PassResult.Refusal> refused = new ArrayList<>();
         for (int i = 0; i < graph.getNodeCount(); i++) {
             NodeProto t = graph.getNode(i);
-            List<Long> perm = Domains.isOp(t, "Transpose") ? perm(t) : null;
-            if (perm == null || !perm.equals(HEAD_SPLIT_THEN_SWAP) && !perm.equals(SWAP)) {
+            long[] perm = Domains.isOp(t, "Transpose") ? Attrs.getInts(t, "perm") : null;
+            boolean swapOnly = Arrays.equals(perm, SWAP);
+            if (!swapOnly && !Arrays.equals(perm, HEAD_SPLIT_THEN_SWAP)) {
                 continue;
             }
             if (g == null) {
@@ -72,7 +74,7 @@ public final class TransposeIntoProductsPass implements GraphPass {
             rewritten.putAll(readers);
             relaid.add(t.getOutput(0));
             readers.values().stream().filter(n -> Domains.isOp(n, "Mul")).forEach(n -> relaid.add(n.getOutput(0)));
-            if (perm.equals(SWAP)) {
+            if (swapOnly) {
                 // the swap alone: the products read the transpose's input as it is
                 dropped.add(i);
                 renamed.put(t.getOutput(0), t.getInput(0));
@@ -168,10 +170,5 @@ public final class TransposeIntoProductsPass implements GraphPass {
             }
         }
         return b.addAttribute(Attrs.i(flag, was ? 0 : 1)).build();
-    }
-
-    private static List<Long> perm(NodeProto t) {
-        return t.getAttributeList().stream().filter(a -> a.getName().equals("perm")).findFirst()
-                .map(AttributeProto::getIntsList).orElse(null);
     }
 }
