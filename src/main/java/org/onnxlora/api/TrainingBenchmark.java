@@ -1,19 +1,18 @@
 package org.onnxlora.api;
 
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Supplier;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.data.Batch;
-import org.onnxlora.io.ModelIO;
-import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.TensorShapeProto;
 import org.onnxlora.proto.Onnx.ValueInfoProto;
 import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.runtime.Seq2SeqSignature;
 import org.onnxlora.train.ArtifactStore;
 import org.onnxlora.train.TrainingCompiler;
 import org.onnxlora.train.TrainingSession;
@@ -83,23 +82,37 @@ public final class TrainingBenchmark {
     /**
      * The {@link RuntimeOptions#DIM_PREFIX} options that fix the compiled graphs' batch, source and target
      * dims at {@code batch} × {@code sourceLength} + {@code targetLength}: sessions opened with them let ONNX
-     * Runtime fold the shape arithmetic, and accept only batches of exactly that shape. The dims are read
-     * from the training graph's batch inputs (ids, masks, labels); none found is an error.
+     * Runtime fold the shape arithmetic, and accept only batches of exactly that shape (an export's own
+     * fixed sizes, where it has them, in place of the ones asked for). The dims are read from the training
+     * graph's batch inputs (ids and masks, as its signature names them, and the labels); none found is an error.
      */
     public static Map<String, String> fixedDims(Path artifacts, long batch, long sourceLength, long targetLength) {
-        GraphProto g = ModelIO.loadKeepingExternalData(artifacts.resolve(ArtifactStore.TRAINING)).getGraph();
-        Set<String> source = Set.of("input_ids", "attention_mask");
-        Set<String> target = Set.of("decoder_input_ids", "decoder_attention_mask", TrainingCompiler.LABELS);
+        TrainingCompiler.Artifacts a = ArtifactStore.read(artifacts);
+        Seq2SeqSignature signature = TrainingSession.signatureOf(a);
+        // batches are fed in the sizes an export fixes (StaticBatches), so those win where it fixes them
+        Seq2SeqSignature.StaticShape fixed = signature.staticShape();
+        long rows = fixed.batch() > 0 ? fixed.batch() : batch;
+        long source = fixed.sourceLength() > 0 ? fixed.sourceLength() : sourceLength;
+        long target = fixed.targetLength() > 0 ? fixed.targetLength() : targetLength;
+        Map<String, Boolean> onSourceSide = new HashMap<>();
+        for (Seq2SeqSignature.Input i : signature.inputs()) {
+            switch (i.feed()) {
+                case INPUT_IDS, ATTENTION_MASK -> onSourceSide.put(i.name(), true);
+                case DECODER_INPUT_IDS, DECODER_ATTENTION_MASK -> onSourceSide.put(i.name(), false);
+                default -> { }
+            }
+        }
+        onSourceSide.put(TrainingCompiler.LABELS, false);
         Map<String, String> dims = new TreeMap<>();
-        for (ValueInfoProto v : g.getInputList()) {
-            boolean src = source.contains(v.getName());
-            if (!src && !target.contains(v.getName()) || !v.getType().getTensorType().hasShape()) {
+        for (ValueInfoProto v : a.training().getGraph().getInputList()) {
+            Boolean src = onSourceSide.get(v.getName());
+            if (src == null || !v.getType().getTensorType().hasShape()) {
                 continue;
             }
             List<TensorShapeProto.Dimension> d = v.getType().getTensorType().getShape().getDimList();
             for (int axis = 0; axis < Math.min(2, d.size()); axis++) {
                 if (d.get(axis).hasDimParam() && !d.get(axis).getDimParam().isEmpty()) {
-                    long size = axis == 0 ? batch : src ? sourceLength : targetLength;
+                    long size = axis == 0 ? rows : src ? source : target;
                     dims.put(RuntimeOptions.DIM_PREFIX + d.get(axis).getDimParam(), Long.toString(size));
                 }
             }

@@ -192,7 +192,7 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     /** The training graph's contract: every input but the adapters and labels, which the session feeds itself. */
-    static Seq2SeqSignature signatureOf(TrainingCompiler.Artifacts artifacts) {
+    public static Seq2SeqSignature signatureOf(TrainingCompiler.Artifacts artifacts) {
         java.util.Set<String> own = new java.util.HashSet<>();
         artifacts.adapters().forEach(a -> own.add(a.name()));
         own.add(TrainingCompiler.LABELS);

@@ -49,6 +49,17 @@ class BenchTrainStepTest {
     }
 
     @Test
+    void staticShapesTakeTheSizesAStaticExportFixes() {
+        // the export fixes 2 × 64 + 16 tokens; batches are fed in those sizes, so the dims are fixed at them
+        CliTest.Run r = CliTest.run("bench-train", "--model", Path.of("models", "exports", "bart-eager-ts-3in-static.onnx")
+                .toString(), "--batch", "2", "--source-length", "16", "--target-length", "8", "--steps", "1", "--warmup",
+                "0", "--threads", "2", "--static-shapes");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(JsonParser.parseString("{\"dim.batch_size\": \"2\", \"dim.decoder_sequence_length\": \"16\"}"),
+                JsonParser.parseString(r.out()).getAsJsonObject().get("fixed_dims"));
+    }
+
+    @Test
     void separateStepRunsTheTrainingAndOptimizerSessions() {
         assertEquals(List.of("training", "optimizer"), profiled("sep", "--separate-step"));
     }
