@@ -775,16 +775,18 @@ def threads(a):
 
 
 def rows(a):
-    """Markdown: every bench-PREFIX*.json of a run by name, with tokens/s, step and peak GPU memory (memfixed)."""
-    print("| run | tokens/s | step ms (median) | peak GPU MB (process, nvml) |")
-    print("|---|---:|---:|---:|")
+    """Markdown: every bench-PREFIX*.json of a run by name, with tokens/s, step, peak GPU memory and how busy the
+    GPU was over the last third of the run (memfixed, staticdims; the GPU columns stay empty on a CPU run)."""
+    print("| run | tokens/s | step ms (median) | peak GPU MB (process, nvml) | GPU busy % (NVML, last third) |")
+    print("|---|---:|---:|---:|---:|")
     for path in sorted(glob.glob(os.path.join(a.dir, f"bench-{a.prefix}*.json"))):
         name = os.path.basename(path)[len("bench-"):-len(".json")]
         r = read_json(path) or {}
         mem = read_json(os.path.join(a.dir, f"gpumem-{name}.json")) or {}
         if r.get("tokens_per_second"):
+            busy = mem.get("gpu_util_median_last_third")
             print(f"| {name} | {r['tokens_per_second']:,.0f} | {r['step_ms_median']:.1f} "
-                  f"| {fmt_mb(mem.get('gpu_peak_delta_bytes'))} |")
+                  f"| {fmt_mb(mem.get('gpu_peak_delta_bytes'))} | {'' if busy is None else busy} |")
     return 0
 
 

@@ -721,25 +721,7 @@ phase_staticdims() {
     --target-length $T --warmup 0 --steps 1 --static-shapes --ort-verbose > /dev/null 2> "$R/sd-placement.log" \
     || log "FAILED staticdims placement"
   grep -c "CPUExecutionProvider" "$R/sd-placement.log" > "$R/sd-placement-cpu-lines.txt" 2>/dev/null
-  $PY - "$R" > "$R/staticdims.md" <<'PY'
-import glob, json, os, sys
-print("| run | median step ms | tokens/s | peak GPU MB (process) | GPU busy (NVML, last third) |")
-print("|---|---:|---:|---:|---:|")
-for f in sorted(glob.glob(os.path.join(sys.argv[1], "bench-sd_*.json"))):
-    name = os.path.basename(f)[len("bench-"):-len(".json")]
-    try:
-        d = json.load(open(f))
-    except (OSError, ValueError):
-        continue
-    try:
-        g = json.load(open(os.path.join(sys.argv[1], "gpumem-" + name + ".json")))
-    except (OSError, ValueError):
-        g = {}  # a CPU rehearsal has no GPU figures
-    peak = g.get("gpu_process_peak_bytes")
-    mb = f"{peak / 2**20:,.0f}" if peak else ""
-    print(f"| {name} | {d['step_ms_median']} | {d['tokens_per_second']:,.0f} | {mb} |"
-          f" {g.get('gpu_util_median_last_third', '')} |")
-PY
+  $PY "$X/gpu/report.py" rows "$R" --prefix sd_ > "$R/staticdims.md"
   cat "$R/staticdims.md" >&2
 }
 
