@@ -23,17 +23,9 @@ done
 case "$(realpath -m "$scratch")" in "$root"*) echo "--scratch must be outside the repository" >&2; exit 2;; esac
 [ -f "$root/target/onnx-lora.jar" ] || (cd "$root" && ./mvnw -q -B -o package -DskipTests)
 b=$scratch/gb
-rm -rf "$b" "$scratch/out" "$scratch/work/results"; mkdir -p "$b/extra/tiny-bart/hf" "$scratch/work"
-ln -s "$root/tools/gpu" "$b/extra/gpu"
-ln -s "$root/tools/bench_peft.py" "$root/tools/bench_peft_realdata.py" "$root/tools/bench/layout_bench.py" "$b/extra/"
-ln -s "$root/models/tiny-bart/model.onnx" "$root/models/tiny-bart/tokenizer.json" "$b/extra/tiny-bart/"
-ln -s "$root/models/tiny-bart/hf/config.json" "$b/extra/tiny-bart/hf/"
-ln -s "$root/models/datasets/manpages/train.jsonl" "$b/extra/"
-cat > "$b/run.sh" <<RUN
-#!/usr/bin/env bash
-exec java -cp "$root/target/onnx-lora.jar:$root/target/lib/*" "\$@"
-RUN
-chmod +x "$b/run.sh"
+rm -rf "$b" "$scratch/out" "$scratch/work/results"; mkdir -p "$scratch/work"
+. "$root/tools/gpu/local-bundle.sh"
+local_bundle "$root" "$b" "$root/target/onnx-lora.jar:$root/target/lib/*"
 base=$scratch/work/base.onnx
 if [ -z "$real_base" ] && [ ! -f "$base.standin" ]; then
   rm -f "$base"

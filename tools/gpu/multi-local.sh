@@ -21,17 +21,9 @@ while [ $# -gt 0 ]; do
 done
 [ -f "$root/target/core-runtime-classpath.txt" ] || (cd "$root" && ./mvnw -q -B -o test-compile)
 b=$scratch/gb
-rm -rf "$b" "$scratch/work" "$scratch/out"; mkdir -p "$b/extra/tiny-bart/hf" "$scratch/work"
-ln -s "$root/tools/gpu" "$b/extra/gpu"
-ln -s "$root/tools/bench_peft.py" "$root/tools/bench_peft_ddp.py" "$b/extra/"
-ln -s "$root/models/tiny-bart/model.onnx" "$root/models/tiny-bart/tokenizer.json" "$b/extra/tiny-bart/"
-ln -s "$root/models/tiny-bart/hf/config.json" "$b/extra/tiny-bart/hf/"
-ln -s "$root/models/datasets/manpages/train.jsonl" "$b/extra/"
-cat > "$b/run.sh" <<RUN
-#!/usr/bin/env bash
-exec java -cp "$root/target/classes:$(cat "$root/target/core-runtime-classpath.txt")" "\$@"
-RUN
-chmod +x "$b/run.sh"
+rm -rf "$b" "$scratch/work" "$scratch/out"; mkdir -p "$scratch/work"
+. "$root/tools/gpu/local-bundle.sh"
+local_bundle "$root" "$b" "$root/target/classes:$(cat "$root/target/core-runtime-classpath.txt")"
 common=(BUNDLE="$b" WORK="$scratch/work" OUT="$scratch/out" PY="$py" GPU_CORES=)
 if [ -n "$dry" ]; then
   env "${common[@]}" MULTI_DRY=1 MULTI_DEVICES=cuda:0,cuda:1,cuda:2,cuda:3 bash "$root/tools/gpu/run-on-device.sh" multi

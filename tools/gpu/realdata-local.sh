@@ -18,17 +18,9 @@ while [ $# -gt 0 ]; do
 done
 [ -f "$root/target/onnx-lora.jar" ] || (cd "$root" && ./mvnw -q -B -o package -DskipTests)
 b=$scratch/gb
-rm -rf "$b" "$scratch/work"; mkdir -p "$b/extra/tiny-bart/hf" "$scratch/work"
-ln -s "$root/tools/gpu" "$b/extra/gpu"
-ln -s "$root/tools/bench_peft.py" "$root/tools/bench_peft_realdata.py" "$b/extra/"
-ln -s "$root/models/tiny-bart/model.onnx" "$root/models/tiny-bart/tokenizer.json" "$b/extra/tiny-bart/"
-ln -s "$root/models/tiny-bart/hf/config.json" "$b/extra/tiny-bart/hf/"
-ln -s "$root/models/datasets/manpages/train.jsonl" "$b/extra/"
-cat > "$b/run.sh" <<RUN
-#!/usr/bin/env bash
-exec java -cp "$root/target/onnx-lora.jar:$root/target/lib/*" "\$@"
-RUN
-chmod +x "$b/run.sh"
+rm -rf "$b" "$scratch/work"; mkdir -p "$scratch/work"
+. "$root/tools/gpu/local-bundle.sh"
+local_bundle "$root" "$b" "$root/target/onnx-lora.jar:$root/target/lib/*"
 BUNDLE=$b WORK=$scratch/work OUT=$scratch/out PY=$py RD_DEVICE=cpu RD_THREADS=2 RD_SIZES=$sizes RD_STEPS=$steps \
   RD_WARMUP=$warmup RD_SHAPES=2 RD_FIXED_WARMUP=1 RD_FIXED_STEPS=3 GPU_CORES= \
   bash "$root/tools/gpu/run-on-device.sh" $([ "$sizes" = tiny ] || echo synth) realdata
