@@ -153,14 +153,15 @@ phase_gpu() {
   unset PIN
 }
 
-# The _gather rows (issue 11, session 6) run the opt-in CPU lowering that turns the attention head transposes
-# into Gather copies on the intra-op threads (head_copies=gather): its effect against PEFT in the same run.
+# The _transpose rows (issue 11) turn off the CPU lowering that copies the attention heads with a Gather on the
+# intra-op threads, the default since session 7 (head_copies=transpose: the graph as compiled, with ORT's
+# one-threaded Transpose): the lowering's effect against PEFT in the same run.
 phase_cpu16() {
   olbench ol_tiny_cpu16 "$TINY" cpu 16 2 10
-  olbench_new head_copies ol_tiny_cpu16_gather "$TINY" cpu 16 2 10 --cuda-option head_copies=gather
+  olbench_new head_copies ol_tiny_cpu16_transpose "$TINY" cpu 16 2 10 --cuda-option head_copies=transpose
   ptbench peft_tiny_cpu16 tiny cpu 16 2 10
   olbench ol_base_cpu16 "$BASE" cpu 16 1 3
-  olbench_new head_copies ol_base_cpu16_gather "$BASE" cpu 16 1 3 --cuda-option head_copies=gather
+  olbench_new head_copies ol_base_cpu16_transpose "$BASE" cpu 16 1 3 --cuda-option head_copies=transpose
   ptbench peft_base_cpu16 base cpu 16 1 3
   # issue 11 (cpu11): ORT's intra-op threads spin between kernels by default; on idle cores that should pay
   olbench ol_tiny_cpu16_nospin "$TINY" cpu 16 2 10 --cuda-option session.intra_op.allow_spinning=0
@@ -168,15 +169,15 @@ phase_cpu16() {
 }
 
 # Issue 11 CPU targets (>= 1.0x PEFT with 16 and 2 threads): the 2-thread rows of both sizes, each pair side by side
-# on disjoint cores (base on 0-3 as in cpu2_background, tiny on 4-7 as in phase_gpu), the head_copies=gather
+# on disjoint cores (base on 0-3 as in cpu2_background, tiny on 4-7 as in phase_gpu), the head_copies=transpose
 # rows next to them (base on 8,9, tiny on 10,11; see phase_cpu16), then the ratio table. Used by the 'cpu2' phase
 # alone; 'all' runs the default and PEFT rows inside cpu2_background and phase_gpu.
 phase_cpu2() {
   cpu2_background
   ( PIN=4,5 olbench ol_tiny_cpu2 "$TINY" cpu 2 2 10 ) &
   ( PIN=6,7 ptbench peft_tiny_cpu2 tiny cpu 2 2 10 ) &
-  ( PIN=8,9 TMO=420 olbench_new head_copies ol_base_cpu2_gather "$BASE" cpu 2 1 2 --cuda-option head_copies=gather ) &
-  ( PIN=10,11 olbench_new head_copies ol_tiny_cpu2_gather "$TINY" cpu 2 2 10 --cuda-option head_copies=gather ) &
+  ( PIN=8,9 TMO=420 olbench_new head_copies ol_base_cpu2_transpose "$BASE" cpu 2 1 2 --cuda-option head_copies=transpose ) &
+  ( PIN=10,11 olbench_new head_copies ol_tiny_cpu2_transpose "$TINY" cpu 2 2 10 --cuda-option head_copies=transpose ) &
   wait
   cpu_ratios
 }

@@ -20,9 +20,9 @@ final class GpuMemoryOptions {
             description = "ONNX Runtime CUDA provider option, repeatable (e.g. gpu_mem_limit=8589934592); overrides"
                     + " --gpu-memory key by key. session.* keys are ONNX Runtime session config entries and"
                     + " enable_mem_pattern=0|1 its memory-pattern planning (these two also apply on the CPU);"
-                    + " head_copies=transpose|gather (CPU only) says how attention heads are split and merged:"
-                    + " transpose (default) runs the graph as compiled, with ONNX Runtime's one-threaded Transpose;"
-                    + " gather copies them on all intra-op threads (same results to the bit); dim.NAME=SIZE fixes the"
+                    + " head_copies=gather|transpose (CPU only) says how attention heads are split and merged:"
+                    + " gather (default) copies them on all intra-op threads; transpose runs the graph as compiled,"
+                    + " with ONNX Runtime's one-threaded Transpose (same results to the bit); dim.NAME=SIZE fixes the"
                     + " graphs' symbolic dim NAME, so that ONNX Runtime folds the shape arithmetic it feeds (every"
                     + " batch must then have that size; bench-train --static-shapes sets them).")
     Map<String, String> cudaOptions = new LinkedHashMap<>();

@@ -41,7 +41,7 @@ class SessionSettingsTest {
 
     @Test
     void headCopiesAreACpuChoiceBetweenGatherAndTranspose() {
-        assertEquals(false, RuntimeOptions.defaults().headCopiesByGather(), "the compiled graph by default");
+        assertEquals(true, RuntimeOptions.defaults().headCopiesByGather(), "gathered on the CPU by default");
         RuntimeOptions t = RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.HEAD_COPIES, "transpose"));
         t.requireApplicable();
         assertEquals(false, t.headCopiesByGather());

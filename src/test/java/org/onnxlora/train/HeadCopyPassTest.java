@@ -132,8 +132,8 @@ class HeadCopyPassTest {
                 TrainingCompiler.Options.defaults()), TrainingCompiler.Options.defaults(), dir);
         List<Batch> batches = List.of(randomBatch(4, 8, 6, 4), randomBatch(3, 11, 5, 1),
                 randomBatch(2, 6, 9, 2), randomBatch(1, 17, 3, 3));
-        RuntimeOptions transpose = RuntimeOptions.defaults().withThreads(2);
-        RuntimeOptions gather = transpose.withCudaOptions(Map.of(RuntimeOptions.HEAD_COPIES, RuntimeOptions.GATHER));
+        RuntimeOptions gather = RuntimeOptions.defaults().withThreads(2);
+        RuntimeOptions transpose = gather.withCudaOptions(Map.of(RuntimeOptions.HEAD_COPIES, RuntimeOptions.TRANSPOSE));
         assertTrue(gather.headCopiesByGather());
         assertFalse(transpose.headCopiesByGather());
         List<float[]> want = train(dir, transpose, batches);
