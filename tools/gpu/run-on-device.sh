@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -726,6 +726,38 @@ phase_staticdims() {
   cat "$R/staticdims.md" >&2
 }
 
+# cpuknobs (issue 11, session 7): ONNX Runtime's CPU thread-pool settings that cost no graph change, against the
+# default (head copies by Gather) and PEFT in the same run: session.dynamic_block_base=4 (parallel loops hand out
+# shrinking blocks instead of one per thread) and session.intra_op_thread_affinities (each pool thread pinned to
+# one core; the caller thread stays free, as PyTorch's OpenMP threads are unpinned). Tiny at 16 threads in
+# CK_ROUNDS (2) alternating rounds, bart-base at 16 threads once, bart-base at 2 threads with the three settings
+# and PEFT at once on disjoint core pairs. Rows ck_*, printed by report.py rows (cpuknobs.md). ~3.5 min.
+phase_cpuknobs() {
+  local r aff16="" c
+  for c in $(seq 2 16); do aff16+="${aff16:+;}$c"; done
+  [ -f "$BASE" ] || { log "FAILED cpuknobs: no $BASE (run 'synth' first)"; return; }
+  for r in $(seq 1 "${CK_ROUNDS:-2}"); do
+    olbench ck_tiny_cpu16_default_r$r "$TINY" cpu 16 3 30
+    olbench ck_tiny_cpu16_dbb4_r$r "$TINY" cpu 16 3 30 --cuda-option session.dynamic_block_base=4
+    olbench ck_tiny_cpu16_pinned_r$r "$TINY" cpu 16 3 30 --cuda-option "session.intra_op_thread_affinities=$aff16"
+    olbench ck_tiny_cpu16_both_r$r "$TINY" cpu 16 3 30 --cuda-option "session.intra_op_thread_affinities=$aff16" \
+      --cuda-option session.dynamic_block_base=4
+    ptbench ck_tiny_cpu16_peft_r$r tiny cpu 16 3 30
+  done
+  olbench ck_base_cpu16_default "$BASE" cpu 16 1 3
+  olbench ck_base_cpu16_dbb4 "$BASE" cpu 16 1 3 --cuda-option session.dynamic_block_base=4
+  olbench ck_base_cpu16_pinned "$BASE" cpu 16 1 3 --cuda-option "session.intra_op_thread_affinities=$aff16"
+  ptbench ck_base_cpu16_peft base cpu 16 1 3
+  ( PIN=0,1 TMO=420 olbench ck_base_cpu2_default "$BASE" cpu 2 1 2 ) &
+  ( PIN=2,3 TMO=420 olbench ck_base_cpu2_dbb4 "$BASE" cpu 2 1 2 --cuda-option session.dynamic_block_base=4 ) &
+  # taskset's cores are 0-based, ORT's affinity ids 1-based: the pool thread on core 5
+  ( PIN=4,5 TMO=420 olbench ck_base_cpu2_pinned "$BASE" cpu 2 1 2 --cuda-option session.intra_op_thread_affinities=6 ) &
+  ( PIN=6,7 TMO=420 ptbench ck_base_cpu2_peft base cpu 2 1 2 ) &
+  wait
+  $PY "$X/gpu/report.py" rows "$R" --prefix ck_ > "$R/cpuknobs.md"
+  cat "$R/cpuknobs.md" >&2
+}
+
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(all)
 for p in "${phases[@]}"; do
@@ -736,7 +768,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac
