@@ -171,10 +171,10 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
     /**
      * Key of {@link #cudaOptions} that says how a CPU session copies attention heads: {@value #GATHER} (the
      * default: a Gather on the intra-op threads, {@code train.CpuGraphs}) or {@value #TRANSPOSE} (the graph as
-     * compiled, with ORT's one-threaded Transpose). Gather is the default because it shortened the step in every
-     * row measured on a 16-core Sapphire Rapids host, side by side: by 6 % (tiny, 16 threads), 16 % (tiny, 2),
-     * 0.4 % (bart-base, 16) and 8 % (bart-base, 2). Only a 2-core EPYC saw bart-base lose (1–15 %), and there
-     * in matrix products the rewrite does not touch.
+     * compiled, with ORT's one-threaded Transpose). Gather is the default because where the one-threaded copies
+     * leave cores idle it wins: on a 16-core Sapphire Rapids host at 16 threads the tiny step took 6–15 % less
+     * (bart-base's 64-wide heads: within 1 %). At 2 threads the two are within run-to-run noise when measured on
+     * the same cores (a 2-core EPYC saw bart-base lose 1–15 %, in matrix products the rewrite does not touch).
      */
     public static final String HEAD_COPIES = "head_copies";
     public static final String GATHER = "gather";
