@@ -790,6 +790,28 @@ def rows(a):
     return 0
 
 
+def rounds(a):
+    """Markdown: rows named PREFIX<model>_<setting>_r<round> (cpu2rot), where each round ran every setting of a
+    model at once, each on another core pair: per setting the step of every round and their median, then each
+    setting's median ratio to the model's `peft` row, round by round (a round's rows shared the machine's load)."""
+    steps = collections.defaultdict(dict)
+    for path in glob.glob(os.path.join(a.dir, f"bench-{a.prefix}*_r*.json")):
+        m = re.fullmatch(re.escape(a.prefix) + r"(\w+?)_(\w+)_r(\d+)", os.path.basename(path)[len("bench-"):-len(".json")])
+        r = read_json(path) or {}
+        if m and r.get("step_ms_median"):
+            steps[(m.group(1), m.group(2))][int(m.group(3))] = r["step_ms_median"]
+    print("| model | setting | median step ms per round | median over rounds | PEFT step / this step, per round | median ratio |")
+    print("|---|---|---|---:|---|---:|")
+    for (model, setting) in sorted(steps):
+        mine, peft = steps[(model, setting)], steps.get((model, "peft"), {})
+        per = ", ".join(f"{mine[k]:,.1f}" for k in sorted(mine))
+        ratios = [peft[k] / mine[k] for k in sorted(mine) if k in peft] if setting != "peft" else []
+        rs = ", ".join(f"{x:.2f}" for x in ratios)
+        med = f"**{median(ratios):.2f}×**" if ratios else ""
+        print(f"| {model} | {setting} | {per} | {median(list(mine.values())):,.1f} | {rs} | {med} |")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -826,6 +848,9 @@ def main():
     s = sub.add_parser("rows")
     s.add_argument("dir")
     s.add_argument("--prefix", default="")
+    s = sub.add_parser("rounds")
+    s.add_argument("dir")
+    s.add_argument("--prefix", default="c2_")
     s = sub.add_parser("threads")
     s.add_argument("dir")
     s.add_argument("--warmup", type=int, default=0)
@@ -840,7 +865,7 @@ def main():
     s.add_argument("jsonl")
     a = p.parse_args()
     return {"datascale": datascale, "parity": parity, "placement": placement, "profile": profile, "table": table, "shapes": shapes,
-            "realdata": realdata, "multi": multi, "memory": memory, "floor": floor, "kprof": kprof, "threads": threads, "rows": rows,
+            "realdata": realdata, "multi": multi, "memory": memory, "floor": floor, "kprof": kprof, "threads": threads, "rows": rows, "rounds": rounds,
             "layout": layout}[a.cmd](a)
 
 

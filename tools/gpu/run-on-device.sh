@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -726,6 +726,37 @@ phase_staticdims() {
   cat "$R/staticdims.md" >&2
 }
 
+# cpu2rot (issue 11, session 7): the 2-thread targets with the core pairs rotated. A pair's position alone moves a
+# 2-thread step by 10-15 % on this VM (session 7: whichever setting ran on cores 10,11 was fastest), so each of
+# CR_ROUNDS (3) rounds runs, per model, onnx-lora (default), onnx-lora with head_copies=transpose and PEFT at once,
+# each on another pair than in the round before (base on 0,1 / 2,3 / 4,5, tiny on 6,7 / 8,9 / 10,11): every
+# setting meets every pair once in three rounds. Rows c2_<model>_<setting>_r<round>; cpu2rot.md (report.py rounds:
+# per round and the median, and PEFT's step over each setting's, round by round). ~3 min.
+phase_cpu2rot() {
+  local r k pb pt
+  [ -f "$BASE" ] || { log "FAILED cpu2rot: no $BASE (run 'synth' first)"; return; }
+  local base_pairs=(0,1 2,3 4,5) tiny_pairs=(6,7 8,9 10,11) settings=(default transpose peft)
+  for r in $(seq 1 "${CR_ROUNDS:-3}"); do
+    for k in 0 1 2; do
+      pb=${base_pairs[$(( (k + r - 1) % 3 ))]} pt=${tiny_pairs[$(( (k + r - 1) % 3 ))]}
+      case ${settings[$k]} in
+        default)
+          ( PIN=$pb TMO=420 olbench c2_base_default_r$r "$BASE" cpu 2 1 2 ) &
+          ( PIN=$pt olbench c2_tiny_default_r$r "$TINY" cpu 2 3 20 ) & ;;
+        transpose)
+          ( PIN=$pb TMO=420 olbench_new head_copies c2_base_transpose_r$r "$BASE" cpu 2 1 2 --cuda-option head_copies=transpose ) &
+          ( PIN=$pt olbench_new head_copies c2_tiny_transpose_r$r "$TINY" cpu 2 3 20 --cuda-option head_copies=transpose ) & ;;
+        peft)
+          ( PIN=$pb TMO=420 ptbench c2_base_peft_r$r base cpu 2 1 2 ) &
+          ( PIN=$pt ptbench c2_tiny_peft_r$r tiny cpu 2 3 20 ) & ;;
+      esac
+    done
+    wait
+  done
+  $PY "$X/gpu/report.py" rounds "$R" --prefix c2_ > "$R/cpu2rot.md"
+  cat "$R/cpu2rot.md" >&2
+}
+
 # cpuknobs (issue 11, session 7): ONNX Runtime's CPU thread-pool settings that cost no graph change, against the
 # default (head copies by Gather) and PEFT in the same run: session.dynamic_block_base=4 (parallel loops hand out
 # shrinking blocks instead of one per thread) and session.intra_op_thread_affinities (each pool thread pinned to
@@ -768,7 +799,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac
