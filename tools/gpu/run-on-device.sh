@@ -727,7 +727,7 @@ phase_staticdims() {
 }
 
 # cpu2rot (issue 11, session 7): the 2-thread targets with the core pairs rotated. A pair's position alone moves a
-# 2-thread step by 10-15 % on this VM (session 7: whichever setting ran on cores 10,11 was fastest), so each of
+# 2-thread step by 10-15 % on this VM (session 7: the tiny row on cores 10,11 was the fastest, whatever its setting), so each of
 # CR_ROUNDS (3) rounds runs, per model, onnx-lora (default), onnx-lora with head_copies=transpose and PEFT at once,
 # each on another pair than in the round before (base on 0,1 / 2,3 / 4,5, tiny on 6,7 / 8,9 / 10,11): every
 # setting meets every pair once in three rounds. Rows c2_<model>_<setting>_r<round>; cpu2rot.md (report.py rounds:
@@ -761,7 +761,7 @@ phase_cpu2rot() {
 # default (head copies by Gather) and PEFT in the same run: session.dynamic_block_base=4 (parallel loops hand out
 # shrinking blocks instead of one per thread) and session.intra_op_thread_affinities (each pool thread pinned to
 # one core; the caller thread stays free, as PyTorch's OpenMP threads are unpinned). Tiny at 16 threads in
-# CK_ROUNDS (2) alternating rounds, bart-base at 16 threads once, bart-base at 2 threads with the three settings
+# CK_ROUNDS (2) rounds, bart-base at 16 threads once, bart-base at 2 threads with the three settings
 # and PEFT at once on disjoint core pairs. Rows ck_*, printed by report.py rows (cpuknobs.md). ~3.5 min.
 phase_cpuknobs() {
   local r aff16="" c
