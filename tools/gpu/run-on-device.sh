@@ -727,11 +727,12 @@ phase_staticdims() {
 }
 
 # cpu2rot (issue 11, session 7): the 2-thread targets with the core pairs rotated. A pair's position alone moves a
-# 2-thread step by 10-15 % on this VM (session 7: the tiny row on cores 10,11 was the fastest, whatever its setting), so each of
-# CR_ROUNDS (3) rounds runs, per model, onnx-lora (default), onnx-lora with head_copies=transpose and PEFT at once,
-# each on another pair than in the round before (base on 0,1 / 2,3 / 4,5, tiny on 6,7 / 8,9 / 10,11): every
-# setting meets every pair once in three rounds. Rows c2_<model>_<setting>_r<round>; cpu2rot.md (report.py rounds:
-# per round and the median, and PEFT's step over each setting's, round by round). ~3 min.
+# 2-thread step by 10-15 % on this VM (session 7: the tiny row on cores 10,11 was the fastest, whatever its
+# setting), so each of CR_ROUNDS (3) rounds runs, per model, onnx-lora (default), onnx-lora with
+# head_copies=transpose and PEFT at once, each on another pair than in the round before (base on 0,1 / 2,3 / 4,5,
+# tiny on 6,7 / 8,9 / 10,11): every setting meets every pair once in three rounds. Rows
+# c2_<model>_<setting>_r<round>; cpu2rot.md (report.py rounds: per round and the median, and PEFT's step over each
+# setting's, round by round). ~3 min.
 phase_cpu2rot() {
   local r k pb pt
   [ -f "$BASE" ] || { log "FAILED cpu2rot: no $BASE (run 'synth' first)"; return; }
