@@ -163,7 +163,8 @@ def table(a):
 
 def torch_ops(a):
     """bench_peft.py with its kernel profile replaced by one that keeps every operator and its input shapes."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:0] = [here, os.path.join(here, "..")]  # tools/bench/ in the tree; side by side in the GPU bundle
     import bench_peft
 
     def profile(torch, train_step, steps, device):
