@@ -163,8 +163,8 @@ final class BenchTrainCommand extends BaseCommand {
             o.put("gpu_memory", ro.gpuMemory().on(ro.device()).label());
             o.put("cuda_options", ro.effectiveCudaOptions());
             o.put("session_options", ro.sessionConfigEntries());
-            ro.memoryPattern().ifPresent(p -> o.put("memory_pattern", p));
         }
+        ro.memoryPattern().ifPresent(p -> o.put("memory_pattern", p));
         o.put("recompute", training.compilerOptions(ModelFamily.bart()).recompute().label());
         o.put("step_graphs", separateStep ? "separate" : "fused");
         if (staticShapes) {

@@ -13,7 +13,10 @@ import org.onnxlora.Setting;
  * CUDA sessions get unless told otherwise ({@link #AUTO}).
  */
 public enum GpuMemory {
-    /** The device's default: {@link #LEAN} on CUDA, ONNX Runtime's defaults on the CPU. */
+    /**
+     * The device's default: {@link #LEAN} on CUDA; on the CPU ONNX Runtime's defaults less the memory pattern
+     * ({@link RuntimeOptions#settings}).
+     */
     AUTO(Map.of()),
     /** ONNX Runtime's defaults: one memory block planned for the whole step, an arena growing by powers of two. */
     FAST(Map.of()),

@@ -24,7 +24,8 @@ class SessionSettingsTest {
         assertEquals(Map.of("session.use_device_allocator_for_initializers", "1", "session.intra_op.allow_spinning", "0"),
                 o.sessionConfigEntries());
         assertEquals(Optional.of(false), o.memoryPattern());
-        assertEquals(Optional.empty(), RuntimeOptions.defaults().memoryPattern());
+        assertEquals(Optional.of(true), RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.MEMORY_PATTERN,
+                "1")).memoryPattern(), "a given key wins over the CPU's default");
     }
 
     @Test
@@ -106,15 +107,22 @@ class SessionSettingsTest {
     }
 
     @Test
-    void theDefaultIsLeanOnCudaAndOrtsOwnOnTheCpu() {
+    void theDefaultIsLeanOnCudaAndNoMemoryPatternOnTheCpu() {
         RuntimeOptions cuda = RuntimeOptions.defaults().withDevice(Device.parse("cuda:1"));
         assertEquals(GpuMemory.AUTO, cuda.gpuMemory());
         assertEquals(GpuMemory.LEAN.settings(), cuda.settings(), "CUDA sessions get the lean settings by default");
         assertEquals(Optional.of(false), cuda.memoryPattern());
-        assertEquals(Map.of(), RuntimeOptions.defaults().settings(), "the CPU keeps ONNX Runtime's defaults");
-        assertEquals(Optional.empty(), RuntimeOptions.defaults().memoryPattern());
-        RuntimeOptions.defaults().requireApplicable();
+        RuntimeOptions cpu = RuntimeOptions.defaults();
+        assertEquals(Map.of(RuntimeOptions.MEMORY_PATTERN, "0"), cpu.settings(),
+                "the CPU keeps ONNX Runtime's defaults but the memory pattern, whose block the second run first-touches");
+        assertEquals(Optional.of(false), cpu.memoryPattern());
+        assertEquals(Optional.of(false), cpu.withThreads(2).memoryPattern(), "withers keep the default");
+        cpu.requireApplicable();
+        assertEquals(Map.of(), cpu.sessionConfigEntries(), "a session option, not a config entry");
+        assertEquals(Map.of("use_tf32", "0"), cpu.effectiveCudaOptions(), "nor a provider option");
         assertEquals(Map.of(), cuda.withGpuMemory(GpuMemory.FAST).settings(), "fast opts out");
+        assertEquals(Map.of(), cpu.withGpuMemory(GpuMemory.FAST).settings(), "on the CPU too: ONNX Runtime's defaults");
+        assertEquals(Optional.empty(), cpu.withGpuMemory(GpuMemory.FAST).memoryPattern());
     }
 
     @Test

@@ -75,7 +75,7 @@ class HeadCopyPassTest {
     }
 
     /** Batches of other shapes than the goldens', so the indices are computed from the lengths at run time. */
-    private static Batch randomBatch(int size, int source, int target, long seed) {
+    static Batch randomBatch(int size, int source, int target, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         long[] ids = new long[size * source];
         long[] mask = new long[ids.length];
@@ -92,7 +92,7 @@ class HeadCopyPassTest {
         return new Batch(size, source, target, ids, mask, dec, labels);
     }
 
-    private static List<float[]> train(Path dir, RuntimeOptions o, List<Batch> batches) {
+    static List<float[]> train(Path dir, RuntimeOptions o, List<Batch> batches) {
         List<float[]> out = new ArrayList<>();
         try (TrainingSession s = new TrainingSession(dir, o, TrainingSession.StepMode.FUSED)) {
             for (Batch b : batches) {
@@ -114,7 +114,7 @@ class HeadCopyPassTest {
     }
 
     /** Every projection adapted, with random factors (B not zero), so each step trains every adapter. */
-    private static ModelProto patchedWithRandomAdapters(Path model) {
+    static ModelProto patchedWithRandomAdapters(Path model) {
         ModelProto base = ModelIO.load(model);
         LoraConfig cfg = new LoraConfig(4, 8, List.of("q_proj", "k_proj", "v_proj", "out_proj"), LoraConfig.Init.KAIMING, 0);
         PatchPass pass = new PatchPass(ModelFamily.bart());
