@@ -41,7 +41,8 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/lib" "$stage/tiny-bart/hf"
 for j in target/lib/*.jar; do case $(basename "$j") in onnxruntime-*) ;; *) cp "$j" "$stage/lib/";; esac; done
 cp -r tools/gpu "$stage/gpu"
-cp tools/bench_peft.py tools/bench_peft_realdata.py tools/bench_peft_ddp.py tools/bench/layout_bench.py "$stage/"
+cp tools/bench_peft.py tools/bench_peft_realdata.py tools/bench_peft_ddp.py tools/bench/layout_bench.py \
+  tools/bench/op_table.py "$stage/"
 cp models/tiny-bart/model.onnx models/tiny-bart/tokenizer.json "$stage/tiny-bart/"
 cp models/tiny-bart/hf/config.json "$stage/tiny-bart/hf/"
 # phase half: the PyTorch side of the parity step loads the fixture's weights and the goldens' batch and adapters
@@ -56,5 +57,5 @@ javac --release 17 -cp "target/classes:target/lib/*" -d "$stage/tool-classes" to
   tools/bench/MemoryFloor.java
 apps=(--app target/classes --app "$stage/tool-classes"); for j in "$stage"/lib/*.jar; do apps+=(--app "$j"); done
 "$make_bundle" --out "$out" --chunk-mb "$chunk" "${apps[@]}" \
-  --extra "$stage/gpu" --extra "$stage/bench_peft.py" --extra "$stage/bench_peft_realdata.py" --extra "$stage/bench_peft_ddp.py" --extra "$stage/layout_bench.py" --extra "$stage/tiny-bart" --extra "$stage/train.jsonl" --extra "$stage/valid.jsonl"
+  --extra "$stage/gpu" --extra "$stage/bench_peft.py" --extra "$stage/bench_peft_realdata.py" --extra "$stage/bench_peft_ddp.py" --extra "$stage/layout_bench.py" --extra "$stage/op_table.py" --extra "$stage/tiny-bart" --extra "$stage/train.jsonl" --extra "$stage/valid.jsonl"
 du -sh "$out"/c* >&2

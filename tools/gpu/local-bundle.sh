@@ -9,7 +9,7 @@ local_bundle() {
   mkdir -p "$b/extra/tiny-bart/hf"
   ln -s "$root/tools/gpu" "$b/extra/gpu"
   ln -s "$root/tools/bench_peft.py" "$root/tools/bench_peft_realdata.py" "$root/tools/bench_peft_ddp.py" \
-    "$root/tools/bench/layout_bench.py" "$b/extra/"
+    "$root/tools/bench/layout_bench.py" "$root/tools/bench/op_table.py" "$b/extra/"
   ln -s "$root/models/tiny-bart/model.onnx" "$root/models/tiny-bart/tokenizer.json" "$b/extra/tiny-bart/"
   ln -s "$root/models/tiny-bart/hf/config.json" "$b/extra/tiny-bart/hf/"
   ln -s "$root/models/datasets/manpages/train.jsonl" "$root/models/datasets/manpages/valid.jsonl" "$b/extra/"

@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -155,13 +155,16 @@ phase_gpu() {
 
 # The _transpose rows (issue 11) turn off the CPU lowering that copies the attention heads with a Gather on the
 # intra-op threads, the default since session 7 (head_copies=transpose: the graph as compiled, with ORT's
-# one-threaded Transpose): the lowering's effect against PEFT in the same run.
+# one-threaded Transpose): the lowering's effect against PEFT in the same run. The _mempattern rows turn ORT's
+# memory pattern back on (off on the CPU by default since session 7).
 phase_cpu16() {
   olbench ol_tiny_cpu16 "$TINY" cpu 16 2 10
   olbench_new head_copies ol_tiny_cpu16_transpose "$TINY" cpu 16 2 10 --cuda-option head_copies=transpose
+  olbench ol_tiny_cpu16_mempattern "$TINY" cpu 16 2 10 --cuda-option enable_mem_pattern=1
   ptbench peft_tiny_cpu16 tiny cpu 16 2 10
   olbench ol_base_cpu16 "$BASE" cpu 16 1 3
   olbench_new head_copies ol_base_cpu16_transpose "$BASE" cpu 16 1 3 --cuda-option head_copies=transpose
+  olbench ol_base_cpu16_mempattern "$BASE" cpu 16 1 3 --cuda-option enable_mem_pattern=1
   ptbench peft_base_cpu16 base cpu 16 1 3
   # issue 11 (cpu11): ORT's intra-op threads spin between kernels by default; on idle cores that should pay
   olbench ol_tiny_cpu16_nospin "$TINY" cpu 16 2 10 --cuda-option session.intra_op.allow_spinning=0
@@ -728,34 +731,58 @@ phase_staticdims() {
 
 # cpu2rot (issue 11, session 7): the 2-thread targets with the core pairs rotated. A pair's position alone moves a
 # 2-thread step by 10-15 % on this VM (session 7: the tiny row on cores 10,11 was the fastest, whatever its
-# setting), so each of CR_ROUNDS (3) rounds runs, per model, onnx-lora (default), onnx-lora with
-# head_copies=transpose and PEFT at once, each on another pair than in the round before (base on 0,1 / 2,3 / 4,5,
-# tiny on 6,7 / 8,9 / 10,11): every setting meets every pair once in three rounds. Rows
-# c2_<model>_<setting>_r<round>; cpu2rot.md (report.py rounds: per round and the median, and PEFT's step over each
-# setting's, round by round). ~3 min.
+# setting), so each of CR_ROUNDS (4) rounds runs, per model, four settings at once, each on another pair than in
+# the round before (base on 0,1 / 2,3 / 4,5 / 6,7, tiny on 8,9 / 10,11 / 12,13 / 14,15): every setting meets every
+# pair once in four rounds. Settings: onnx-lora's default, head_copies=transpose, enable_mem_pattern=1 (ORT's
+# memory pattern, off on the CPU by default since session 7), and PEFT. bart-base takes 2 warm-up and 3 timed
+# steps, so that no tool's median holds a cold run. Rows c2_<model>_<setting>_r<round>; cpu2rot.md (report.py
+# rounds: per round and the median, and PEFT's step over each setting's, round by round). ~5 min.
+cpu2rot_row() { # SETTING MODEL_SIZE ROUND PAIR
+  local set=$1 size=$2 r=$3 pair=$4 model=$TINY wu=3 st=20 args=()
+  [ "$size" = base ] && { model=$BASE; wu=2; st=3; }
+  case $set in
+    transpose) args=(--cuda-option head_copies=transpose) ;;
+    mempattern) args=(--cuda-option enable_mem_pattern=1) ;;
+  esac
+  if [ "$set" = peft ]; then
+    PIN=$pair TMO=600 ptbench "c2_${size}_peft_r$r" "$size" cpu 2 "$wu" "$st"
+  elif [ "$set" = transpose ]; then
+    PIN=$pair TMO=600 olbench_new head_copies "c2_${size}_${set}_r$r" "$model" cpu 2 "$wu" "$st" "${args[@]}"
+  else
+    PIN=$pair TMO=600 olbench "c2_${size}_${set}_r$r" "$model" cpu 2 "$wu" "$st" ${args[@]+"${args[@]}"}
+  fi
+}
+
 phase_cpu2rot() {
-  local r k pb pt
+  local r k n
   [ -f "$BASE" ] || { log "FAILED cpu2rot: no $BASE (run 'synth' first)"; return; }
-  local base_pairs=(0,1 2,3 4,5) tiny_pairs=(6,7 8,9 10,11) settings=(default transpose peft)
-  for r in $(seq 1 "${CR_ROUNDS:-3}"); do
-    for k in 0 1 2; do
-      pb=${base_pairs[$(( (k + r - 1) % 3 ))]} pt=${tiny_pairs[$(( (k + r - 1) % 3 ))]}
-      case ${settings[$k]} in
-        default)
-          ( PIN=$pb TMO=420 olbench c2_base_default_r$r "$BASE" cpu 2 1 2 ) &
-          ( PIN=$pt olbench c2_tiny_default_r$r "$TINY" cpu 2 3 20 ) & ;;
-        transpose)
-          ( PIN=$pb TMO=420 olbench_new head_copies c2_base_transpose_r$r "$BASE" cpu 2 1 2 --cuda-option head_copies=transpose ) &
-          ( PIN=$pt olbench_new head_copies c2_tiny_transpose_r$r "$TINY" cpu 2 3 20 --cuda-option head_copies=transpose ) & ;;
-        peft)
-          ( PIN=$pb TMO=420 ptbench c2_base_peft_r$r base cpu 2 1 2 ) &
-          ( PIN=$pt ptbench c2_tiny_peft_r$r tiny cpu 2 3 20 ) & ;;
-      esac
+  local base_pairs=(0,1 2,3 4,5 6,7) tiny_pairs=(8,9 10,11 12,13 14,15) settings=(default transpose mempattern peft)
+  n=${#settings[@]}
+  for r in $(seq 1 "${CR_ROUNDS:-$n}"); do
+    for k in $(seq 0 $((n - 1))); do
+      cpu2rot_row "${settings[$k]}" base "$r" "${base_pairs[$(( (k + r - 1) % n ))]}" &
+      cpu2rot_row "${settings[$k]}" tiny "$r" "${tiny_pairs[$(( (k + r - 1) % n ))]}" &
     done
     wait
   done
   $PY "$X/gpu/report.py" rounds "$R" --prefix c2_ > "$R/cpu2rot.md"
   cat "$R/cpu2rot.md" >&2
+}
+
+# optable (issue 11, session 7): where bart-base's 2-thread CPU step goes in each tool on this host's CPU, kind of work
+# by kind of work (tools/bench/op_table.py; docs/notes/cpu-base-profile-s7.md has the same table from a 2-core EPYC,
+# where ORT's products won): onnx-lora under ORT's profiler, PyTorch + PEFT under torch.profiler, both on cores 0,1.
+# op-table-base-cpu2.md. ~3 min.
+phase_optable() {
+  [ -f "$BASE" ] || { log "FAILED optable: no $BASE (run 'synth' first)"; return; }
+  PIN=0,1 TMO=420 olbench op_ol_base_cpu2 "$BASE" cpu 2 2 3 --profile "$W/prof-op-base-cpu2"
+  log "optable: PyTorch + PEFT's operators, base, 2 threads"
+  pinned 0,1 env CUDA_VISIBLE_DEVICES= timeout 420 $PY "$X/op_table.py" torch_ops --out "$R/op-peft-base-cpu2.json" -- \
+    --size base --device cpu --threads 2 --batch $BATCH --warmup 1 --steps 2 --profile-kernels 2 > "$R/op-peft.out" 2>&1 \
+    || log "FAILED optable torch_ops"
+  $PY "$X/op_table.py" table --ort "$W"/prof-op-base-cpu2_step_*.json --torch "$R/op-peft-base-cpu2.json" \
+    > "$R/op-table-base-cpu2.md" 2>> "$R/op-peft.out" || log "FAILED optable table"
+  cat "$R/op-table-base-cpu2.md" >&2
 }
 
 # cpuknobs (issue 11, session 7): ONNX Runtime's CPU thread-pool settings that cost no graph change, against the
@@ -800,7 +827,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac
