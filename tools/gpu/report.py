@@ -18,6 +18,7 @@
   report.py kprof RESULTS_DIR                      each missed row's step by kind of work, both tools
   report.py threads RESULTS_DIR [--warmup N]       tiny CUDA steps per --threads value, every round
   report.py rows RESULTS_DIR [--prefix P]          bench-P*.json by name: tokens/s, step, peak GPU memory
+  report.py rounds RESULTS_DIR [--prefix c2_]      cpu2rot: each setting's step per round and its ratio to PEFT's
   report.py layout LAYOUT.jsonl                    head split/merge on ORT's CPU: Transpose vs Gather per thread count
 """
 import argparse
@@ -541,13 +542,14 @@ def layout(a):
     """Markdown from tools/bench/layout_bench.py's lines: per shape, op and thread count, Transpose against Gather."""
     by = collections.defaultdict(dict)
     cores = {}
-    for r in load_jsonl(a.jsonl):
+    lines = load_jsonl(a.jsonl)
+    for r in lines:
         by[(r["shape"], r["op"], r["threads"])][r["kind"]] = r["us"]
         cores[r["threads"]] = r.get("cores")
     shapes = list(dict.fromkeys(k[0] for k in by))
     threads = sorted({k[2] for k in by})
     ops = [o for o in LAYOUT_OPS if any(k[1] == o for k in by)]
-    versions = sorted({r.get("ort", "?") for r in load_jsonl(a.jsonl)})
+    versions = sorted({r.get("ort", "?") for r in lines})
     print(f"ONNX Runtime {', '.join(versions)} (Python), CPU provider, one-node sessions. Transpose / Gather time per "
           "thread count (above 1: the Gather copy is faster; scores: the exported Transpose [0,2,3,1] + MatMul "
           "against a Gather split + FusedMatMul transB):")

@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.TreeMap;
 import org.onnxlora.api.TrainingBenchmark;
 import org.onnxlora.api.TrainingSetup;
 import org.onnxlora.io.Json;
@@ -115,10 +116,10 @@ final class BenchTrainCommand extends BaseCommand {
                 .withDisablePrepacking(disablePrepacking).withCpuArena(!noArena)
                 .withAllowTf32(training.precision(tf32) == org.onnxlora.train.Precision.TF32)
                 .withVerboseLog(ortVerbose).withProfilePrefix(profile);
-        Map<String, String> fixedDims = staticShapes ? TrainingBenchmark.fixedDims(dir, batch, sourceLength, targetLength)
-                : Map.of();
+        Map<String, String> fixedDims = Map.of();
         if (staticShapes) {
-            Map<String, String> merged = new java.util.TreeMap<>(ro.cudaOptions());
+            fixedDims = TrainingBenchmark.fixedDims(dir, batch, sourceLength, targetLength);
+            Map<String, String> merged = new TreeMap<>(ro.cudaOptions());
             merged.putAll(fixedDims);
             ro = ro.withCudaOptions(merged);
         }

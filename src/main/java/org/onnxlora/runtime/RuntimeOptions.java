@@ -97,30 +97,12 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
         return new RuntimeOptions(device, threads, optimize, disablePrepacking, optimizedModelPath, allowTf32, cpuArena, verboseLog, profilePrefix, cudaOptions, v);
     }
 
-    /**
-     * The preset's settings, then {@link #cudaOptions} (which win): what the sessions get. A CPU session under
-     * {@link GpuMemory#AUTO} plans no memory pattern ({@link #CPU_DEFAULTS}).
-     */
+    /** The preset's settings on this device ({@link GpuMemory#settingsOn}), then {@link #cudaOptions} (which win). */
     public Map<String, String> settings() {
-        Map<String, String> m = new TreeMap<>(gpuMemory.on(device).settings());
-        if (device.kind() == Device.Kind.CPU && gpuMemory == GpuMemory.AUTO) {
-            m.putAll(CPU_DEFAULTS);
-        }
+        Map<String, String> m = new TreeMap<>(gpuMemory.settingsOn(device));
         m.putAll(cudaOptions);
         return m;
     }
-
-    /**
-     * What a CPU session gets unless told otherwise ({@link GpuMemory#FAST} or the key itself opt out): no memory
-     * pattern. ORT plans the pattern on a session's first run and allocates it, one block for the whole step, on
-     * the second, so that run first-touches the block's pages: on bart-base at batch 32 with 2 threads the second
-     * step took 15.0–17.1 s against 10.3–13.2 s for later ones (on the H200 host's CPU 12.1 s against 9.7 s), which
-     * a benchmark of one warm-up and two timed steps counts in half its median, and the block held the process at
-     * 6.0 GB RSS. Without the pattern, tensors come from the arena as they live, the first run pays the pages, and
-     * the process peaks at 3.9 GB; later steps are as fast within noise (tiny fixture and bart-base, the two
-     * settings alternating in one process) and bit-identical.
-     */
-    static final Map<String, String> CPU_DEFAULTS = Map.of(RuntimeOptions.MEMORY_PATTERN, "0");
 
     /**
      * Refuses settings that would do nothing on this device: on the CPU a GPU memory preset and CUDA provider

@@ -11,7 +11,7 @@ import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.OperatorSetIdProto;
 
 /**
- * What a CPU session runs, with {@code head_copies=gather} ({@link org.onnxlora.runtime.RuntimeOptions#HEAD_COPIES}),
+ * What a CPU session runs, unless {@code head_copies=transpose} ({@link org.onnxlora.runtime.RuntimeOptions#HEAD_COPIES}),
  * in place of a stored training, step or eval graph: the same graph with rewrites meant for ONNX Runtime's
  * CPU provider ({@link #PASSES}), which copy the same bytes to the same places. The artifacts stay
  * device-neutral, so a run folder trains on either device; the CPU copy lives in memory only, its frozen

@@ -15,7 +15,7 @@ import org.onnxlora.runtime.GpuMemory;
 import org.onnxlora.runtime.RuntimeOptions;
 
 /**
- * CPU sessions plan no memory pattern by default ({@code RuntimeOptions.settings}): where each tensor lives
+ * CPU sessions plan no memory pattern by default ({@code GpuMemory.settingsOn}): where each tensor lives
  * changes, not what is computed, so training steps agree to the bit with ONNX Runtime's default planning, batch
  * shape after batch shape.
  */
