@@ -56,6 +56,25 @@ mkdir -p "$stage/tool-classes"
 javac --release 17 -cp "target/classes:target/lib/*" -d "$stage/tool-classes" tools/bench/StepGradientDump.java \
   tools/bench/MemoryFloor.java
 apps=(--app target/classes --app "$stage/tool-classes"); for j in "$stage"/lib/*.jar; do apps+=(--app "$j"); done
-"$make_bundle" --out "$out" --chunk-mb "$chunk" "${apps[@]}" \
+# The bundle's Java is jlink'd from a JDK 22+ where one is installed (BUNDLE_JDK, default Temurin 25): the IO-binding
+# rows call ONNX Runtime's C API through the foreign-function interface (org.onnxlora.runtime.ffm). Its runtime part
+# gets its own cache; the natives and CUDA libraries in it do not depend on the JDK, so they are seeded from the
+# default cache rather than fetched again.
+jdk=${BUNDLE_JDK:-/usr/lib/jvm/temurin-25-jdk-amd64}
+bundle_env=()
+if [ -x "$jdk/bin/jlink" ]; then
+  base_cache=${GPU_BUNDLE_CACHE:-$HOME/.cache/gpu-bundle}
+  jdk_cache=$base_cache-$(basename "$jdk")
+  for d in "$base_cache"/ort-*; do
+    [ -d "$d" ] || continue
+    t=$jdk_cache/$(basename "$d"); mkdir -p "$t"
+    for part in native cuda12 ort-classes.jar; do
+      [ -e "$d/$part" ] && [ ! -e "$t/$part" ] && cp -r "$d/$part" "$t/"
+    done
+  done
+  bundle_env=(env PATH="$jdk/bin:$PATH" GPU_BUNDLE_CACHE="$jdk_cache")
+  echo "bundle Java: jlink of $jdk" >&2
+fi
+"${bundle_env[@]}" "$make_bundle" --out "$out" --chunk-mb "$chunk" "${apps[@]}" \
   --extra "$stage/gpu" --extra "$stage/bench_peft.py" --extra "$stage/bench_peft_realdata.py" --extra "$stage/bench_peft_ddp.py" --extra "$stage/layout_bench.py" --extra "$stage/op_table.py" --extra "$stage/tiny-bart" --extra "$stage/train.jsonl" --extra "$stage/valid.jsonl"
 du -sh "$out"/c* >&2

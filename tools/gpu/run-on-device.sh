@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -24,7 +24,8 @@ W=${WORK:-/root/work}
 R=$W/results
 O=${OUT:-$W/out}
 mkdir -p "$W" "$R" "$O"
-OL=${OL:-"$B/run.sh org.onnxlora.cli.Main"}
+# native access for the IO-binding rows (Java 22+'s foreign-function interface; older JDKs accept the flag too)
+OL=${OL:-"$B/run.sh --enable-native-access=ALL-UNNAMED org.onnxlora.cli.Main"}
 PY=${PY:-python3}
 BATCH=32 S=128 T=32
 TINY=$X/tiny-bart/model.onnx
@@ -815,6 +816,46 @@ phase_cpuknobs() {
   cat "$R/cpuknobs.md" >&2
 }
 
+# cudagraph (issue 11, session 8): the fused step through IO binding (adapters and moments resident on the GPU, ONNX
+# Runtime's C API through Java 22's foreign-function interface) and captured as a CUDA graph (bench-train
+# --cuda-graph), against the symbolic graph, the dims fixed alone, IO binding alone and PEFT, one after the other on
+# the GPU cores; then the graph and PEFT once more for bart-base (drift). Rows cg_<model>_<variant>; cudagraph.md.
+# ~5 min.
+phase_cudagraph() {
+  export PIN=$GPU_CORES
+  local m model wu st
+  for m in tiny base; do
+    if [ $m = tiny ]; then model=$TINY wu=20 st=200; else model=$BASE wu=5 st=20; fi
+    ptbench "cg_${m}_peft" $m cuda 0 "$wu" "$st"
+    olbench "cg_${m}_sym" "$model" cuda 4 "$wu" "$st"
+    olbench "cg_${m}_static" "$model" cuda 4 "$wu" "$st" --static-shapes
+    olbench "cg_${m}_iobinding" "$model" cuda 4 "$wu" "$st" --static-shapes --cuda-option io_binding=1
+    olbench "cg_${m}_graph" "$model" cuda 4 "$wu" "$st" --cuda-graph
+    pack
+  done
+  olbench cg_base_graph_r2 "$BASE" cuda 4 5 20 --cuda-graph
+  ptbench cg_base_peft_r2 base cuda 0 5 20
+  pack
+  # real data (many padded shapes: no graph, a binding per shape): does keeping the state on the GPU pay in train?
+  local v args
+  for v in default iobinding; do
+    args=(); [ $v = iobinding ] && args=(--cuda-option io_binding=1)
+    RD_DEVICE=cuda rdrun "cg_base_$v" $OL train --model "$BASE" --tokenizer "$X/tiny-bart/tokenizer.json" \
+      --train "$X/train.jsonl" --out "$W/cg-rd-$v" --force --steps 300 --batch-size $BATCH --max-source-length 256 \
+      --max-target-length 48 --lr 1e-4 --schedule constant --device cuda --threads 4 --seed 42 ${args[@]+"${args[@]}"}
+    cp "$W/cg-rd-$v/metrics.jsonl" "$R/rd-cg_base_$v.metrics.jsonl" 2>/dev/null
+  done
+  unset PIN
+  { $PY "$X/gpu/report.py" rows "$R" --prefix cg_
+    echo; echo "| train on real data, bart-base, 300 steps | median step ms (after 50) | real tokens/s |"; echo "|---|---:|---:|"
+    for v in default iobinding; do
+      $PY -c "import sys; sys.path.insert(0, '$X/gpu'); import report
+r = report.realdata_train('$R/rd-cg_base_$v.metrics.jsonl', 50) or {}
+print(f\"| {'$v'} | {r.get('step_ms_median', 0):.1f} | {r.get('real_tokens_per_second', 0):,.0f} |\")"
+    done; } > "$R/cudagraph.md"
+  cat "$R/cudagraph.md" >&2
+}
+
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(all)
 for p in "${phases[@]}"; do
@@ -825,7 +866,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

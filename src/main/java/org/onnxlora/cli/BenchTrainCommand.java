@@ -9,6 +9,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
 import org.onnxlora.api.TrainingBenchmark;
 import org.onnxlora.api.TrainingSetup;
 import org.onnxlora.io.Json;
@@ -92,6 +94,13 @@ final class BenchTrainCommand extends BaseCommand {
             + " optimizer folds the graph's shape arithmetic: what a run padded to one shape could use.")
     boolean staticShapes;
 
+    @Option(names = "--cuda-graph", description = "Run the fused step through IO binding, adapters and moments"
+            + " resident on the GPU, and let ONNX Runtime capture it as a CUDA graph and replay it (implies"
+            + " --static-shapes; needs --device cuda and Java 22+; bart-base at batch 32, 128+32 tokens on an H200:"
+            + " 39.5 instead of 45.6 ms a step). --cuda-option io_binding=1 alone gives IO binding without the graph,"
+            + " on any device.")
+    boolean cudaGraph;
+
     @Mixin
     CompileCommand.TrainingOptions training;
 
@@ -117,10 +126,15 @@ final class BenchTrainCommand extends BaseCommand {
                 .withAllowTf32(training.precision(tf32) == org.onnxlora.train.Precision.TF32)
                 .withVerboseLog(ortVerbose).withProfilePrefix(profile);
         Map<String, String> fixedDims = Map.of();
-        if (staticShapes) {
+        if (staticShapes || cudaGraph) {
             fixedDims = TrainingBenchmark.fixedDims(dir, batch, sourceLength, targetLength);
             Map<String, String> merged = new TreeMap<>(ro.cudaOptions());
             merged.putAll(fixedDims);
+            if (cudaGraph) {
+                // a graph replays fixed addresses: the bound step's, with every dim fixed so every node is on CUDA
+                merged.put(RuntimeOptions.IO_BINDING, "1");
+                merged.put(RuntimeOptions.CUDA_GRAPH, "1");
+            }
             ro = ro.withCudaOptions(merged);
         }
         SplittableRandom rng = new SplittableRandom(0);
@@ -168,7 +182,9 @@ final class BenchTrainCommand extends BaseCommand {
         ro.memoryPattern().ifPresent(p -> o.put("memory_pattern", p));
         o.put("recompute", training.compilerOptions(ModelFamily.bart()).recompute().label());
         o.put("step_graphs", separateStep ? "separate" : "fused");
-        if (staticShapes) {
+        o.put("io_binding", ro.ioBinding());
+        o.put("cuda_graph", ro.cudaGraph());
+        if (staticShapes || cudaGraph) {
             o.put("fixed_dims", fixedDims);
         }
         o.put("batch", batch);
@@ -195,6 +211,14 @@ final class BenchTrainCommand extends BaseCommand {
 
     /** Refuses a bad flag before the model is read. */
     private void checkOptions() {
+        if (cudaGraph && Device.parse(device).kind() != Device.Kind.CUDA) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--cuda-graph needs --device cuda (CUDA graphs are a"
+                    + " CUDA feature; --cuda-option io_binding=1 binds a CPU session)");
+        }
+        if (cudaGraph && separateStep) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--cuda-graph captures the fused step; it cannot be"
+                    + " combined with --separate-step");
+        }
         Flags.atLeast("--batch", batch, 1);
         Flags.atLeast("--source-length", sourceLength, 1);
         Flags.atLeast("--target-length", targetLength, 1);

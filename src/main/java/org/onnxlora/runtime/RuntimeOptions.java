@@ -110,6 +110,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
      */
     public void requireApplicable() {
         symbolicDims();
+        ioBinding();
         String copies = settings().get(HEAD_COPIES);
         if (copies != null && !copies.equals(GATHER) && !copies.equals(TRANSPOSE)) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, HEAD_COPIES + " must be "
@@ -130,14 +131,14 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
             if (!isSessionSetting(k)) {
                 throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "'" + k + "' is a CUDA provider"
                         + " option and does nothing on " + device + "; on the CPU only session.* entries, "
-                        + MEMORY_PATTERN + " and " + HEAD_COPIES + " apply");
+                        + MEMORY_PATTERN + ", " + HEAD_COPIES + ", " + IO_BINDING + " and " + DIM_PREFIX + "* apply");
             }
         }
     }
 
     private static boolean isSessionSetting(String key) {
         return key.startsWith(SESSION_PREFIX) || key.equals(MEMORY_PATTERN) || key.equals(HEAD_COPIES)
-                || key.startsWith(DIM_PREFIX);
+                || key.startsWith(DIM_PREFIX) || key.equals(IO_BINDING);
     }
 
     /**
@@ -183,6 +184,35 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
     /** Whether CPU sessions should copy attention heads with a Gather ({@link #HEAD_COPIES}): unless told not to. */
     public boolean headCopiesByGather() {
         return device.kind() == Device.Kind.CPU && !TRANSPOSE.equals(settings().get(HEAD_COPIES));
+    }
+
+    /**
+     * Key of {@link #cudaOptions} that runs the fused training step through IO binding (1), its adapters and AdamW
+     * moments resident in device memory ({@link BoundSession}; Java 22+), instead of fed and fetched through the
+     * Java API (0, the default). With {@code enable_cuda_graph=1} and every dim fixed ({@link #DIM_PREFIX}) ONNX
+     * Runtime captures the step as a CUDA graph. Any device.
+     */
+    public static final String IO_BINDING = "io_binding";
+
+    /** Whether the fused step runs through IO binding ({@link #IO_BINDING}). */
+    public boolean ioBinding() {
+        String v = settings().get(IO_BINDING);
+        if (v == null || v.equals("0")) {
+            return false;
+        }
+        if (!v.equals("1")) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, IO_BINDING + " must be 0 or 1, not '"
+                    + v + "'");
+        }
+        return true;
+    }
+
+    /** ONNX Runtime's CUDA provider option that captures a session's runs as CUDA graphs (1) and replays them. */
+    public static final String CUDA_GRAPH = "enable_cuda_graph";
+
+    /** Whether CUDA sessions capture CUDA graphs ({@link #CUDA_GRAPH}; needs {@link #IO_BINDING} and fixed dims). */
+    public boolean cudaGraph() {
+        return device.kind() == Device.Kind.CUDA && "1".equals(settings().get(CUDA_GRAPH));
     }
 
     /** Key of {@link #cudaOptions} that turns ORT's memory-pattern planning on (1) or off (0) instead. */

@@ -55,6 +55,11 @@ final class AdapterState implements AutoCloseable {
         return expAvgSq[1 - current];
     }
 
+    /** Which of the two sets is current (0 or 1): what a device-resident copy follows ({@link DeviceFusedStep}). */
+    int currentSet() {
+        return current;
+    }
+
     /** Keeps the step: what the optimizer wrote into the next set becomes current. */
     void advance() {
         current = 1 - current;

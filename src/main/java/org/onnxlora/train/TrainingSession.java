@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.lora.AdapterValues;
 import org.onnxlora.lora.ModelFamily;
@@ -50,6 +51,12 @@ import org.onnxlora.data.Batch;
  * host. What the separate pair needs (a batch that a static-shape export cuts into several pieces,
  * {@link #forwardBackward} called on its own, artifacts written before the step model) opens the
  * pair on first use, beside the fused session (two more sessions' memory from then on).
+ *
+ * <p><b>Device-resident state.</b> With {@link RuntimeOptions#IO_BINDING} the fused step runs through IO binding
+ * ({@link DeviceFusedStep}, Java 22+): the adapters and moments stay in the session device's memory, and every
+ * method here that reads or writes them on the host brings the host copy up to date first or marks the device's
+ * stale, so what a caller sees is what the Java API path would give, to the bit. With CUDA graphs on as well
+ * ({@link RuntimeOptions#CUDA_GRAPH}) only that step may run: the paths that need other sessions are refused.
  */
 public final class TrainingSession implements AutoCloseable {
     private final OrtEnvironment env = Sessions.env();
@@ -58,6 +65,10 @@ public final class TrainingSession implements AutoCloseable {
     private final GraphSessions graphs;
     /** The fused step, in {@link StepMode#FUSED} with artifacts that have it; null otherwise. */
     private final FusedStep fused;
+    /** The fused step through IO binding, its state on the device ({@link RuntimeOptions#ioBinding}); null otherwise. */
+    private final DeviceFusedStep device;
+    /** CUDA graphs on ({@link RuntimeOptions#cudaGraph}): only the bound fused step may run. */
+    private final boolean cudaGraph;
     /** The separate training and optimizer graphs: opened at the start, or in fused mode on first need. */
     private OrtSession training;
     private OptimizerStep optimizer;
@@ -126,6 +137,12 @@ public final class TrainingSession implements AutoCloseable {
         this.scaler = artifacts.training().getGraph().getInputList().stream()
                 .anyMatch(i -> i.getName().equals(TrainingCompiler.LOSS_SCALE))
                 ? new LossScaler(LossScaler.Config.DEFAULT) : null;
+        this.cudaGraph = options.cudaGraph();
+        if (cudaGraph && !(mode == StepMode.FUSED && options.ioBinding())) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "CUDA graphs ("
+                    + RuntimeOptions.CUDA_GRAPH + "=1) capture the fused step run through IO binding: give "
+                    + RuntimeOptions.IO_BINDING + "=1 too, with one step per batch");
+        }
         this.signature = signatureOf(artifacts);
         this.feedsOf = new TrainingFeeds(env, signature);
         this.frozen = new FrozenWeights(artifacts.training());
@@ -133,6 +150,7 @@ public final class TrainingSession implements AutoCloseable {
         AdapterLayout layout = new AdapterLayout(specs);
         OrtSession f = null;
         FusedStep fs = null;
+        DeviceFusedStep ds = null;
         AdapterState st = null;
         GradientAccumulator acc = null;
         List<OnnxTensor> scalars = new ArrayList<>();
@@ -143,6 +161,9 @@ public final class TrainingSession implements AutoCloseable {
                 f = graphs.openWithFrozen(stepModel.get(), "step");
                 fs = new FusedStep(env, f);
                 f = null;
+                if (options.ioBinding()) {
+                    ds = new DeviceFusedStep(env, fs.session(), options.device(), layout, options.cudaGraph());
+                }
             } else {
                 openSeparate();
             }
@@ -157,7 +178,7 @@ public final class TrainingSession implements AutoCloseable {
             // nothing made so far outlives a failed start
             closeQuietly(f);
             closeQuietly(training);
-            for (AutoCloseable c : new AutoCloseable[] {fs, optimizer, st, acc}) {
+            for (AutoCloseable c : new AutoCloseable[] {ds, fs, optimizer, st, acc}) {
                 closeQuietly(c);
             }
             scalars.forEach(OnnxTensor::close);
@@ -166,6 +187,7 @@ public final class TrainingSession implements AutoCloseable {
                     : new OnnxLoraException(ErrorCode.RUNTIME, "cannot start training: " + e.getMessage(), e);
         }
         this.fused = fs;
+        this.device = ds;
         this.state = st;
         this.grads = acc;
     }
@@ -175,6 +197,8 @@ public final class TrainingSession implements AutoCloseable {
         if (training != null) {
             return;
         }
+        requireNoCudaGraph("the separate training and optimizer graphs (gradient accumulation, a static export's"
+                + " micro-batches, artifacts without a fused step)");
         OrtSession t = graphs.openWithFrozen(artifacts.directory().orElseThrow().resolve(ArtifactStore.TRAINING),
                 "training");
         OrtSession o = null;
@@ -305,7 +329,8 @@ public final class TrainingSession implements AutoCloseable {
         double norm;
         long t0 = System.nanoTime();
         try {
-            norm = fused.run(feeds, state, step, lr, seedScale, lossSum, tokenCount);
+            norm = device != null ? device.run(feeds, state, step, lr, seedScale, lossSum, tokenCount)
+                    : fused.run(feeds, state, step, lr, seedScale, lossSum, tokenCount);
         } catch (OrtException e) {
             step--;
             throw new OnnxLoraException(ErrorCode.RUNTIME, "training step failed: " + e.getMessage(), e);
@@ -342,7 +367,7 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     private Pass forwardBackwardFitted(Batch batch) {
-        Map<String, OnnxTensor> feeds = new HashMap<>(state.params().views());
+        Map<String, OnnxTensor> feeds = new HashMap<>(hostState().params().views());
         List<OnnxTensor> owned = feedsOf.add(batch, feeds);
         Map<String, OnnxValue> pinned = new HashMap<>();
         grads.target().views().forEach((name, t) -> pinned.put(AdapterSpec.grad(name), t));
@@ -384,7 +409,7 @@ public final class TrainingSession implements AutoCloseable {
         long t0 = System.nanoTime();
         double norm;
         try {
-            norm = optimizer.run(state, grads, step, lr, gradScale);
+            norm = optimizer.run(hostStateForWrite(), grads, step, lr, gradScale);
         } catch (OrtException e) {
             step--;
             throw new OnnxLoraException(ErrorCode.RUNTIME, "optimizer step failed: " + e.getMessage(), e);
@@ -404,6 +429,7 @@ public final class TrainingSession implements AutoCloseable {
     /** Loss of {@code batch} with the current adapters, without gradients (the eval graph). */
     public Pass evaluate(Batch batch) {
         if (eval == null) {
+            requireNoCudaGraph("evaluation");
             eval = graphs.openWithFrozen(artifacts.directory().orElseThrow().resolve(ArtifactStore.EVAL), "eval");
         }
         double loss = 0;
@@ -417,7 +443,7 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     private Pass evaluateFitted(Batch batch) {
-        Map<String, OnnxTensor> feeds = new HashMap<>(state.params().views());
+        Map<String, OnnxTensor> feeds = new HashMap<>(hostState().params().views());
         List<OnnxTensor> owned = feedsOf.add(batch, feeds);
         try (OrtSession.Result r = eval.run(feeds,
                 java.util.Set.of(TrainingCompiler.LOSS_SUM, TrainingCompiler.TOKEN_COUNT))) {
@@ -438,15 +464,15 @@ public final class TrainingSession implements AutoCloseable {
 
     /** Current value of adapter {@code name} (a copy). */
     public float[] adapter(String name) {
-        return state.params().read(name);
+        return hostState().params().read(name);
     }
 
     public float[] expAvg(String name) {
-        return state.expAvg().read(name);
+        return hostState().expAvg().read(name);
     }
 
     public float[] expAvgSq(String name) {
-        return state.expAvgSq().read(name);
+        return hostState().expAvgSq().read(name);
     }
 
     /** Gradient of the summed loss accumulated since the last update (a copy). */
@@ -484,26 +510,56 @@ public final class TrainingSession implements AutoCloseable {
 
     /** The current adapter values, all adapters in {@link #adapters()} order (a copy). */
     public float[] adapterValues() {
-        return state.params().readAll();
+        return hostState().params().readAll();
     }
 
     /** Sets every adapter at once (broadcasting another session's {@link #adapterValues()}). */
     public void setAdapterValues(float[] values) {
-        state.params().writeAll(values);
+        hostStateForWrite().params().writeAll(values);
     }
 
     public void setAdapter(String name, float[] values) {
-        state.params().write(name, values);
+        hostStateForWrite().params().write(name, values);
     }
 
     /** Restores optimizer state (resume). */
     public void setState(long step, AdapterValues adapters, AdapterValues m, AdapterValues v) {
         this.step = step;
+        AdapterState state = hostStateForWrite();
         for (AdapterSpec s : specs) {
             state.params().write(s.name(), adapters.get(s.name()));
             state.expAvg().write(s.name(), m.get(s.name()));
             state.expAvgSq().write(s.name(), v.get(s.name()));
         }
+    }
+
+    /**
+     * Refuses {@code what} in a session with CUDA graphs on: every CUDA session it opens would capture its runs, and
+     * a captured session run through the Java API replays stale addresses.
+     */
+    private void requireNoCudaGraph(String what) {
+        if (cudaGraph) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "with CUDA graphs ("
+                    + RuntimeOptions.CUDA_GRAPH + "=1) only the fused step through IO binding runs; " + what
+                    + " would need sessions of its own");
+        }
+    }
+
+    /** The adapter state on the host, brought up to date first where the steps run on the device's copy. */
+    private AdapterState hostState() {
+        if (device != null) {
+            device.pull(state);
+        }
+        return state;
+    }
+
+    /** {@link #hostState()} for a caller that changes it: the device's copy takes the change before the next step. */
+    private AdapterState hostStateForWrite() {
+        if (device != null) {
+            device.pull(state);
+            device.markHostNewer();
+        }
+        return state;
     }
 
     private static void closeQuietly(AutoCloseable c) {
@@ -532,6 +588,7 @@ public final class TrainingSession implements AutoCloseable {
             return;
         }
         closed = true;
+        closeQuietly(device);
         closeQuietly(fused);
         closeQuietly(training);
         closeQuietly(optimizer);

@@ -88,6 +88,35 @@ class SessionSettingsTest {
     }
 
     @Test
+    void ioBindingIsASessionChoiceOfZeroOrOne() {
+        RuntimeOptions bound = RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.IO_BINDING, "1"));
+        bound.requireApplicable();
+        assertTrue(bound.ioBinding());
+        assertEquals(false, RuntimeOptions.defaults().ioBinding(), "off by default");
+        assertEquals(Map.of("use_tf32", "0"), bound.effectiveCudaOptions(), "not a provider option");
+        assertEquals(Map.of(), bound.sessionConfigEntries(), "nor a session entry");
+        OnnxLoraException bad = assertThrows(OnnxLoraException.class, () -> RuntimeOptions.defaults()
+                .withCudaOptions(Map.of(RuntimeOptions.IO_BINDING, "yes")).requireApplicable());
+        assertEquals(ErrorCode.BAD_ARGUMENT, bad.code());
+        assertTrue(bad.getMessage().contains("io_binding must be 0 or 1, not 'yes'"), bad.getMessage());
+    }
+
+    @Test
+    void ioBindingBeforeJava22IsOneLineNamingTheJavaItNeeds() throws Exception {
+        // the Java 22 source set's tests (DeviceFusedStepFfmTest) cover the binding itself; this runs on the build's JDK
+        if (Runtime.version().feature() >= BoundSession.REQUIRED_JAVA) {
+            assertEquals(BoundSession.IMPLEMENTATION, Class.forName(BoundSession.IMPLEMENTATION).getName(),
+                    "a Java 22+ build has the implementation");
+            return;
+        }
+        OnnxLoraException e = assertThrows(OnnxLoraException.class, () -> BoundSession.open(null, Device.CPU));
+        assertEquals(ErrorCode.BAD_ARGUMENT, e.code());
+        assertTrue(e.getMessage().contains("needs Java 22 or newer; this is Java " + Runtime.version().feature()),
+                e.getMessage());
+        assertTrue(!e.getMessage().contains("\n"), "one line");
+    }
+
+    @Test
     void memoryPatternIsZeroOrOne() {
         OnnxLoraException e = assertThrows(OnnxLoraException.class,
                 () -> RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.MEMORY_PATTERN, "yes")).memoryPattern());

@@ -45,13 +45,23 @@ public final class PackageGraph {
 
     /** Reads every .java file under {@code sourceRoot}, keeping dependencies between packages of {@code root}. */
     public static PackageGraph read(Path sourceRoot, String root) throws IOException {
+        return read(List.of(sourceRoot), root);
+    }
+
+    /** One graph over several source roots (a release-17 set and a Java 22 one); a missing root adds nothing. */
+    public static PackageGraph read(List<Path> sourceRoots, String root) throws IOException {
         PackageGraph g = new PackageGraph(root);
-        List<Path> files;
-        try (Stream<Path> s = Files.walk(sourceRoot)) {
-            files = s.filter(p -> p.toString().endsWith(".java")).sorted().toList();
-        }
-        for (Path f : files) {
-            g.add(f, Files.readString(f));
+        for (Path sourceRoot : sourceRoots) {
+            if (!Files.isDirectory(sourceRoot)) {
+                continue;
+            }
+            List<Path> files;
+            try (Stream<Path> s = Files.walk(sourceRoot)) {
+                files = s.filter(p -> p.toString().endsWith(".java")).sorted().toList();
+            }
+            for (Path f : files) {
+                g.add(f, Files.readString(f));
+            }
         }
         return g;
     }

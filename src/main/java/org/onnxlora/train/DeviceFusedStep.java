@@ -1,0 +1,191 @@
+package org.onnxlora.train;
+
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
+import org.onnxlora.Setting;
+import org.onnxlora.runtime.BoundSession;
+import org.onnxlora.runtime.BoundSession.Binding;
+import org.onnxlora.runtime.BoundSession.DeviceTensor;
+import org.onnxlora.runtime.Device;
+
+/**
+ * The fused step ({@link FusedStep}) with the adapters and AdamW moments resident in device memory, run through
+ * IO binding ({@link BoundSession}): per step only the batch, three scalars in and three out cross the bus, where
+ * the plain step copies every adapter and moment both ways. With fixed batch shapes and ONNX Runtime's CUDA graphs
+ * on, each binding is captured once and the step is one graph launch.
+ *
+ * <p>The device holds both sets of {@link AdapterState} (current and next) and follows its current index, so a
+ * skipped step costs nothing here either. The host copy is brought up to date only when read ({@link #pull}), and
+ * host writes reach the device before the next step ({@link #markHostNewer}).
+ */
+final class DeviceFusedStep implements AutoCloseable {
+    private final OrtEnvironment env;
+    private final OrtSession session;
+    private final AdapterLayout layout;
+    private final BoundSession bound;
+    private final OnnxTensor gradNormHost;
+    /** Per set: the flat adapters, first moments, second moments. */
+    private final DeviceTensor[] params = new DeviceTensor[2];
+    private final DeviceTensor[] expAvg = new DeviceTensor[2];
+    private final DeviceTensor[] expAvgSq = new DeviceTensor[2];
+    private final DeviceTensor lossSum;
+    private final DeviceTensor tokenCount;
+    private final DeviceTensor gradNorm;
+    /** By the shapes of a step's other feeds (the batch and scalars): their device tensors and one binding per set. */
+    private final Map<String, Shaped> byShape = new HashMap<>();
+    /** CUDA graphs on: one batch shape only, its tensors allocated before the first capture. */
+    private final boolean oneShape;
+    private boolean hostNewer = true;
+    private boolean deviceNewer;
+
+    private record Shaped(Map<String, DeviceTensor> feeds, Binding[] bySet) {}
+
+    /**
+     * Binds {@code session} (the fused step's, which stays the caller's) on {@code device}; {@code oneShape} where
+     * the session captures CUDA graphs, whose replays keep writing what the capture was given: a second batch shape
+     * would allocate after a capture, into memory the captured graph may still write.
+     */
+    DeviceFusedStep(OrtEnvironment env, OrtSession session, Device device, AdapterLayout layout, boolean oneShape)
+            throws OrtException {
+        this.env = env;
+        this.session = session;
+        this.layout = layout;
+        this.oneShape = oneShape;
+        this.bound = BoundSession.open(session, device);
+        OnnxTensor norm = null;
+        try {
+            norm = PinnedScalar.create(env);
+            for (int set = 0; set < 2; set++) {
+                params[set] = bound.allocate(OnnxJavaType.FLOAT, layout.elements());
+                expAvg[set] = bound.allocate(OnnxJavaType.FLOAT, layout.elements());
+                expAvgSq[set] = bound.allocate(OnnxJavaType.FLOAT, layout.elements());
+            }
+            lossSum = bound.allocate(OnnxJavaType.FLOAT);
+            tokenCount = bound.allocate(OnnxJavaType.FLOAT);
+            gradNorm = bound.allocate(OnnxJavaType.FLOAT);
+        } catch (OrtException | RuntimeException e) {
+            if (norm != null) {
+                norm.close();
+            }
+            bound.close();
+            throw e;
+        }
+        this.gradNormHost = norm;
+    }
+
+    /** As {@link FusedStep#run}, on the device-resident state. */
+    double run(Map<String, OnnxTensor> batchFeeds, AdapterState state, long step, double lr, double seedScale,
+            OnnxTensor lossSumHost, OnnxTensor tokenCountHost) throws OrtException {
+        Map<String, OnnxTensor> feeds = new TreeMap<>(batchFeeds);
+        List<OnnxTensor> owned = new ArrayList<>();
+        try {
+            // the same scalars the host step feeds, made the same way (its state feeds and outputs are ours)
+            Map<String, OnnxTensor> stateFeeds = new HashMap<>();
+            OptimizerStep.addState(env, state, step, lr, stateFeeds, new HashMap<String, OnnxValue>(), owned);
+            feeds.put(OptimizerGraph.LR, stateFeeds.get(OptimizerGraph.LR));
+            feeds.put(OptimizerGraph.STEP, stateFeeds.get(OptimizerGraph.STEP));
+            OnnxTensor seedT = OnnxTensor.createTensor(env, seedScale);
+            owned.add(seedT);
+            feeds.put(FusedStepGraph.SEED_SCALE, seedT);
+            String key = shapeKey(feeds);
+            if (oneShape && !byShape.isEmpty() && !byShape.containsKey(key)) {
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "with CUDA graphs every batch"
+                        + " must have the first one's shape (fix the dims: bench-train --static-shapes); got "
+                        + key + " after " + byShape.keySet().iterator().next());
+            }
+            Shaped shaped = byShape.computeIfAbsent(key, k -> bindFor(feeds));
+            if (hostNewer) {
+                push(state);
+            }
+            feeds.forEach((name, t) -> bound.upload(t, shaped.feeds().get(name)));
+            bound.run(shaped.bySet()[state.currentSet()]);
+            deviceNewer = true;
+            bound.download(lossSum, lossSumHost);
+            bound.download(tokenCount, tokenCountHost);
+            bound.download(gradNorm, gradNormHost);
+            return gradNormHost.getFloatBuffer().get(0);
+        } finally {
+            owned.forEach(OnnxTensor::close);
+        }
+    }
+
+    private static String shapeKey(Map<String, OnnxTensor> feeds) {
+        StringBuilder sb = new StringBuilder();
+        feeds.forEach((n, t) -> sb.append(n).append(Arrays.toString(t.getInfo().getShape())).append(';'));
+        return sb.toString();
+    }
+
+    /** Device tensors for one shape of the step's other feeds, and the binding of each state set with them. */
+    private Shaped bindFor(Map<String, OnnxTensor> feeds) {
+        Map<String, DeviceTensor> device = new LinkedHashMap<>();
+        feeds.forEach((n, t) -> device.put(n, bound.allocate(t.getInfo().type, t.getInfo().getShape())));
+        Binding[] bySet = new Binding[2];
+        for (int set = 0; set < 2; set++) {
+            Map<String, DeviceTensor> in = new LinkedHashMap<>(device);
+            in.put(OptimizerGraph.PARAMS, params[set]);
+            in.put(OptimizerGraph.EXP_AVG, expAvg[set]);
+            in.put(OptimizerGraph.EXP_AVG_SQ, expAvgSq[set]);
+            for (AdapterSpec s : layout.specs()) {
+                // the training graph's views of the flat adapters: the same memory, as on the host
+                in.put(s.name(), bound.view(params[set], layout.offset(s.name()), s.dims()));
+            }
+            Map<String, DeviceTensor> out = new LinkedHashMap<>();
+            out.put(AdapterSpec.updated(OptimizerGraph.PARAMS), params[1 - set]);
+            out.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG), expAvg[1 - set]);
+            out.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG_SQ), expAvgSq[1 - set]);
+            out.put(TrainingCompiler.LOSS_SUM, lossSum);
+            out.put(TrainingCompiler.TOKEN_COUNT, tokenCount);
+            out.put(OptimizerGraph.GRAD_NORM, gradNorm);
+            bySet[set] = bound.bind(in, out);
+        }
+        return new Shaped(device, bySet);
+    }
+
+    /** The host's current set changed (initial values, a resume, a broadcast): it goes to the device before the next step. */
+    void markHostNewer() {
+        hostNewer = true;
+    }
+
+    /** Brings the host's current set up to date with the device's, when steps ran since it last was. */
+    void pull(AdapterState state) {
+        if (!deviceNewer) {
+            return;
+        }
+        int set = state.currentSet();
+        bound.download(params[set], state.params().flat());
+        bound.download(expAvg[set], state.expAvg().flat());
+        bound.download(expAvgSq[set], state.expAvgSq().flat());
+        deviceNewer = false;
+    }
+
+    private void push(AdapterState state) {
+        int set = state.currentSet();
+        bound.upload(state.params().flat(), params[set]);
+        bound.upload(state.expAvg().flat(), expAvg[set]);
+        bound.upload(state.expAvgSq().flat(), expAvgSq[set]);
+        hostNewer = false;
+    }
+
+    OrtSession session() {
+        return session;
+    }
+
+    @Override
+    public void close() {
+        bound.close();
+        gradNormHost.close();
+    }
+}

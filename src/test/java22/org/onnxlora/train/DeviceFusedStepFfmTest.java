@@ -1,0 +1,129 @@
+package org.onnxlora.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.onnxlora.data.Batch;
+import org.onnxlora.lora.AdapterValues;
+import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.testing.Fixtures;
+
+/**
+ * The fused step through IO binding ({@link DeviceFusedStep}, ONNX Runtime's C API through Java's foreign-function
+ * interface), on the CPU: the same session kernels on the same values, so every step and the final state agree with
+ * the Java API's step to the bit, through batch-shape changes (a binding per shape), host reads between steps (the
+ * device state pulled) and host writes (pushed before the next step).
+ */
+class DeviceFusedStepFfmTest {
+    @TempDir
+    static Path tmp;
+
+    private static final RuntimeOptions HOST = RuntimeOptions.defaults().withThreads(2);
+    private static final RuntimeOptions BOUND = HOST.withCudaOptions(Map.of(RuntimeOptions.IO_BINDING, "1"));
+
+    private static Path artifacts;
+
+    @BeforeAll
+    static void compile() {
+        artifacts = tmp.resolve("art");
+        ArtifactStore.write(new TrainingCompiler().compile(
+                HeadCopyPassTest.patchedWithRandomAdapters(Fixtures.bothExporters().findFirst().orElseThrow()),
+                TrainingCompiler.Options.defaults()), TrainingCompiler.Options.defaults(), artifacts);
+    }
+
+    private static List<Batch> batches() {
+        return List.of(HeadCopyPassTest.randomBatch(4, 8, 6, 4), HeadCopyPassTest.randomBatch(4, 8, 6, 5),
+                HeadCopyPassTest.randomBatch(3, 11, 5, 1), HeadCopyPassTest.randomBatch(4, 8, 6, 6),
+                HeadCopyPassTest.randomBatch(3, 11, 5, 2));
+    }
+
+    /** Steps {@code batches}, calling {@code between} after each with the step's index; then every state tensor. */
+    private static List<float[]> run(RuntimeOptions o, List<Batch> batches, BiConsumer<TrainingSession, Integer> between) {
+        List<float[]> out = new ArrayList<>();
+        try (TrainingSession s = new TrainingSession(artifacts, o, TrainingSession.StepMode.FUSED)) {
+            for (int i = 0; i < batches.size(); i++) {
+                TrainingSession.Step st = s.step(batches.get(i), 0.01);
+                out.add(new float[] {(float) st.pass().lossSum(), (float) st.pass().tokens(), (float) st.gradNorm()});
+                between.accept(s, i);
+            }
+            for (AdapterSpec a : s.adapters()) {
+                out.add(s.adapter(a.name()));
+                out.add(s.expAvg(a.name()));
+                out.add(s.expAvgSq(a.name()));
+            }
+        }
+        return out;
+    }
+
+    private static void assertSame(List<float[]> want, List<float[]> got) {
+        assertEquals(want.size(), got.size());
+        for (int i = 0; i < want.size(); i++) {
+            assertArrayEquals(want.get(i), got.get(i), "step or state tensor " + i);
+        }
+    }
+
+    @Test
+    void stepsOnDeviceResidentStateEqualTheJavaApiStepsToTheBit() {
+        List<float[]> want = run(HOST, batches(), (s, i) -> { });
+        List<float[]> got = run(BOUND, batches(), (s, i) -> { });
+        assertSame(want, got);
+        for (int k = 0; k < batches().size(); k++) {
+            assertTrue(want.get(k)[2] > 0, "step " + k + " has gradients: norm " + want.get(k)[2]);
+        }
+    }
+
+    @Test
+    void cudaGraphsWithoutTheBoundFusedStepAreOneLine() {
+        // refused before any session opens, so no GPU is needed to see it
+        RuntimeOptions graphs = HOST.withDevice(org.onnxlora.runtime.Device.parse("cuda"))
+                .withCudaOptions(Map.of(RuntimeOptions.CUDA_GRAPH, "1"));
+        org.onnxlora.OnnxLoraException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.onnxlora.OnnxLoraException.class, () -> new TrainingSession(artifacts, graphs,
+                        TrainingSession.StepMode.FUSED).close());
+        assertEquals(org.onnxlora.ErrorCode.BAD_ARGUMENT, e.code());
+        assertTrue(e.getMessage().contains("give io_binding=1 too"), e.getMessage());
+    }
+
+    @Test
+    void hostReadsAndWritesBetweenStepsReachTheDeviceState() {
+        BiConsumer<TrainingSession, Integer> meddle = (s, i) -> {
+            AdapterSpec first = s.adapters().get(0);
+            if (i == 1) {
+                // a read mid-run (a checkpoint), then a write of what was read, scaled (a broadcast)
+                float[] v = s.adapter(first.name());
+                for (int j = 0; j < v.length; j++) {
+                    v[j] *= 0.5f;
+                }
+                s.setAdapter(first.name(), v);
+            }
+            if (i == 3) {
+                // a resume: every adapter and moment replaced at once
+                Map<String, float[]> a = new java.util.HashMap<>();
+                Map<String, float[]> m = new java.util.HashMap<>();
+                Map<String, float[]> v = new java.util.HashMap<>();
+                for (AdapterSpec spec : s.adapters()) {
+                    a.put(spec.name(), s.adapter(spec.name()));
+                    m.put(spec.name(), s.expAvg(spec.name()));
+                    float[] sq = s.expAvgSq(spec.name());
+                    for (int j = 0; j < sq.length; j++) {
+                        sq[j] *= 2f;
+                    }
+                    v.put(spec.name(), sq);
+                }
+                s.setState(s.step(), AdapterValues.of(a), AdapterValues.of(m), AdapterValues.of(v));
+            }
+        };
+        List<float[]> want = run(HOST, batches(), meddle);
+        List<float[]> got = run(BOUND, batches(), meddle);
+        assertSame(want, got);
+    }
+}
