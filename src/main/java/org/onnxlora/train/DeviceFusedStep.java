@@ -2,7 +2,6 @@ package org.onnxlora.train;
 
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
@@ -92,11 +91,8 @@ final class DeviceFusedStep implements AutoCloseable {
         Map<String, OnnxTensor> feeds = new TreeMap<>(batchFeeds);
         List<OnnxTensor> owned = new ArrayList<>();
         try {
-            // the same scalars the host step feeds, made the same way (its state feeds and outputs are ours)
-            Map<String, OnnxTensor> stateFeeds = new HashMap<>();
-            OptimizerStep.addState(env, state, step, lr, stateFeeds, new HashMap<String, OnnxValue>(), owned);
-            feeds.put(OptimizerGraph.LR, stateFeeds.get(OptimizerGraph.LR));
-            feeds.put(OptimizerGraph.STEP, stateFeeds.get(OptimizerGraph.STEP));
+            // the same scalars the host step feeds (its state feeds and outputs are the device's here)
+            OptimizerStep.addScalars(env, step, lr, feeds, owned);
             OnnxTensor seedT = OnnxTensor.createTensor(env, seedScale);
             owned.add(seedT);
             feeds.put(FusedStepGraph.SEED_SCALE, seedT);

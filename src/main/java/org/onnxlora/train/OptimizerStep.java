@@ -62,6 +62,12 @@ final class OptimizerStep implements AutoCloseable {
         pinned.put(AdapterSpec.updated(OptimizerGraph.PARAMS), state.nextParams().flat());
         pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG), state.nextExpAvg().flat());
         pinned.put(AdapterSpec.updated(OptimizerGraph.EXP_AVG_SQ), state.nextExpAvgSq().flat());
+        addScalars(env, step, lr, feeds, owned);
+    }
+
+    /** The optimizer graph's learning rate and step count feeds (made into {@code owned}). */
+    static void addScalars(OrtEnvironment env, long step, double lr, Map<String, OnnxTensor> feeds,
+            List<OnnxTensor> owned) throws OrtException {
         OnnxTensor lrT = OnnxTensor.createTensor(env, lr);
         owned.add(lrT);
         OnnxTensor stepT = OnnxTensor.createTensor(env, step);

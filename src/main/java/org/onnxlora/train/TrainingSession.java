@@ -162,7 +162,7 @@ public final class TrainingSession implements AutoCloseable {
                 fs = new FusedStep(env, f);
                 f = null;
                 if (options.ioBinding()) {
-                    ds = new DeviceFusedStep(env, fs.session(), options.device(), layout, options.cudaGraph());
+                    ds = new DeviceFusedStep(env, fs.session(), options.device(), layout, cudaGraph);
                 }
             } else {
                 openSeparate();

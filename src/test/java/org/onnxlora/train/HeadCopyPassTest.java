@@ -6,10 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
@@ -19,13 +17,6 @@ import org.onnxlora.data.Batch;
 import org.onnxlora.graph.Attrs;
 import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.PassResult;
-import org.onnxlora.io.ModelIO;
-import org.onnxlora.lora.AdapterSource;
-import org.onnxlora.lora.AdapterTensors;
-import org.onnxlora.lora.LoraConfig;
-import org.onnxlora.lora.ModelFamily;
-import org.onnxlora.lora.PatchPass;
-import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.TensorProto.DataType;
@@ -74,77 +65,24 @@ class HeadCopyPassTest {
         assertTrue(after.getNodeCount() <= before.getNodeCount() + heads + 4 * 4 + 2 * 2, after.getNodeCount() + " nodes");
     }
 
-    /** Batches of other shapes than the goldens', so the indices are computed from the lengths at run time. */
-    static Batch randomBatch(int size, int source, int target, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        long[] ids = new long[size * source];
-        long[] mask = new long[ids.length];
-        for (int i = 0; i < ids.length; i++) {
-            ids[i] = 4 + r.nextInt(200);
-            mask[i] = i % source < source - (i / source) ? 1 : 0; // rows padded by their index
-        }
-        long[] dec = new long[size * target];
-        long[] labels = new long[dec.length];
-        for (int i = 0; i < dec.length; i++) {
-            dec[i] = 4 + r.nextInt(200);
-            labels[i] = i % target == target - 1 && i / target == 0 ? -100 : 4 + r.nextInt(200);
-        }
-        return new Batch(size, source, target, ids, mask, dec, labels);
-    }
-
-    static List<float[]> train(Path dir, RuntimeOptions o, List<Batch> batches) {
-        List<float[]> out = new ArrayList<>();
-        try (TrainingSession s = new TrainingSession(dir, o, TrainingSession.StepMode.FUSED)) {
-            for (Batch b : batches) {
-                TrainingSession.Step st = s.step(b, 0.01);
-                out.add(new float[] {(float) st.pass().lossSum(), (float) st.pass().tokens(), (float) st.gradNorm()});
-            }
-            for (AdapterSpec a : s.adapters()) {
-                out.add(s.adapter(a.name()));
-                out.add(s.expAvgSq(a.name()));
-            }
-        }
-        return out;
-    }
-
     /** Both exporters, and the SDPA exports, whose transposed key is scaled before its product. */
     static java.util.stream.Stream<Path> exports() {
         return java.util.stream.Stream.concat(Fixtures.bothExporters(), java.util.stream.Stream.of(
                 Path.of("models", "exports", "bart-sdpa-ts-3in.onnx"), Path.of("models", "exports", "bart-sdpa-dynamo-3in.onnx")));
     }
 
-    /** Every projection adapted, with random factors (B not zero), so each step trains every adapter. */
-    static ModelProto patchedWithRandomAdapters(Path model) {
-        ModelProto base = ModelIO.load(model);
-        LoraConfig cfg = new LoraConfig(4, 8, List.of("q_proj", "k_proj", "v_proj", "out_proj"), LoraConfig.Init.KAIMING, 0);
-        PatchPass pass = new PatchPass(ModelFamily.bart());
-        SplittableRandom rnd = new SplittableRandom(7);
-        AdapterSource random = (p, r, scaling) -> new AdapterTensors(p.in(), p.out(), r, scaling,
-                rnd.doubles(p.in() * r, -0.2, 0.2).toArray(), rnd.doubles(r * p.out(), -0.2, 0.2).toArray());
-        return pass.apply(base, cfg, pass.plan(base, null, cfg), random).output();
-    }
-
     @ParameterizedTest
     @MethodSource("exports")
     void stepsWithGatheredHeadsEqualStepsWithTransposedHeadsToTheBit(Path model) {
-        Path dir = tmp.resolve("art-" + model.getFileName());
-        ArtifactStore.write(new TrainingCompiler().compile(patchedWithRandomAdapters(model),
-                TrainingCompiler.Options.defaults()), TrainingCompiler.Options.defaults(), dir);
-        List<Batch> batches = List.of(randomBatch(4, 8, 6, 4), randomBatch(3, 11, 5, 1),
-                randomBatch(2, 6, 9, 2), randomBatch(1, 17, 3, 3));
+        Path dir = BitwiseSteps.compiledWithRandomAdapters(model, tmp.resolve("art-" + model.getFileName()));
+        List<Batch> batches = List.of(BitwiseSteps.randomBatch(4, 8, 6, 4), BitwiseSteps.randomBatch(3, 11, 5, 1),
+                BitwiseSteps.randomBatch(2, 6, 9, 2), BitwiseSteps.randomBatch(1, 17, 3, 3));
         RuntimeOptions gather = RuntimeOptions.defaults().withThreads(2);
         RuntimeOptions transpose = gather.withCudaOptions(Map.of(RuntimeOptions.HEAD_COPIES, RuntimeOptions.TRANSPOSE));
         assertTrue(gather.headCopiesByGather());
         assertFalse(transpose.headCopiesByGather());
-        List<float[]> want = train(dir, transpose, batches);
-        List<float[]> got = train(dir, gather, batches);
-        assertEquals(want.size(), got.size());
-        for (int i = 0; i < want.size(); i++) {
-            assertArrayEquals(want.get(i), got.get(i), "step or adapter " + i);
-        }
-        for (int k = 0; k < batches.size(); k++) {
-            assertTrue(want.get(k)[2] > 0, "step " + k + " has gradients: norm " + want.get(k)[2]);
-        }
+        BitwiseSteps.assertSameToTheBit(BitwiseSteps.train(dir, transpose, batches), BitwiseSteps.train(dir, gather,
+                batches), batches.size());
     }
 
     /** x [n, a, b, c] → Transpose [0, 2, 1, 3] → y, with the dims given as symbols (String) or constants. */

@@ -1,11 +1,9 @@
 package org.onnxlora.train;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BiConsumer;
@@ -34,51 +32,20 @@ class DeviceFusedStepFfmTest {
 
     @BeforeAll
     static void compile() {
-        artifacts = tmp.resolve("art");
-        ArtifactStore.write(new TrainingCompiler().compile(
-                HeadCopyPassTest.patchedWithRandomAdapters(Fixtures.bothExporters().findFirst().orElseThrow()),
-                TrainingCompiler.Options.defaults()), TrainingCompiler.Options.defaults(), artifacts);
+        artifacts = BitwiseSteps.compiledWithRandomAdapters(Fixtures.bothExporters().findFirst().orElseThrow(),
+                tmp.resolve("art"));
     }
 
     private static List<Batch> batches() {
-        return List.of(HeadCopyPassTest.randomBatch(4, 8, 6, 4), HeadCopyPassTest.randomBatch(4, 8, 6, 5),
-                HeadCopyPassTest.randomBatch(3, 11, 5, 1), HeadCopyPassTest.randomBatch(4, 8, 6, 6),
-                HeadCopyPassTest.randomBatch(3, 11, 5, 2));
-    }
-
-    /** Steps {@code batches}, calling {@code between} after each with the step's index; then every state tensor. */
-    private static List<float[]> run(RuntimeOptions o, List<Batch> batches, BiConsumer<TrainingSession, Integer> between) {
-        List<float[]> out = new ArrayList<>();
-        try (TrainingSession s = new TrainingSession(artifacts, o, TrainingSession.StepMode.FUSED)) {
-            for (int i = 0; i < batches.size(); i++) {
-                TrainingSession.Step st = s.step(batches.get(i), 0.01);
-                out.add(new float[] {(float) st.pass().lossSum(), (float) st.pass().tokens(), (float) st.gradNorm()});
-                between.accept(s, i);
-            }
-            for (AdapterSpec a : s.adapters()) {
-                out.add(s.adapter(a.name()));
-                out.add(s.expAvg(a.name()));
-                out.add(s.expAvgSq(a.name()));
-            }
-        }
-        return out;
-    }
-
-    private static void assertSame(List<float[]> want, List<float[]> got) {
-        assertEquals(want.size(), got.size());
-        for (int i = 0; i < want.size(); i++) {
-            assertArrayEquals(want.get(i), got.get(i), "step or state tensor " + i);
-        }
+        return List.of(BitwiseSteps.randomBatch(4, 8, 6, 4), BitwiseSteps.randomBatch(4, 8, 6, 5),
+                BitwiseSteps.randomBatch(3, 11, 5, 1), BitwiseSteps.randomBatch(4, 8, 6, 6),
+                BitwiseSteps.randomBatch(3, 11, 5, 2));
     }
 
     @Test
     void stepsOnDeviceResidentStateEqualTheJavaApiStepsToTheBit() {
-        List<float[]> want = run(HOST, batches(), (s, i) -> { });
-        List<float[]> got = run(BOUND, batches(), (s, i) -> { });
-        assertSame(want, got);
-        for (int k = 0; k < batches().size(); k++) {
-            assertTrue(want.get(k)[2] > 0, "step " + k + " has gradients: norm " + want.get(k)[2]);
-        }
+        BitwiseSteps.assertSameToTheBit(BitwiseSteps.train(artifacts, HOST, batches()),
+                BitwiseSteps.train(artifacts, BOUND, batches()), batches().size());
     }
 
     @Test
@@ -122,8 +89,7 @@ class DeviceFusedStepFfmTest {
                 s.setState(s.step(), AdapterValues.of(a), AdapterValues.of(m), AdapterValues.of(v));
             }
         };
-        List<float[]> want = run(HOST, batches(), meddle);
-        List<float[]> got = run(BOUND, batches(), meddle);
-        assertSame(want, got);
+        BitwiseSteps.assertSameToTheBit(BitwiseSteps.train(artifacts, HOST, batches(), meddle),
+                BitwiseSteps.train(artifacts, BOUND, batches(), meddle), batches().size());
     }
 }
