@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -318,7 +318,7 @@ datascale_model() {
   fi
   local train=(--model "$model" --tokenizer "$X/tiny-bart/tokenizer.json" --force --batch-size $BATCH
     --max-source-length 256 --max-target-length 48 --lr 1e-4 --schedule constant --device "$dev" --threads "$thr"
-    --seed 42 -q)
+    --seed 42 -q ${DS_TRAIN_ARGS:-})
   log "datascale $size: throwaway warm-up run, $wsteps steps"
   pinned "$GPU_CORES" timeout "${TMO:-900}" $OL train "${train[@]}" --train "$X/train.jsonl" --out "$d/warmup" \
     --steps "$wsteps" --no-data-cache > "$d/warmup.json" 2> "$d/warmup.log" \
@@ -830,10 +830,10 @@ phase_cudagraph() {
     olbench "cg_${m}_sym" "$model" cuda 4 "$wu" "$st"
     olbench "cg_${m}_static" "$model" cuda 4 "$wu" "$st" --static-shapes
     olbench "cg_${m}_iobinding" "$model" cuda 4 "$wu" "$st" --static-shapes --cuda-option io_binding=1
-    olbench "cg_${m}_graph" "$model" cuda 4 "$wu" "$st" --cuda-graph
+    olbench "cg_${m}_graph" "$model" cuda 4 "$wu" "$st" --cuda-graph --static-shapes
     pack
   done
-  olbench cg_base_graph_r2 "$BASE" cuda 4 5 20 --cuda-graph
+  olbench cg_base_graph_r2 "$BASE" cuda 4 5 20 --cuda-graph --static-shapes
   ptbench cg_base_peft_r2 base cuda 0 5 20
   pack
   # real data (many padded shapes: no graph, a binding per shape): does keeping the state on the GPU pay in train?
@@ -856,6 +856,52 @@ print(f\"| {'$v'} | {r.get('step_ms_median', 0):.1f} | {r.get('real_tokens_per_s
   cat "$R/cudagraph.md" >&2
 }
 
+# Session 9: with the compiler's host-scalar lift (no MemcpyFromHost left) a session with symbolic dims captures
+# CUDA graphs. Fixed shapes: PEFT, the symbolic session, --cuda-graph (dims symbolic) and --cuda-graph
+# --static-shapes. Real data (the man-page pairs, same batch, lengths and steps for every row): train default and
+# io_binding=1 against the PEFT loop, per variant in tg-VARIANT/realdata.md. (Session 9 also ran train with one graph
+# per batch shape in one session: bart-base went wrong within 100 steps, so the step refuses a second shape under
+# graphs; docs/benchmarks.md, "H200 run, session 9".) TG_TINY_STEPS (1000), TG_BASE_STEPS (400) change the runs.
+phase_traingraph() {
+  export PIN=$GPU_CORES
+  local m model wu st size steps v args rs=256 rt=48
+  for m in tiny base; do
+    if [ $m = tiny ]; then model=$TINY wu=20 st=200; else model=$BASE wu=5 st=20; fi
+    ptbench "tg_${m}_peft" $m cuda 0 "$wu" "$st"
+    olbench "tg_${m}_sym" "$model" cuda 4 "$wu" "$st"
+    olbench "tg_${m}_graph" "$model" cuda 4 "$wu" "$st" --cuda-graph
+    olbench "tg_${m}_graphstatic" "$model" cuda 4 "$wu" "$st" --cuda-graph --static-shapes
+    pack
+  done
+  $PY "$X/gpu/report.py" rows "$R" --prefix tg_ > "$R/traingraph-fixed.md" 2>&1
+  RD_DEVICE=cuda
+  for size in tiny base; do
+    model=$TINY steps=${TG_TINY_STEPS:-1000}
+    if [ $size = base ]; then model=$BASE steps=${TG_BASE_STEPS:-400}; fi
+    mkdir -p "$R/tg-peft"
+    R=$R/tg-peft rdrun "peft_$size" $PY "$X/bench_peft_realdata.py" \
+      --size "$size" --tiny-config "$X/tiny-bart/hf/config.json" --train "$X/train.jsonl" \
+      --tokenizer "$X/tiny-bart/tokenizer.json" --device cuda --batch $BATCH \
+      --max-source-length $rs --max-target-length $rt --steps "$steps" --warmup 50 --lr 1e-4 --seed 42
+    for v in default iobinding; do
+      args=(); [ $v = iobinding ] && args=(--cuda-option io_binding=1)
+      mkdir -p "$R/tg-$v"
+      R=$R/tg-$v rdrun "ol_$size" $OL train --model "$model" --tokenizer "$X/tiny-bart/tokenizer.json" \
+        --train "$X/train.jsonl" --out "$W/tg-$v-$size" --force --steps "$steps" --batch-size $BATCH \
+        --max-source-length $rs --max-target-length $rt --lr 1e-4 --schedule constant --device cuda --threads 4 \
+        --seed 42 ${args[@]+"${args[@]}"}
+      cp "$W/tg-$v-$size/metrics.jsonl" "$R/tg-$v/rd-ol_$size.metrics.jsonl" 2>/dev/null
+      cp "$R/tg-peft/"*"peft_$size"* "$R/tg-$v/" 2>/dev/null
+    done
+    pack
+  done
+  for v in default iobinding; do
+    { echo "### train $v"; $PY "$X/gpu/report.py" realdata "$R/tg-$v" --warmup 50; } > "$R/tg-$v/realdata.md" 2>&1
+    cat "$R/tg-$v/realdata.md" >&2
+  done
+  unset PIN
+}
+
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(all)
 for p in "${phases[@]}"; do
@@ -866,7 +912,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

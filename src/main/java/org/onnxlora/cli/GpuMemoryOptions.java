@@ -30,8 +30,8 @@ final class GpuMemoryOptions {
                     + " batch must then have that size; bench-train --static-shapes sets them); io_binding=1 (Java 22+,"
                     + " any device) runs each step through ONNX Runtime's IO binding with the adapters and optimizer"
                     + " state kept in device memory (same results to the bit; bart-base on real data, H200: 7 percent"
-                    + " faster); enable_cuda_graph=1 with it and every dim fixed replays the step as a CUDA graph"
-                    + " (bench-train --cuda-graph).")
+                    + " faster); enable_cuda_graph=1 with it replays the step as a CUDA graph, for batches of one"
+                    + " shape only (bench-train --cuda-graph).")
     Map<String, String> cudaOptions = new LinkedHashMap<>();
 
     RuntimeOptions apply(RuntimeOptions base) {

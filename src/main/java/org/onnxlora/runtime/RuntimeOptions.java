@@ -127,6 +127,10 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.GPU_MEMORY, "the GPU memory setting '"
                     + gpuMemory.label() + "' applies to CUDA devices; this session runs on " + device);
         }
+        if ("1".equals(cudaOptions.get(CUDA_GRAPH))) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "CUDA graphs (--cuda-graph, "
+                    + CUDA_GRAPH + "=1) need a CUDA device; this session runs on " + device);
+        }
         for (String k : new TreeMap<>(cudaOptions).keySet()) {
             if (!isSessionSetting(k)) {
                 throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "'" + k + "' is a CUDA provider"
@@ -189,8 +193,8 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
     /**
      * Key of {@link #cudaOptions} that runs the fused training step through IO binding (1), its adapters and AdamW
      * moments resident in device memory ({@link BoundSession}; Java 22+), instead of fed and fetched through the
-     * Java API (0, the default). With {@code enable_cuda_graph=1} and every dim fixed ({@link #DIM_PREFIX}) ONNX
-     * Runtime captures the step as a CUDA graph. Any device.
+     * Java API (0, the default). With {@code enable_cuda_graph=1} as well ONNX Runtime captures the step as a CUDA
+     * graph and replays it (one batch shape). Any device.
      */
     public static final String IO_BINDING = "io_binding";
 
@@ -210,9 +214,22 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
     /** ONNX Runtime's CUDA provider option that captures a session's runs as CUDA graphs (1) and replays them. */
     public static final String CUDA_GRAPH = "enable_cuda_graph";
 
-    /** Whether CUDA sessions capture CUDA graphs ({@link #CUDA_GRAPH}; needs {@link #IO_BINDING} and fixed dims). */
+    /**
+     * Whether the fused step's CUDA session captures CUDA graphs ({@link #CUDA_GRAPH}; needs {@link #IO_BINDING}): one
+     * per adapter-state set, for one batch shape, with the graph's dims symbolic or fixed.
+     */
     public boolean cudaGraph() {
         return device.kind() == Device.Kind.CUDA && "1".equals(settings().get(CUDA_GRAPH));
+    }
+
+    /** These options for a session that must not capture graphs (evaluation, the separate training graphs). */
+    public RuntimeOptions withoutCudaGraph() {
+        if (!cudaOptions.containsKey(CUDA_GRAPH)) {
+            return this;
+        }
+        Map<String, String> m = new TreeMap<>(cudaOptions);
+        m.remove(CUDA_GRAPH);
+        return withCudaOptions(m);
     }
 
     /** Key of {@link #cudaOptions} that turns ORT's memory-pattern planning on (1) or off (0) instead. */

@@ -23,8 +23,12 @@ import org.onnxlora.runtime.Device;
 /**
  * The fused step ({@link FusedStep}) with the adapters and AdamW moments resident in device memory, run through
  * IO binding ({@link BoundSession}): per step only the batch, three scalars in and three out cross the bus, where
- * the plain step copies every adapter and moment both ways. With fixed batch shapes and ONNX Runtime's CUDA graphs
- * on, each binding is captured once and the step is one graph launch.
+ * the plain step copies every adapter and moment both ways. With ONNX Runtime's CUDA graphs on, each binding (one
+ * per state set) is captured on its first run and the step is one graph launch; the batch shape must then stay the
+ * first one's. Graphs of several shapes in one session gave wrong steps on an H200 (session 9: bart-base on the
+ * man-page pairs, a gradient norm of 8.6 where its neighbours were 0.5 at step 89 and an infinite one at step 101,
+ * in both of two runs, after 47 shapes had been captured; tiny ran 600 steps unharmed). What a replay reads that
+ * another shape's runs rewrite is ONNX Runtime's to say; one shape per session is what it was measured sound with.
  *
  * <p>The device holds both sets of {@link AdapterState} (current and next) and follows its current index, so a
  * skipped step costs nothing here either. The host copy is brought up to date only when read ({@link #pull}), and
@@ -36,6 +40,8 @@ final class DeviceFusedStep implements AutoCloseable {
     private final AdapterLayout layout;
     private final BoundSession bound;
     private final OnnxTensor gradNormHost;
+    /** CUDA graphs on: every step must have the first one's batch shape. */
+    private final boolean oneShape;
     /** Per set: the flat adapters, first moments, second moments. */
     private final DeviceTensor[] params = new DeviceTensor[2];
     private final DeviceTensor[] expAvg = new DeviceTensor[2];
@@ -45,17 +51,14 @@ final class DeviceFusedStep implements AutoCloseable {
     private final DeviceTensor gradNorm;
     /** By the shapes of a step's other feeds (the batch and scalars): their device tensors and one binding per set. */
     private final Map<String, Shaped> byShape = new HashMap<>();
-    /** CUDA graphs on: one batch shape only, its tensors allocated before the first capture. */
-    private final boolean oneShape;
     private boolean hostNewer = true;
     private boolean deviceNewer;
 
     private record Shaped(Map<String, DeviceTensor> feeds, Binding[] bySet) {}
 
     /**
-     * Binds {@code session} (the fused step's, which stays the caller's) on {@code device}; {@code oneShape} where
-     * the session captures CUDA graphs, whose replays keep writing what the capture was given: a second batch shape
-     * would allocate after a capture, into memory the captured graph may still write.
+     * Binds {@code session} (the fused step's, which stays the caller's) on {@code device}; {@code oneShape} where the
+     * session captures CUDA graphs.
      */
     DeviceFusedStep(OrtEnvironment env, OrtSession session, Device device, AdapterLayout layout, boolean oneShape)
             throws OrtException {
@@ -99,8 +102,8 @@ final class DeviceFusedStep implements AutoCloseable {
             String key = shapeKey(feeds);
             if (oneShape && !byShape.isEmpty() && !byShape.containsKey(key)) {
                 throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "with CUDA graphs every batch"
-                        + " must have the first one's shape (fix the dims: bench-train --static-shapes); got "
-                        + key + " after " + byShape.keySet().iterator().next());
+                        + " must have the first one's shape (bench-train --cuda-graph runs one; train pads real data to"
+                        + " many); got " + key + " after " + byShape.keySet().iterator().next());
             }
             Shaped shaped = byShape.computeIfAbsent(key, k -> bindFor(feeds));
             if (hostNewer) {

@@ -209,10 +209,10 @@ public final class TrainingCompiler {
                     "decoder_sequence_length", "vocab"));
         }
         g.addAllNode(b.nodes()).addAllInitializer(b.initializers());
-        if (withGradients && options.recompute() == Recompute.ATTENTION) {
-            return AttentionRecompute.apply(g.build(), gradientStart).output();
-        }
-        return g.build();
+        GraphProto built = withGradients && options.recompute() == Recompute.ATTENTION
+                ? AttentionRecompute.apply(g.build(), gradientStart).output() : g.build();
+        // last, on the whole graph: no host-to-device copy left for ONNX Runtime's CUDA provider to insert
+        return new HostScalarPass().apply(built).output();
     }
 
     /** Trainable tensors: from the model's LoRA metadata, else from the branches in the graph. */

@@ -56,19 +56,21 @@ import org.onnxlora.data.Batch;
  * ({@link DeviceFusedStep}, Java 22+): the adapters and moments stay in the session device's memory, and every
  * method here that reads or writes them on the host brings the host copy up to date first or marks the device's
  * stale, so what a caller sees is what the Java API path would give, to the bit. With CUDA graphs on as well
- * ({@link RuntimeOptions#CUDA_GRAPH}) only that step may run: the paths that need other sessions are refused.
+ * ({@link RuntimeOptions#CUDA_GRAPH}) the step's session captures one graph per state set, for one batch shape
+ * ({@link DeviceFusedStep} says why); the sessions of the other paths (evaluation, the separate graphs) open without
+ * capture and read the host copy.
  */
 public final class TrainingSession implements AutoCloseable {
     private final OrtEnvironment env = Sessions.env();
     private final TrainingCompiler.Artifacts artifacts;
     private final FrozenWeights frozen;
     private final GraphSessions graphs;
+    /** {@link #graphs} without CUDA graph capture: every session but the bound step's. */
+    private final GraphSessions uncaptured;
     /** The fused step, in {@link StepMode#FUSED} with artifacts that have it; null otherwise. */
     private final FusedStep fused;
     /** The fused step through IO binding, its state on the device ({@link RuntimeOptions#ioBinding}); null otherwise. */
     private final DeviceFusedStep device;
-    /** CUDA graphs on ({@link RuntimeOptions#cudaGraph}): only the bound fused step may run. */
-    private final boolean cudaGraph;
     /** The separate training and optimizer graphs: opened at the start, or in fused mode on first need. */
     private OrtSession training;
     private OptimizerStep optimizer;
@@ -137,8 +139,7 @@ public final class TrainingSession implements AutoCloseable {
         this.scaler = artifacts.training().getGraph().getInputList().stream()
                 .anyMatch(i -> i.getName().equals(TrainingCompiler.LOSS_SCALE))
                 ? new LossScaler(LossScaler.Config.DEFAULT) : null;
-        this.cudaGraph = options.cudaGraph();
-        if (cudaGraph && !(mode == StepMode.FUSED && options.ioBinding())) {
+        if (options.cudaGraph() && !(mode == StepMode.FUSED && options.ioBinding())) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "CUDA graphs ("
                     + RuntimeOptions.CUDA_GRAPH + "=1) capture the fused step run through IO binding: give "
                     + RuntimeOptions.IO_BINDING + "=1 too, with one step per batch");
@@ -147,6 +148,7 @@ public final class TrainingSession implements AutoCloseable {
         this.feedsOf = new TrainingFeeds(env, signature);
         this.frozen = new FrozenWeights(artifacts.training());
         this.graphs = new GraphSessions(options, frozen);
+        this.uncaptured = new GraphSessions(options.withoutCudaGraph(), frozen);
         AdapterLayout layout = new AdapterLayout(specs);
         OrtSession f = null;
         FusedStep fs = null;
@@ -162,7 +164,7 @@ public final class TrainingSession implements AutoCloseable {
                 fs = new FusedStep(env, f);
                 f = null;
                 if (options.ioBinding()) {
-                    ds = new DeviceFusedStep(env, fs.session(), options.device(), layout, cudaGraph);
+                    ds = new DeviceFusedStep(env, fs.session(), options.device(), layout, options.cudaGraph());
                 }
             } else {
                 openSeparate();
@@ -197,14 +199,12 @@ public final class TrainingSession implements AutoCloseable {
         if (training != null) {
             return;
         }
-        requireNoCudaGraph("the separate training and optimizer graphs (gradient accumulation, a static export's"
-                + " micro-batches, artifacts without a fused step)");
-        OrtSession t = graphs.openWithFrozen(artifacts.directory().orElseThrow().resolve(ArtifactStore.TRAINING),
+        OrtSession t = uncaptured.openWithFrozen(artifacts.directory().orElseThrow().resolve(ArtifactStore.TRAINING),
                 "training");
         OrtSession o = null;
         try {
             // from memory: artifacts of an older format get a rebuilt optimizer (ArtifactStore.read)
-            o = graphs.open(artifacts.optimizer(), "optimizer");
+            o = uncaptured.open(artifacts.optimizer(), "optimizer");
             optimizer = new OptimizerStep(env, o);
         } catch (OrtException | RuntimeException e) {
             closeQuietly(t);
@@ -334,6 +334,10 @@ public final class TrainingSession implements AutoCloseable {
         } catch (OrtException e) {
             step--;
             throw new OnnxLoraException(ErrorCode.RUNTIME, "training step failed: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            // refused before it ran (a second batch shape under CUDA graphs): the step did not happen
+            step--;
+            throw e;
         } finally {
             runNanos += System.nanoTime() - t0;
             owned.forEach(OnnxTensor::close);
@@ -429,8 +433,7 @@ public final class TrainingSession implements AutoCloseable {
     /** Loss of {@code batch} with the current adapters, without gradients (the eval graph). */
     public Pass evaluate(Batch batch) {
         if (eval == null) {
-            requireNoCudaGraph("evaluation");
-            eval = graphs.openWithFrozen(artifacts.directory().orElseThrow().resolve(ArtifactStore.EVAL), "eval");
+            eval = uncaptured.openWithFrozen(artifacts.directory().orElseThrow().resolve(ArtifactStore.EVAL), "eval");
         }
         double loss = 0;
         double tokens = 0;
@@ -530,18 +533,6 @@ public final class TrainingSession implements AutoCloseable {
             state.params().write(s.name(), adapters.get(s.name()));
             state.expAvg().write(s.name(), m.get(s.name()));
             state.expAvgSq().write(s.name(), v.get(s.name()));
-        }
-    }
-
-    /**
-     * Refuses {@code what} in a session with CUDA graphs on: every CUDA session it opens would capture its runs, and
-     * a captured session run through the Java API replays stale addresses.
-     */
-    private void requireNoCudaGraph(String what) {
-        if (cudaGraph) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "with CUDA graphs ("
-                    + RuntimeOptions.CUDA_GRAPH + "=1) only the fused step through IO binding runs; " + what
-                    + " would need sessions of its own");
         }
     }
 

@@ -102,6 +102,21 @@ class SessionSettingsTest {
     }
 
     @Test
+    void cudaGraphsAreACudaChoiceThatOtherSessionsCanDrop() {
+        Map<String, String> given = Map.of(RuntimeOptions.IO_BINDING, "1", RuntimeOptions.CUDA_GRAPH, "1");
+        RuntimeOptions cuda = RuntimeOptions.defaults().withDevice(Device.parse("cuda")).withCudaOptions(given);
+        assertTrue(cuda.cudaGraph());
+        RuntimeOptions uncaptured = cuda.withoutCudaGraph();
+        assertEquals(false, uncaptured.cudaGraph(), "evaluation and the separate graphs open without capture");
+        assertTrue(uncaptured.ioBinding(), "the rest of the settings stay");
+        assertEquals(false, uncaptured.effectiveCudaOptions().containsKey(RuntimeOptions.CUDA_GRAPH));
+        OnnxLoraException cpu = assertThrows(OnnxLoraException.class, () -> RuntimeOptions.defaults()
+                .withCudaOptions(given).requireApplicable());
+        assertEquals(ErrorCode.BAD_ARGUMENT, cpu.code());
+        assertTrue(cpu.getMessage().contains("need a CUDA device; this session runs on cpu"), cpu.getMessage());
+    }
+
+    @Test
     void ioBindingBeforeJava22IsOneLineNamingTheJavaItNeeds() throws Exception {
         // the Java 22 source set's tests (DeviceFusedStepFfmTest) cover the binding itself; this runs on the build's JDK
         if (Runtime.version().feature() >= BoundSession.REQUIRED_JAVA) {

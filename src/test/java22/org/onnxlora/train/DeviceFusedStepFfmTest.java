@@ -61,6 +61,43 @@ class DeviceFusedStepFfmTest {
     }
 
     @Test
+    void underCudaGraphsASecondBatchShapeIsRefusedBeforeItRuns() throws Exception {
+        // the guard is the binding's, so a CPU session shows it: graphs of several shapes in one session went wrong
+        TrainingCompiler.Artifacts a = ArtifactStore.read(artifacts);
+        AdapterLayout layout = new AdapterLayout(a.adapters());
+        ai.onnxruntime.OrtEnvironment env = org.onnxlora.runtime.Sessions.env();
+        TrainingFeeds feeds = new TrainingFeeds(env, TrainingSession.signatureOf(a));
+        try (ai.onnxruntime.OrtSession session = org.onnxlora.runtime.Sessions.create(
+                        ArtifactStore.stepModel(artifacts).orElseThrow(), HOST);
+                AdapterState state = new AdapterState(env, layout);
+                DeviceFusedStep step = new DeviceFusedStep(env, session, org.onnxlora.runtime.Device.CPU, layout, true);
+                ai.onnxruntime.OnnxTensor loss = PinnedScalar.create(env);
+                ai.onnxruntime.OnnxTensor tokens = PinnedScalar.create(env)) {
+            List<Batch> b = batches();
+            for (int i = 0; i < 2; i++) {
+                run(step, feeds, b.get(i), state, i + 1, loss, tokens);
+            }
+            org.onnxlora.OnnxLoraException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    org.onnxlora.OnnxLoraException.class, () -> run(step, feeds, b.get(2), state, 3, loss, tokens));
+            assertEquals(org.onnxlora.ErrorCode.BAD_ARGUMENT, e.code());
+            assertTrue(e.getMessage().contains("must have the first one's shape"), e.getMessage());
+            run(step, feeds, b.get(3), state, 3, loss, tokens); // the first shape still runs
+        }
+    }
+
+    private static void run(DeviceFusedStep step, TrainingFeeds feeds, Batch batch, AdapterState state, long n,
+            ai.onnxruntime.OnnxTensor loss, ai.onnxruntime.OnnxTensor tokens) throws Exception {
+        java.util.Map<String, ai.onnxruntime.OnnxTensor> in = new java.util.HashMap<>();
+        List<ai.onnxruntime.OnnxTensor> owned = feeds.add(batch, in);
+        try {
+            step.run(in, state, n, 0.01, 1, loss, tokens);
+            state.advance();
+        } finally {
+            owned.forEach(ai.onnxruntime.OnnxTensor::close);
+        }
+    }
+
+    @Test
     void hostReadsAndWritesBetweenStepsReachTheDeviceState() {
         BiConsumer<TrainingSession, Integer> meddle = (s, i) -> {
             AdapterSpec first = s.adapters().get(0);
