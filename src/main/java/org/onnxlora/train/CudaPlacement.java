@@ -45,7 +45,7 @@ final class CudaPlacement {
             Map.entry("CumSum", Set.of(1)), Map.entry("Dropout", Set.of(1, 2)), Map.entry("Clip", Set.of(1, 2)),
             Map.entry("Resize", Set.of(1, 2, 3)));
 
-    /** Ops ORT never folds: random ones, and the ones of its own kind of graph input. */
+    /** Ops ORT never folds: the random ones, and Dropout. */
     private static final Set<String> NOT_FOLDED = Set.of("RandomNormal", "RandomUniform", "RandomNormalLike",
             "RandomUniformLike", "Multinomial", "Bernoulli", "Dropout");
 
@@ -190,16 +190,6 @@ final class CudaPlacement {
             }
         }
         return Long.MAX_VALUE;
-    }
-
-    /** Whether ORT computes {@code value} on the host. */
-    boolean onHost(String value) {
-        return hostValues.contains(value);
-    }
-
-    /** Whether node {@code index} runs on the host. */
-    boolean hostNode(int index) {
-        return hostNodes.contains(index);
     }
 
     /** Every host value a device kernel reads from device memory: a {@code MemcpyFromHost} each, in node order. */
