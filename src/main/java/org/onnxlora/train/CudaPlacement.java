@@ -9,10 +9,10 @@ import org.onnxlora.autodiff.ValueTypes;
 import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.shape.SymbolicShapes;
+import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.AttributeProto;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.NodeProto;
-import org.onnxlora.proto.Onnx.TensorProto;
 import org.onnxlora.proto.Onnx.TensorProto.DataType;
 
 /**
@@ -62,13 +62,17 @@ final class CudaPlacement {
     }
 
     static CudaPlacement of(GraphProto g) {
+        return of(g, SymbolicShapes.infer(g), new ValueTypes(g));
+    }
+
+    /** As {@link #of(GraphProto)}, with the shapes and element types of {@code g} a caller has already inferred. */
+    static CudaPlacement of(GraphProto g, SymbolicShapes shapes, ValueTypes types) {
         CudaPlacement p = new CudaPlacement(new GraphIndex(g));
-        p.place(new ValueTypes(g));
+        p.place(shapes, types);
         return p;
     }
 
-    private void place(ValueTypes types) {
-        SymbolicShapes shapes = SymbolicShapes.infer(graph.graph());
+    private void place(SymbolicShapes shapes, ValueTypes types) {
         Set<String> constants = new HashSet<>(graph.initializers().keySet());
         Set<String> small = smallConstants();
         for (int i = 0; i < graph.nodeCount(); i++) {
@@ -148,7 +152,7 @@ final class CudaPlacement {
     private Set<String> smallConstants() {
         Set<String> small = new HashSet<>();
         graph.initializers().forEach((name, t) -> {
-            if (elements(t) <= SMALL_CONSTANT) {
+            if (Tensors.elementCount(t) <= SMALL_CONSTANT) {
                 small.add(name);
             }
         });
@@ -159,10 +163,6 @@ final class CudaPlacement {
             }
         }
         return small;
-    }
-
-    private static long elements(TensorProto t) {
-        return product(t.getDimsList().stream().mapToLong(Long::longValue).toArray());
     }
 
     private static long product(long[] dims) {
@@ -177,7 +177,7 @@ final class CudaPlacement {
         for (AttributeProto a : n.getAttributeList()) {
             switch (a.getName()) {
                 case "value":
-                    return elements(a.getT());
+                    return Tensors.elementCount(a.getT());
                 case "value_ints":
                     return a.getIntsCount();
                 case "value_floats":

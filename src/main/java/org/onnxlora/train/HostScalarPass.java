@@ -1,10 +1,13 @@
 package org.onnxlora.train;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.onnxlora.autodiff.ValueTypes;
 import org.onnxlora.graph.Attrs;
 import org.onnxlora.graph.GraphBuilder;
@@ -38,20 +41,21 @@ final class HostScalarPass implements GraphPass {
 
     @Override
     public PassResult<GraphProto> apply(GraphProto graph) {
-        List<CudaPlacement.Copy> copies = CudaPlacement.of(graph).copiesToDevice();
+        SymbolicShapes shapes = SymbolicShapes.infer(graph);
+        ValueTypes types = new ValueTypes(graph);
+        List<CudaPlacement.Copy> copies = CudaPlacement.of(graph, shapes, types).copiesToDevice();
         if (copies.isEmpty()) {
             return PassResult.unchanged(name(), graph);
         }
         GraphIndex g = new GraphIndex(graph);
-        SymbolicShapes shapes = SymbolicShapes.infer(graph);
-        ValueTypes types = new ValueTypes(graph);
         GraphBuilder b = new GraphBuilder(new NameGen(g.allNames())).scope("/host_scalar");
         // by producer: the nodes that compute each lifted value, placed right after it so the order stays topological
         Map<Integer, List<NodeProto>> after = new HashMap<>();
         Map<String, String> lifted = new LinkedHashMap<>();
         List<PassResult.Refusal> refused = new ArrayList<>();
+        Set<String> seen = new HashSet<>();
         for (CudaPlacement.Copy c : copies) {
-            if (lifted.containsKey(c.value()) || refused.stream().anyMatch(r -> r.subject().equals(c.value()))) {
+            if (!seen.add(c.value())) {
                 continue;
             }
             long[] dims = shapes.constantDims(c.value());
@@ -62,7 +66,7 @@ final class HostScalarPass implements GraphPass {
                         + " copies it there, and the graph cannot be captured as a CUDA graph"));
                 continue;
             }
-            if (dims == null || elements(dims) != 1) {
+            if (dims == null || !Arrays.stream(dims).allMatch(d -> d == 1)) {
                 refused.add(new PassResult.Refusal(c.value(), "read on the device by "
                         + GraphIndex.describe(g.node(c.node())) + " and not one element (shape "
                         + shapes.shape(c.value()) + "): ONNX Runtime copies it there, and the graph cannot be"
@@ -122,13 +126,5 @@ final class HostScalarPass implements GraphPass {
             r = b.op("Cast", b.op("Range", List.of(asLong, b.op("Add", asLong, one), one)), Attrs.i("to", dtype));
         }
         return b.op("Reshape", r, b.op("Shape", value));
-    }
-
-    private static long elements(long[] dims) {
-        long e = 1;
-        for (long d : dims) {
-            e *= d;
-        }
-        return e;
     }
 }

@@ -1,18 +1,27 @@
 package org.onnxlora.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BiConsumer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.onnxlora.ErrorCode;
+import org.onnxlora.OnnxLoraException;
 import org.onnxlora.data.Batch;
 import org.onnxlora.lora.AdapterValues;
+import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.runtime.Sessions;
 import org.onnxlora.testing.Fixtures;
 
 /**
@@ -51,12 +60,12 @@ class DeviceFusedStepFfmTest {
     @Test
     void cudaGraphsWithoutTheBoundFusedStepAreOneLine() {
         // refused before any session opens, so no GPU is needed to see it
-        RuntimeOptions graphs = HOST.withDevice(org.onnxlora.runtime.Device.parse("cuda"))
+        RuntimeOptions graphs = HOST.withDevice(Device.parse("cuda"))
                 .withCudaOptions(Map.of(RuntimeOptions.CUDA_GRAPH, "1"));
-        org.onnxlora.OnnxLoraException e = org.junit.jupiter.api.Assertions.assertThrows(
-                org.onnxlora.OnnxLoraException.class, () -> new TrainingSession(artifacts, graphs,
+        OnnxLoraException e = assertThrows(
+                OnnxLoraException.class, () -> new TrainingSession(artifacts, graphs,
                         TrainingSession.StepMode.FUSED).close());
-        assertEquals(org.onnxlora.ErrorCode.BAD_ARGUMENT, e.code());
+        assertEquals(ErrorCode.BAD_ARGUMENT, e.code());
         assertTrue(e.getMessage().contains("give io_binding=1 too"), e.getMessage());
     }
 
@@ -65,35 +74,35 @@ class DeviceFusedStepFfmTest {
         // the guard is the binding's, so a CPU session shows it: graphs of several shapes in one session went wrong
         TrainingCompiler.Artifacts a = ArtifactStore.read(artifacts);
         AdapterLayout layout = new AdapterLayout(a.adapters());
-        ai.onnxruntime.OrtEnvironment env = org.onnxlora.runtime.Sessions.env();
+        OrtEnvironment env = Sessions.env();
         TrainingFeeds feeds = new TrainingFeeds(env, TrainingSession.signatureOf(a));
-        try (ai.onnxruntime.OrtSession session = org.onnxlora.runtime.Sessions.create(
+        try (OrtSession session = Sessions.create(
                         ArtifactStore.stepModel(artifacts).orElseThrow(), HOST);
                 AdapterState state = new AdapterState(env, layout);
-                DeviceFusedStep step = new DeviceFusedStep(env, session, org.onnxlora.runtime.Device.CPU, layout, true);
-                ai.onnxruntime.OnnxTensor loss = PinnedScalar.create(env);
-                ai.onnxruntime.OnnxTensor tokens = PinnedScalar.create(env)) {
+                DeviceFusedStep step = new DeviceFusedStep(env, session, Device.CPU, layout, true);
+                OnnxTensor loss = PinnedScalar.create(env);
+                OnnxTensor tokens = PinnedScalar.create(env)) {
             List<Batch> b = batches();
             for (int i = 0; i < 2; i++) {
                 run(step, feeds, b.get(i), state, i + 1, loss, tokens);
             }
-            org.onnxlora.OnnxLoraException e = org.junit.jupiter.api.Assertions.assertThrows(
-                    org.onnxlora.OnnxLoraException.class, () -> run(step, feeds, b.get(2), state, 3, loss, tokens));
-            assertEquals(org.onnxlora.ErrorCode.BAD_ARGUMENT, e.code());
+            OnnxLoraException e = assertThrows(
+                    OnnxLoraException.class, () -> run(step, feeds, b.get(2), state, 3, loss, tokens));
+            assertEquals(ErrorCode.BAD_ARGUMENT, e.code());
             assertTrue(e.getMessage().contains("must have the first one's shape"), e.getMessage());
             run(step, feeds, b.get(3), state, 3, loss, tokens); // the first shape still runs
         }
     }
 
     private static void run(DeviceFusedStep step, TrainingFeeds feeds, Batch batch, AdapterState state, long n,
-            ai.onnxruntime.OnnxTensor loss, ai.onnxruntime.OnnxTensor tokens) throws Exception {
-        java.util.Map<String, ai.onnxruntime.OnnxTensor> in = new java.util.HashMap<>();
-        List<ai.onnxruntime.OnnxTensor> owned = feeds.add(batch, in);
+            OnnxTensor loss, OnnxTensor tokens) throws Exception {
+        Map<String, OnnxTensor> in = new HashMap<>();
+        List<OnnxTensor> owned = feeds.add(batch, in);
         try {
             step.run(in, state, n, 0.01, 1, loss, tokens);
             state.advance();
         } finally {
-            owned.forEach(ai.onnxruntime.OnnxTensor::close);
+            owned.forEach(OnnxTensor::close);
         }
     }
 
