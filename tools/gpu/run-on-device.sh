@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph replay (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -902,6 +902,63 @@ phase_traingraph() {
   unset PIN
 }
 
+# Session 10 (issue 11): CUDA graphs of every batch shape in one session, now that the step graph has no kernel that
+# stages per-run data in pinned host memory (ReplayHazards; session 9's bart-base failure was the gradient Concat of
+# 72 pieces). Real data (the man-page pairs, same batch, lengths and steps for every row): the PEFT loop, train with
+# io_binding=1 (no graph) and train with io_binding=1 + enable_cuda_graph=1, per size; replay.md has the step and
+# tokens/s of each (report.py realdata, in rp-VARIANT/) and the step-by-step parity of the graph run against the
+# uncaptured one (replay_parity.py). Then fixed shapes, bart-base, RP_ROUNDS (3) rotated rounds of PEFT against
+# bench-train --cuda-graph --static-shapes. RP_TINY_STEPS (1000), RP_BASE_STEPS (400), RP_SIZES ("tiny base").
+phase_replay() {
+  export PIN=$GPU_CORES
+  local size model steps v args rs=256 rt=48 r
+  RD_DEVICE=cuda
+  for size in ${RP_SIZES:-tiny base}; do
+    model=$TINY steps=${RP_TINY_STEPS:-1000}
+    if [ $size = base ]; then model=$BASE steps=${RP_BASE_STEPS:-400}; fi
+    mkdir -p "$R/rp-peft"
+    R=$R/rp-peft rdrun "peft_$size" $PY "$X/bench_peft_realdata.py" \
+      --size "$size" --tiny-config "$X/tiny-bart/hf/config.json" --train "$X/train.jsonl" \
+      --tokenizer "$X/tiny-bart/tokenizer.json" --device cuda --batch $BATCH \
+      --max-source-length $rs --max-target-length $rt --steps "$steps" --warmup 50 --lr 1e-4 --seed 42
+    for v in iobinding graph; do
+      args=(--cuda-option io_binding=1); [ $v = graph ] && args+=(--cuda-option enable_cuda_graph=1)
+      mkdir -p "$R/rp-$v"
+      R=$R/rp-$v rdrun "ol_$size" $OL train --model "$model" --tokenizer "$X/tiny-bart/tokenizer.json" \
+        --train "$X/train.jsonl" --out "$W/rp-$v-$size" --force --steps "$steps" --batch-size $BATCH \
+        --max-source-length $rs --max-target-length $rt --lr 1e-4 --schedule constant --device cuda --threads 4 \
+        --seed 42 "${args[@]}"
+      cp "$W/rp-$v-$size/metrics.jsonl" "$R/rp-$v/rd-ol_$size.metrics.jsonl" 2>/dev/null
+      cp "$R/rp-peft/"*"peft_$size"* "$R/rp-$v/" 2>/dev/null
+    done
+    pack
+  done
+  for r in $(seq 1 "${RP_ROUNDS:-3}"); do
+    if [ $((r % 2)) = 1 ]; then
+      ptbench "rp_base_peft_r$r" base cuda 0 5 20
+      olbench "rp_base_graph_r$r" "$BASE" cuda 4 5 20 --cuda-graph --static-shapes
+    else
+      olbench "rp_base_graph_r$r" "$BASE" cuda 4 5 20 --cuda-graph --static-shapes
+      ptbench "rp_base_peft_r$r" base cuda 0 5 20
+    fi
+    pack
+  done
+  unset PIN
+  { for v in iobinding graph; do echo "### train, $v"; $PY "$X/gpu/report.py" realdata "$R/rp-$v" --warmup 50; echo; done
+    echo "### the graph run against the uncaptured one, step by step"
+    echo
+    echo "| model | steps compared | max relative loss difference | max relative gradient-norm difference |" \
+      "first step past 1e-3 | non-finite steps (uncaptured / graph) |"
+    echo "|---|---:|---:|---:|---|---|"
+    for size in ${RP_SIZES:-tiny base}; do
+      $PY "$X/gpu/replay_parity.py" "$R/rp-iobinding/rd-ol_$size.metrics.jsonl" "$R/rp-graph/rd-ol_$size.metrics.jsonl" \
+        --label "$size" 2>&1
+    done
+    echo
+    $PY "$X/gpu/report.py" rows "$R" --prefix rp_base_; } > "$R/replay.md" 2>&1
+  cat "$R/replay.md" >&2
+}
+
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(all)
 for p in "${phases[@]}"; do
@@ -912,7 +969,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

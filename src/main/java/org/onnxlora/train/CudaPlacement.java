@@ -192,12 +192,18 @@ final class CudaPlacement {
         return Long.MAX_VALUE;
     }
 
+    /** Whether node {@code i} runs as a CUDA kernel: not moved to the host, not folded away, not a Shape or Size. */
+    boolean onDevice(int i) {
+        NodeProto n = graph.node(i);
+        return !hostNodes.contains(i) && !folded.contains(i) && !Domains.isOp(n, "Shape") && !Domains.isOp(n, "Size");
+    }
+
     /** Every host value a device kernel reads from device memory: a {@code MemcpyFromHost} each, in node order. */
     List<Copy> copiesToDevice() {
         List<Copy> copies = new ArrayList<>();
         for (int i = 0; i < graph.nodeCount(); i++) {
             NodeProto n = graph.node(i);
-            if (hostNodes.contains(i) || folded.contains(i) || Domains.isOp(n, "Shape") || Domains.isOp(n, "Size")) {
+            if (!onDevice(i)) {
                 continue;
             }
             Set<Integer> hostIn = hostInputs(n);

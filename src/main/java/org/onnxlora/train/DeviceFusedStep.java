@@ -24,11 +24,11 @@ import org.onnxlora.runtime.Device;
  * The fused step ({@link FusedStep}) with the adapters and AdamW moments resident in device memory, run through
  * IO binding ({@link BoundSession}): per step only the batch, three scalars in and three out cross the bus, where
  * the plain step copies every adapter and moment both ways. With ONNX Runtime's CUDA graphs on, each binding (one
- * per state set) is captured on its first run and the step is one graph launch; the batch shape must then stay the
- * first one's. Graphs of several shapes in one session gave wrong steps on an H200 (session 9: bart-base on the
- * man-page pairs, a gradient norm of 8.6 where its neighbours were 0.5 at step 89 and an infinite one at step 101,
- * in both of two runs, after 47 shapes had been captured; tiny ran 600 steps unharmed). What a replay reads that
- * another shape's runs rewrite is ONNX Runtime's to say; one shape per session is what it was measured sound with.
+ * per state set and batch shape) is captured on its first run and the step is one graph launch. Graphs of several
+ * shapes share the session only where the step graph has no {@link ReplayHazards}: a kernel that stages per-run data
+ * in pinned host memory reads, at every replay, what the last run of another shape wrote there (session 9: bart-base
+ * on the man-page pairs went wrong at step 89, after 47 shapes, through the gradient Concat of 72 pieces that the
+ * compiler now writes as Concats of at most 32). With a hazard, the batch shape must stay the first one's.
  *
  * <p>The device holds both sets of {@link AdapterState} (current and next) and follows its current index, so a
  * skipped step costs nothing here either. The host copy is brought up to date only when read ({@link #pull}), and
@@ -40,8 +40,8 @@ final class DeviceFusedStep implements AutoCloseable {
     private final AdapterLayout layout;
     private final BoundSession bound;
     private final OnnxTensor gradNormHost;
-    /** CUDA graphs on: every step must have the first one's batch shape. */
-    private final boolean oneShape;
+    /** CUDA graphs on and a replay hazard in the step graph: every step must have the first one's batch shape. */
+    private final ReplayHazards.Hazard oneShape;
     /** Per set: the flat adapters, first moments, second moments. */
     private final DeviceTensor[] params = new DeviceTensor[2];
     private final DeviceTensor[] expAvg = new DeviceTensor[2];
@@ -57,10 +57,11 @@ final class DeviceFusedStep implements AutoCloseable {
     private record Shaped(Map<String, DeviceTensor> feeds, Binding[] bySet) {}
 
     /**
-     * Binds {@code session} (the fused step's, which stays the caller's) on {@code device}; {@code oneShape} where the
-     * session captures CUDA graphs.
+     * Binds {@code session} (the fused step's, which stays the caller's) on {@code device}; {@code oneShape}, where
+     * not null, is why the session's CUDA graphs must all have one batch shape.
      */
-    DeviceFusedStep(OrtEnvironment env, OrtSession session, Device device, AdapterLayout layout, boolean oneShape)
+    DeviceFusedStep(OrtEnvironment env, OrtSession session, Device device, AdapterLayout layout,
+            ReplayHazards.Hazard oneShape)
             throws OrtException {
         this.env = env;
         this.session = session;
@@ -100,10 +101,11 @@ final class DeviceFusedStep implements AutoCloseable {
             owned.add(seedT);
             feeds.put(FusedStepGraph.SEED_SCALE, seedT);
             String key = shapeKey(feeds);
-            if (oneShape && !byShape.isEmpty() && !byShape.containsKey(key)) {
+            if (oneShape != null && !byShape.isEmpty() && !byShape.containsKey(key)) {
                 throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "with CUDA graphs every batch"
-                        + " must have the first one's shape (bench-train --cuda-graph runs one; train pads real data to"
-                        + " many); got " + key + " after " + byShape.keySet().iterator().next());
+                        + " of this step graph must have the first one's shape (" + oneShape.description()
+                        + "; recompile the artifacts with this version); got " + key + " after "
+                        + byShape.keySet().iterator().next());
             }
             Shaped shaped = byShape.computeIfAbsent(key, k -> bindFor(feeds));
             if (hostNewer) {

@@ -54,15 +54,10 @@ public final class FusedStepGraph {
      * its input form), so they run under the training graph's opset unchanged.
      */
     private static final Set<String> OPSET_STABLE = Set.of("Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Min", "Max",
-            "Cast", "Identity", "ReduceSum", "Reshape", "Concat");
+            "Cast", "Identity", "ReduceSum", "Reshape", "Concat", "Pad", "Slice");
     private static final long MIN_OPSET = 13;
 
     private FusedStepGraph() {}
-
-    /** Extra nodes besides the training graph's and the optimizer's: a Reshape per adapter, a Concat, five for the scale. */
-    static int glueNodes(AdapterLayout layout) {
-        return layout.specs().size() + 1 + 5;
-    }
 
     public static ModelProto build(ModelProto training, ModelProto optimizer, AdapterLayout layout) {
         GraphProto t = training.getGraph();
@@ -99,7 +94,7 @@ public final class FusedStepGraph {
         taken.addAll(rename.values());
         GraphBuilder b = new GraphBuilder(new NameGen(taken)).scope("/fused");
         Set<String> gradOutputs = new HashSet<>();
-        List<String> pieces = new ArrayList<>();
+        List<FlatConcat.Piece> pieces = new ArrayList<>();
         Map<Integer, String> zeros = new HashMap<>();
         String flatShape = b.ints(-1);
         Map<String, ValueInfoProto> outputs = index.outputs();
@@ -110,18 +105,17 @@ public final class FusedStepGraph {
                 throw new IllegalStateException("the training graph has no float gradient output '" + grad + "'");
             }
             gradOutputs.add(grad);
-            pieces.add(b.op("Reshape", grad, flatShape));
+            pieces.add(new FlatConcat.Piece(b.op("Reshape", grad, flatShape), s.elements()));
             int gap = (int) (AdapterLayout.roundUp(s.elements()) - s.elements());
             if (gap > 0) {
-                pieces.add(zeros.computeIfAbsent(gap, g -> b.initializer(
-                        org.onnxlora.io.Tensors.ofFloats("/fused/zeros", new long[] {g}, new float[g]))));
+                pieces.add(new FlatConcat.Piece(zeros.computeIfAbsent(gap, g -> b.initializer(
+                        org.onnxlora.io.Tensors.ofFloats("/fused/zeros", new long[] {g}, new float[g]))), gap));
             }
         }
         if (!outputs.containsKey(TrainingCompiler.TOKEN_COUNT)) {
             throw new IllegalStateException("the training graph has no output '" + TrainingCompiler.TOKEN_COUNT + "'");
         }
-        b.add("", "Concat", b.names().fresh("/fused/Concat"), pieces, List.of(rename.get(OptimizerGraph.GRADS)),
-                Attrs.i("axis", 0));
+        FlatConcat.emit(b, pieces, rename.get(OptimizerGraph.GRADS));
         int d = DataType.DOUBLE_VALUE;
         String tokens = b.op("Max", b.op("Cast", TrainingCompiler.TOKEN_COUNT, Attrs.i("to", d)), b.scalar(1, d));
         String scale = b.op("Div", b.scalar(1, d), b.op("Mul", tokens, SEED_SCALE));

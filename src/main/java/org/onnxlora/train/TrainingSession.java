@@ -14,6 +14,7 @@ import java.util.Map;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.Setting;
+import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.lora.AdapterValues;
 import org.onnxlora.lora.ModelFamily;
@@ -56,8 +57,8 @@ import org.onnxlora.data.Batch;
  * ({@link DeviceFusedStep}, Java 22+): the adapters and moments stay in the session device's memory, and every
  * method here that reads or writes them on the host brings the host copy up to date first or marks the device's
  * stale, so what a caller sees is what the Java API path would give, to the bit. With CUDA graphs on as well
- * ({@link RuntimeOptions#CUDA_GRAPH}) the step's session captures one graph per state set, for one batch shape
- * ({@link DeviceFusedStep} says why); the sessions of the other paths (evaluation, the separate graphs) open without
+ * ({@link RuntimeOptions#CUDA_GRAPH}) the step's session captures one graph per state set and batch shape
+ * ({@link DeviceFusedStep} says when shapes must stay one); the sessions of the other paths (evaluation, the separate graphs) open without
  * capture and read the host copy.
  */
 public final class TrainingSession implements AutoCloseable {
@@ -164,7 +165,8 @@ public final class TrainingSession implements AutoCloseable {
                 fs = new FusedStep(env, f);
                 f = null;
                 if (options.ioBinding()) {
-                    ds = new DeviceFusedStep(env, fs.session(), options.device(), layout, options.cudaGraph());
+                    ds = new DeviceFusedStep(env, fs.session(), options.device(), layout,
+                            options.cudaGraph() ? firstHazard(stepModel.get()) : null);
                 }
             } else {
                 openSeparate();
@@ -192,6 +194,12 @@ public final class TrainingSession implements AutoCloseable {
         this.device = ds;
         this.state = st;
         this.grads = acc;
+    }
+
+    /** The step graph's first {@link ReplayHazards} hazard, or null: whether CUDA graphs of many shapes can share it. */
+    private static ReplayHazards.Hazard firstHazard(Path stepModel) {
+        List<ReplayHazards.Hazard> hazards = ReplayHazards.of(ModelIO.load(stepModel).getGraph());
+        return hazards.isEmpty() ? null : hazards.get(0);
     }
 
     /** Opens the separate training and optimizer graphs, once. */
