@@ -3,18 +3,19 @@
 are, where they first part (relative difference above --tolerance), and how many values are not finite. Used to
 check that CUDA graphs of many batch shapes in one session (issue 11) train the same steps as the uncaptured run.
 
-    replay_parity.py REFERENCE.metrics.jsonl CANDIDATE.metrics.jsonl [--tolerance 1e-3] [--label NAME]
+    replay_parity.py REFERENCE.metrics.jsonl[.gz] CANDIDATE.metrics.jsonl[.gz] [--tolerance 1e-3] [--label NAME]
 
 Prints one Markdown table row: label, steps compared, max relative loss and gradient-norm difference, the first
 step past the tolerance, non-finite values in each run."""
 import argparse
+import gzip
 import json
 import math
 
 
 def steps(path):
     out = {}
-    with open(path) as f:
+    with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as f:
         for line in f:
             line = line.strip()
             if not line:

@@ -95,13 +95,6 @@ final class BenchTrainCommand extends BaseCommand {
             + " --cuda-graph: the graph replayed with every dim fixed.")
     boolean staticShapes;
 
-    @Option(names = "--cuda-graph", description = "Run the fused step through IO binding, adapters and moments"
-            + " resident on the GPU, and let ONNX Runtime capture it as a CUDA graph and replay it: the GPU no longer"
-            + " waits for the host to launch each kernel. Needs --device cuda and Java 22+; the graph's dims may stay"
-            + " symbolic (add --static-shapes to fix them). bart-base at batch 32, 128+32 tokens on an H200: 39.2 instead"
-            + " of 44.7 ms a step. --cuda-option io_binding=1 alone gives IO binding without the graph, on any device.")
-    boolean cudaGraph;
-
     @Mixin
     CompileCommand.TrainingOptions training;
 
@@ -127,17 +120,10 @@ final class BenchTrainCommand extends BaseCommand {
                 .withAllowTf32(training.precision(tf32) == org.onnxlora.train.Precision.TF32)
                 .withVerboseLog(ortVerbose).withProfilePrefix(profile);
         Map<String, String> fixedDims = Map.of();
-        if (staticShapes || cudaGraph) {
+        if (staticShapes) {
             Map<String, String> merged = new TreeMap<>(ro.cudaOptions());
-            if (staticShapes) {
-                fixedDims = TrainingBenchmark.fixedDims(dir, batch, sourceLength, targetLength);
-                merged.putAll(fixedDims);
-            }
-            if (cudaGraph) {
-                // a graph replays fixed addresses: the bound step's
-                merged.put(RuntimeOptions.IO_BINDING, "1");
-                merged.put(RuntimeOptions.CUDA_GRAPH, "1");
-            }
+            fixedDims = TrainingBenchmark.fixedDims(dir, batch, sourceLength, targetLength);
+            merged.putAll(fixedDims);
             ro = ro.withCudaOptions(merged);
         }
         SplittableRandom rng = new SplittableRandom(0);
@@ -214,11 +200,11 @@ final class BenchTrainCommand extends BaseCommand {
 
     /** Refuses a bad flag before the model is read. */
     private void checkOptions() {
-        if (cudaGraph && Device.parse(device).kind() != Device.Kind.CUDA) {
+        if (gpuMemory.cudaGraph && Device.parse(device).kind() != Device.Kind.CUDA) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--cuda-graph needs --device cuda (CUDA graphs are a"
                     + " CUDA feature; --cuda-option io_binding=1 binds a CPU session)");
         }
-        if (cudaGraph && separateStep) {
+        if (gpuMemory.cudaGraph && separateStep) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "--cuda-graph captures the fused step; it cannot be"
                     + " combined with --separate-step");
         }

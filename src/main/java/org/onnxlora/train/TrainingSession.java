@@ -140,10 +140,15 @@ public final class TrainingSession implements AutoCloseable {
         this.scaler = artifacts.training().getGraph().getInputList().stream()
                 .anyMatch(i -> i.getName().equals(TrainingCompiler.LOSS_SCALE))
                 ? new LossScaler(LossScaler.Config.DEFAULT) : null;
-        if (options.cudaGraph() && !(mode == StepMode.FUSED && options.ioBinding())) {
+        if (options.cudaGraph() && !options.ioBinding()) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "CUDA graphs ("
                     + RuntimeOptions.CUDA_GRAPH + "=1) capture the fused step run through IO binding: give "
-                    + RuntimeOptions.IO_BINDING + "=1 too, with one step per batch");
+                    + RuntimeOptions.IO_BINDING + "=1 too (--cuda-graph sets both)");
+        }
+        if (options.cudaGraph() && mode != StepMode.FUSED) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "CUDA graphs capture the fused"
+                    + " step, one optimizer step per batch on one device: they do not combine with gradient"
+                    + " accumulation, several devices or the separate step");
         }
         this.signature = signatureOf(artifacts);
         this.feedsOf = new TrainingFeeds(env, signature);

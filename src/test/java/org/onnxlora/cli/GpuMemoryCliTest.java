@@ -51,6 +51,8 @@ class GpuMemoryCliTest {
                 "'lean'", "CUDA", "cpu", "(--gpu-memory)");
         CliTest.assertOneLineError(CliTest.run(train(out, "--cuda-option", "arena_extend_strategy=kSameAsRequested")
                 .toArray(String[]::new)), 2, "arena_extend_strategy", "CUDA provider option", "(--cuda-option)");
+        CliTest.assertOneLineError(CliTest.run(train(out, "--cuda-graph").toArray(String[]::new)), 2,
+                "CUDA graphs (--cuda-graph", "need a CUDA device", "(--cuda-option)");
         assertFalse(Files.exists(out), "nothing may be written");
         CliTest.assertOneLineError(CliTest.run(train(out, "--gpu-memory", "tight").toArray(String[]::new)), 2,
                 "auto, fast or lean", "tight");
@@ -58,6 +60,8 @@ class GpuMemoryCliTest {
                 "none or attention", "(--recompute)");
         CliTest.assertOneLineError(CliTest.run("bench-train", "--model", Fixtures.torchscript().toString(),
                 "--gpu-memory", "lean", "--steps", "1"), 2, "'lean'", "(--gpu-memory)");
+        CliTest.assertOneLineError(CliTest.run("bench-train", "--model", Fixtures.torchscript().toString(),
+                "--cuda-graph", "--steps", "1"), 2, "--cuda-graph needs --device cuda");
     }
 
     @Test
