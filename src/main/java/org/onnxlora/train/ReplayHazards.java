@@ -19,9 +19,10 @@ import org.onnxlora.proto.Onnx.NodeProto;
  * and copies it to the device ({@code CudaAsyncBuffer}). Under stream capture that copy becomes a graph node that
  * reads the host buffer at every replay, while ORT hands the buffer back to its pinned allocator when the capturing
  * run ends; the next run of another shape takes the same block and writes its own array there, and every later
- * replay of the first graph reads it (microsoft/onnxruntime pull request 32121 keeps such buffers for the
- * provider's lifetime, in releases after the 1.29 this project runs). Session 9 met exactly that: the fused step's
- * gradient {@code Concat} of 72 pieces read another shape's gradient pointers, and bart-base's steps went wrong.
+ * replay of the first graph reads it (microsoft/onnxruntime pull request 32121, merged in August 2026, keeps such
+ * buffers for the provider's lifetime; the 1.29 jar this project runs still reuses them). Session 9 met exactly
+ * that: the fused step's gradient {@code Concat} of 72 pieces read another shape's gradient pointers, and
+ * bart-base's steps went wrong.
  *
  * <p>The kernels that stage, per ORT's CUDA sources: {@code Concat} and {@code Split} unless they have at most 32
  * pieces, all of one size along the axis (those pass the pointers by value); {@code ScatterND}; a batched
