@@ -352,7 +352,8 @@ datascale_model() {
 # the padded shapes train met most often, bench-train at exactly that shape, so that a real-data step can
 # be set against a fixed-shape step of the same padded size (two medians). RD_DEVICE (cuda), RD_STEPS
 # (1500 tiny / 600 base), RD_WARMUP (50), RD_SHAPES (3), RD_SIZES ("tiny base"), RD_SOURCE/RD_TARGET
-# (256/48) change it; a local CPU rehearsal: tools/gpu/realdata-local.sh.
+# (256/48) change it; RD_TRAIN_ARGS and RD_BENCH_ARGS add flags to train and to the fixed-shape bench-train rows
+# (session 10: --cuda-graph on both); a local CPU rehearsal: tools/gpu/realdata-local.sh.
 rdrun() {  # rdrun NAME CMD...: CMD under gpumem.py on CUDA, timed; stdout to rd-NAME.json
   local name=$1; shift
   local cmd=("$@")
@@ -374,7 +375,8 @@ phase_realdata() {
     local tp=(); [ "$RD_DEVICE" = cpu ] && tp=(--threads "$thr")
     rdrun "ol_$size" $OL train --model "$model" --tokenizer "$X/tiny-bart/tokenizer.json" --train "$X/train.jsonl" \
       --out "$W/rd-ol-$size" --force --steps "$steps" --batch-size $BATCH --max-source-length "$rs" \
-      --max-target-length "$rt" --lr 1e-4 --schedule constant --device "$RD_DEVICE" --threads "$thr" --seed 42
+      --max-target-length "$rt" --lr 1e-4 --schedule constant --device "$RD_DEVICE" --threads "$thr" --seed 42 \
+      ${RD_TRAIN_ARGS:-}
     cp "$W/rd-ol-$size/metrics.jsonl" "$R/rd-ol_$size.metrics.jsonl" 2>/dev/null
     rdrun "peft_$size" $PY "$X/bench_peft_realdata.py" \
       --size "$size" --tiny-config "$X/tiny-bart/hf/config.json" --train "$X/train.jsonl" \
@@ -385,7 +387,8 @@ phase_realdata() {
         --batch $BATCH); do
       local sb=${shape%%x*} rest=${shape#*x}; local ss=${rest%%+*} st=${rest#*+}
       local cmd=($OL bench-train --model "$model" --device "$RD_DEVICE" --threads "$thr" --batch "$sb" \
-        --source-length "$ss" --target-length "$st" --warmup "${RD_FIXED_WARMUP:-5}" --steps "${RD_FIXED_STEPS:-20}")
+        --source-length "$ss" --target-length "$st" --warmup "${RD_FIXED_WARMUP:-5}" --steps "${RD_FIXED_STEPS:-20}" \
+        ${RD_BENCH_ARGS:-})
       local f="$R/rdfixed-${size}_${sb}x${ss}x$st"
       log "fixed shape $size $shape"
       pinned "${PIN:-}" timeout "${TMO:-900}" "${cmd[@]}" > "$f.json" 2> "$f.log" \
