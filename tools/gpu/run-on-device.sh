@@ -365,6 +365,15 @@ rdrun() {  # rdrun NAME CMD...: CMD under gpumem.py on CUDA, timed; stdout to rd
   echo "{\"wall_ms\": $(( ($(date +%s%N) - t0) / 1000000 ))}" > "$R/rd-$name.wall.json"
 }
 
+# peft_realdata DIR SIZE STEPS SOURCE TARGET: the PEFT loop on the man-page pairs on CUDA (rdrun peft_SIZE), in DIR
+peft_realdata() {
+  mkdir -p "$1"
+  R=$1 rdrun "peft_$2" $PY "$X/bench_peft_realdata.py" \
+    --size "$2" --tiny-config "$X/tiny-bart/hf/config.json" --train "$X/train.jsonl" \
+    --tokenizer "$X/tiny-bart/tokenizer.json" --device cuda --batch $BATCH \
+    --max-source-length "$4" --max-target-length "$5" --steps "$3" --warmup 50 --lr 1e-4 --seed 42
+}
+
 phase_realdata() {
   RD_DEVICE=${RD_DEVICE:-cuda}
   local rs=${RD_SOURCE:-256} rt=${RD_TARGET:-48} wu=${RD_WARMUP:-50} thr=${RD_THREADS:-4}
@@ -881,11 +890,7 @@ phase_traingraph() {
   for size in tiny base; do
     model=$TINY steps=${TG_TINY_STEPS:-1000}
     if [ $size = base ]; then model=$BASE steps=${TG_BASE_STEPS:-400}; fi
-    mkdir -p "$R/tg-peft"
-    R=$R/tg-peft rdrun "peft_$size" $PY "$X/bench_peft_realdata.py" \
-      --size "$size" --tiny-config "$X/tiny-bart/hf/config.json" --train "$X/train.jsonl" \
-      --tokenizer "$X/tiny-bart/tokenizer.json" --device cuda --batch $BATCH \
-      --max-source-length $rs --max-target-length $rt --steps "$steps" --warmup 50 --lr 1e-4 --seed 42
+    peft_realdata "$R/tg-peft" "$size" "$steps" $rs $rt
     for v in default iobinding; do
       args=(); [ $v = iobinding ] && args=(--cuda-option io_binding=1)
       mkdir -p "$R/tg-$v"
@@ -919,11 +924,7 @@ phase_replay() {
   for size in ${RP_SIZES:-tiny base}; do
     model=$TINY steps=${RP_TINY_STEPS:-1000}
     if [ $size = base ]; then model=$BASE steps=${RP_BASE_STEPS:-400}; fi
-    mkdir -p "$R/rp-peft"
-    R=$R/rp-peft rdrun "peft_$size" $PY "$X/bench_peft_realdata.py" \
-      --size "$size" --tiny-config "$X/tiny-bart/hf/config.json" --train "$X/train.jsonl" \
-      --tokenizer "$X/tiny-bart/tokenizer.json" --device cuda --batch $BATCH \
-      --max-source-length $rs --max-target-length $rt --steps "$steps" --warmup 50 --lr 1e-4 --seed 42
+    peft_realdata "$R/rp-peft" "$size" "$steps" $rs $rt
     for v in iobinding graph; do
       args=(--cuda-option io_binding=1); [ $v = graph ] && args+=(--cuda-option enable_cuda_graph=1)
       mkdir -p "$R/rp-$v"
