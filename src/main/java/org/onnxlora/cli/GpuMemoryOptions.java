@@ -38,7 +38,7 @@ final class GpuMemoryOptions {
             + " the GPU no longer waits for the host to launch each kernel. Needs --device cuda and Java 22+. It pays"
             + " where the host is slower than the GPU: on an H200 the tiny model trains on real data at 2.1 instead"
             + " of 5.1 ms a step, bart-base at fixed 128+32 tokens at 39.8 instead of 44.7 ms; bart-base on real data"
-            + " is GPU-bound and gains nothing, and each new batch shape costs a capture (0.1-0.5 s on bart-base)."
+            + " is GPU-bound and gains nothing, and each new batch shape costs a capture (about 70 ms on bart-base)."
             + " The same as --cuda-option io_binding=1 --cuda-option enable_cuda_graph=1.")
     boolean cudaGraph;
 

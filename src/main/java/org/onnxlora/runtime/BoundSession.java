@@ -76,7 +76,7 @@ public interface BoundSession extends AutoCloseable {
         int feature = Runtime.version().feature();
         if (feature < REQUIRED_JAVA) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "IO binding (" + RuntimeOptions.IO_BINDING
-                    + "=1, bench-train --cuda-graph) calls ONNX Runtime's C API through Java's foreign-function"
+                    + "=1, --cuda-graph) calls ONNX Runtime's C API through Java's foreign-function"
                     + " interface and needs Java " + REQUIRED_JAVA + " or newer; this is Java " + feature);
         }
         try {
