@@ -21,11 +21,7 @@ public final class FloatTensorBuilder {
         if (!Tensors.isFloatType(dataType)) {
             throw new IllegalArgumentException("not a float type: " + Tensors.typeName(dataType));
         }
-        long n = 1;
-        for (long d : dims) {
-            n *= d;
-        }
-        long size = n * Tensors.elementSize(dataType);
+        long size = Tensors.product(dims) * Tensors.elementSize(dataType);
         if (size > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("tensor '" + name + "' of " + size + " bytes is larger than 2 GB");
         }

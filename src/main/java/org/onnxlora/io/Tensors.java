@@ -18,6 +18,15 @@ public final class Tensors {
         return t.getDimsList().stream().mapToLong(Long::longValue).toArray();
     }
 
+    /** Product of {@code dims}, unchecked: for shapes this program made, not ones a file claims. */
+    public static long product(long[] dims) {
+        long n = 1;
+        for (long d : dims) {
+            n *= d;
+        }
+        return n;
+    }
+
     /** Product of the dims; a negative dim or a product past 2^63 is refused (a file can claim anything). */
     public static long elementCount(TensorProto t) {
         long n = 1;
@@ -267,11 +276,7 @@ public final class Tensors {
 
     /** A tensor of {@code dataType} (float, double, float16 or bfloat16) holding {@code values}, rounded once. */
     public static TensorProto ofDoubles(String name, long[] dims, double[] values, int dataType) {
-        long n = 1;
-        for (long d : dims) {
-            n *= d;
-        }
-        if (n != values.length) {
+        if (product(dims) != values.length) {
             throw new IllegalArgumentException("tensor '" + name + "': " + values.length + " values for shape "
                     + Arrays.toString(dims));
         }
@@ -333,11 +338,7 @@ public final class Tensors {
     }
 
     private static TensorProto build(String name, long[] dims, int dataType, ByteBuffer b) {
-        long n = 1;
-        for (long d : dims) {
-            n *= d;
-        }
-        if (n * elementSize(dataType) != b.capacity()) {
+        if (product(dims) * elementSize(dataType) != b.capacity()) {
             throw new IllegalArgumentException("tensor '" + name + "': " + b.capacity() + " bytes for shape "
                     + Arrays.toString(dims));
         }

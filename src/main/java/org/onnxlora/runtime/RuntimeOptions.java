@@ -193,8 +193,8 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
     /**
      * Key of {@link #cudaOptions} that runs the fused training step through IO binding (1), its adapters and AdamW
      * moments resident in device memory ({@link BoundSession}; Java 22+), instead of fed and fetched through the
-     * Java API (0, the default). With {@code enable_cuda_graph=1} as well ONNX Runtime captures the step as a CUDA
-     * graph and replays it (one batch shape). Any device.
+     * Java API (0, the default). With {@code enable_cuda_graph=1} as well ONNX Runtime captures the step as CUDA
+     * graphs, one per batch shape, and replays them. Any device.
      */
     public static final String IO_BINDING = "io_binding";
 
@@ -216,7 +216,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
 
     /**
      * Whether the fused step's CUDA session captures CUDA graphs ({@link #CUDA_GRAPH}; needs {@link #IO_BINDING}): one
-     * per adapter-state set, for one batch shape, with the graph's dims symbolic or fixed.
+     * per adapter-state set and batch shape, with the graph's dims symbolic or fixed.
      */
     public boolean cudaGraph() {
         return device.kind() == Device.Kind.CUDA && "1".equals(settings().get(CUDA_GRAPH));

@@ -1,13 +1,11 @@
 package org.onnxlora.train;
 
+import org.onnxlora.io.Tensors;
+
 /** A trainable tensor as the artifacts see it: name, shape and element type. */
 public record AdapterSpec(String name, long[] dims, int dataType) {
     public long elements() {
-        long n = 1;
-        for (long d : dims) {
-            n *= d;
-        }
-        return n;
+        return Tensors.product(dims);
     }
 
     public static String grad(String name) {

@@ -83,7 +83,7 @@ final class CudaPlacement {
                 for (String o : n.getOutputList()) {
                     constants.add(o);
                     long[] dims = shapes.constantDims(o);
-                    if (dims != null && product(dims) <= SMALL_CONSTANT) {
+                    if (dims != null && Tensors.product(dims) <= SMALL_CONSTANT) {
                         small.add(o);
                     }
                 }
@@ -163,14 +163,6 @@ final class CudaPlacement {
             }
         }
         return small;
-    }
-
-    private static long product(long[] dims) {
-        long e = 1;
-        for (long d : dims) {
-            e *= d;
-        }
-        return e;
     }
 
     private static long constantElements(NodeProto n) {

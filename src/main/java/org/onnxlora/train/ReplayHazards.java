@@ -44,10 +44,9 @@ final class ReplayHazards {
     static List<Hazard> of(GraphProto g) {
         SymbolicShapes shapes = SymbolicShapes.infer(g);
         CudaPlacement placement = CudaPlacement.of(g, shapes, new ValueTypes(g));
-        GraphIndex index = new GraphIndex(g);
         List<Hazard> hazards = new ArrayList<>();
-        for (int i = 0; i < index.nodeCount(); i++) {
-            NodeProto n = index.node(i);
+        for (int i = 0; i < g.getNodeCount(); i++) {
+            NodeProto n = g.getNode(i);
             if (!placement.onDevice(i)) {
                 continue;
             }

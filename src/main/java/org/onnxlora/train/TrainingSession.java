@@ -58,8 +58,8 @@ import org.onnxlora.data.Batch;
  * method here that reads or writes them on the host brings the host copy up to date first or marks the device's
  * stale, so what a caller sees is what the Java API path would give, to the bit. With CUDA graphs on as well
  * ({@link RuntimeOptions#CUDA_GRAPH}) the step's session captures one graph per state set and batch shape
- * ({@link DeviceFusedStep} says when shapes must stay one); the sessions of the other paths (evaluation, the separate graphs) open without
- * capture and read the host copy.
+ * ({@link DeviceFusedStep} says when shapes must stay one); the sessions of the other paths (evaluation, the
+ * separate graphs) open without capture and read the host copy.
  */
 public final class TrainingSession implements AutoCloseable {
     private final OrtEnvironment env = Sessions.env();

@@ -6,6 +6,7 @@ import java.util.Collections;
 import java.util.List;
 import org.onnxlora.graph.Attrs;
 import org.onnxlora.graph.Domains;
+import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.AttributeProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.TensorProto;
@@ -265,7 +266,7 @@ final class OpShapes {
 
     private void elementwiseValues(List<List<Dim>> ins, List<Dim> outShape) {
         long[] outDims = constDims(outShape);
-        if (outDims == null || count(outDims) > SymbolicShapes.MAX_TRACKED) {
+        if (outDims == null || Tensors.product(outDims) > SymbolicShapes.MAX_TRACKED) {
             return;
         }
         List<List<Dim>> vals = new ArrayList<>();
@@ -279,7 +280,7 @@ final class OpShapes {
             vals.add(e);
             dims.add(d);
         }
-        int total = (int) count(outDims);
+        int total = (int) Tensors.product(outDims);
         List<Dim> r = new ArrayList<>(total);
         for (int flat = 0; flat < total; flat++) {
             List<Dim> args = new ArrayList<>();
@@ -380,14 +381,6 @@ final class OpShapes {
         return d;
     }
 
-    private static long count(long[] dims) {
-        long c = 1;
-        for (long d : dims) {
-            c *= d;
-        }
-        return c;
-    }
-
     private static Dim product(List<Dim> dims) {
         Dim p = Dim.of(1);
         for (Dim d : dims) {
@@ -477,7 +470,7 @@ final class OpShapes {
     private void passElements(List<Dim> outShape) {
         List<Dim> e = elements(0);
         long[] d = constDims(outShape);
-        if (e != null && d != null && count(d) == e.size()) {
+        if (e != null && d != null && Tensors.product(d) == e.size()) {
             setElements(0, e);
         }
     }
@@ -844,13 +837,13 @@ final class OpShapes {
         TensorProto v = Attrs.find(n, "value").filter(AttributeProto::hasT).map(AttributeProto::getT).orElse(null);
         List<Dim> fill = v == null ? null : SymbolicShapes.constantElements(v);
         long[] d = constDims(out);
-        if (fill != null && fill.size() == 1 && d != null && count(d) <= SymbolicShapes.MAX_TRACKED) {
-            setElements(0, Collections.nCopies((int) count(d), fill.get(0)));
+        if (fill != null && fill.size() == 1 && d != null && Tensors.product(d) <= SymbolicShapes.MAX_TRACKED) {
+            setElements(0, Collections.nCopies((int) Tensors.product(d), fill.get(0)));
         } else if (v != null && v.getDataType() == DataType.BOOL_VALUE && d != null
-                && count(d) <= SymbolicShapes.MAX_TRACKED) {
+                && Tensors.product(d) <= SymbolicShapes.MAX_TRACKED) {
             boolean on = v.getRawData().size() > 0 ? v.getRawData().byteAt(0) != 0 : v.getInt32DataCount() > 0
                     && v.getInt32Data(0) != 0;
-            setElements(0, Collections.nCopies((int) count(d), bool(on)));
+            setElements(0, Collections.nCopies((int) Tensors.product(d), bool(on)));
         }
     }
 

@@ -183,12 +183,8 @@ public final class FfmBoundSession implements BoundSession {
     public void upload(OnnxTensor host, DeviceTensor to) {
         requireOpen();
         Tensor d = own(to);
-        MemorySegment src = hostData(host, d);
-        if (cuda == null) {
-            MemorySegment.copy(src, 0, d.data(), 0, d.bytes());
-        } else {
-            cuda.useDevice(deviceIndex);
-            cuda.copy(d.data(), src, d.bytes());
+        copy(d.data(), hostData(host, d), d.bytes());
+        if (cuda != null) {
             uploadsPending = true;
         }
     }
@@ -197,13 +193,17 @@ public final class FfmBoundSession implements BoundSession {
     public void download(DeviceTensor from, OnnxTensor host) {
         requireOpen();
         Tensor d = own(from);
-        MemorySegment dst = hostData(host, d);
+        // device to pageable host memory: complete when cudaMemcpy returns
+        copy(hostData(host, d), d.data(), d.bytes());
+    }
+
+    /** {@code bytes} from {@code from} to {@code to}: cudaMemcpy on this session's GPU, else a plain copy. */
+    private void copy(MemorySegment to, MemorySegment from, long bytes) {
         if (cuda == null) {
-            MemorySegment.copy(d.data(), 0, dst, 0, d.bytes());
+            MemorySegment.copy(from, 0, to, 0, bytes);
         } else {
-            // device to pageable host memory: complete when cudaMemcpy returns
             cuda.useDevice(deviceIndex);
-            cuda.copy(dst, d.data(), d.bytes());
+            cuda.copy(to, from, bytes);
         }
     }
 
