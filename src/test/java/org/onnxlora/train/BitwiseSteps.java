@@ -29,13 +29,27 @@ final class BitwiseSteps {
 
     /** Every projection adapted, with random factors (B not zero), so each step trains every adapter. */
     static ModelProto patchedWithRandomAdapters(Path model) {
-        ModelProto base = ModelIO.load(model);
+        return patchedWithRandomAdapters(ModelIO.load(model));
+    }
+
+    /** {@link #patchedWithRandomAdapters(Path)} of a model already loaded (a joined Optimum folder, say). */
+    static ModelProto patchedWithRandomAdapters(ModelProto base) {
         LoraConfig cfg = new LoraConfig(4, 8, List.of("q_proj", "k_proj", "v_proj", "out_proj"), LoraConfig.Init.KAIMING, 0);
         PatchPass pass = new PatchPass(ModelFamily.bart());
         SplittableRandom rnd = new SplittableRandom(7);
         AdapterSource random = (p, r, scaling) -> new AdapterTensors(p.in(), p.out(), r, scaling,
                 rnd.doubles(p.in() * r, -0.2, 0.2).toArray(), rnd.doubles(r * p.out(), -0.2, 0.2).toArray());
         return pass.apply(base, cfg, pass.plan(base, null, cfg), random).output();
+    }
+
+    /**
+     * {@link #patchedWithRandomAdapters} of {@code model} (an ONNX file, or an Optimum folder joined), compiled with
+     * the default options.
+     */
+    static TrainingCompiler.Artifacts compiledWithRandomAdapters(Path model) {
+        ModelProto m = java.nio.file.Files.isDirectory(model) ? OptimumFolder.load(model, ModelFamily.bart()).joined()
+                : ModelIO.load(model);
+        return new TrainingCompiler().compile(patchedWithRandomAdapters(m), TrainingCompiler.Options.defaults());
     }
 
     /** {@link #patchedWithRandomAdapters} of {@code model}, compiled with the default options into {@code dir}. */

@@ -49,10 +49,9 @@ class HostScalarPassTest {
     }
 
     @ParameterizedTest
-    @MethodSource("org.onnxlora.testing.Fixtures#exportsWithFourInputs")
+    @MethodSource("org.onnxlora.train.ReplayHazardsTest#exports")
     void compiledGraphsNeedNoCopyToTheDevice(Path model) {
-        TrainingCompiler.Artifacts a = new TrainingCompiler().compile(BitwiseSteps.patchedWithRandomAdapters(model),
-                TrainingCompiler.Options.defaults());
+        TrainingCompiler.Artifacts a = BitwiseSteps.compiledWithRandomAdapters(model);
         GraphProto step = FusedStepGraph.build(a.training(), a.optimizer(), new AdapterLayout(a.adapters())).getGraph();
         for (GraphProto g : List.of(a.training().getGraph(), a.eval().getGraph(), step)) {
             assertEquals(List.of(), CudaPlacement.of(g).copiesToDevice(), g.getName());

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -25,16 +26,24 @@ import org.onnxlora.testing.Fixtures;
 /**
  * CUDA graphs of several batch shapes can share the fused step's session only where no device kernel stages per-run
  * data in pinned host memory (session 9's bart-base failure: the gradient Concat of 72 pieces). The step graphs
- * of every export have none; each kind the check knows is found in a graph built to have it; and the flat gradient's
+ * of every kind of export have none (both exporters, 3 and 4 inputs, static dims, fp16 weights, SDPA attention,
+ * an Optimum folder); each kind the check knows is found in a graph built to have it; and the flat gradient's
  * concatenation gives the plain Concat's values for counts and sizes of every kind.
  */
 class ReplayHazardsTest {
 
+    /** The four 3- and 4-input fixtures; from the export matrix a static-shape, an fp16, two SDPA and an Optimum one. */
+    static Stream<Path> exports() {
+        Path matrix = Path.of("models", "exports");
+        return Stream.concat(Fixtures.exportsWithFourInputs(), Stream.of("bart-eager-ts-3in-static.onnx",
+                "bart-eager-ts-3in-fp16.onnx", "bart-sdpa-ts-4in.onnx", "bart-sdpa-dynamo-4in.onnx", "bart-optimum")
+                .map(matrix::resolve));
+    }
+
     @ParameterizedTest
-    @MethodSource("org.onnxlora.testing.Fixtures#exportsWithFourInputs")
+    @MethodSource("exports")
     void theStepGraphsOfEveryExportCanReplayEveryShape(Path model) {
-        TrainingCompiler.Artifacts a = new TrainingCompiler().compile(BitwiseSteps.patchedWithRandomAdapters(model),
-                TrainingCompiler.Options.defaults());
+        TrainingCompiler.Artifacts a = BitwiseSteps.compiledWithRandomAdapters(model);
         GraphProto step = FusedStepGraph.build(a.training(), a.optimizer(), new AdapterLayout(a.adapters())).getGraph();
         assertEquals(List.of(), ReplayHazards.of(step));
     }
