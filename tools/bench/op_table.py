@@ -24,7 +24,21 @@ which includes the profiler's own overhead (10-15 % of a bart-base step on 2 cor
   python3 tools/bench/op_table.py table --ort /tmp/ol_step_*.json --torch /tmp/peft_ops.json
 
 `torch_ops` runs tools/bench_peft.py (the arguments after --) with its profile swapped for one that keeps every
-operator with its input shapes; its --profile-kernels N says how many steps are profiled.
+operator with its input shapes; its --profile-kernels N says how many steps are profiled. With --device cuda among
+bench_peft.py's arguments it counts each operator's own GPU kernel time instead of its CPU time.
+
+On CUDA, ORT's per-node times are host times unless the profile ran under CUDA_LAUNCH_BLOCKING=1; then each is the
+node's GPU time plus a launch and a synchronisation. `table --launch-floor` takes that overhead out: the median time
+of the nodes with at most 1,024 output elements (kernels too small to cost anything but their launch) is subtracted
+from every node that has any output (clamped at 0), and the table gets onnx-lora's node count per kind. A node that
+issues several operations (a Concat copies its inputs one by one) pays the synchronisation once per operation, so
+its time stays too high; single-kernel nodes (the elementwise ones) are measured fairly.
+
+  CUDA_LAUNCH_BLOCKING=1 onnx-lora bench-train --model base.onnx --device cuda --static-shapes --batch 32 \\
+      --warmup 2 --steps 3 --profile /tmp/olc
+  python3 tools/bench/op_table.py torch_ops --out /tmp/peft_cuda_ops.json -- --size base --device cuda \\
+      --steps 3 --warmup 2 --profile-kernels 3
+  python3 tools/bench/op_table.py table --ort /tmp/olc_step_*.json --torch /tmp/peft_cuda_ops.json --launch-floor
 """
 import argparse
 import collections
@@ -130,26 +144,52 @@ KINDS = ["linear products, forward", "linear products, backward", "lm_head produ
          "copies and transposes", "adds and gradient sums", "other"]
 
 
+def elements(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def launch_floor(nodes):
+    """The median time of the nodes whose outputs hold at most 1,024 elements: under CUDA_LAUNCH_BLOCKING=1, what a
+    node costs before its kernel does any work."""
+    small = sorted(ms for name, op, ins, outs, ms in nodes if outs and max(elements(o) for o in outs) <= 1024)
+    if not small:
+        sys.exit("no node with a small output in the ORT profile: cannot estimate the launch floor")
+    return small[len(small) // 2]
+
+
 def table(a):
     nodes, runs = ort_nodes(a.ort, a.ort_runs)
     with open(a.torch) as f:
         ops = json.load(f)
     vocab = vocab_size(nodes)
-    ol, pt = collections.Counter(), collections.Counter()
+    floor = 0.0
+    if a.launch_floor:
+        floor = launch_floor(nodes)
+        nodes = [(name, op, ins, outs, max(ms - floor, 0.0) if outs else ms) for name, op, ins, outs, ms in nodes]
+    ol, pt, count = collections.Counter(), collections.Counter(), collections.Counter()
     for name, op, ins, outs, ms in nodes:
-        ol[ort_kind(name, op, ins, outs, vocab)] += ms
+        kind = ort_kind(name, op, ins, outs, vocab)
+        ol[kind] += ms
+        count[kind] += 1 / len(runs)
     for r in ops:
         pt[torch_kind(r["name"], r["shapes"], vocab)] += r["self_ms"]
     print(f"onnx-lora: {os.path.basename(a.ort)}, last {len(runs)} runs ({', '.join(f'{r:,.0f}' for r in runs)} ms), "
           f"kernels {sum(ol.values()):,.0f} ms per run; PyTorch + PEFT: {os.path.basename(a.torch)}, operator self "
           f"time {sum(pt.values()):,.0f} ms per step\n")
-    print("| kind of work | onnx-lora ms | PEFT ms | onnx-lora / PEFT |")
-    print("|---|---:|---:|---:|")
+    if a.launch_floor:
+        print(f"onnx-lora's times less a launch floor of {floor * 1000:.1f} µs per node (CUDA_LAUNCH_BLOCKING=1)\n")
+    nodes_col = a.launch_floor
+    print("| kind of work | onnx-lora ms | PEFT ms | onnx-lora / PEFT |" + (" onnx-lora nodes |" if nodes_col else ""))
+    print("|---|---:|---:|---:|" + ("---:|" if nodes_col else ""))
     for k in KINDS:
         if ol[k] or pt[k]:
             ratio = f"{ol[k] / pt[k]:.2f}" if pt[k] else ""
-            print(f"| {k} | {ol[k]:,.1f} | {pt[k]:,.1f} | {ratio} |")
-    print(f"| all | {sum(ol.values()):,.1f} | {sum(pt.values()):,.1f} | {sum(ol.values()) / sum(pt.values()):.2f} |")
+            print(f"| {k} | {ol[k]:,.1f} | {pt[k]:,.1f} | {ratio} |" + (f" {count[k]:.0f} |" if nodes_col else ""))
+    print(f"| all | {sum(ol.values()):,.1f} | {sum(pt.values()):,.1f} | {sum(ol.values()) / sum(pt.values()):.2f} |"
+          + (f" {sum(count.values()):.0f} |" if nodes_col else ""))
     if a.top:
         print(f"\nonnx-lora's {a.top} costliest nodes (ms per run):\n")
         per_node, seen = collections.Counter(), {}
@@ -169,12 +209,22 @@ def torch_ops(a):
 
     def profile(torch, train_step, steps, device):
         from torch.profiler import ProfilerActivity, profile as torch_profile
-        with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        gpu = device == "cuda"
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
+        with torch_profile(activities=activities, record_shapes=True) as prof:
             for _ in range(steps):
                 train_step()
+            if gpu:
+                torch.cuda.synchronize()
+        # on the GPU an operator's own kernels' time; on the CPU its own time
+        own = (lambda e: e.self_device_time_total) if gpu else (lambda e: e.self_cpu_time_total)
+        # the operators only: with CUDA activities on, each kernel is a row of its own as well, whose time its
+        # launching operator's self time already counts
+        ops = [e for e in prof.key_averages(group_by_input_shape=True)
+               if str(getattr(e, "device_type", "CPU")).endswith("CPU")]
         rows = [{"name": e.key, "shapes": str(e.input_shapes)[:400], "count": e.count / steps,
-                 "self_ms": e.self_cpu_time_total / steps / 1000}
-                for e in prof.key_averages(group_by_input_shape=True) if e.self_cpu_time_total > 0]
+                 "self_ms": own(e) / steps / 1000}
+                for e in ops if own(e) > 0]
         rows.sort(key=lambda r: -r["self_ms"])
         with open(a.out, "w") as f:
             json.dump(rows, f, indent=1)
@@ -193,6 +243,8 @@ def main():
     t.add_argument("--torch", required=True)
     t.add_argument("--ort-runs", type=int, default=3)
     t.add_argument("--top", type=int, default=20)
+    t.add_argument("--launch-floor", action="store_true",
+                   help="the ORT profile ran under CUDA_LAUNCH_BLOCKING=1: take each node's launch out")
     o = sub.add_parser("torch_ops", help="run bench_peft.py, keeping every profiled operator with its shapes")
     o.add_argument("--out", required=True)
     o.add_argument("rest", nargs=argparse.REMAINDER, help="-- then bench_peft.py's arguments")

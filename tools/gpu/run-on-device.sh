@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph replay (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph replay exports cudaprof (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -963,6 +963,73 @@ phase_replay() {
   cat "$R/replay.md" >&2
 }
 
+# Session 11 (issue 11): train --cuda-graph on every export of the matrix (models/exports/manifest.json: both
+# exporters, eager and SDPA attention, 3 and 4 inputs, opset 14, extra outputs, static dims, fp16, Optimum's three
+# files, mBART, Marian, the tiny-BART 4-input pair), each against the same run on the CPU: the man-page pairs, EX_STEPS
+# (40) steps of batch 32 (the static export: its own batch 2 and 64+16 tokens), so every export meets many batch
+# shapes, each captured once. EXPORTS is models/exports of the checkout that came with the call (the last chunk's
+# command passes it; EX_GPU, '--device cuda --cuda-graph', is the second run's device flags); exports.md has one replay_parity.py row per export (tolerance 1e-6, the CPU-vs-CUDA target).
+phase_exports() {
+  export PIN=$GPU_CORES
+  local ex=${EXPORTS:-$X/exports} steps=${EX_STEPS:-40} name rel model args d
+  [ -f "$ex/manifest.json" ] || { log "FAILED exports: no $ex/manifest.json"; return; }
+  mkdir -p "$R/exports"
+  $PY - "$ex/manifest.json" > "$W/exports.list" <<'EOF2'
+import json, os, sys
+m = json.load(open(sys.argv[1]))
+for f in m["fixtures"]:
+    path = os.path.dirname(f["files"][0]) if f["layout"] == "optimum" else f["files"][0]
+    print(f["name"], path, "static" if f["static"] else "dynamic")
+EOF2
+  while read -r name rel kind; do
+    model=$ex/$rel
+    args=(--batch-size $BATCH --max-source-length $S --max-target-length $T)
+    [ "$kind" = static ] && args=(--batch-size 2 --max-source-length 64 --max-target-length 16)
+    for d in cpu graph; do
+      local dev=(--device cpu)
+      [ $d = graph ] && read -ra dev <<< "${EX_GPU:---device cuda --cuda-graph}"
+      log "exports: $name on $d"
+      pinned $GPU_CORES timeout 300 $OL train --model "$model" --tokenizer "$X/tiny-bart/tokenizer.json" \
+        --train "$X/train.jsonl" --out "$W/ex-$name-$d" --force --steps "$steps" "${args[@]}" --lr 5e-4 \
+        --schedule constant --threads 4 --seed 42 "${dev[@]}" > "$R/exports/$name-$d.json" 2> "$R/exports/$name-$d.log" \
+        || { log "FAILED exports $name $d (rc $?)"; tail -3 "$R/exports/$name-$d.log" >&2; }
+      cp "$W/ex-$name-$d/metrics.jsonl" "$R/exports/$name-$d.metrics.jsonl" 2>/dev/null
+    done
+    pack
+  done < "$W/exports.list"
+  unset PIN
+  { echo "| export | steps compared | max relative loss difference | max relative gradient-norm difference |" \
+      "first step past 1e-6 | non-finite steps (CPU / CUDA graph) |"
+    echo "|---|---:|---:|---:|---|---|"
+    while read -r name rel kind; do
+      if [ -s "$R/exports/$name-cpu.metrics.jsonl" ] && [ -s "$R/exports/$name-graph.metrics.jsonl" ]; then
+        $PY "$X/gpu/replay_parity.py" "$R/exports/$name-cpu.metrics.jsonl" "$R/exports/$name-graph.metrics.jsonl" \
+          --tolerance 1e-6 --label "$name" 2>&1
+      else
+        echo "| $name | FAILED: no steps, see exports/$name-*.log | | | | |"
+      fi
+    done < "$W/exports.list"; } > "$R/exports.md"
+  cat "$R/exports.md" >&2
+}
+
+# Session 11 (issue 11): where bart-base's fixed-shape CUDA step goes in both tools, by kind of work. onnx-lora: ORT's
+# profile of the fused step (--static-shapes, no graph) under CUDA_LAUNCH_BLOCKING=1, less a per-node launch floor;
+# PyTorch + PEFT: each operator's own GPU kernel time (torch.profiler). op-table-base-cuda.md (op_table.py table).
+phase_cudaprof() {
+  [ -f "$BASE" ] || { log "FAILED cudaprof: no $BASE (run 'synth' first)"; return; }
+  log "cudaprof: onnx-lora base on cuda under CUDA_LAUNCH_BLOCKING=1"
+  CUDA_LAUNCH_BLOCKING=1 pinned $GPU_CORES timeout 300 $OL bench-train --model "$BASE" --device cuda --threads 4 \
+    --batch $BATCH --source-length $S --target-length $T --static-shapes --warmup 2 --steps 3 \
+    --profile "$W/prof-cuda-base" > "$R/cudaprof-ol.json" 2> "$R/cudaprof-ol.log" || log "FAILED cudaprof onnx-lora"
+  log "cudaprof: PyTorch + PEFT's GPU kernels per operator"
+  pinned $GPU_CORES timeout 300 $PY "$X/op_table.py" torch_ops --out "$R/op-peft-base-cuda.json" -- --size base \
+    --device cuda --batch $BATCH --source-length $S --target-length $T --warmup 2 --steps 3 --profile-kernels 3 \
+    > "$R/cudaprof-peft.out" 2>&1 || log "FAILED cudaprof torch_ops"
+  $PY "$X/op_table.py" table --ort "$W"/prof-cuda-base_step_*.json --torch "$R/op-peft-base-cuda.json" \
+    --launch-floor --top 25 > "$R/op-table-base-cuda.md" 2>> "$R/cudaprof-peft.out" || log "FAILED cudaprof table"
+  cat "$R/op-table-base-cuda.md" >&2
+}
+
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(all)
 for p in "${phases[@]}"; do
@@ -973,7 +1040,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay|exports|cudaprof) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

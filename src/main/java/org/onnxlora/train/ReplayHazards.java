@@ -29,14 +29,25 @@ import org.onnxlora.proto.Onnx.NodeProto;
  * {@code MatMul} or {@code FusedMatMul} that cannot run as one strided batched GEMM (operand batch counts that
  * differ, or a 2-D left operand against a batched right one); {@code NonMaxSuppression} and the cuDNN RNNs. A size
  * this class cannot prove equal counts as a hazard.
+ *
+ * <p>Worse are kernels that copy per-run data to the device from host memory they free before returning: the copy
+ * node of a captured graph then reads freed memory at every replay, so no CUDA graph of such a graph is sound, even
+ * of one shape ({@link Hazard#everyReplay}). {@code GatherND} is one (its slice strides, from a {@code std::vector});
+ * the compiler lowers it ({@link GatherNdLoweringPass}), so only a GatherND it could not lower, or artifacts an
+ * older version compiled, still have it. Session 11 met it on every dynamo export: an illegal memory access.
  */
 final class ReplayHazards {
     /** ORT passes at most this many pointers by value (its {@code TArray} of 32). */
     static final int BY_VALUE = 32;
     private static final Set<String> ALWAYS = Set.of("ScatterND", "NonMaxSuppression", "RNN", "GRU", "LSTM");
+    /** Kernels that copy per-run data from host memory freed when they return. */
+    private static final Set<String> FREED_HOST_COPY = Set.of("GatherND");
 
-    /** A device kernel that stages per-run data in pinned host memory: node {@code node}, and why. */
-    record Hazard(int node, String description) {}
+    /**
+     * A device kernel that stages per-run data in host memory: node {@code node}, and why. {@code everyReplay}: the
+     * memory is freed after the run, so even replays of the capturing shape read stale data.
+     */
+    record Hazard(int node, String description, boolean everyReplay) {}
 
     private ReplayHazards() {}
 
@@ -50,9 +61,14 @@ final class ReplayHazards {
             if (!placement.onDevice(i)) {
                 continue;
             }
+            if (Domains.isDefault(n.getDomain()) && FREED_HOST_COPY.contains(n.getOpType())) {
+                hazards.add(new Hazard(i, GraphIndex.describe(n) + ": its CUDA kernel copies per-run data from host"
+                        + " memory it frees before the run ends, which every replay of a CUDA graph reads", true));
+                continue;
+            }
             String why = why(n, shapes);
             if (why != null) {
-                hazards.add(new Hazard(i, GraphIndex.describe(n) + ": " + why));
+                hazards.add(new Hazard(i, GraphIndex.describe(n) + ": " + why, false));
             }
         }
         return hazards;

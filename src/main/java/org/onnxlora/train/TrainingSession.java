@@ -166,12 +166,12 @@ public final class TrainingSession implements AutoCloseable {
             java.util.Optional<Path> stepModel = mode == StepMode.FUSED ? ArtifactStore.stepModel(dir)
                     : java.util.Optional.empty();
             if (stepModel.isPresent()) {
+                ReplayHazards.Hazard oneShape = options.cudaGraph() ? shapeHazard(stepModel.get()) : null;
                 f = graphs.openWithFrozen(stepModel.get(), "step");
                 fs = new FusedStep(env, f);
                 f = null;
                 if (options.ioBinding()) {
-                    ds = new DeviceFusedStep(env, fs.session(), options.device(), layout,
-                            options.cudaGraph() ? firstHazard(stepModel.get()) : null);
+                    ds = new DeviceFusedStep(env, fs.session(), options.device(), layout, oneShape);
                 }
             } else {
                 openSeparate();
@@ -201,9 +201,19 @@ public final class TrainingSession implements AutoCloseable {
         this.grads = acc;
     }
 
-    /** The step graph's first {@link ReplayHazards} hazard, or null: whether CUDA graphs of many shapes can share it. */
-    private static ReplayHazards.Hazard firstHazard(Path stepModel) {
+    /**
+     * The step graph's first {@link ReplayHazards} hazard, or null: whether CUDA graphs of many shapes can share it.
+     * Refuses a graph that no CUDA graph replays soundly, even of one shape, before any session exists.
+     */
+    private static ReplayHazards.Hazard shapeHazard(Path stepModel) {
         List<ReplayHazards.Hazard> hazards = ReplayHazards.of(ModelIO.load(stepModel).getGraph());
+        for (ReplayHazards.Hazard h : hazards) {
+            if (h.everyReplay()) {
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "CUDA graphs cannot replay"
+                        + " this step graph (" + stepModel + "): " + h.description() + "; recompile the artifacts"
+                        + " with this version, or train without --cuda-graph");
+            }
+        }
         return hazards.isEmpty() ? null : hazards.get(0);
     }
 

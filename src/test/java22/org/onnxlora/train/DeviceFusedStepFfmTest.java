@@ -70,6 +70,37 @@ class DeviceFusedStepFfmTest {
     }
 
     @Test
+    void aStepGraphThatNoCudaGraphReplaysIsOneLineBeforeAnySession() throws Exception {
+        // artifacts as an older compiler wrote them for a dynamo export: a GatherND on the device, whose CUDA kernel
+        // copies from host memory it frees; the refusal comes before any session opens, so no GPU is needed to see it
+        Path old = tmp.resolve("old-art");
+        try (var files = java.nio.file.Files.list(artifacts)) {
+            java.nio.file.Files.createDirectories(old);
+            for (Path f : files.toList()) {
+                java.nio.file.Files.copy(f, old.resolve(f.getFileName()));
+            }
+        }
+        Path stepFile = old.resolve(ArtifactStore.STEP);
+        org.onnxlora.proto.Onnx.ModelProto step = org.onnxlora.io.ModelIO.load(stepFile);
+        String normed = step.getGraph().getNodeList().stream().filter(n -> n.getOpType().equals("LayerNormalization"))
+                .findFirst().orElseThrow().getOutput(0);
+        org.onnxlora.proto.Onnx.GraphProto g = step.getGraph().toBuilder()
+                .addInitializer(org.onnxlora.io.Tensors.ofLongs("first_row", new long[] {1, 1}, 0))
+                .addNode(org.onnxlora.proto.Onnx.NodeProto.newBuilder().setOpType("GatherND").setName("old_gathernd")
+                        .addInput(normed).addInput("first_row").addOutput("old_gathered"))
+                .build();
+        java.nio.file.Files.write(stepFile, step.toBuilder().setGraph(g).build().toByteArray());
+        RuntimeOptions graphs = HOST.withDevice(Device.parse("cuda")).withCudaOptions(
+                Map.of(RuntimeOptions.IO_BINDING, "1", RuntimeOptions.CUDA_GRAPH, "1"));
+        OnnxLoraException e = assertThrows(OnnxLoraException.class,
+                () -> new TrainingSession(old, graphs, TrainingSession.StepMode.FUSED).close());
+        assertEquals(ErrorCode.BAD_ARGUMENT, e.code());
+        assertTrue(e.getMessage().contains("'old_gathernd' (GatherND)") && e.getMessage().contains(
+                "recompile the artifacts with this version"), e.getMessage());
+        assertTrue(!e.getMessage().contains("\n"), "one line: " + e.getMessage());
+    }
+
+    @Test
     void withAReplayHazardASecondBatchShapeIsRefusedBeforeItRuns() throws Exception {
         // the guard is the binding's, so a CPU session shows it: a kernel staging per-run data in pinned memory would
         // make graphs of several shapes in one session read each other's data
@@ -81,7 +112,7 @@ class DeviceFusedStepFfmTest {
                         ArtifactStore.stepModel(artifacts).orElseThrow(), HOST);
                 AdapterState state = new AdapterState(env, layout);
                 DeviceFusedStep step = new DeviceFusedStep(env, session, Device.CPU, layout,
-                        new ReplayHazards.Hazard(0, "node 'c' (Concat): a test's hazard"));
+                        new ReplayHazards.Hazard(0, "node 'c' (Concat): a test's hazard", false));
                 OnnxTensor loss = PinnedScalar.create(env);
                 OnnxTensor tokens = PinnedScalar.create(env)) {
             List<Batch> b = batches();
