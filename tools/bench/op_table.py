@@ -31,8 +31,9 @@ On CUDA, ORT's per-node times are host times unless the profile ran under CUDA_L
 node's GPU time plus a launch and a synchronisation. `table --launch-floor` takes that overhead out: the median time
 of the nodes with at most 1,024 output elements (kernels too small to cost anything but their launch) is subtracted
 from every node that has any output (clamped at 0), and the table gets onnx-lora's node count per kind. Single-kernel
-nodes (the elementwise ones) are measured fairly that way; nodes that do more per launch, or host work between
-launches, are not (session 11: the fused step's flat-gradient Concats showed 7 ms for 3.5 MB moved).
+nodes (the elementwise ones) are measured fairly that way. A node's host work counts too: in session 11 the fused
+step's flat-gradient Concats showed 7 ms for 3.5 MB moved, which was ORT filling a host table per concatenated index
+(train.FlatConcat now stacks rows instead).
 
   CUDA_LAUNCH_BLOCKING=1 onnx-lora bench-train --model base.onnx --device cuda --static-shapes --batch 32 \\
       --warmup 2 --steps 3 --profile /tmp/olc

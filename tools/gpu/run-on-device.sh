@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph replay exports cudaprof (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph replay exports cudaprof flatgrad (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -1030,6 +1030,26 @@ phase_cudaprof() {
   cat "$R/op-table-base-cuda.md" >&2
 }
 
+# Session 11 (issue 11): the flat gradient as stacked rows (train.FlatConcat). ORT's CUDA Concat fills a host table
+# with an entry per index of the concatenated axis at every run, and the old 1-D concatenation of bart-base's 442,368
+# gradient elements showed 7.3 ms in cudaprof. Fixed shapes, the three CUDA paths of bench-train and PEFT, tiny and
+# base (rows fg_*, flatgrad.md); run cudaprof after it to see the Concats' times.
+phase_flatgrad() {
+  export PIN=$GPU_CORES
+  local m model wu st
+  for m in tiny base; do
+    if [ $m = tiny ]; then model=$TINY wu=20 st=200; else model=$BASE wu=5 st=20; fi
+    ptbench "fg_${m}_peft" $m cuda 0 "$wu" "$st"
+    olbench "fg_${m}_default" "$model" cuda 4 "$wu" "$st"
+    olbench "fg_${m}_iobinding" "$model" cuda 4 "$wu" "$st" --cuda-option io_binding=1
+    olbench "fg_${m}_graph" "$model" cuda 4 "$wu" "$st" --cuda-graph --static-shapes
+    pack
+  done
+  unset PIN
+  $PY "$X/gpu/report.py" rows "$R" --prefix fg_ > "$R/flatgrad.md" 2>&1
+  cat "$R/flatgrad.md" >&2
+}
+
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(all)
 for p in "${phases[@]}"; do
@@ -1040,7 +1060,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay|exports|cudaprof) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay|exports|cudaprof|flatgrad) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

@@ -96,7 +96,6 @@ public final class FusedStepGraph {
         Set<String> gradOutputs = new HashSet<>();
         List<FlatConcat.Piece> pieces = new ArrayList<>();
         Map<Integer, String> zeros = new HashMap<>();
-        String flatShape = b.ints(-1);
         Map<String, ValueInfoProto> outputs = index.outputs();
         for (AdapterSpec s : layout.specs()) {
             String grad = AdapterSpec.grad(s.name());
@@ -105,7 +104,7 @@ public final class FusedStepGraph {
                 throw new IllegalStateException("the training graph has no float gradient output '" + grad + "'");
             }
             gradOutputs.add(grad);
-            pieces.add(new FlatConcat.Piece(b.op("Reshape", grad, flatShape), s.elements()));
+            pieces.add(new FlatConcat.Piece(grad, s.elements()));
             int gap = (int) (AdapterLayout.roundUp(s.elements()) - s.elements());
             if (gap > 0) {
                 pieces.add(new FlatConcat.Piece(zeros.computeIfAbsent(gap, g -> b.initializer(

@@ -110,6 +110,16 @@ class ReplayHazardsTest {
             String label = sizes.length + " pieces of " + java.util.Arrays.toString(
                     java.util.Arrays.copyOf(sizes, Math.min(sizes.length, 5)));
             assertEquals(List.of(), ReplayHazards.of(g.build()), label);
+            // ORT's CUDA Concat fills a host table with an entry per index of the concatenated axis at every run:
+            // that axis counts pieces (rows, with at most 31 zero rows of padding), never elements
+            GraphProto built = g.build();
+            org.onnxlora.graph.shape.SymbolicShapes inferred = org.onnxlora.graph.shape.SymbolicShapes.infer(built);
+            for (NodeProto n : built.getNodeList()) {
+                if (n.getOpType().equals("Concat")) {
+                    long axisLength = inferred.constantDims(n.getOutput(0))[0];
+                    assertTrue(axisLength <= sizes.length + 31, label + ": a Concat along " + axisLength + " indices");
+                }
+            }
             ModelProto m = ModelProto.newBuilder().setIrVersion(8).setGraph(g)
                     .addOpsetImport(OperatorSetIdProto.newBuilder().setVersion(17)).build();
             float[] got = PassOrt.runMany(m, feeds, shapes, "flat");
@@ -118,7 +128,8 @@ class ReplayHazardsTest {
                 want[i] = expected.get(i);
             }
             assertArrayEquals(want, got, label);
-            assertTrue(b.nodes().size() <= 3 * sizes.length, label + ": " + b.nodes().size() + " nodes");
+            // a Reshape per piece, and per merge at most three nodes (Pad, Pad, Add) or a share of a Concat
+            assertTrue(b.nodes().size() <= 4 * sizes.length, label + ": " + b.nodes().size() + " nodes");
         }
     }
 
