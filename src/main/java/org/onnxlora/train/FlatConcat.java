@@ -10,9 +10,8 @@ import org.onnxlora.proto.Onnx.AttributeProto;
 /**
  * Concatenates pieces (values of any shape, in row-major order) into one flat tensor with kernels that ONNX
  * Runtime's CUDA provider runs without staging anything in pinned host memory, so that CUDA graphs of every batch
- * shape can share a session
- * ({@link ReplayHazards}). One {@code Concat} of many pieces would copy its input pointers from a host buffer that
- * another shape's run rewrites.
+ * shape can share a session ({@link ReplayHazards}). One {@code Concat} of many pieces would copy its input pointers
+ * from a host buffer that another shape's run rewrites.
  *
  * <p>Pieces of one size go through {@code Concat}s of at most {@link ReplayHazards#BY_VALUE} pieces, level by level
  * (the pointers travel by value): with every LoRA target of a BART layer being {@code d × d}, that is the common
