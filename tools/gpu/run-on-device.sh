@@ -40,6 +40,11 @@ pinned() {
 log() { echo "[$(date +%T) +${SECONDS}s] $*" | tee -a "$R/progress.log" >&2; }
 pack() { tar -C "$W" -czf "$O/results.tar.gz" results 2>/dev/null; }
 
+# fixed_size tiny|base: sets the caller's model, wu and st (its locals) for the fixed-shape CUDA rows of a phase
+fixed_size() {
+  if [ "$1" = tiny ]; then model=$TINY wu=20 st=200; else model=$BASE wu=5 st=20; fi
+}
+
 # olbench NAME MODEL DEVICE THREADS WARMUP STEPS [bench-train args...]: onnx-lora, result in bench-NAME.json
 olbench() {
   local name=$1 model=$2 dev=$3 thr=$4 wu=$5 st=$6; shift 6
@@ -837,7 +842,7 @@ phase_cudagraph() {
   export PIN=$GPU_CORES
   local m model wu st
   for m in tiny base; do
-    if [ $m = tiny ]; then model=$TINY wu=20 st=200; else model=$BASE wu=5 st=20; fi
+    fixed_size $m
     ptbench "cg_${m}_peft" $m cuda 0 "$wu" "$st"
     olbench "cg_${m}_sym" "$model" cuda 4 "$wu" "$st"
     olbench "cg_${m}_static" "$model" cuda 4 "$wu" "$st" --static-shapes
@@ -878,7 +883,7 @@ phase_traingraph() {
   export PIN=$GPU_CORES
   local m model wu st size steps v args rs=256 rt=48
   for m in tiny base; do
-    if [ $m = tiny ]; then model=$TINY wu=20 st=200; else model=$BASE wu=5 st=20; fi
+    fixed_size $m
     ptbench "tg_${m}_peft" $m cuda 0 "$wu" "$st"
     olbench "tg_${m}_sym" "$model" cuda 4 "$wu" "$st"
     olbench "tg_${m}_graph" "$model" cuda 4 "$wu" "$st" --cuda-graph
@@ -1038,7 +1043,7 @@ phase_flatgrad() {
   export PIN=$GPU_CORES
   local m model wu st
   for m in tiny base; do
-    if [ $m = tiny ]; then model=$TINY wu=20 st=200; else model=$BASE wu=5 st=20; fi
+    fixed_size $m
     ptbench "fg_${m}_peft" $m cuda 0 "$wu" "$st"
     olbench "fg_${m}_default" "$model" cuda 4 "$wu" "$st"
     olbench "fg_${m}_iobinding" "$model" cuda 4 "$wu" "$st" --cuda-option io_binding=1
