@@ -50,7 +50,8 @@ public final class TrainingCompiler {
     public static final String TOKEN_COUNT = "token_count";
     /** Rewrites of the forward before it is differentiated, applied in this order. */
     static final List<GraphPass> FORWARD_PASSES = List.of(new TiedWeightPass(), new TransposedWeightPass(),
-            new GeluFusionPass(), new LayerNormStatsPass(), new GatherNdLoweringPass());
+            new GeluFusionPass(), new LayerNormStatsPass(), new GatherNdLoweringPass(), new LoraBranchFoldPass(),
+            new SiblingAdapterPass());
 
     /** fp16 only: the training graph's gradient seed is multiplied by this (dynamic loss scaling, {@link LossScaler}). */
     public static final String LOSS_SCALE = "loss_scale";

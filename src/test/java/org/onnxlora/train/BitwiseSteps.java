@@ -27,14 +27,30 @@ import org.onnxlora.runtime.RuntimeOptions;
 final class BitwiseSteps {
     private BitwiseSteps() {}
 
-    /** Every projection adapted, with random factors (B not zero), so each step trains every adapter. */
+    private static final LoraConfig RANDOM_CONFIG = new LoraConfig(4, 8, List.of("q_proj", "k_proj", "v_proj", "out_proj"),
+            LoraConfig.Init.KAIMING, 0);
+
+    /**
+     * Every projection of {@code model} (an ONNX file, or an Optimum folder joined) adapted, with random factors
+     * (B not zero), so each step trains every adapter.
+     */
     static ModelProto patchedWithRandomAdapters(Path model) {
+        if (java.nio.file.Files.isDirectory(model)) {
+            // each file of the folder is patched on its own, as `train` does: the joined graph's encoder node
+            // names no longer carry the module paths the patcher finds projections by
+            AdapterSource perModule = (p, r, scaling) -> {
+                SplittableRandom rnd = new SplittableRandom(7 + p.modulePath().hashCode());
+                return new AdapterTensors(p.in(), p.out(), r, scaling, rnd.doubles(p.in() * r, -0.2, 0.2).toArray(),
+                        rnd.doubles(r * p.out(), -0.2, 0.2).toArray());
+            };
+            return OptimumFolder.load(model, ModelFamily.bart()).patch(RANDOM_CONFIG, perModule).joined();
+        }
         return patchedWithRandomAdapters(ModelIO.load(model));
     }
 
     /** {@link #patchedWithRandomAdapters(Path)} of a model already loaded (a joined Optimum folder, say). */
     static ModelProto patchedWithRandomAdapters(ModelProto base) {
-        LoraConfig cfg = new LoraConfig(4, 8, List.of("q_proj", "k_proj", "v_proj", "out_proj"), LoraConfig.Init.KAIMING, 0);
+        LoraConfig cfg = RANDOM_CONFIG;
         PatchPass pass = new PatchPass(ModelFamily.bart());
         SplittableRandom rnd = new SplittableRandom(7);
         AdapterSource random = (p, r, scaling) -> new AdapterTensors(p.in(), p.out(), r, scaling,
@@ -47,9 +63,7 @@ final class BitwiseSteps {
      * the default options.
      */
     static TrainingCompiler.Artifacts compiledWithRandomAdapters(Path model) {
-        ModelProto m = java.nio.file.Files.isDirectory(model) ? OptimumFolder.load(model, ModelFamily.bart()).joined()
-                : ModelIO.load(model);
-        return new TrainingCompiler().compile(patchedWithRandomAdapters(m), TrainingCompiler.Options.defaults());
+        return new TrainingCompiler().compile(patchedWithRandomAdapters(model), TrainingCompiler.Options.defaults());
     }
 
     /** {@link #patchedWithRandomAdapters} of {@code model}, compiled with the default options into {@code dir}. */

@@ -25,7 +25,10 @@ import org.onnxlora.testing.Fixtures;
  * OneHot target): stock ORT's CUDA provider registers it for every fixed-size type
  * (core/providers/cuda/tensor/scatter_elements.cc); not yet observed on a device. {@code Less} (int64, from
  * GatherNdLoweringPass's negative-index normalisation on the dynamo exports' masks) ran in session 11's H200
- * run of every export under CUDA graphs, which capture only device kernels.
+ * run of every export under CUDA graphs, which capture only device kernels. {@code Split} (SiblingAdapterPass: the
+ * product of sibling LoRA A adapters split back per adapter) is registered for every type from opset 2 to 18 in
+ * stock ORT's CUDA provider (core/providers/cuda/tensor/split.cc); it ran in session 12's H200 run of every export
+ * under CUDA graphs.
  */
 @ExtendWith(TrainingGoldens.class)
 class CudaOpCoverageTest {
@@ -33,7 +36,7 @@ class CudaOpCoverageTest {
             "Add", "And", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Erf", "Exp", "Expand",
             "Flatten", "Gather", "GatherElements", "GatherND", "Gemm", "GreaterOrEqual", "Identity", "LayerNormalization",
             "Less", "LessOrEqual", "LogSoftmax", "MatMul", "Max", "Min", "Mul", "Neg", "NonZero", "Not", "OneHot", "Pow", "Range",
-            "Reciprocal", "ReduceSum", "Reshape", "ScatterElements", "Shape", "Size", "Softmax", "Sqrt", "Squeeze", "Sub", "Sum", "Transpose",
+            "Reciprocal", "ReduceSum", "Reshape", "ScatterElements", "Shape", "Size", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Transpose",
             "Unsqueeze", "Where", "com.microsoft:FusedMatMul", "com.microsoft:Gelu");
 
     @ParameterizedTest

@@ -1,0 +1,82 @@
+package org.onnxlora.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.onnxlora.graph.PassResult;
+import org.onnxlora.lora.BranchFinder;
+import org.onnxlora.proto.Onnx.GraphProto;
+import org.onnxlora.proto.Onnx.ModelProto;
+import org.onnxlora.proto.Onnx.NodeProto;
+import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.runtime.Verifier;
+import org.onnxlora.testing.Fixtures;
+
+/**
+ * LoRA A products that read one activation become one product and a Split, with the same outputs in ONNX Runtime
+ * before and after on every export; the compiled training graph then has one weight-gradient product per group.
+ */
+class SiblingAdapterPassTest {
+
+    private static long aProducts(GraphProto g) {
+        return g.getNodeList().stream()
+                .filter(n -> n.getOpType().equals("MatMul") && n.getInputList().stream().anyMatch(i -> i.endsWith(".lora_A")))
+                .count();
+    }
+
+    @ParameterizedTest
+    @MethodSource("org.onnxlora.train.ReplayHazardsTest#exports")
+    void siblingsShareOneProductWithTheSameOutputs(Path model) {
+        ModelProto before = LoraBranchFoldPassTest.patched(model);
+        PassResult<GraphProto> r = new SiblingAdapterPass().apply(before.getGraph());
+        // q, k, v (targeted with out_proj) of each attention read one input; so do every cross-attention k and v
+        assertTrue(r.changed().size() >= 2, "groups: " + r.changed());
+        assertTrue(aProducts(r.output()) < aProducts(before.getGraph()), r.changed().toString());
+        ModelProto after = before.toBuilder().setGraph(r.output()).build();
+        boolean half = before.getGraph().getInitializerList().stream()
+                .anyMatch(t -> t.getDataType() == org.onnxlora.proto.Onnx.TensorProto.DataType.FLOAT16_VALUE);
+        Verifier.Report report = new Verifier(RuntimeOptions.defaults().withOptimize(false)).compare(before, after, 2, 5);
+        for (Verifier.OutputDiff d : report.outputs()) {
+            double tol = (half ? 2e-3 : 2e-6) * Math.max(1, d.maxRefAbs());
+            assertTrue(d.maxAbs() <= tol, d.output() + " differs by " + d.maxAbs() + " (tolerance " + tol + ")");
+        }
+    }
+
+    @Test
+    void theEncoderOutputsCrossAttentionAdaptersAreOneGroup() {
+        ModelProto before = LoraBranchFoldPassTest.patched(Fixtures.torchscript());
+        PassResult<GraphProto> r = new SiblingAdapterPass().apply(before.getGraph());
+        long layers = BranchFinder.find(before.getGraph()).stream()
+                .filter(b -> b.modulePath().contains("encoder_attn.k_proj")).count();
+        assertTrue(layers >= 2, "the fixture has " + layers + " decoder layers");
+        String cross = r.changed().stream().filter(s -> s.contains("encoder_attn.k_proj")).findFirst().orElseThrow();
+        assertEquals(2 * layers, cross.split("\\|").length, cross);
+        assertTrue(cross.contains("encoder_attn.v_proj"), cross);
+    }
+
+    /** In the compiled training graph each group's adapters get their weight gradient from one product. */
+    @Test
+    void theTrainingGraphHasOneWeightGradientProductPerGroup() {
+        TrainingCompiler.Artifacts a = BitwiseSteps.compiledWithRandomAdapters(Fixtures.torchscript());
+        GraphProto t = a.training().getGraph();
+        long branches = a.adapters().size() / 2;
+        long groups = t.getNodeList().stream().filter(n -> n.getName().contains("/lora_siblings/MatMul")
+                && n.getOpType().equals("MatMul")).count();
+        long forwardA = groups + aProducts(t);
+        assertTrue(groups >= 3, "groups " + groups);
+        assertTrue(forwardA < branches, forwardA + " A products for " + branches + " branches");
+        // one weight-gradient Gemm reads each group's stacked output gradient, none reads a single sibling's
+        long weightGradients = t.getNodeList().stream().filter(n -> n.getOpType().equals("Gemm")
+                && n.getName().contains("/lora_siblings/")).count();
+        assertEquals(groups, weightGradients, "weight-gradient products of the groups");
+    }
+
+    static long count(GraphProto g, String op) {
+        return g.getNodeList().stream().map(NodeProto::getOpType).filter(op::equals).count();
+    }
+}
