@@ -1,18 +1,15 @@
 package org.onnxlora.train;
 
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.OptionalDouble;
-import java.util.Set;
 import org.onnxlora.graph.Attrs;
 import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.GraphPass;
 import org.onnxlora.graph.NameGen;
+import org.onnxlora.graph.NodeEdits;
 import org.onnxlora.graph.NodePatterns;
 import org.onnxlora.graph.PassResult;
 import org.onnxlora.proto.Onnx.GraphProto;
@@ -48,8 +45,7 @@ public final class LoraBranchFoldPass implements GraphPass {
     public PassResult<GraphProto> apply(GraphProto graph) {
         GraphIndex g = new GraphIndex(graph);
         NameGen names = new NameGen(g.allNames());
-        Map<Integer, List<NodeProto>> replaceAt = new HashMap<>();
-        Set<Integer> drop = new HashSet<>();
+        NodeEdits edits = new NodeEdits();
         List<String> changed = new ArrayList<>();
         for (int i = 0; i < g.nodeCount(); i++) {
             Branch b = match(g, g.node(i));
@@ -65,8 +61,8 @@ public final class LoraBranchFoldPass implements GraphPass {
                     .addOutput(b.scale.getOutput(0))
                     .addAttribute(Attrs.f("alpha", b.alpha))
                     .build();
-            replaceAt.put(g.producerOf(b.productB.getOutput(0)), List.of(product));
-            drop.add(g.producerOf(b.scale.getOutput(0)));
+            edits.replace(g.producerOf(b.productB.getOutput(0)), List.of(product));
+            edits.remove(g.producerOf(b.scale.getOutput(0)));
             changed.add(b.productB.getName());
             String lora = b.scale.getOutput(0);
             if (b.biasAdd == null) {
@@ -86,21 +82,13 @@ public final class LoraBranchFoldPass implements GraphPass {
                     .addInput(lora)
                     .addOutput(b.biasAdd.getOutput(0))
                     .build();
-            drop.add(g.producerOf(b.branchAdd.getOutput(0)));
-            replaceAt.put(g.producerOf(b.biasAdd.getOutput(0)), List.of(withBias, sum));
+            edits.remove(g.producerOf(b.branchAdd.getOutput(0)));
+            edits.replace(g.producerOf(b.biasAdd.getOutput(0)), List.of(withBias, sum));
         }
-        if (replaceAt.isEmpty()) {
+        if (edits.isEmpty()) {
             return PassResult.unchanged(name(), graph);
         }
-        GraphProto.Builder out = graph.toBuilder().clearNode();
-        for (int i = 0; i < g.nodeCount(); i++) {
-            if (replaceAt.containsKey(i)) {
-                out.addAllNode(replaceAt.get(i));
-            } else if (!drop.contains(i)) {
-                out.addNode(g.node(i));
-            }
-        }
-        return new PassResult<>(name(), out.build(), changed, List.of());
+        return new PassResult<>(name(), edits.applyTo(g, graph).build(), changed, List.of());
     }
 
     /** The nodes of one foldable branch; {@code biasAdd} and {@code bias} null when there is none to move. */

@@ -1,17 +1,15 @@
 package org.onnxlora.train;
 
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.onnxlora.graph.Attrs;
 import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.GraphPass;
 import org.onnxlora.graph.NameGen;
+import org.onnxlora.graph.NodeEdits;
 import org.onnxlora.graph.PassResult;
 import org.onnxlora.io.Tensors;
 import org.onnxlora.proto.Onnx.GraphProto;
@@ -54,8 +52,7 @@ public final class SiblingAdapterPass implements GraphPass {
             }
         }
         NameGen names = new NameGen(g.allNames());
-        Map<Integer, List<NodeProto>> replaceAt = new HashMap<>();
-        Set<Integer> drop = new HashSet<>();
+        NodeEdits edits = new NodeEdits();
         List<String> changed = new ArrayList<>();
         List<TensorProto> sizes = new ArrayList<>();
         for (Map.Entry<String, List<Integer>> group : byInput.entrySet()) {
@@ -73,7 +70,7 @@ public final class SiblingAdapterPass implements GraphPass {
                 adapters.add(n.getInput(1));
                 outputs.add(n.getOutput(0));
                 ranks[k] = rank(g, n.getInput(1));
-                drop.add(members.get(k));
+                edits.remove(members.get(k));
             }
             String stacked = names.fresh(scope + "/lora_siblings/A");
             String product = names.fresh(scope + "/lora_siblings/xA");
@@ -81,7 +78,7 @@ public final class SiblingAdapterPass implements GraphPass {
             sizes.add(Tensors.ofLongs(split, new long[] {ranks.length}, ranks));
             // Written where the first sibling's product was: x and every adapter exist there, and each
             // sibling's readers come after its own product, so after this one.
-            replaceAt.put(members.get(0), List.of(
+            edits.replace(members.get(0), List.of(
                     node("Concat", names.fresh(scope + "/lora_siblings/Concat"), adapters, List.of(stacked))
                             .addAttribute(Attrs.i("axis", 1)).build(),
                     node("MatMul", names.fresh(scope + "/lora_siblings/MatMul"), List.of(group.getKey(), stacked),
@@ -90,18 +87,10 @@ public final class SiblingAdapterPass implements GraphPass {
                             .addAttribute(Attrs.i("axis", -1)).build()));
             changed.add(String.join("|", adapters));
         }
-        if (replaceAt.isEmpty()) {
+        if (edits.isEmpty()) {
             return PassResult.unchanged(name(), graph);
         }
-        GraphProto.Builder out = graph.toBuilder().clearNode().addAllInitializer(sizes);
-        for (int i = 0; i < g.nodeCount(); i++) {
-            if (replaceAt.containsKey(i)) {
-                out.addAllNode(replaceAt.get(i));
-            } else if (!drop.contains(i)) {
-                out.addNode(g.node(i));
-            }
-        }
-        return new PassResult<>(name(), out.build(), changed, List.of());
+        return new PassResult<>(name(), edits.applyTo(g, graph).addAllInitializer(sizes).build(), changed, List.of());
     }
 
     private static NodeProto.Builder node(String op, String name, List<String> inputs, List<String> outputs) {
