@@ -1,16 +1,26 @@
 package org.onnxlora.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.onnxlora.graph.PassResult;
+import org.onnxlora.lora.AdapterSource;
+import org.onnxlora.lora.AdapterTensors;
 import org.onnxlora.lora.BranchFinder;
+import org.onnxlora.lora.LoraConfig;
+import org.onnxlora.lora.ModelFamily;
+import org.onnxlora.lora.PatchPass;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
+import org.onnxlora.proto.Onnx.TensorProto;
 import org.onnxlora.testing.Fixtures;
 
 /**
@@ -46,6 +56,28 @@ class SiblingAdapterPassTest {
         String cross = r.changed().stream().filter(s -> s.contains("encoder_attn.k_proj")).findFirst().orElseThrow();
         assertEquals(2 * layers, cross.split("\\|").length, cross);
         assertTrue(cross.contains("encoder_attn.v_proj"), cross);
+    }
+
+    /** Siblings of different ranks (a PEFT rank pattern) split back at their own widths. */
+    @Test
+    void siblingsOfDifferentRanksSplitAtTheirOwnWidths() {
+        ModelProto base = org.onnxlora.io.ModelIO.load(Fixtures.torchscript());
+        LoraConfig cfg = new LoraConfig(4, 8, List.of("q_proj", "k_proj", "v_proj"), LoraConfig.Init.KAIMING, 0, false,
+                Map.of("v_proj", 2, "k_proj", 6), Map.of());
+        PatchPass pass = new PatchPass(ModelFamily.bart());
+        SplittableRandom rnd = new SplittableRandom(11);
+        AdapterSource random = (p, r, scaling) -> new AdapterTensors(p.in(), p.out(), r, scaling,
+                rnd.doubles(p.in() * r, -0.2, 0.2).toArray(), rnd.doubles(r * p.out(), -0.2, 0.2).toArray());
+        ModelProto before = pass.apply(base, cfg, pass.plan(base, null, cfg), random).output();
+        PassResult<GraphProto> r = new SiblingAdapterPass().apply(before.getGraph());
+        String selfAttention = r.changed().stream().filter(s -> s.contains("encoder.layers.0.self_attn")).findFirst()
+                .orElseThrow(() -> new AssertionError("no group for encoder layer 0: " + r.changed()));
+        assertEquals(3, selfAttention.split("\\|").length, selfAttention);
+        TensorProto ranks = r.output().getInitializerList().stream()
+                .filter(t -> t.getName().contains("encoder.layers.0.self_attn") && t.getName().contains("lora_siblings/ranks"))
+                .findFirst().orElseThrow();
+        assertArrayEquals(new long[] {4, 6, 2}, org.onnxlora.io.Tensors.toLongs(ranks), "q, k, v widths in order");
+        LoraBranchFoldPassTest.assertSameOutputs(before, before.toBuilder().setGraph(r.output()).build());
     }
 
     /** In the compiled training graph each group's adapters get their weight gradient from one product. */
