@@ -107,6 +107,29 @@ class LoraBranchFoldPassTest {
         assertEquals(0, biasAdds(after, biases, dir.resolve("after")), "every targeted bias is fused into its product");
     }
 
+    /**
+     * The folded B product is a FusedMatMul; its weight gradient must still be one Gemm over the batch folded into
+     * rows, not a batched product and a ReduceSum over the batch (what the general FusedMatMul rule writes).
+     */
+    @Test
+    void eachBGradientIsOneGemm() {
+        TrainingCompiler.Artifacts a = BitwiseSteps.compiledWithRandomAdapters(Fixtures.torchscript());
+        GraphIndex g = new GraphIndex(a.training().getGraph());
+        List<String> bs = a.adapters().stream().map(AdapterSpec::name).filter(n -> n.endsWith(".lora_B")).toList();
+        assertTrue(bs.size() >= 4, bs.toString());
+        for (String b : bs) {
+            int producer = g.producerOf("grad." + b);
+            while (producer >= 0 && g.node(producer).getOpType().equals("Identity")) { // the output's name
+                producer = g.producerOf(g.node(producer).getInput(0));
+            }
+            assertTrue(producer >= 0, "grad." + b + " is produced in the training graph");
+            assertEquals("Gemm", g.node(producer).getOpType(), "grad." + b + " comes from " + g.node(producer).getName());
+        }
+        assertEquals(0, a.training().getGraph().getNodeList().stream()
+                .filter(n -> n.getOpType().equals("ReduceSum") && n.getName().contains("lora")).count(),
+                "no ReduceSum sums a LoRA gradient over the batch");
+    }
+
     /** Adds reading one of {@code biases} in the graph ONNX Runtime optimizes {@code m} into, on the CPU. */
     private static long biasAdds(ModelProto m, List<String> biases, Path dir) throws Exception {
         Files.createDirectories(dir);
