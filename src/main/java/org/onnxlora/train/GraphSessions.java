@@ -9,6 +9,7 @@ import java.util.List;
 import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.proto.Onnx.ModelProto;
+import org.onnxlora.runtime.Device;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Sessions;
 
@@ -35,7 +36,8 @@ final class GraphSessions {
     OrtSession openWithFrozen(Path file, String what) {
         try (SessionOptions so = Sessions.options(profiled(what))) {
             frozen.addTo(so);
-            ModelProto cpu = options.headCopiesByGather() ? CpuGraphs.rewritten(file) : null;
+            ModelProto cpu = options.device().kind() == Device.Kind.CPU
+                    ? CpuGraphs.rewritten(file, options.headCopiesByGather()) : null;
             if (cpu != null) {
                 so.addConfigEntry(EXTERNAL_DATA_FOLDER, file.toAbsolutePath().getParent().toString());
                 return Sessions.env().createSession(cpu.toByteArray(), so);
