@@ -175,8 +175,8 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
 
     /**
      * Key of {@link #cudaOptions} that says how a CPU session copies attention heads: {@value #GATHER} (the
-     * default: a Gather on the intra-op threads, {@code train.CpuGraphs}) or {@value #TRANSPOSE} (the graph as
-     * compiled, with ORT's one-threaded Transpose). Gather is the default because where the one-threaded copies
+     * default: a Gather on the intra-op threads, {@code train.CpuGraphs}) or {@value #TRANSPOSE} (the compiled head
+     * transposes, ORT's one-threaded Transpose). Gather is the default because where the one-threaded copies
      * leave cores idle it wins: on a 16-core Sapphire Rapids host at 16 threads the tiny step took 6–15 % less
      * (bart-base's 64-wide heads: within 1 %). At 2 threads the two are within run-to-run noise when measured on
      * the same cores (a 2-core EPYC saw bart-base lose 1–15 %, in matrix products the rewrite does not touch).
