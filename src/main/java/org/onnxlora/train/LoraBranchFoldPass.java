@@ -109,9 +109,9 @@ public final class LoraBranchFoldPass implements GraphPass {
                 Float alpha = constantScale(g, mul.getInput(k));
                 NodeProto productB = alpha == null ? null
                         : NodePatterns.soleBinaryProducer(g, mul.getInput(1 - k), "MatMul");
-                if (productB == null || !productB.getInput(1).endsWith(".lora_B")
-                        || NodePatterns.producer(g, productB.getInput(0), "MatMul") == null
-                        || !g.node(g.producerOf(productB.getInput(0))).getInput(1).endsWith(".lora_A")) {
+                NodeProto productA = productB == null || !productB.getInput(1).endsWith(".lora_B") ? null
+                        : NodePatterns.producer(g, productB.getInput(0), "MatMul");
+                if (productA == null || !productA.getInput(1).endsWith(".lora_A")) {
                     continue;
                 }
                 String base = add.getInput(1 - side);
