@@ -20,7 +20,6 @@ import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Sessions;
-import org.onnxlora.runtime.Verifier;
 import org.onnxlora.testing.Fixtures;
 
 /**
@@ -48,22 +47,7 @@ class LoraBranchFoldPassTest {
                     "no Mul by " + b.scaling() + " is left");
         }
         // the bias is now added before the branch: a reassociated sum, not a different value
-        assertSameOutputs(before, before.toBuilder().setGraph(r.output()).build());
-    }
-
-    /**
-     * ONNX Runtime (unoptimised, so it is the rewrite that is compared) gives {@code after} the outputs of
-     * {@code before} on random batches, to float rounding: 2e-6 of the larger of 1 and the reference's largest
-     * magnitude, 2e-3 for a half-precision export.
-     */
-    static void assertSameOutputs(ModelProto before, ModelProto after) {
-        boolean half = before.getGraph().getInitializerList().stream()
-                .anyMatch(t -> t.getDataType() == org.onnxlora.proto.Onnx.TensorProto.DataType.FLOAT16_VALUE);
-        Verifier.Report report = new Verifier(RuntimeOptions.defaults().withOptimize(false)).compare(before, after, 2, 5);
-        for (Verifier.OutputDiff d : report.outputs()) {
-            double tol = (half ? 2e-3 : 2e-6) * Math.max(1, d.maxRefAbs());
-            assertTrue(d.maxAbs() <= tol, d.output() + " differs by " + d.maxAbs() + " (tolerance " + tol + ")");
-        }
+        SameOutputs.assertWithin(before, before.toBuilder().setGraph(r.output()).build(), 2e-6, 2e-3);
     }
 
     @Test

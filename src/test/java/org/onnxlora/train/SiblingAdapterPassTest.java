@@ -43,7 +43,7 @@ class SiblingAdapterPassTest {
         // q, k, v (targeted with out_proj) of each attention read one input; so do every cross-attention k and v
         assertTrue(r.changed().size() >= 2, "groups: " + r.changed());
         assertTrue(aProducts(r.output()) < aProducts(before.getGraph()), r.changed().toString());
-        LoraBranchFoldPassTest.assertSameOutputs(before, before.toBuilder().setGraph(r.output()).build());
+        SameOutputs.assertWithin(before, before.toBuilder().setGraph(r.output()).build(), 2e-6, 2e-3);
     }
 
     @Test
@@ -77,7 +77,7 @@ class SiblingAdapterPassTest {
                 .filter(t -> t.getName().contains("encoder.layers.0.self_attn") && t.getName().contains("lora_siblings/ranks"))
                 .findFirst().orElseThrow();
         assertArrayEquals(new long[] {4, 6, 2}, org.onnxlora.io.Tensors.toLongs(ranks), "q, k, v widths in order");
-        LoraBranchFoldPassTest.assertSameOutputs(before, before.toBuilder().setGraph(r.output()).build());
+        SameOutputs.assertWithin(before, before.toBuilder().setGraph(r.output()).build(), 2e-6, 2e-3);
     }
 
     /** In the compiled training graph each group's adapters get their weight gradient from one product. */
