@@ -14,8 +14,7 @@ import org.onnxlora.proto.Onnx.OperatorSetIdProto;
 /**
  * What a CPU session runs in place of a stored training, step or eval graph: the same graph with rewrites meant
  * for ONNX Runtime's CPU provider. LayerNormalization becomes its two-pass formula
- * ({@link LayerNormDecompositionPass}, faster and more exact than the CPU kernel) and Sigmoid {@code 1/(1 + e^(−x))}
- * ({@link SigmoidFromExpPass}, exact where the kernel's approximation is not); unless {@code head_copies=transpose}
+ * ({@link LayerNormDecompositionPass}, faster and more exact than the CPU kernel); unless {@code head_copies=transpose}
  * ({@link org.onnxlora.runtime.RuntimeOptions#HEAD_COPIES}), attention's head splits and merges become row copies
  * ({@link #HEAD_COPY_PASSES}), which copy the same bytes to the same places. The artifacts stay device-neutral, so
  * a run folder trains on either device; the CPU copy lives in memory only, its frozen weights still read from the
@@ -25,7 +24,7 @@ final class CpuGraphs {
     private CpuGraphs() {}
 
     /** Every CPU session's rewrites. */
-    static final List<GraphPass> PASSES = List.of(new LayerNormDecompositionPass(), new SigmoidFromExpPass());
+    static final List<GraphPass> PASSES = List.of(new LayerNormDecompositionPass());
     /** In this order: the key transposes become head splits, which become Gathers. */
     static final List<GraphPass> HEAD_COPY_PASSES = List.of(new TransposeIntoProductsPass(), new HeadCopyPass());
 
