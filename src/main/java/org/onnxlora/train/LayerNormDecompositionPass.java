@@ -7,6 +7,7 @@ import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.GraphPass;
+import org.onnxlora.graph.LayerNormStatistics;
 import org.onnxlora.graph.NameGen;
 import org.onnxlora.graph.NodeEdits;
 import org.onnxlora.graph.PassResult;
@@ -15,8 +16,8 @@ import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.TensorProto;
 
 /**
- * Writes each float LayerNormalization over the last axis as the two-pass formula in elementwise ops and row sums,
- * {@code c = x − mean(x)}, {@code σ⁻¹ = 1/√(mean(c²) + ε)}, {@code y = c·σ⁻¹·γ + β}, with the node's Mean and
+ * Writes each float LayerNormalization over the last axis as the two-pass formula in elementwise ops and row sums
+ * ({@link LayerNormStatistics}), {@code y = c·σ⁻¹·γ + β}, with the node's Mean and
  * InvStdDev outputs (the backward's statistics) taken from the same values. For CPU sessions only
  * ({@link CpuGraphs}).
  *
@@ -54,16 +55,10 @@ final class LayerNormDecompositionPass implements GraphPass {
             int f = TensorProto.DataType.FLOAT_VALUE;
             String lastAxis = b.ints(-1);
             String inverseSize = b.scalar(1.0 / size, f);
-            String x = n.getInput(0);
-            String mean = output(n, 1, names, scope + "/Mean");
-            b.add("", "Mul", names.fresh(scope + "/mean"), List.of(rowSum(b, x, lastAxis), inverseSize), List.of(mean));
-            String centred = b.op("Sub", x, mean);
-            String variance = b.op("Mul", rowSum(b, b.op("Mul", centred, centred), lastAxis), inverseSize);
             String eps = b.scalar(Attrs.getFloat(n, "epsilon", 1e-5f), f);
-            String invStd = output(n, 2, names, scope + "/InvStdDev");
-            b.add("", "Reciprocal", names.fresh(scope + "/inv_std"), List.of(b.op("Sqrt", b.op("Add", variance, eps))),
-                    List.of(invStd));
-            String scaled = b.op("Mul", b.op("Mul", centred, invStd), n.getInput(1));
+            LayerNormStatistics stats = LayerNormStatistics.twoPass(b, n.getInput(0), lastAxis, inverseSize, eps,
+                    output(n, 1, names, scope + "/Mean"), output(n, 2, names, scope + "/InvStdDev"));
+            String scaled = b.op("Mul", b.op("Mul", stats.centred(), stats.invStd()), n.getInput(1));
             boolean bias = n.getInputCount() > 2 && !n.getInput(2).isEmpty();
             b.add("", bias ? "Add" : "Identity", names.fresh(scope + "/y"),
                     bias ? List.of(scaled, n.getInput(2)) : List.of(scaled), List.of(n.getOutput(0)));
@@ -93,9 +88,5 @@ final class LayerNormDecompositionPass implements GraphPass {
     /** The node's output {@code k} when it has one, else a fresh name for the value it would have been. */
     private static String output(NodeProto n, int k, NameGen names, String fallback) {
         return n.getOutputCount() > k && !n.getOutput(k).isEmpty() ? n.getOutput(k) : names.fresh(fallback);
-    }
-
-    private static String rowSum(GraphBuilder b, String v, String axes) {
-        return b.op("ReduceSum", List.of(v, axes), Attrs.i("keepdims", 1));
     }
 }

@@ -6,6 +6,7 @@ import org.onnxlora.autodiff.GradEmitter;
 import org.onnxlora.autodiff.GradientRule;
 import org.onnxlora.graph.Attrs;
 import org.onnxlora.graph.GraphBuilder;
+import org.onnxlora.graph.LayerNormStatistics;
 import org.onnxlora.graph.shape.Dim;
 import org.onnxlora.proto.Onnx.NodeProto;
 
@@ -51,11 +52,11 @@ public final class LayerNormalization implements GradientRule {
             mean = lastAxisOnly ? ctx.O(1) : e.reshape(ctx.O(1), b.ints(-1, 1));
             invStd = lastAxisOnly ? ctx.O(2) : e.reshape(ctx.O(2), b.ints(-1, 1));
         } else {
-            mean = e.op("Mul", rowSum(b, x2, rows), inverseN);
-            centred = e.op("Sub", x2, mean);
-            String var = e.op("Mul", rowSum(b, e.op("Mul", centred, centred), rows), inverseN);
-            double eps = Attrs.getFloat(n, "epsilon", 1e-5f);
-            invStd = e.op("Reciprocal", e.op("Sqrt", e.op("Add", var, e.scalar(eps, x))));
+            LayerNormStatistics stats = LayerNormStatistics.twoPass(b, x2, rows, inverseN,
+                    e.scalar(Attrs.getFloat(n, "epsilon", 1e-5f), x), null, null);
+            mean = stats.mean();
+            centred = stats.centred();
+            invStd = stats.invStd();
         }
         String xhat = e.op("Mul", centred != null ? centred : e.op("Sub", x2, mean), invStd);
         String[] r = ctx.results();
