@@ -2,11 +2,11 @@
 """bart-base's linear products on the CPU: ONNX Runtime's MLAS in each form a training graph can give them, against
 PyTorch's BLAS on the same shapes and thread count (issue 11, session 13).
 
-The 2-thread bart-base step on the H200 host's Xeon trails PyTorch + PEFT by ~10 %, and the op table
-(docs/bench-data/session8/op-table-base-cpu2.md) puts the whole gap in the matrix products: the forward ones at
-1.34x PyTorch's time, the backward ones at 1.16x. It also shows fc2's forward MatMul slower than fc1's
-input-gradient FusedMatMul, which has the same M, N and K. This probe times each product on its own to say which
-form MLAS runs fastest on this CPU, and how far each stays from PyTorch:
+Session 8's op table of the 2-thread bart-base step on the H200 host's Xeon
+(docs/bench-data/session8/op-table-base-cpu2.md) put the whole gap to PyTorch + PEFT in the matrix products: the
+forward ones at 1.34x PyTorch's time, the backward ones at 1.16x, and fc2's forward MatMul slower than fc1's
+input-gradient FusedMatMul, which has the same M, N and K. (Session 13's op table had them at par.) This probe
+times each product on its own to say which form MLAS runs fastest on a CPU, and how far each stays from PyTorch:
 
   matmul3d     MatMul(x[B,T,K], W[K,N]), W an initializer (prepacked), as the exported forward
   matmul2d     the same with x as [B*T, K]
@@ -66,13 +66,14 @@ def main():
     if not a.no_torch:
         import torch
         torch.set_num_threads(a.threads)
+        torch.set_grad_enabled(False)
     for name, (b, t), k, n in SHAPES:
         x = rng.standard_normal((b, t, k), dtype=np.float32)
         w = (rng.standard_normal((k, n), dtype=np.float32) / np.sqrt(k)).astype(np.float32)
         wt = np.ascontiguousarray(w.T)
-        want = x.reshape(b * t, k) @ w
         x2 = x.reshape(b * t, k)
-        forms = {
+        want = x2 @ w
+        ort_forms = {
             "matmul3d": (session([helper.make_node("MatMul", ["x", "W"], ["y"])], [b, t, k], w, a.threads), x),
             "matmul2d": (session([helper.make_node("MatMul", ["x", "W"], ["y"])], [b * t, k], w, a.threads), x2),
             "fused_tB": (session([helper.make_node("FusedMatMul", ["x", "W"], ["y"], domain="com.microsoft",
@@ -82,30 +83,23 @@ def main():
             "noprepack": (session([helper.make_node("MatMul", ["x", "W"], ["y"])], [b, t, k], w, a.threads,
                                   {"session.disable_prepacking": "1"}), x),
         }
-        if torch is not None:
-            tx, tw, twt = torch.from_numpy(x2), torch.from_numpy(w), torch.from_numpy(wt)
-            forms["torch_linear"] = (lambda tx=tx, twt=twt: torch.nn.functional.linear(tx, twt), None)
-            forms["torch_mm"] = (lambda tx=tx, tw=tw: tx @ tw, None)
         runs = {}
-        for form, (sess, feed) in forms.items():
-            if feed is None:
-                runs[form] = sess
-                continue
+        for form, (sess, feed) in ort_forms.items():
             got = sess.run(None, {"x": feed})[0].reshape(b * t, n)
             err = float(np.max(np.abs(got - want)) / (np.max(np.abs(want)) + 1e-30))
             if err > 1e-4:
                 raise SystemExit(f"{name} {form}: relative error {err:.2e} against numpy")
             runs[form] = lambda sess=sess, feed=feed: sess.run(None, {"x": feed})
+        if torch is not None:
+            tx, tw, twt = torch.from_numpy(x2), torch.from_numpy(w), torch.from_numpy(wt)
+            runs["torch_linear"] = lambda: torch.nn.functional.linear(tx, twt)
+            runs["torch_mm"] = lambda: tx @ tw
         # round-robin, so that a slow spell of the machine (a VM's neighbours) lands on every form alike
         times = {form: [] for form in runs}
         for r in range(3 + a.reps):
             for form, fn in runs.items():
                 t0 = time.perf_counter()
-                if torch is not None:
-                    with torch.no_grad():
-                        fn()
-                else:
-                    fn()
+                fn()
                 if r >= 3:
                     times[form].append((time.perf_counter() - t0) * 1e3)
         gflop = 2.0 * b * t * k * n / 1e9
@@ -114,7 +108,7 @@ def main():
             print(json.dumps({"shape": name, "m": b * t, "k": k, "n": n, "form": form, "ms": round(ms, 3),
                               "min_ms": round(min(ts), 3), "gflops": round(gflop / ms * 1e3, 1),
                               "threads": a.threads}), flush=True)
-        del forms, runs
+        del ort_forms, runs
 
 
 if __name__ == "__main__":
