@@ -50,11 +50,11 @@ cp models/tiny-bart/hf/model.safetensors models/tiny-bart/hf/generation_config.j
 mkdir -p "$stage/tiny-bart/goldens" && cp models/tiny-bart/goldens/train_step.safetensors "$stage/tiny-bart/goldens/"
 cp models/datasets/manpages/train.jsonl "$stage/"
 cp models/datasets/manpages/valid.jsonl "$stage/"
-# phases halfparity and floor run tools/bench/StepGradientDump.java and MemoryFloor.java on the bundle's Java, which is
-# jlink'd without a compiler
+# phases halfparity, floor and lockstep run tools/bench/StepGradientDump.java, MemoryFloor.java, LockstepParity.java and
+# Float64Parity.java on the bundle's Java, which is jlink'd without a compiler
 mkdir -p "$stage/tool-classes"
 javac --release 17 -cp "target/classes:target/lib/*" -d "$stage/tool-classes" tools/bench/StepGradientDump.java \
-  tools/bench/MemoryFloor.java
+  tools/bench/MemoryFloor.java tools/bench/LockstepParity.java tools/bench/Float64Parity.java
 apps=(--app target/classes --app "$stage/tool-classes"); for j in "$stage"/lib/*.jar; do apps+=(--app "$j"); done
 # The bundle's Java is jlink'd from a JDK 22+ where one is installed (BUNDLE_JDK, default Temurin 25): the IO-binding
 # rows call ONNX Runtime's C API through the foreign-function interface (org.onnxlora.runtime.ffm). Its runtime part

@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph replay exports cudaprof flatgrad (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph replay exports lockstep cudaprof flatgrad (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -1055,6 +1055,101 @@ phase_flatgrad() {
   cat "$R/flatgrad.md" >&2
 }
 
+# Session 14 (issue 11): CPU-vs-CUDA parity per step from one state. tools/bench/LockstepParity.java (compiled into
+# the bundle) steps every export of the matrix on the CPU and, before each step, gives the CUDA session the CPU's
+# adapters, moments and step count, so both take the same step from the same state on the same batch; 'exports'
+# compares two free-running runs, whose drift Adam amplifies. Reuses the CPU run folders of 'exports' when it ran
+# first (their artifacts), else makes each with a one-step CPU train. lockstep.md; per-step rows in lockstep/.
+# For the exports in LS_FP64 the states are also dumped, and tools/bench/Float64Parity.java measures the CPU's and
+# CUDA's float32 step at each of them against the same step in float64 (lockstep-f64.md): where the two devices
+# differ by more than 1e-6, whether one of them is off or the step itself is past float32's reach.
+phase_lockstep() {
+  export PIN=$GPU_CORES
+  local ex=${EXPORTS:-$X/exports} steps=${EX_STEPS:-40} name rel model args run len
+  LS_FP64=${LS_FP64-marian-sdpa-ts-3in bart-eager-ts-3in bart-sdpa-dynamo-4in}
+  [ -f "$ex/manifest.json" ] || { log "FAILED lockstep: no $ex/manifest.json"; return; }
+  mkdir -p "$R/lockstep"
+  $PY - "$ex/manifest.json" > "$W/lockstep.list" <<'EOF2'
+import json, os, sys
+m = json.load(open(sys.argv[1]))
+for f in m["fixtures"]:
+    path = os.path.dirname(f["files"][0]) if f["layout"] == "optimum" else f["files"][0]
+    print(f["name"], path, "static" if f["static"] else "dynamic")
+EOF2
+  while read -r name rel kind; do
+    model=$ex/$rel run=$W/ex-$name-cpu len=($BATCH $S $T)
+    [ "$kind" = static ] && len=(2 64 16)
+    if [ ! -f "$run/artifacts/artifacts.json" ]; then
+      run=$W/ls-$name
+      pinned $GPU_CORES timeout 300 $OL train --model "$model" --tokenizer "$X/tiny-bart/tokenizer.json" \
+        --train "$X/train.jsonl" --out "$run" --force --steps 1 --batch-size ${len[0]} --max-source-length ${len[1]} \
+        --max-target-length ${len[2]} --lr 5e-4 --schedule constant --threads 4 --seed 42 --device cpu \
+        > /dev/null 2> "$R/lockstep/$name-setup.log" || { log "FAILED lockstep setup $name"; continue; }
+    fi
+    local dump=()
+    case " $LS_FP64 " in *" $name "*) rm -rf "$W/dump-$name"; dump=("$W/dump-$name") ;; esac
+    log "lockstep: $name, $steps steps"
+    pinned $GPU_CORES timeout 300 $B/run.sh LockstepParity "$run" "$X/tiny-bart/tokenizer.json" "$X/train.jsonl" \
+      "$steps" "${len[@]}" 5e-4 4 "${LS_DEVICE:-cuda}" "${dump[@]}" > "$R/lockstep/$name.jsonl" \
+      2> "$R/lockstep/$name.log" || { log "FAILED lockstep $name (rc $?)"; tail -3 "$R/lockstep/$name.log" >&2; }
+    if [ ${#dump[@]} -gt 0 ]; then
+      log "lockstep: $name against float64"
+      pinned $GPU_CORES timeout 400 $B/run.sh Float64Parity "$run/artifacts" "${dump[0]}" cpu "${LS_DEVICE:-cuda}" \
+        > "$R/lockstep/$name-f64.jsonl" 2> "$R/lockstep/$name-f64.log" \
+        || { log "FAILED float64 $name (rc $?)"; tail -3 "$R/lockstep/$name-f64.log" >&2; }
+    fi
+  done < "$W/lockstep.list"
+  unset PIN
+  $PY - "$R/lockstep" "$LS_FP64" "${LS_DEVICE:-cuda}" > "$R/lockstep-f64.md" <<'EOF2'
+import json, os, sys
+d, names, dev = sys.argv[1], sys.argv[2].split(), sys.argv[3]
+label = dev.upper() if dev.startswith("cuda") else dev
+def rows(f):
+    return [json.loads(l) for l in open(f) if l.startswith("{")] if os.path.exists(f) else []
+print("Each state of the lockstep trajectory, the float32 step on each device against the same step in float64"
+      " (relative errors; 'gradient' is the whole gradient as one vector).\n")
+print(f"| export | states | CPU vs {label}, grad norm (max) | CPU vs float64: grad norm, gradient (max) |"
+      f" {label} vs float64: grad norm, gradient (max) | states where CPU vs {label} > 1e-6: (CPU, {label}) vs"
+      " float64 grad norm |")
+print("|---|---:|---:|---|---|---|")
+for name in names:
+    ls = {r["step"]: r for r in rows(os.path.join(d, name + ".jsonl")) if "step" in r}
+    f64 = [r for r in rows(os.path.join(d, name + "-f64.jsonl")) if "state" in r]
+    if not f64:
+        print(f"| {name} | FAILED: see lockstep/{name}-f64.log | | | | |")
+        continue
+    def mx(k, key):
+        return max(r[k][key] for r in f64)
+    past = []
+    for r in f64:
+        step = int(r["state"].split("-")[1].split(".")[0])
+        l = ls.get(step)
+        if l and l["rel_grad_norm"] > 1e-6:
+            past.append(f"{step}: ({r['cpu']['rel_grad_norm']:.2e}, {r[dev]['rel_grad_norm']:.2e})")
+    top = max((l["rel_grad_norm"] for l in ls.values()), default=float("nan"))
+    print(f"| {name} | {len(f64)} | {top:.2e} | {mx('cpu','rel_grad_norm'):.2e}, {mx('cpu','rel_grad'):.2e} |"
+          f" {mx(dev,'rel_grad_norm'):.2e}, {mx(dev,'rel_grad'):.2e} | {'; '.join(past) or 'none'} |")
+EOF2
+  cat "$R/lockstep-f64.md" >&2
+  $PY - "$R/lockstep" "$W/lockstep.list" > "$R/lockstep.md" <<'EOF2'
+import json, os, sys
+d = sys.argv[1]
+print("| export | steps | max relative loss difference | max relative gradient-norm difference | first step past 1e-6 |")
+print("|---|---:|---:|---:|---|")
+for line in open(sys.argv[2]):
+    name = line.split()[0]
+    f = os.path.join(d, name + ".jsonl")
+    rows = [json.loads(l) for l in open(f) if l.startswith("{")] if os.path.exists(f) else []
+    s = [r for r in rows if "summary" in r]
+    if not s:
+        print(f"| {name} | FAILED: see lockstep/{name}.log | | | |")
+        continue
+    s = s[0]
+    print(f"| {name} | {s['steps']} | {s['max_rel_loss']:.2e} | {s['max_rel_grad_norm']:.2e} | {s['first_step_past']} |")
+EOF2
+  cat "$R/lockstep.md" >&2
+}
+
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(all)
 for p in "${phases[@]}"; do
@@ -1065,7 +1160,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay|exports|cudaprof|flatgrad) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay|exports|lockstep|cudaprof|flatgrad) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac
