@@ -92,9 +92,10 @@ public final class Float64Parity {
             return List.of(p);
         }
         try (Stream<Path> s = Files.list(p)) {
-            List<Path> files = new ArrayList<>(s.filter(f -> f.getFileName().toString().matches("step-\\d+\\.safetensors"))
-                    .toList());
-            files.sort(Comparator.comparingInt(f -> Integer.parseInt(f.getFileName().toString().replaceAll("\\D", ""))));
+            List<Path> files = new ArrayList<>(s.filter(f -> f.getFileName().toString()
+                    .matches("step-\\d+\\.safetensors")).toList());
+            files.sort(Comparator.comparingInt(f -> Integer.parseInt(f.getFileName().toString()
+                    .replaceAll("\\D", ""))));
             if (files.isEmpty()) {
                 throw new OnnxLoraException(org.onnxlora.ErrorCode.BAD_ARGUMENT, p + " has no step-N.safetensors");
             }

@@ -140,7 +140,8 @@ public final class LockstepParity {
         long[] src = {b.size(), b.sourceLength()};
         long[] tgt = {b.size(), b.targetLength()};
         w.putLongs("batch/input_ids", src, b.inputIds()).putLongs("batch/attention_mask", src, b.attentionMask())
-                .putLongs("batch/decoder_input_ids", tgt, b.decoderInputIds()).putLongs("batch/labels", tgt, b.labels());
+                .putLongs("batch/decoder_input_ids", tgt, b.decoderInputIds())
+                .putLongs("batch/labels", tgt, b.labels());
         w.write(file);
     }
 

@@ -166,7 +166,7 @@ class Float64ProbeTest {
 
     @Test
     void theParityToolsTheGpuPhaseRunsCompileAndMeasureTheCpuStep() throws Exception {
-        // the bundle compiles them (tools/gpu/build-bundle.sh): a broken tool would only show on the GPU machine
+        // the bundle compiles the first two (tools/gpu/build-bundle.sh): broken, they would fail only on the GPU
         Path classes = tmp.resolve("tool-classes");
         java.nio.file.Files.createDirectories(classes);
         String cp = java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
@@ -175,8 +175,9 @@ class Float64ProbeTest {
                 .collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
         int rc = javax.tools.ToolProvider.getSystemJavaCompiler().run(null, null, null, "--release", "17", "-cp", cp,
                 "-d", classes.toString(), Path.of("tools", "bench", "Float64Parity.java").toString(),
-                Path.of("tools", "bench", "LockstepParity.java").toString());
-        assertEquals(0, rc, "javac tools/bench/Float64Parity.java LockstepParity.java");
+                Path.of("tools", "bench", "LockstepParity.java").toString(),
+                Path.of("tools", "bench", "Float64Islands.java").toString());
+        assertEquals(0, rc, "javac tools/bench/Float64Parity.java LockstepParity.java Float64Islands.java");
         Path dir = compile(Fixtures.torchscript());
         java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
         java.io.PrintStream out = System.out;
