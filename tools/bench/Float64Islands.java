@@ -35,6 +35,11 @@ import org.onnxlora.train.GradientProbe;
  * OPS is a comma-separated list of op types among MatMul, FusedMatMul, Gemm, Softmax, LogSoftmax, ReduceSum and
  * Sum; K keeps only the products whose reduced dim is {@code big} (a constant ≥ 1000: the vocabulary),
  * {@code small} (a smaller constant) or {@code sym} (symbolic: tokens or lengths). The CPU runs 4 threads.
+ *
+ * <p>{@code blocked:C} instead keeps float32 and writes the products over the vocabulary ({@code A · W}, W a 2-D
+ * initializer of ≥ 1000 rows) as C partial products summed at the end: A reshaped to [..., C, V/C] and transposed
+ * to [C, ..., V/C], W reshaped to [C, V/C, N], one batched MatMul, a ReduceSum over the C blocks. It measures what
+ * a blocked sum would buy the CPU step.
  */
 public final class Float64Islands {
     private static final int F32 = TensorProto.DataType.FLOAT_VALUE;
@@ -51,15 +56,17 @@ public final class Float64Islands {
         Path art = Path.of(a[0]);
         String[] spec = a[1].split(":", 2);
         Set<String> ops = Set.copyOf(Arrays.asList(spec[0].split(",")));
-        if (!KNOWN.containsAll(ops)) {
-            System.err.println("Float64Islands: OPS must be among " + KNOWN);
+        if (!KNOWN.containsAll(ops) && !(ops.equals(Set.of("blocked")) && spec.length == 2)) {
+            System.err.println("Float64Islands: OPS must be among " + KNOWN + ", or blocked:C");
             System.exit(2);
         }
         String k = spec.length > 1 ? spec[1] : "all";
         Path islands = Files.createTempDirectory("float64-islands");
         try {
             int n = write(art, ops, k, islands);
-            System.err.printf(Locale.ROOT, "%d nodes of %s in float64%n", n, a[1]);
+            String what = ops.contains("blocked") ? "vocabulary products in " + k + " float32 blocks"
+                    : a[1] + " in float64";
+            System.err.printf(Locale.ROOT, "%d nodes: %s%n", n, what);
             RuntimeOptions cpu = RuntimeOptions.defaults().withThreads(4);
             try (Float64Probe exact = Float64Probe.open(art, 4)) {
                 for (int i = 2; i < a.length; i++) {
@@ -69,9 +76,9 @@ public final class Float64Islands {
                     GradientProbe.Result isl = GradientProbe.run(islands, cpu, state);
                     Float64Probe.Deviation d0 = ref.deviation(f32.meanLoss(), f32.gradients());
                     Float64Probe.Deviation d1 = ref.deviation(isl.meanLoss(), isl.gradients());
-                    System.out.printf(Locale.ROOT, "%s  float32: grad norm %.2e, gradient %.2e | %s in float64:"
+                    System.out.printf(Locale.ROOT, "%s  float32: grad norm %.2e, gradient %.2e | %s:"
                             + " grad norm %.2e, gradient %.2e (%d nodes)%n", state.getFileName(), d0.gradNorm(),
-                            d0.gradient(), a[1], d1.gradNorm(), d1.gradient(), n);
+                            d0.gradient(), what, d1.gradNorm(), d1.gradient(), n);
                 }
             }
         } finally {
@@ -98,6 +105,14 @@ public final class Float64Islands {
         int count = 0;
         for (int i = 0; i < index.nodeCount(); i++) {
             NodeProto n = index.node(i);
+            if (ops.contains("blocked")) {
+                List<NodeProto> blocked = blocked(n, index, shapes, names, Integer.parseInt(k), constants);
+                if (blocked != null) {
+                    edits.replace(i, blocked);
+                    count++;
+                }
+                continue;
+            }
             if (!ops.contains(n.getOpType()) || !selected(n, shapes, k)) {
                 continue;
             }
@@ -148,6 +163,45 @@ public final class Float64Islands {
             case "sym" -> !d.isConstant();
             default -> throw new IllegalArgumentException("K must be big, small or sym, not " + k);
         };
+    }
+
+    /** The vocabulary product {@code n} summed in {@code c} blocks, or null when {@code n} is not one. */
+    private static List<NodeProto> blocked(NodeProto n, GraphIndex index, SymbolicShapes shapes, NameGen names, int c,
+            List<TensorProto> constants) {
+        if (!PRODUCTS.contains(n.getOpType()) || n.getOpType().equals("Gemm") || Attrs.getInt(n, "transA", 0) != 0
+                || Attrs.getInt(n, "transB", 0) != 0 || Attrs.getFloat(n, "alpha", 1f) != 1f) {
+            return null;
+        }
+        TensorProto w = index.initializer(n.getInput(1));
+        int rank = shapes.rank(n.getInput(0));
+        if (w == null || w.getDimsCount() != 2 || w.getDims(0) < 1000 || rank < 2) {
+            return null;
+        }
+        long v = w.getDims(0);
+        if (v % c != 0) {
+            throw new IllegalArgumentException(n.getName() + ": " + c + " does not divide the vocabulary " + v);
+        }
+        GraphBuilder b = new GraphBuilder(names).scope(n.getName() + "/blocked");
+        long[] split = new long[rank + 1]; // [0, …, 0, c, v/c]: Reshape's 0 keeps a dim
+        split[rank - 1] = c;
+        split[rank] = v / c;
+        long[] blocksFirst = new long[rank + 1];
+        blocksFirst[0] = rank - 1;
+        for (int j = 1; j < rank; j++) {
+            blocksFirst[j] = j - 1;
+        }
+        blocksFirst[rank] = rank;
+        long[] weight = new long[rank + 1]; // [c, 1, …, 1, v/c, N]
+        Arrays.fill(weight, 1);
+        weight[0] = c;
+        weight[rank - 1] = v / c;
+        weight[rank] = w.getDims(1);
+        String a = b.op("Transpose", b.op("Reshape", n.getInput(0), b.ints(split)), Attrs.ints("perm", blocksFirst));
+        String partial = b.op("MatMul", a, b.op("Reshape", n.getInput(1), b.ints(weight)));
+        b.add("", "ReduceSum", names.fresh(n.getName() + "/blocks"), List.of(partial, b.ints(0)),
+                List.of(n.getOutput(0)), Attrs.i("keepdims", 0));
+        constants.addAll(b.initializers());
+        return b.nodes();
     }
 
     private static String swapLast(GraphBuilder b, String v, int rank) {
