@@ -16,8 +16,10 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.data.Batch;
 import org.onnxlora.graph.GraphPass;
+import org.onnxlora.graph.PassResult;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.SafetensorsWriter;
+import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Sessions;
@@ -54,8 +56,7 @@ public final class Float64Probe implements AutoCloseable {
 
     /** {@code model} with every float32 value in float64 and the ops that need it rewritten. */
     static ModelProto toFloat64(ModelProto model) {
-        List<org.onnxlora.graph.PassResult<org.onnxlora.proto.Onnx.GraphProto>> r =
-                GraphPass.chain(model.getGraph(), PASSES);
+        List<PassResult<GraphProto>> r = GraphPass.chain(model.getGraph(), PASSES);
         return model.toBuilder().setGraph(r.get(r.size() - 1).output()).build();
     }
 

@@ -6,13 +6,26 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtSession;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.PrintStream;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.nio.DoubleBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
+import javax.tools.ToolProvider;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -24,6 +37,7 @@ import org.onnxlora.OnnxLoraException;
 import org.onnxlora.data.Batch;
 import org.onnxlora.graph.Attrs;
 import org.onnxlora.graph.GraphBuilder;
+import org.onnxlora.graph.NameGen;
 import org.onnxlora.io.ModelIO;
 import org.onnxlora.io.SafetensorsFile;
 import org.onnxlora.io.Tensors;
@@ -36,6 +50,7 @@ import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.OperatorSetIdProto;
 import org.onnxlora.proto.Onnx.TensorProto;
+import org.onnxlora.proto.Onnx.TensorShapeProto;
 import org.onnxlora.proto.Onnx.TypeProto;
 import org.onnxlora.proto.Onnx.ValueInfoProto;
 import org.onnxlora.runtime.RuntimeOptions;
@@ -168,30 +183,30 @@ class Float64ProbeTest {
     void theParityToolsTheGpuPhaseRunsCompileAndMeasureTheCpuStep() throws Exception {
         // the bundle compiles the first two (tools/gpu/build-bundle.sh): broken, they would fail only on the GPU
         Path classes = tmp.resolve("tool-classes");
-        java.nio.file.Files.createDirectories(classes);
-        String cp = java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
+        Files.createDirectories(classes);
+        String cp = Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
                 .filter(e -> e.endsWith("classes") || e.contains("gson") || e.contains("protobuf")
                         || e.contains("onnxruntime"))
-                .collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
-        int rc = javax.tools.ToolProvider.getSystemJavaCompiler().run(null, null, null, "--release", "17", "-cp", cp,
+                .collect(Collectors.joining(File.pathSeparator));
+        int rc = ToolProvider.getSystemJavaCompiler().run(null, null, null, "--release", "17", "-cp", cp,
                 "-d", classes.toString(), Path.of("tools", "bench", "Float64Parity.java").toString(),
                 Path.of("tools", "bench", "LockstepParity.java").toString(),
                 Path.of("tools", "bench", "Float64Islands.java").toString());
         assertEquals(0, rc, "javac tools/bench/Float64Parity.java LockstepParity.java Float64Islands.java");
         Path dir = compile(Fixtures.torchscript());
-        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
-        java.io.PrintStream out = System.out;
-        try (java.net.URLClassLoader l = new java.net.URLClassLoader(new java.net.URL[] {classes.toUri().toURL()},
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        PrintStream out = System.out;
+        try (URLClassLoader l = new URLClassLoader(new URL[] {classes.toUri().toURL()},
                 getClass().getClassLoader())) {
-            System.setOut(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+            System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
             l.loadClass("Float64Parity").getMethod("main", String[].class).invoke(null, (Object) new String[] {
                 dir.toString(), inputs().toString(), "cpu"});
         } finally {
             System.setOut(out);
         }
-        String[] lines = captured.toString(java.nio.charset.StandardCharsets.UTF_8).strip().split("\n");
+        String[] lines = captured.toString(StandardCharsets.UTF_8).strip().split("\n");
         assertEquals(2, lines.length, captured.toString());
-        com.google.gson.JsonObject summary = com.google.gson.JsonParser.parseString(lines[1]).getAsJsonObject();
+        JsonObject summary = JsonParser.parseString(lines[1]).getAsJsonObject();
         assertEquals("cpu", summary.get("summary").getAsString());
         double rel = summary.get("max_rel_grad").getAsDouble();
         assertTrue(rel > 0 && rel <= 1e-5, lines[1]);
@@ -203,7 +218,7 @@ class Float64ProbeTest {
         double[] x = {0, 1e-3, -0.5, 1, 1.5, -2, 3, 4.5, 5.9, 7, -30};
         double[] erf = {0, 1.1283787909692365e-3, -0.5204998778130465, 0.8427007929497149, 0.9661051464753108,
             -0.9953222650189527, 0.9999779095030014, 0.9999999998033839, 0.9999999999999999, 1, -1};
-        GraphBuilder b = new GraphBuilder(new org.onnxlora.graph.NameGen(java.util.Set.of("x", "y")));
+        GraphBuilder b = new GraphBuilder(new NameGen(Set.of("x", "y")));
         b.add("", "Erf", "erf", List.of("x"), List.of("y"));
         GraphProto g = GraphProto.newBuilder().addAllNode(b.nodes()).addInput(vector("x", x.length, 1))
                 .addOutput(vector("y", x.length, 1)).build();
@@ -247,8 +262,7 @@ class Float64ProbeTest {
 
     private static ValueInfoProto vector(String name, long n, int elemType) {
         return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-                TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(org.onnxlora.proto.Onnx.TensorShapeProto
-                        .newBuilder().addDim(org.onnxlora.proto.Onnx.TensorShapeProto.Dimension.newBuilder()
-                                .setDimValue(n))))).build();
+                TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(TensorShapeProto.newBuilder()
+                        .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(n))))).build();
     }
 }
