@@ -1055,7 +1055,7 @@ phase_flatgrad() {
   cat "$R/flatgrad.md" >&2
 }
 
-# Session 14 (issue 11): CPU-vs-CUDA parity per step from one state. tools/bench/LockstepParity.java (compiled into
+# Sessions 14-15 (issue 11): CPU-vs-CUDA parity per step from one state. tools/bench/LockstepParity.java (compiled into
 # the bundle) steps every export of the matrix on the CPU and, before each step, gives the CUDA session the CPU's
 # adapters, moments and step count, so both take the same step from the same state on the same batch; 'exports'
 # compares two free-running runs, whose drift Adam amplifies. Reuses the CPU run folders of 'exports' when it ran
@@ -1098,6 +1098,7 @@ EOF2
         > "$R/lockstep/$name-f64.jsonl" 2> "$R/lockstep/$name-f64.log" \
         || { log "FAILED float64 $name (rc $?)"; tail -3 "$R/lockstep/$name-f64.log" >&2; }
     fi
+    pack # a call cut off by its time limit still returns the exports done so far
   done < "$W/lockstep.list"
   unset PIN
   $PY - "$R/lockstep" "$LS_FP64" "${LS_DEVICE:-cuda}" > "$R/lockstep-f64.md" <<'EOF2'
