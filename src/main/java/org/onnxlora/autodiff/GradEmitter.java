@@ -245,7 +245,7 @@ public final class GradEmitter {
         for (int i = 0; i < ones.size(); i++) {
             axes[lead + i] = ones.get(i);
         }
-        String summed = b.op("ReduceSum", List.of(g, b.ints(axes)), Attrs.i("keepdims", 1));
+        String summed = b.sumKeepDims(g, b.ints(axes));
         if (lead == 0) {
             return summed;
         }

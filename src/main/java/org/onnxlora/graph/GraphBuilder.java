@@ -88,6 +88,14 @@ public final class GraphBuilder {
         return node;
     }
 
+    /**
+     * {@code ReduceSum(value, axes)} with the reduced axes kept as size 1, so the sum broadcasts back against
+     * {@code value}: the row sums of softmax, log-softmax and LayerNorm and their gradients.
+     */
+    public String sumKeepDims(String value, String axes) {
+        return op("ReduceSum", List.of(value, axes), Attrs.i("keepdims", 1));
+    }
+
     /** Adds {@code value} as an initializer under a fresh name derived from its own name; returns the name. */
     public String initializer(TensorProto value) {
         String name = names.fresh(value.getName().isEmpty() ? scope + "/const" : value.getName());

@@ -22,9 +22,9 @@ public record LayerNormStatistics(String mean, String centred, String invStd) {
      */
     public static LayerNormStatistics twoPass(GraphBuilder b, String x, String axes, String inverseSize,
             String epsilon, String meanName, String invStdName) {
-        String mean = named(b, "Mul", List.of(rowSum(b, x, axes), inverseSize), meanName, "/mean");
+        String mean = named(b, "Mul", List.of(b.sumKeepDims(x, axes), inverseSize), meanName, "/mean");
         String centred = b.op("Sub", x, mean);
-        String variance = b.op("Mul", rowSum(b, b.op("Mul", centred, centred), axes), inverseSize);
+        String variance = b.op("Mul", b.sumKeepDims(b.op("Mul", centred, centred), axes), inverseSize);
         String invStd = named(b, "Reciprocal", List.of(b.op("Sqrt", b.op("Add", variance, epsilon))), invStdName,
                 "/inv_std");
         return new LayerNormStatistics(mean, centred, invStd);
@@ -36,9 +36,5 @@ public record LayerNormStatistics(String mean, String centred, String invStd) {
         }
         b.add("", op, b.names().fresh(b.scope() + node), inputs, List.of(output));
         return output;
-    }
-
-    private static String rowSum(GraphBuilder b, String v, String axes) {
-        return b.op("ReduceSum", List.of(v, axes), Attrs.i("keepdims", 1));
     }
 }

@@ -65,8 +65,8 @@ public final class LayerNormalization implements GradientRule {
             if (!lastAxisOnly) {
                 gh = b.op("Flatten", gh, Attrs.i("axis", axis));
             }
-            String s1 = rowSum(b, gh, rows);
-            String s2 = rowSum(b, e.op("Mul", gh, xhat), rows);
+            String s1 = b.sumKeepDims(gh, rows);
+            String s2 = b.sumKeepDims(e.op("Mul", gh, xhat), rows);
             String mixed = e.op("Mul", e.op("Add", s1, e.op("Mul", xhat, s2)), inverseN);
             String dx2 = e.op("Mul", invStd, e.op("Sub", gh, mixed));
             r[0] = lastAxisOnly ? dx2 : e.reshapeLike(dx2, x);
@@ -93,9 +93,5 @@ public final class LayerNormalization implements GradientRule {
             }
         }
         return e.op("Div", e.scalar(1, x), e.castLike(e.op("Gather", e.shape(x2), b.ints(-1)), x));
-    }
-
-    private static String rowSum(GraphBuilder b, String v, String axes) {
-        return b.op("ReduceSum", List.of(v, axes), Attrs.i("keepdims", 1));
     }
 }

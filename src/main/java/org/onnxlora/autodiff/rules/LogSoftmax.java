@@ -1,6 +1,5 @@
 package org.onnxlora.autodiff.rules;
 
-import java.util.List;
 import org.onnxlora.autodiff.GradContext;
 import org.onnxlora.autodiff.GradEmitter;
 import org.onnxlora.autodiff.GradientRule;
@@ -13,7 +12,7 @@ public final class LogSoftmax implements GradientRule {
         GradEmitter e = ctx.emit();
         String g = ctx.GO(0);
         long axis = Attrs.getInt(ctx.node(), "axis", -1);
-        String s = ctx.builder().op("ReduceSum", List.of(g, ctx.builder().ints(axis)), Attrs.i("keepdims", 1));
+        String s = ctx.builder().sumKeepDims(g, ctx.builder().ints(axis));
         String[] r = ctx.results();
         r[0] = e.op("Sub", g, e.op("Mul", e.op("Exp", ctx.O(0)), s));
         return r;

@@ -1,6 +1,5 @@
 package org.onnxlora.autodiff.rules;
 
-import java.util.List;
 import org.onnxlora.autodiff.GradContext;
 import org.onnxlora.autodiff.GradEmitter;
 import org.onnxlora.autodiff.GradientRule;
@@ -18,7 +17,7 @@ public final class Softmax implements GradientRule {
         String y = ctx.O(0);
         String yg = e.op("Mul", y, ctx.GO(0));
         long axis = Attrs.getInt(ctx.node(), "axis", -1);
-        String s = ctx.builder().op("ReduceSum", List.of(yg, ctx.builder().ints(axis)), Attrs.i("keepdims", 1));
+        String s = ctx.builder().sumKeepDims(yg, ctx.builder().ints(axis));
         String[] r = ctx.results();
         r[0] = e.op("Sub", yg, e.op("Mul", y, s));
         return r;
