@@ -55,6 +55,9 @@ cp models/datasets/manpages/valid.jsonl "$stage/"
 mkdir -p "$stage/tool-classes"
 javac --release 17 -cp "target/classes:target/lib/*" -d "$stage/tool-classes" tools/bench/StepGradientDump.java \
   tools/bench/MemoryFloor.java tools/bench/LockstepParity.java tools/bench/Float64Parity.java
+# onnx-lora's kernel library for both providers (src/main/native, nvcc here): run-on-device.sh points
+# ONNXLORA_KERNELS_DIR at it, so CUDA sessions fuse the GELU backward too (runtime.FusedKernels)
+bash src/main/native/build.sh "$stage/kernels" --cuda
 apps=(--app target/classes --app "$stage/tool-classes"); for j in "$stage"/lib/*.jar; do apps+=(--app "$j"); done
 # The bundle's Java is jlink'd from a JDK 22+ where one is installed (BUNDLE_JDK, default Temurin 25): the IO-binding
 # rows call ONNX Runtime's C API through the foreign-function interface (org.onnxlora.runtime.ffm). Its runtime part
@@ -76,5 +79,5 @@ if [ -x "$jdk/bin/jlink" ]; then
   echo "bundle Java: jlink of $jdk" >&2
 fi
 "${bundle_env[@]}" "$make_bundle" --out "$out" --chunk-mb "$chunk" "${apps[@]}" \
-  --extra "$stage/gpu" --extra "$stage/bench_peft.py" --extra "$stage/bench_peft_realdata.py" --extra "$stage/bench_peft_ddp.py" --extra "$stage/layout_bench.py" --extra "$stage/op_table.py" --extra "$stage/tiny-bart" --extra "$stage/train.jsonl" --extra "$stage/valid.jsonl"
+  --extra "$stage/gpu" --extra "$stage/bench_peft.py" --extra "$stage/bench_peft_realdata.py" --extra "$stage/bench_peft_ddp.py" --extra "$stage/layout_bench.py" --extra "$stage/op_table.py" --extra "$stage/tiny-bart" --extra "$stage/train.jsonl" --extra "$stage/valid.jsonl" --extra "$stage/kernels"
 du -sh "$out"/c* >&2

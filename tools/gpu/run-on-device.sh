@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph replay exports lockstep cudaprof flatgrad (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph replay exports lockstep cudaprof flatgrad kernels (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -19,6 +19,8 @@ set -u
 # service); tools/bench_peft_ddp.py sets the same itself
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 B=${BUNDLE:-/root/gb}
+# onnx-lora's kernel library for CPU and CUDA sessions, built into the bundle by build-bundle.sh
+[ -d "$B/extra/kernels" ] && export ONNXLORA_KERNELS_DIR=${ONNXLORA_KERNELS_DIR:-$B/extra/kernels}
 X=$B/extra
 W=${WORK:-/root/work}
 R=$W/results
@@ -761,6 +763,7 @@ cpu2rot_row() { # SETTING MODEL_SIZE ROUND PAIR
   case $set in
     transpose) args=(--cuda-option head_copies=transpose) ;;
     mempattern) args=(--cuda-option enable_mem_pattern=1) ;;
+    nokernels) args=(--cuda-option fused_kernels=0) ;;
   esac
   if [ "$set" = peft ]; then
     PIN=$pair TMO=600 ptbench "c2_${size}_peft_r$r" "$size" cpu 2 "$wu" "$st"
@@ -772,7 +775,7 @@ cpu2rot_row() { # SETTING MODEL_SIZE ROUND PAIR
 phase_cpu2rot() {
   local r k n
   [ -f "$BASE" ] || { log "FAILED cpu2rot: no $BASE (run 'synth' first)"; return; }
-  local base_pairs=(0,1 2,3 4,5 6,7) tiny_pairs=(8,9 10,11 12,13 14,15) settings=(default transpose mempattern peft)
+  local base_pairs=(0,1 2,3 4,5 6,7) tiny_pairs=(8,9 10,11 12,13 14,15) settings=(${CR_SETTINGS:-default transpose mempattern peft})
   n=${#settings[@]}
   for r in $(seq 1 "${CR_ROUNDS:-$n}"); do
     for k in $(seq 0 $((n - 1))); do
@@ -1055,6 +1058,26 @@ phase_flatgrad() {
   cat "$R/flatgrad.md" >&2
 }
 
+# Session 16 (issue 11): the fused GELU backward of onnx-lora's kernel library (src/main/native, runtime.FusedKernels)
+# on the fixed-shape CUDA step with graphs, against the same binary with fused_kernels=0 and PyTorch + PEFT beside
+# them, KR_ROUNDS rounds (default 2) in turn. kernels.md.
+phase_kernels() {
+  export PIN=$GPU_CORES
+  local m model wu st r
+  for r in $(seq 1 "${KR_ROUNDS:-2}"); do
+    for m in tiny base; do
+      fixed_size $m
+      ptbench "kr_${m}_peft_r$r" $m cuda 0 "$wu" "$st"
+      olbench "kr_${m}_stock_r$r" "$model" cuda 4 "$wu" "$st" --cuda-graph --static-shapes --cuda-option fused_kernels=0
+      olbench "kr_${m}_kernels_r$r" "$model" cuda 4 "$wu" "$st" --cuda-graph --static-shapes
+      pack
+    done
+  done
+  unset PIN
+  $PY "$X/gpu/report.py" rounds "$R" --prefix kr_ > "$R/kernels.md" 2>&1
+  cat "$R/kernels.md" >&2
+}
+
 # Sessions 14-15 (issue 11): CPU-vs-CUDA parity per step from one state. tools/bench/LockstepParity.java (compiled into
 # the bundle) steps every export of the matrix on the CPU and, before each step, gives the CUDA session the CPU's
 # adapters, moments and step count, so both take the same step from the same state on the same batch; 'exports'
@@ -1161,7 +1184,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay|exports|lockstep|cudaprof|flatgrad) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay|exports|lockstep|cudaprof|flatgrad|kernels) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

@@ -173,6 +173,8 @@ final class BenchTrainCommand extends BaseCommand {
         o.put("step_graphs", separateStep ? "separate" : "fused");
         o.put("io_binding", ro.ioBinding());
         o.put("cuda_graph", ro.cudaGraph());
+        o.put("fused_kernels", ro.fusedKernels()
+                && org.onnxlora.runtime.FusedKernels.library(ro.device().kind()).isPresent());
         if (staticShapes) {
             o.put("fixed_dims", fixedDims);
         }

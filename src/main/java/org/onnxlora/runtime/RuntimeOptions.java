@@ -111,6 +111,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
     public void requireApplicable() {
         symbolicDims();
         ioBinding();
+        fusedKernels();
         String copies = settings().get(HEAD_COPIES);
         if (copies != null && !copies.equals(GATHER) && !copies.equals(TRANSPOSE)) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, HEAD_COPIES + " must be "
@@ -135,14 +136,15 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
             if (!isSessionSetting(k)) {
                 throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "'" + k + "' is a CUDA provider"
                         + " option and does nothing on " + device + "; on the CPU only session.* entries, "
-                        + MEMORY_PATTERN + ", " + HEAD_COPIES + ", " + IO_BINDING + " and " + DIM_PREFIX + "* apply");
+                        + MEMORY_PATTERN + ", " + HEAD_COPIES + ", " + IO_BINDING + ", " + FUSED_KERNELS + " and " + DIM_PREFIX
+                                + "* apply");
             }
         }
     }
 
     private static boolean isSessionSetting(String key) {
         return key.startsWith(SESSION_PREFIX) || key.equals(MEMORY_PATTERN) || key.equals(HEAD_COPIES)
-                || key.startsWith(DIM_PREFIX) || key.equals(IO_BINDING);
+                || key.startsWith(DIM_PREFIX) || key.equals(IO_BINDING) || key.equals(FUSED_KERNELS);
     }
 
     /**
@@ -175,7 +177,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
 
     /**
      * Key of {@link #cudaOptions} that says how a CPU session copies attention heads: {@value #GATHER} (the
-     * default: a Gather on the intra-op threads, {@code train.CpuGraphs}) or {@value #TRANSPOSE} (the compiled head
+     * default: a Gather on the intra-op threads, {@code train.DeviceGraphs}) or {@value #TRANSPOSE} (the compiled head
      * transposes, ORT's one-threaded Transpose). Gather is the default because where the one-threaded copies
      * leave cores idle it wins: on a 16-core Sapphire Rapids host at 16 threads the tiny step took 6–15 % less
      * (bart-base's 64-wide heads: within 1 %). At 2 threads the two are within run-to-run noise when measured on
@@ -209,6 +211,25 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
                     + v + "'");
         }
         return true;
+    }
+
+    /**
+     * Key of {@link #cudaOptions} that lets training sessions run onnx-lora's fused backward kernels ({@link FusedKernels}:
+     * 1, the default, wherever the device's kernel library is found) or keeps the stock-op backward (0). Any device.
+     */
+    public static final String FUSED_KERNELS = "fused_kernels";
+
+    /** Whether training sessions may use {@link FusedKernels} ({@link #FUSED_KERNELS}). */
+    public boolean fusedKernels() {
+        String v = settings().get(FUSED_KERNELS);
+        if (v == null || v.equals("1")) {
+            return true;
+        }
+        if (!v.equals("0")) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, FUSED_KERNELS
+                    + " must be 0 or 1, not '" + v + "'");
+        }
+        return false;
     }
 
     /** ONNX Runtime's CUDA provider option that captures a session's runs as CUDA graphs (1) and replays them. */

@@ -10,6 +10,7 @@ import org.onnxlora.ErrorCode;
 import org.onnxlora.OnnxLoraException;
 import org.onnxlora.proto.Onnx.ModelProto;
 import org.onnxlora.runtime.Device;
+import org.onnxlora.runtime.FusedKernels;
 import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.runtime.Sessions;
 
@@ -30,17 +31,22 @@ final class GraphSessions {
     }
 
     /**
-     * A forward graph from its file, so ONNX Runtime resolves its external data; frozen weights shared. On
-     * the CPU, the graph as {@link CpuGraphs} rewrites it, its external data still read beside {@code file}.
+     * A forward graph from its file, so ONNX Runtime resolves its external data; frozen weights shared. The graph
+     * as {@link DeviceGraphs} rewrites it for the device, its external data still read beside {@code file}.
      */
     OrtSession openWithFrozen(Path file, String what) {
         try (SessionOptions so = Sessions.options(profiled(what))) {
             frozen.addTo(so);
-            ModelProto cpu = options.device().kind() == Device.Kind.CPU
-                    ? CpuGraphs.rewritten(file, options.headCopiesByGather()) : null;
-            if (cpu != null) {
+            boolean cpu = options.device().kind() == Device.Kind.CPU;
+            boolean kernels = options.fusedKernels() && FusedKernels.library(options.device().kind()).isPresent();
+            ModelProto rewritten = DeviceGraphs.rewritten(file,
+                    new DeviceGraphs.Rewrites(cpu, options.headCopiesByGather(), kernels));
+            if (rewritten != null) {
+                if (kernels) {
+                    FusedKernels.register(so, options.device());
+                }
                 so.addConfigEntry(EXTERNAL_DATA_FOLDER, file.toAbsolutePath().getParent().toString());
-                return Sessions.env().createSession(cpu.toByteArray(), so);
+                return Sessions.env().createSession(rewritten.toByteArray(), so);
             }
             return Sessions.env().createSession(file.toString(), so);
         } catch (OrtException e) {

@@ -27,7 +27,7 @@ import org.onnxlora.proto.Onnx.NodeProto;
  * Gather splits its row copies over the intra-op pool. A training step of the tiny fixture runs 30 such
  * transposes (46 with the key transposes' gradients); at 16 threads they were a quarter of its kernel
  * time, as much as all its matrix products. The CUDA provider's transpose is a parallel kernel of its
- * own, so only CPU sessions get this rewrite ({@link CpuGraphs}), unless {@code head_copies=transpose}.
+ * own, so only CPU sessions get this rewrite ({@link DeviceGraphs}), unless {@code head_copies=transpose}.
  *
  * <p>How: {@code x} of shape {@code [n, a, b, c]} is read as {@code [n, a·b, c]} (a Reshape, no copy)
  * and row {@code j·b + i} is gathered to position {@code [i, j]}, which is {@code x[:, j, i, :]}. The

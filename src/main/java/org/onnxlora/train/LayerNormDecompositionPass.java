@@ -19,7 +19,7 @@ import org.onnxlora.proto.Onnx.TensorProto;
  * Writes each float LayerNormalization over the last axis as the two-pass formula in elementwise ops and row sums
  * ({@link LayerNormStatistics}), {@code y = c·σ⁻¹·γ + β}, with the node's Mean and
  * InvStdDev outputs (the backward's statistics) taken from the same values. For CPU sessions only
- * ({@link CpuGraphs}).
+ * ({@link DeviceGraphs}).
  *
  * <p>ONNX Runtime's CPU LayerNormalization kernel (1.29) was three to four times slower than these ten ops on the
  * same rows ([4096, 768] on a 2-core EPYC: 6.8 against 2.1 ms with two threads, 13.2 against 3.2 with one), and

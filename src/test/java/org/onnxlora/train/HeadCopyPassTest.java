@@ -26,7 +26,7 @@ import org.onnxlora.testing.TinyGraphs;
 
 /**
  * On the CPU, the attention heads' Transpose [0, 2, 1, 3] becomes a Gather of rows, and the key's transpose
- * [0, 2, 3, 1] a head split read transposed by its products ({@link CpuGraphs#HEAD_COPY_PASSES}): the same bytes in the
+ * [0, 2, 3, 1] a head split read transposed by its products ({@link DeviceGraphs#HEAD_COPY_PASSES}): the same bytes in the
  * same places, so training steps agree to the bit with the compiled transposes, at every batch shape.
  */
 @ExtendWith(TrainingGoldens.class)

@@ -15,7 +15,7 @@ import org.onnxlora.autodiff.GradientRule;
  */
 public final class Gelu implements GradientRule {
     /** ln(2/√π): e^(c − u²) is the erf derivative (2/√π)·e^(−u²) without a separate scaling pass. */
-    static final double LOG_ERF_DENSITY_SCALE = Math.log(2 / Math.sqrt(Math.PI));
+    public static final double LOG_ERF_DENSITY_SCALE = Math.log(2 / Math.sqrt(Math.PI));
 
     @Override
     public String[] build(GradContext ctx) {

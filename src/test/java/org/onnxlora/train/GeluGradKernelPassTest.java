@@ -1,0 +1,84 @@
+package org.onnxlora.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.onnxlora.graph.PassResult;
+import org.onnxlora.proto.Onnx.GraphProto;
+import org.onnxlora.proto.Onnx.NodeProto;
+import org.onnxlora.runtime.FusedKernels;
+import org.onnxlora.runtime.RuntimeOptions;
+import org.onnxlora.testing.Fixtures;
+
+/**
+ * The GELU backward as one kernel node: every one the compiler emits is found on both exporters (with its ½
+ * folded into the next product or not), nothing else is touched, and training steps with the kernel are the
+ * stock-op steps to float32 rounding.
+ */
+class GeluGradKernelPassTest {
+
+    private static long count(GraphProto g, String domain, String op) {
+        return g.getNodeList().stream().filter(n -> n.getOpType().equals(op) && n.getDomain().equals(domain)).count();
+    }
+
+    @ParameterizedTest
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
+    void everyGeluBackwardBecomesOneNode(Path model) {
+        GraphProto t = BitwiseSteps.compiledWithRandomAdapters(model).training().getGraph();
+        long gelus = count(t, "com.microsoft", "Gelu");
+        // only layers above the lowest adapter have a GELU backward; the tiny fixtures have 2+2 layers
+        assertTrue(gelus >= 4, gelus + " GELUs");
+        PassResult<GraphProto> r = new GeluGradKernelPass().apply(t);
+        assertTrue(r.refused().isEmpty(), r.summary());
+        long fused = count(r.output(), FusedKernels.DOMAIN, "GeluGrad");
+        assertEquals(r.changed().size(), fused);
+        assertEquals(count(t, "", "Erf"), fused, "every Erf of the training graph is a GELU backward's");
+        assertEquals(0, count(r.output(), "", "Erf"));
+        assertTrue(fused >= gelus - 1, fused + " kernels for " + gelus + " GELUs"); // the first layer's needs none
+        assertTrue(t.getNodeCount() - r.output().getNodeCount() >= 8 * fused, "eight or more nodes gone per kernel");
+        for (NodeProto n : r.output().getNodeList()) {
+            if (n.getOpType().equals("GeluGrad")) {
+                float alpha = n.getAttribute(0).getF();
+                assertTrue(alpha == 1f || alpha == 2f, "alpha " + alpha);
+            }
+        }
+        assertTrue(new GeluGradKernelPass().apply(r.output()).changed().isEmpty(), "a second run finds nothing");
+    }
+
+    /** Three steps with the kernel and without: losses, gradient norms, adapters and moments within float32 noise. */
+    @Test
+    void stepsWithTheKernelAreTheStockSteps(@TempDir Path dir) {
+        assertTrue(FusedKernels.library(org.onnxlora.runtime.Device.Kind.CPU).isPresent());
+        BitwiseSteps.compiledWithRandomAdapters(Fixtures.torchscript(), dir);
+        assertTrue(DeviceGraphs.rewritten(dir.resolve(ArtifactStore.TRAINING),
+                new DeviceGraphs.Rewrites(false, false, true)) != null, "the kernel pass applies to the stored graph");
+        List<org.onnxlora.data.Batch> batches = List.of(BitwiseSteps.randomBatch(3, 9, 6, 1),
+                BitwiseSteps.randomBatch(2, 11, 5, 2), BitwiseSteps.randomBatch(3, 7, 7, 3));
+        RuntimeOptions on = RuntimeOptions.defaults().withThreads(2);
+        RuntimeOptions off = on.withCudaOptions(Map.of(RuntimeOptions.FUSED_KERNELS, "0"));
+        List<float[]> with = BitwiseSteps.train(dir, on, batches);
+        List<float[]> without = BitwiseSteps.train(dir, off, batches);
+        assertEquals(without.size(), with.size());
+        double worst = 0;
+        for (int i = 0; i < with.size(); i++) {
+            float[] a = with.get(i);
+            float[] b = without.get(i);
+            double num = 0;
+            double den = 0;
+            for (int k = 0; k < a.length; k++) {
+                num += (double) (a[k] - b[k]) * (a[k] - b[k]);
+                den += (double) b[k] * b[k];
+            }
+            worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
+        }
+        assertTrue(worst < 1e-5, "worst relative difference " + worst);
+        assertTrue(with.get(0)[2] > 0, "the first step has gradients");
+    }
+}
