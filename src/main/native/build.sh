@@ -22,8 +22,8 @@ if [ "${2:-}" = "--cuda" ]; then
   # library needs only the driver, whatever CUDA runtime ONNX Runtime itself was built with.
   "$NVCC" -O3 -Xcompiler -fPIC -std=c++17 -cudart static \
     -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
-    -c "$src/gelu_grad_cuda.cu" -o "$tmp/gelu_grad_cuda.o"
+    -c "$src/kernels.cu" -o "$tmp/kernels_cuda.o"
   "$NVCC" -O3 -Xcompiler "-fPIC -fvisibility=hidden -fno-math-errno -fno-trapping-math -static-libstdc++ -static-libgcc" -std=c++17 -DONNXLORA_CUDA -shared -cudart static \
-    -o "$out/libonnxlora_kernels_cuda.so.tmp" "$src/kernels.cc" "$tmp/gelu_grad_cuda.o"
+    -o "$out/libonnxlora_kernels_cuda.so.tmp" "$src/kernels.cc" "$tmp/kernels_cuda.o"
   mv "$out/libonnxlora_kernels_cuda.so.tmp" "$out/libonnxlora_kernels_cuda.so"
 fi

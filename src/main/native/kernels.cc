@@ -3,6 +3,10 @@
 //
 // ai.onnxlora:GeluGrad(dY, X) -> dX = alpha * dY * GELU'(X), GELU'(x) = Phi(x) + x*phi(x) (the exact, erf GELU).
 // One pass over two FFN-wide inputs instead of the nine elementwise passes the stock-op backward takes.
+//
+// ai.onnxlora:LayerNormInputGrad(dY, X, gamma, mean, inv_std) -> dX, normalised over the last axis:
+// with xh = (X - mean)*inv_std and gh = dY*gamma, dX = inv_std*(gh - (sum(gh) + xh*sum(gh*xh))*inv_n) row by row,
+// inv_n an attribute (1/N, as the compiler emitted it). Two sweeps of a row instead of eleven tensor-wide ops.
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -32,8 +36,9 @@ OrtStatus* status(const char* message) {
     if (s_ != nullptr) return s_;      \
   } while (0)
 
-struct GeluGradKernel {
-  float alpha;
+// A kernel instance: the op's one float attribute (GeluGrad's alpha, LayerNormInputGrad's inv_n).
+struct Kernel {
+  float attr;
 };
 
 struct Tensors {
@@ -159,7 +164,7 @@ void cpu_chunk(void* data, size_t chunk) {
 OrtStatus* cpu_compute(void* kernel, OrtKernelContext* ctx) {
   CpuWork w;
   ORT_TRY(bind(ctx, &w.t));
-  w.half_alpha = 0.5f * static_cast<GeluGradKernel*>(kernel)->alpha;
+  w.half_alpha = 0.5f * static_cast<Kernel*>(kernel)->attr;
   size_t chunks = static_cast<size_t>((w.t.n + kChunk - 1) / kChunk);
   if (chunks <= 1) {
     gelu_grad_range(w.t.dy, w.t.x, w.t.dx, 0, w.t.n, w.half_alpha);
@@ -169,6 +174,130 @@ OrtStatus* cpu_compute(void* kernel, OrtKernelContext* ctx) {
   return api<ParallelFor>(ort_abi::KernelContext_ParallelFor)(ctx, cpu_chunk, chunks, 0, &w);
 }
 
+
+// ---- LayerNormInputGrad ----------------------------------------------------------------------------------
+struct LnTensors {
+  const float* dy;
+  const float* x;
+  const float* gamma;
+  const float* mean;
+  const float* inv_std;
+  float* dx;
+  int64_t rows;
+  int64_t d;
+};
+
+OrtStatus* input_data(OrtKernelContext* ctx, size_t i, const float** data, size_t* count, size_t* rank,
+                      int64_t* dims) {
+  const OrtValue* v = nullptr;
+  using GetInput = OrtStatus* (*)(const OrtKernelContext*, size_t, const OrtValue**);
+  using TypeShape = OrtStatus* (*)(const OrtValue*, OrtTensorTypeAndShapeInfo**);
+  using Release = void (*)(OrtTensorTypeAndShapeInfo*);
+  using Count = OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, size_t*);
+  using Dims = OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, int64_t*, size_t);
+  using Data = OrtStatus* (*)(const OrtValue*, void**);
+  ORT_TRY(api<GetInput>(ort_abi::KernelContext_GetInput)(ctx, i, &v));
+  OrtTensorTypeAndShapeInfo* info = nullptr;
+  ORT_TRY(api<TypeShape>(ort_abi::GetTensorTypeAndShape)(v, &info));
+  OrtStatus* s = api<Count>(ort_abi::GetTensorShapeElementCount)(info, count);
+  if (s == nullptr && rank != nullptr) s = api<Count>(ort_abi::GetDimensionsCount)(info, rank);
+  if (s == nullptr && rank != nullptr && *rank > 16) s = status("ai.onnxlora:LayerNormInputGrad: more than 16 dims");
+  if (s == nullptr && rank != nullptr) s = api<Dims>(ort_abi::GetDimensions)(info, dims, *rank);
+  api<Release>(ort_abi::ReleaseTensorTypeAndShapeInfo)(info);
+  if (s != nullptr) return s;
+  void* p = nullptr;
+  ORT_TRY(api<Data>(ort_abi::GetTensorMutableData)(v, &p));
+  *data = static_cast<const float*>(p);
+  return nullptr;
+}
+
+OrtStatus* bind_ln(OrtKernelContext* ctx, LnTensors* t) {
+  size_t n = 0, gn = 0, dn = 0, mn = 0, sn = 0, rank = 0;
+  int64_t dims[16];
+  ORT_TRY(input_data(ctx, 1, &t->x, &n, &rank, dims));
+  ORT_TRY(input_data(ctx, 0, &t->dy, &gn, nullptr, nullptr));
+  ORT_TRY(input_data(ctx, 2, &t->gamma, &dn, nullptr, nullptr));
+  ORT_TRY(input_data(ctx, 3, &t->mean, &mn, nullptr, nullptr));
+  ORT_TRY(input_data(ctx, 4, &t->inv_std, &sn, nullptr, nullptr));
+  if (rank == 0 || dims[rank - 1] != static_cast<int64_t>(dn) || gn != n || dn == 0 || n % dn != 0
+      || mn != n / dn || sn != n / dn) {
+    return status("ai.onnxlora:LayerNormInputGrad: dY and X must have one shape, gamma X's last dim, and mean"
+                  " and inv_std one value per row");
+  }
+  OrtValue* out = nullptr;
+  using GetOutput = OrtStatus* (*)(OrtKernelContext*, size_t, const int64_t*, size_t, OrtValue**);
+  ORT_TRY(api<GetOutput>(ort_abi::KernelContext_GetOutput)(ctx, 0, dims, rank, &out));
+  void* p = nullptr;
+  ORT_TRY(api<OrtStatus* (*)(const OrtValue*, void**)>(ort_abi::GetTensorMutableData)(out, &p));
+  t->dx = static_cast<float*>(p);
+  t->d = static_cast<int64_t>(dn);
+  t->rows = static_cast<int64_t>(n / dn);
+  return nullptr;
+}
+
+// The two row sums in 16 float lanes (so the loop vectorizes without reassociation flags), added up in double.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#endif
+void ln_grad_row(const float* dy, const float* x, const float* gamma, float mean, float inv_std, float inv_n,
+                 float* dx, int64_t d) {
+  float s1[16] = {0}, s2[16] = {0};
+  int64_t j = 0;
+  for (; j + 16 <= d; j += 16) {
+    for (int k = 0; k < 16; k++) {
+      float gh = dy[j + k] * gamma[j + k];
+      float xh = (x[j + k] - mean) * inv_std;
+      s1[k] += gh;
+      s2[k] += gh * xh;
+    }
+  }
+  double a = 0, b = 0;
+  for (int k = 0; k < 16; k++) {
+    a += s1[k];
+    b += s2[k];
+  }
+  for (; j < d; j++) {
+    float gh = dy[j] * gamma[j];
+    a += gh;
+    b += gh * ((x[j] - mean) * inv_std);
+  }
+  float sum_gh = static_cast<float>(a) * inv_n, sum_ghxh = static_cast<float>(b) * inv_n;
+  for (int64_t i = 0; i < d; i++) {
+    float gh = dy[i] * gamma[i];
+    float xh = (x[i] - mean) * inv_std;
+    dx[i] = inv_std * (gh - (sum_gh + xh * sum_ghxh));
+  }
+}
+
+constexpr int64_t kLnRows = 32;
+
+struct LnWork {
+  LnTensors t;
+  float inv_n;
+};
+
+void ln_chunk(void* data, size_t chunk) {
+  const LnWork* w = static_cast<const LnWork*>(data);
+  const LnTensors& t = w->t;
+  int64_t end = (static_cast<int64_t>(chunk) + 1) * kLnRows;
+  for (int64_t r = static_cast<int64_t>(chunk) * kLnRows; r < end && r < t.rows; r++) {
+    ln_grad_row(t.dy + r * t.d, t.x + r * t.d, t.gamma, t.mean[r], t.inv_std[r], w->inv_n, t.dx + r * t.d, t.d);
+  }
+}
+
+OrtStatus* ln_cpu_compute(void* kernel, OrtKernelContext* ctx) {
+  LnWork w;
+  ORT_TRY(bind_ln(ctx, &w.t));
+  w.inv_n = static_cast<Kernel*>(kernel)->attr;
+  size_t chunks = static_cast<size_t>((w.t.rows + kLnRows - 1) / kLnRows);
+  if (chunks <= 1) {
+    for (size_t c = 0; c < chunks; c++) ln_chunk(&w, c);
+    return nullptr;
+  }
+  using ParallelFor = OrtStatus* (*)(const OrtKernelContext*, void (*)(void*, size_t), size_t, size_t, void*);
+  return api<ParallelFor>(ort_abi::KernelContext_ParallelFor)(ctx, ln_chunk, chunks, 0, &w);
+}
+
 #ifdef ONNXLORA_CUDA
 OrtStatus* cuda_compute(void* kernel, OrtKernelContext* ctx) {
   Tensors t;
@@ -176,26 +305,48 @@ OrtStatus* cuda_compute(void* kernel, OrtKernelContext* ctx) {
   void* stream = nullptr;
   using Stream = OrtStatus* (*)(const OrtKernelContext*, void**);
   ORT_TRY(api<Stream>(ort_abi::KernelContext_GetGPUComputeStream)(ctx, &stream));
-  if (t.n > 0) onnxlora_gelu_grad_cuda(t.dy, t.x, t.dx, t.n, static_cast<GeluGradKernel*>(kernel)->alpha, stream);
+  if (t.n > 0) onnxlora_gelu_grad_cuda(t.dy, t.x, t.dx, t.n, static_cast<Kernel*>(kernel)->attr, stream);
+  return nullptr;
+}
+
+OrtStatus* ln_cuda_compute(void* kernel, OrtKernelContext* ctx) {
+  LnTensors t;
+  ORT_TRY(bind_ln(ctx, &t));
+  void* stream = nullptr;
+  using Stream = OrtStatus* (*)(const OrtKernelContext*, void**);
+  ORT_TRY(api<Stream>(ort_abi::KernelContext_GetGPUComputeStream)(ctx, &stream));
+  if (t.rows > 0) {
+    onnxlora_ln_input_grad_cuda(t.dy, t.x, t.gamma, t.mean, t.inv_std, t.dx, t.rows, t.d,
+                                static_cast<Kernel*>(kernel)->attr, stream);
+  }
   return nullptr;
 }
 #endif
 
-// ---- the op's description, shared by both providers ------------------------------------------------------
-struct GeluGradOp {
+// ---- the ops' descriptions, shared by both providers -----------------------------------------------------
+struct KernelOp {
   OrtCustomOp base;  // first, so ORT's OrtCustomOp* is this op
   const char* provider;
+  const char* name;
+  size_t inputs;
+  const char* attr;  // the op's float attribute
+  bool attr_required;
+  float attr_default;
 };
 
-OrtStatus* create_kernel(const OrtCustomOp*, OrtApiTable, const OrtKernelInfo* info, void** out) {
+const KernelOp* self(const OrtCustomOp* op) { return reinterpret_cast<const KernelOp*>(op); }
+
+OrtStatus* create_kernel(const OrtCustomOp* op, OrtApiTable, const OrtKernelInfo* info, void** out) {
   using Attr = OrtStatus* (*)(const OrtKernelInfo*, const char*, float*);
-  float alpha = 1.0f;
-  OrtStatus* s = api<Attr>(ort_abi::KernelInfoGetAttribute_float)(info, "alpha", &alpha);
-  if (s != nullptr) {  // absent: the default
-    api<void (*)(OrtStatus*)>(ort_abi::ReleaseStatus)(s);
-    alpha = 1.0f;
+  const KernelOp* k = self(op);
+  float value = k->attr_default;
+  OrtStatus* s = api<Attr>(ort_abi::KernelInfoGetAttribute_float)(info, k->attr, &value);
+  if (s != nullptr) {
+    if (k->attr_required) return s;
+    api<void (*)(OrtStatus*)>(ort_abi::ReleaseStatus)(s);  // absent: the default
+    value = k->attr_default;
   }
-  *out = new GeluGradKernel{alpha};
+  *out = new Kernel{value};
   return nullptr;
 }
 
@@ -206,11 +357,11 @@ void* create_kernel_v1(const OrtCustomOp* op, OrtApiTable a, const OrtKernelInfo
   return k;
 }
 
-void destroy_kernel(void* k) { delete static_cast<GeluGradKernel*>(k); }
-const char* name(const OrtCustomOp*) { return "GeluGrad"; }
-const char* provider(const OrtCustomOp* op) { return reinterpret_cast<const GeluGradOp*>(op)->provider; }
+void destroy_kernel(void* k) { delete static_cast<Kernel*>(k); }
+const char* name(const OrtCustomOp* op) { return self(op)->name; }
+const char* provider(const OrtCustomOp* op) { return self(op)->provider; }
 int float_type(const OrtCustomOp*, size_t) { return ONNX_TENSOR_FLOAT; }
-size_t two(const OrtCustomOp*) { return 2; }
+size_t input_count(const OrtCustomOp* op) { return self(op)->inputs; }
 size_t one(const OrtCustomOp*) { return 1; }
 int required(const OrtCustomOp*, size_t) { return IO_REQUIRED; }
 int default_memory(const OrtCustomOp*, size_t) { return MEM_TYPE_DEFAULT; }
@@ -225,8 +376,9 @@ size_t no_pairs(int** in, int** out) {
 }
 void release_pairs(int*, int*) {}
 
-GeluGradOp make_op(const char* ep, OrtStatus* (*compute)(void*, OrtKernelContext*)) {
-  GeluGradOp op;
+KernelOp make_op(const char* ep, const char* op_name, size_t inputs, const char* attr, bool attr_required,
+                 float attr_default, OrtStatus* (*compute)(void*, OrtKernelContext*)) {
+  KernelOp op;
   memset(&op, 0, sizeof op);
   OrtCustomOp& b = op.base;
   b.version = 18;
@@ -234,7 +386,7 @@ GeluGradOp make_op(const char* ep, OrtStatus* (*compute)(void*, OrtKernelContext
   b.GetName = name;
   b.GetExecutionProviderType = provider;
   b.GetInputType = float_type;
-  b.GetInputTypeCount = two;
+  b.GetInputTypeCount = input_count;
   b.GetOutputType = float_type;
   b.GetOutputTypeCount = one;
   b.KernelCompute = nullptr;  // KernelComputeV2 is used: ORT calls it whenever it is set
@@ -256,12 +408,18 @@ GeluGradOp make_op(const char* ep, OrtStatus* (*compute)(void*, OrtKernelContext
   b.GetAliasMap = no_pairs;
   b.ReleaseAliasMap = release_pairs;
   op.provider = ep;
+  op.name = op_name;
+  op.inputs = inputs;
+  op.attr = attr;
+  op.attr_required = attr_required;
+  op.attr_default = attr_default;
   return op;
 }
 
-GeluGradOp g_cpu_op;
+constexpr int kOps = 2;
+KernelOp g_cpu_ops[kOps];
 #ifdef ONNXLORA_CUDA
-GeluGradOp g_cuda_op;
+KernelOp g_cuda_ops[kOps];
 #endif
 OrtCustomOpDomain* g_domain = nullptr;
 OrtStatus* g_domain_error = nullptr;
@@ -271,12 +429,20 @@ std::once_flag g_once;
 void make_domain() {
   using Create = OrtStatus* (*)(const char*, OrtCustomOpDomain**);
   using Add = OrtStatus* (*)(OrtCustomOpDomain*, const OrtCustomOp*);
-  g_cpu_op = make_op("CPUExecutionProvider", cpu_compute);
+  const char* cpu = "CPUExecutionProvider";
+  g_cpu_ops[0] = make_op(cpu, "GeluGrad", 2, "alpha", false, 1.0f, cpu_compute);
+  g_cpu_ops[1] = make_op(cpu, "LayerNormInputGrad", 5, "inv_n", true, 0.0f, ln_cpu_compute);
   g_domain_error = api<Create>(ort_abi::CreateCustomOpDomain)("ai.onnxlora", &g_domain);
-  if (g_domain_error == nullptr) g_domain_error = api<Add>(ort_abi::CustomOpDomain_Add)(g_domain, &g_cpu_op.base);
+  for (int i = 0; i < kOps && g_domain_error == nullptr; i++) {
+    g_domain_error = api<Add>(ort_abi::CustomOpDomain_Add)(g_domain, &g_cpu_ops[i].base);
+  }
 #ifdef ONNXLORA_CUDA
-  g_cuda_op = make_op("CUDAExecutionProvider", cuda_compute);
-  if (g_domain_error == nullptr) g_domain_error = api<Add>(ort_abi::CustomOpDomain_Add)(g_domain, &g_cuda_op.base);
+  const char* cuda = "CUDAExecutionProvider";
+  g_cuda_ops[0] = make_op(cuda, "GeluGrad", 2, "alpha", false, 1.0f, cuda_compute);
+  g_cuda_ops[1] = make_op(cuda, "LayerNormInputGrad", 5, "inv_n", true, 0.0f, ln_cuda_compute);
+  for (int i = 0; i < kOps && g_domain_error == nullptr; i++) {
+    g_domain_error = api<Add>(ort_abi::CustomOpDomain_Add)(g_domain, &g_cuda_ops[i].base);
+  }
 #endif
 }
 

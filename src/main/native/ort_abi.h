@@ -83,6 +83,8 @@ constexpr int KernelContext_ParallelFor = 274;
 constexpr uint32_t Version = 17;
 }  // namespace ort_abi
 
-// The CUDA kernel's launcher (gelu_grad_cuda.cu), in the library built with CUDA only.
+// The CUDA kernels' launchers (kernels.cu), in the library built with CUDA only.
 void onnxlora_gelu_grad_cuda(const float* dy, const float* x, float* dx, int64_t n, float alpha, void* stream);
+void onnxlora_ln_input_grad_cuda(const float* dy, const float* x, const float* gamma, const float* mean,
+                                 const float* inv_std, float* dx, int64_t rows, int64_t d, float inv_n, void* stream);
 }

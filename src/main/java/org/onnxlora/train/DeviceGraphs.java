@@ -18,7 +18,8 @@ import org.onnxlora.runtime.FusedKernels;
  * faster and more exact than the CPU kernel) and, unless {@code head_copies=transpose}
  * ({@link org.onnxlora.runtime.RuntimeOptions#HEAD_COPIES}), attention's head splits and merges become row copies
  * ({@link #HEAD_COPY_PASSES}), which copy the same bytes to the same places. On either device, where onnx-lora's
- * kernel library is loaded, the GELU backward becomes one fused node ({@link GeluGradKernelPass}). The artifacts
+ * kernel library is loaded, the GELU backward and the LayerNorm input gradient become one fused node each
+ * ({@link GeluGradKernelPass}, {@link LayerNormGradKernelPass}). The artifacts
  * stay device-neutral, so a run folder trains on either device; the rewritten copy lives in memory only, its frozen
  * weights still read from the artifacts' data file.
  */
@@ -40,8 +41,9 @@ final class DeviceGraphs {
             if (headCopies) {
                 passes.addAll(HEAD_COPY_PASSES);
             }
-            if (kernels) { // last: it matches the backward as the compiler emitted it
+            if (kernels) { // last: they match the backward as the compiler emitted it
                 passes.add(new GeluGradKernelPass());
+                passes.add(new LayerNormGradKernelPass());
             }
             return passes;
         }

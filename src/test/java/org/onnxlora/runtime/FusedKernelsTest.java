@@ -21,9 +21,10 @@ import org.onnxlora.proto.Onnx.TypeProto;
 import org.onnxlora.proto.Onnx.ValueInfoProto;
 
 /**
- * The kernel library's {@code ai.onnxlora:GeluGrad} on ONNX Runtime's CPU provider, against the float64 derivative
- * of the erf GELU (itself checked by central differences of the float64 GELU): every input range, the threaded
- * path and its ragged last chunk, the output's shape, and alpha.
+ * The kernel library's ops on ONNX Runtime's CPU provider. {@code GeluGrad} against the float64 derivative of the erf
+ * GELU (itself checked by central differences of the float64 GELU): every input range, the threaded path and its
+ * ragged last chunk, the output's shape, and alpha. {@code LayerNormInputGrad} against the float64 input gradient
+ * of LayerNorm (checked by central differences of the float64 forward), rows of several widths and means.
  */
 class FusedKernelsTest {
     /** The library is part of this build (g++ is on every machine the project builds on): a miss is a failure. */
@@ -128,6 +129,176 @@ class FusedKernelsTest {
         }
         return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
                 TypeProto.Tensor.newBuilder().setElemType(1).setShape(shape))).build();
+    }
+
+
+    // ---- LayerNormInputGrad ----------------------------------------------------------------------------------
+
+    @Test
+    void theReferenceLayerNormGradientIsTheForwardsSlope() {
+        SplittableRandom r = new SplittableRandom(8);
+        int d = 7;
+        double[] x = new double[d];
+        double[] gamma = new double[d];
+        double[] g = new double[d];
+        for (int j = 0; j < d; j++) {
+            x[j] = r.nextGaussian() + 3;
+            gamma[j] = r.nextDouble(0.5, 1.5);
+            g[j] = r.nextGaussian();
+        }
+        double[] dx = layerNormInputGrad(g, x, gamma, 1e-5);
+        for (int j = 0; j < d; j++) {
+            double h = 1e-6;
+            double[] up = x.clone();
+            double[] down = x.clone();
+            up[j] += h;
+            down[j] -= h;
+            double fd = (dot(g, layerNorm(up, gamma, 1e-5)) - dot(g, layerNorm(down, gamma, 1e-5))) / (2 * h);
+            assertEquals(fd, dx[j], 1e-7, "element " + j);
+        }
+    }
+
+    @Test
+    void layerNormInputGradIsTheFloat64GradientToFloat32Rounding() throws Exception {
+        SplittableRandom r = new SplittableRandom(9);
+        for (int d : new int[] {768, 100, 17}) {
+            int rows = 70; // three chunks of rows on the intra-op threads, the last ragged
+            float[] x = new float[rows * d];
+            float[] g = new float[rows * d];
+            float[] gamma = new float[d];
+            float[] mean = new float[rows];
+            float[] invStd = new float[rows];
+            for (int j = 0; j < d; j++) {
+                gamma[j] = (float) r.nextDouble(0.5, 1.5);
+            }
+            double eps = 1e-5;
+            double worst = 0;
+            double[][] want = new double[rows][];
+            for (int i = 0; i < rows; i++) {
+                double offset = i % 3 == 0 ? 40 : 0; // rows whose mean is large against their spread
+                double[] xr = new double[d];
+                double[] gr = new double[d];
+                for (int j = 0; j < d; j++) {
+                    x[i * d + j] = (float) (offset + r.nextGaussian());
+                    g[i * d + j] = (float) r.nextGaussian();
+                    xr[j] = x[i * d + j];
+                    gr[j] = g[i * d + j];
+                }
+                double m = mean(xr);
+                double var = 0;
+                for (double v : xr) {
+                    var += (v - m) * (v - m);
+                }
+                mean[i] = (float) m;
+                invStd[i] = (float) (1 / Math.sqrt(var / d + eps));
+                double[] gd = new double[d];
+                for (int j = 0; j < d; j++) {
+                    gd[j] = gamma[j];
+                }
+                want[i] = layerNormInputGrad(gr, xr, gd, eps);
+            }
+            float[] got = runLayerNorm(g, x, gamma, mean, invStd, rows, d, 2);
+            for (int i = 0; i < rows; i++) {
+                double norm = 0;
+                double err = 0;
+                for (int j = 0; j < d; j++) {
+                    norm += want[i][j] * want[i][j];
+                    err += (got[i * d + j] - want[i][j]) * (got[i * d + j] - want[i][j]);
+                }
+                worst = Math.max(worst, Math.sqrt(err / norm));
+            }
+            // the statistics are fed in float32, as the forward gives them: that rounding alone is ~1e-7 of a row
+            assertTrue(worst < 2e-6, "width " + d + ": worst row error " + worst);
+            assertArrayEquals(got, runLayerNorm(g, x, gamma, mean, invStd, rows, d, 1), "one thread, same values");
+        }
+    }
+
+    private static float[] runLayerNorm(float[] g, float[] x, float[] gamma, float[] mean, float[] invStd, int rows,
+            int d, int threads) throws Exception {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        NodeProto node = NodeProto.newBuilder().setOpType("LayerNormInputGrad").setDomain(FusedKernels.DOMAIN)
+                .setName("ln").addInput("dy").addInput("x").addInput("gamma").addInput("mean").addInput("inv_std")
+                .addOutput("dx").addAttribute(AttributeProto.newBuilder().setName("inv_n")
+                        .setType(AttributeProto.AttributeType.FLOAT).setF(1f / d))
+                .build();
+        ModelProto m = ModelProto.newBuilder().setIrVersion(8)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setVersion(17))
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(FusedKernels.DOMAIN).setVersion(1))
+                .setGraph(GraphProto.newBuilder().setName("ln_grad").addNode(node).addInput(value("dy", 2))
+                        .addInput(value("x", 2)).addInput(value("gamma", 1)).addInput(value("mean", 2))
+                        .addInput(value("inv_std", 2)).addOutput(value("dx", 2)))
+                .build();
+        try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {
+            so.setIntraOpNumThreads(threads);
+            assertTrue(FusedKernels.register(so, Device.CPU));
+            long[] rowShape = {rows, 1};
+            try (OrtSession s = env.createSession(m.toByteArray(), so);
+                    OnnxTensor tg = OnnxTensor.createTensor(env, FloatBuffer.wrap(g), new long[] {rows, d});
+                    OnnxTensor tx = OnnxTensor.createTensor(env, FloatBuffer.wrap(x), new long[] {rows, d});
+                    OnnxTensor tw = OnnxTensor.createTensor(env, FloatBuffer.wrap(gamma), new long[] {d});
+                    OnnxTensor tm = OnnxTensor.createTensor(env, FloatBuffer.wrap(mean), rowShape);
+                    OnnxTensor ts = OnnxTensor.createTensor(env, FloatBuffer.wrap(invStd), rowShape);
+                    OrtSession.Result res = s.run(Map.of("dy", tg, "x", tx, "gamma", tw, "mean", tm, "inv_std", ts))) {
+                FloatBuffer f = ((OnnxTensor) res.get(0)).getFloatBuffer();
+                float[] v = new float[f.remaining()];
+                f.get(v);
+                return v;
+            }
+        }
+    }
+
+    static double[] layerNorm(double[] x, double[] gamma, double eps) {
+        double m = mean(x);
+        double var = 0;
+        for (double v : x) {
+            var += (v - m) * (v - m);
+        }
+        double inv = 1 / Math.sqrt(var / x.length + eps);
+        double[] y = new double[x.length];
+        for (int j = 0; j < x.length; j++) {
+            y[j] = (x[j] - m) * inv * gamma[j];
+        }
+        return y;
+    }
+
+    /** dX of Σ g·LayerNorm(x) in float64, the textbook formula. */
+    static double[] layerNormInputGrad(double[] g, double[] x, double[] gamma, double eps) {
+        int d = x.length;
+        double m = mean(x);
+        double var = 0;
+        for (double v : x) {
+            var += (v - m) * (v - m);
+        }
+        double inv = 1 / Math.sqrt(var / d + eps);
+        double s1 = 0;
+        double s2 = 0;
+        for (int j = 0; j < d; j++) {
+            double gh = g[j] * gamma[j];
+            s1 += gh;
+            s2 += gh * (x[j] - m) * inv;
+        }
+        double[] dx = new double[d];
+        for (int j = 0; j < d; j++) {
+            double xh = (x[j] - m) * inv;
+            dx[j] = inv * (g[j] * gamma[j] - (s1 + xh * s2) / d);
+        }
+        return dx;
+    }
+
+    private static double mean(double[] v) {
+        double s = 0;
+        for (double x : v) {
+            s += x;
+        }
+        return s / v.length;
+    }
+
+    private static double dot(double[] a, double[] b) {
+        double s = 0;
+        for (int i = 0; i < a.length; i++) {
+            s += a[i] * b[i];
+        }
+        return s;
     }
 
     // ---- float64 references --------------------------------------------------------------------------------

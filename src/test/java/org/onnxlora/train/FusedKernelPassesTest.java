@@ -18,11 +18,12 @@ import org.onnxlora.runtime.RuntimeOptions;
 import org.onnxlora.testing.Fixtures;
 
 /**
- * The GELU backward as one kernel node: every one the compiler emits is found on both exporters (with its ½
- * folded into the next product or not), nothing else is touched, and training steps with the kernel are the
- * stock-op steps to float32 rounding.
+ * The GELU backward and the LayerNorm input gradient as one kernel node each: every one the compiler emits is
+ * found on both exporters (the GELU's ½ folded into the next product or not), on the CUDA form of the graphs and
+ * on the CPU's (LayerNorm decomposed first), and training steps with the kernels are the stock-op steps to
+ * float32 rounding.
  */
-class GeluGradKernelPassTest {
+class FusedKernelPassesTest {
 
     private static long count(GraphProto g, String domain, String op) {
         return g.getNodeList().stream().filter(n -> n.getOpType().equals(op) && n.getDomain().equals(domain)).count();
@@ -52,13 +53,31 @@ class GeluGradKernelPassTest {
         assertTrue(new GeluGradKernelPass().apply(r.output()).changed().isEmpty(), "a second run finds nothing");
     }
 
-    /** Three steps with the kernel and without: losses, gradient norms, adapters and moments within float32 noise. */
+    @ParameterizedTest
+    @MethodSource("org.onnxlora.testing.Fixtures#bothExporters")
+    void everyLayerNormInputGradientBecomesOneNode(Path model) {
+        GraphProto t = BitwiseSteps.compiledWithRandomAdapters(model).training().getGraph();
+        long norms = count(t, "", "LayerNormalization");
+        for (GraphProto graph : List.of(t, new LayerNormDecompositionPass().apply(t).output())) {
+            PassResult<GraphProto> r = new LayerNormGradKernelPass().apply(graph);
+            assertTrue(r.refused().isEmpty(), r.summary());
+            long fused = count(r.output(), FusedKernels.DOMAIN, "LayerNormInputGrad");
+            // the norms below the lowest adapter (the embeddings') have no backward
+            assertTrue(fused >= norms - 2 && fused > 0, fused + " kernels for " + norms + " norms");
+            assertEquals(graph.getNodeCount() - 10 * fused, r.output().getNodeCount(), "eleven nodes become one");
+            assertTrue(new LayerNormGradKernelPass().apply(r.output()).changed().isEmpty());
+        }
+    }
+
+    /** Three steps with the kernels and without: losses, gradient norms, adapters and moments within float32 noise. */
     @Test
     void stepsWithTheKernelAreTheStockSteps(@TempDir Path dir) {
         assertTrue(FusedKernels.library(org.onnxlora.runtime.Device.Kind.CPU).isPresent());
         BitwiseSteps.compiledWithRandomAdapters(Fixtures.torchscript(), dir);
-        assertTrue(DeviceGraphs.rewritten(dir.resolve(ArtifactStore.TRAINING),
-                new DeviceGraphs.Rewrites(false, false, true)) != null, "the kernel pass applies to the stored graph");
+        GraphProto rewritten = DeviceGraphs.rewritten(dir.resolve(ArtifactStore.TRAINING),
+                new DeviceGraphs.Rewrites(true, true, true)).getGraph();
+        assertTrue(count(rewritten, FusedKernels.DOMAIN, "GeluGrad") > 0, "the CPU session's graph has GELU kernels");
+        assertTrue(count(rewritten, FusedKernels.DOMAIN, "LayerNormInputGrad") > 0, "and LayerNorm kernels");
         List<org.onnxlora.data.Batch> batches = List.of(BitwiseSteps.randomBatch(3, 9, 6, 1),
                 BitwiseSteps.randomBatch(2, 11, 5, 2), BitwiseSteps.randomBatch(3, 7, 7, 3));
         RuntimeOptions on = RuntimeOptions.defaults().withThreads(2);
