@@ -40,6 +40,21 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/lib" "$stage/tiny-bart/hf"
 for j in target/lib/*.jar; do case $(basename "$j") in onnxruntime-*) ;; *) cp "$j" "$stage/lib/";; esac; done
+# the GPU machine is linux-x86_64: DJL's tokenizers jar carries its native library for four platforms (18 MiB),
+# and the bundle's chunks must fit the device tool's 64 MiB next to the checkout, so only that one travels
+for j in "$stage"/lib/tokenizers-*.jar; do
+  python3 - "$j" <<'EOF2'
+import shutil, sys, zipfile
+src = sys.argv[1]
+with zipfile.ZipFile(src) as zin, zipfile.ZipFile(src + ".tmp", "w", zipfile.ZIP_DEFLATED) as zout:
+    for item in zin.infolist():
+        platform = item.filename.split("/")[2] if item.filename.count("/") >= 3 else ""
+        if item.filename.startswith("native/lib/") and platform and platform != "linux-x86_64":
+            continue
+        zout.writestr(item, zin.read(item.filename))
+shutil.move(src + ".tmp", src)
+EOF2
+done
 cp -r tools/gpu "$stage/gpu"
 cp tools/bench_peft.py tools/bench_peft_realdata.py tools/bench_peft_ddp.py tools/bench/layout_bench.py \
   tools/bench/op_table.py "$stage/"
