@@ -48,44 +48,49 @@ struct Tensors {
   int64_t n;
 };
 
-// dY, X and a dX of X's shape. dY must have X's element count (the compiler emits them of one shape).
-OrtStatus* bind(OrtKernelContext* ctx, Tensors* t) {
-  const OrtValue* dy = nullptr;
-  const OrtValue* x = nullptr;
+// Input i's data and element count, and its dims where rank is asked for.
+OrtStatus* input_data(OrtKernelContext* ctx, size_t i, const float** data, size_t* count, size_t* rank,
+                      int64_t* dims) {
+  const OrtValue* v = nullptr;
   using GetInput = OrtStatus* (*)(const OrtKernelContext*, size_t, const OrtValue**);
-  ORT_TRY(api<GetInput>(ort_abi::KernelContext_GetInput)(ctx, 0, &dy));
-  ORT_TRY(api<GetInput>(ort_abi::KernelContext_GetInput)(ctx, 1, &x));
   using TypeShape = OrtStatus* (*)(const OrtValue*, OrtTensorTypeAndShapeInfo**);
   using Release = void (*)(OrtTensorTypeAndShapeInfo*);
   using Count = OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, size_t*);
   using Dims = OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, int64_t*, size_t);
-  OrtTensorTypeAndShapeInfo* xi = nullptr;
-  OrtTensorTypeAndShapeInfo* gi = nullptr;
-  ORT_TRY(api<TypeShape>(ort_abi::GetTensorTypeAndShape)(x, &xi));
-  size_t rank = 0, n = 0, gn = 0;
-  int64_t dims[16];
-  OrtStatus* s = api<Count>(ort_abi::GetDimensionsCount)(xi, &rank);
-  if (s == nullptr && rank > 16) s = status("ai.onnxlora:GeluGrad: X has more than 16 dims");
-  if (s == nullptr) s = api<Dims>(ort_abi::GetDimensions)(xi, dims, rank);
-  if (s == nullptr) s = api<Count>(ort_abi::GetTensorShapeElementCount)(xi, &n);
-  api<Release>(ort_abi::ReleaseTensorTypeAndShapeInfo)(xi);
-  if (s != nullptr) return s;
-  ORT_TRY(api<TypeShape>(ort_abi::GetTensorTypeAndShape)(dy, &gi));
-  s = api<Count>(ort_abi::GetTensorShapeElementCount)(gi, &gn);
-  api<Release>(ort_abi::ReleaseTensorTypeAndShapeInfo)(gi);
-  if (s != nullptr) return s;
-  if (gn != n) return status("ai.onnxlora:GeluGrad: dY and X differ in element count");
-  OrtValue* dx = nullptr;
-  using GetOutput = OrtStatus* (*)(OrtKernelContext*, size_t, const int64_t*, size_t, OrtValue**);
-  ORT_TRY(api<GetOutput>(ort_abi::KernelContext_GetOutput)(ctx, 0, dims, rank, &dx));
   using Data = OrtStatus* (*)(const OrtValue*, void**);
+  ORT_TRY(api<GetInput>(ort_abi::KernelContext_GetInput)(ctx, i, &v));
+  OrtTensorTypeAndShapeInfo* info = nullptr;
+  ORT_TRY(api<TypeShape>(ort_abi::GetTensorTypeAndShape)(v, &info));
+  OrtStatus* s = api<Count>(ort_abi::GetTensorShapeElementCount)(info, count);
+  if (s == nullptr && rank != nullptr) s = api<Count>(ort_abi::GetDimensionsCount)(info, rank);
+  if (s == nullptr && rank != nullptr && *rank > 16) s = status("ai.onnxlora: an input has more than 16 dims");
+  if (s == nullptr && rank != nullptr) s = api<Dims>(ort_abi::GetDimensions)(info, dims, *rank);
+  api<Release>(ort_abi::ReleaseTensorTypeAndShapeInfo)(info);
+  if (s != nullptr) return s;
   void* p = nullptr;
-  ORT_TRY(api<Data>(ort_abi::GetTensorMutableData)(dy, &p));
-  t->dy = static_cast<const float*>(p);
-  ORT_TRY(api<Data>(ort_abi::GetTensorMutableData)(x, &p));
-  t->x = static_cast<const float*>(p);
-  ORT_TRY(api<Data>(ort_abi::GetTensorMutableData)(dx, &p));
-  t->dx = static_cast<float*>(p);
+  ORT_TRY(api<Data>(ort_abi::GetTensorMutableData)(v, &p));
+  *data = static_cast<const float*>(p);
+  return nullptr;
+}
+
+OrtStatus* output_data(OrtKernelContext* ctx, const int64_t* dims, size_t rank, float** data) {
+  OrtValue* out = nullptr;
+  using GetOutput = OrtStatus* (*)(OrtKernelContext*, size_t, const int64_t*, size_t, OrtValue**);
+  ORT_TRY(api<GetOutput>(ort_abi::KernelContext_GetOutput)(ctx, 0, dims, rank, &out));
+  void* p = nullptr;
+  ORT_TRY(api<OrtStatus* (*)(const OrtValue*, void**)>(ort_abi::GetTensorMutableData)(out, &p));
+  *data = static_cast<float*>(p);
+  return nullptr;
+}
+
+// dY, X and a dX of X's shape. dY must have X's element count (the compiler emits them of one shape).
+OrtStatus* bind(OrtKernelContext* ctx, Tensors* t) {
+  size_t n = 0, gn = 0, rank = 0;
+  int64_t dims[16];
+  ORT_TRY(input_data(ctx, 1, &t->x, &n, &rank, dims));
+  ORT_TRY(input_data(ctx, 0, &t->dy, &gn, nullptr, nullptr));
+  if (gn != n) return status("ai.onnxlora:GeluGrad: dY and X differ in element count");
+  ORT_TRY(output_data(ctx, dims, rank, &t->dx));
   t->n = static_cast<int64_t>(n);
   return nullptr;
 }
@@ -187,30 +192,6 @@ struct LnTensors {
   int64_t d;
 };
 
-OrtStatus* input_data(OrtKernelContext* ctx, size_t i, const float** data, size_t* count, size_t* rank,
-                      int64_t* dims) {
-  const OrtValue* v = nullptr;
-  using GetInput = OrtStatus* (*)(const OrtKernelContext*, size_t, const OrtValue**);
-  using TypeShape = OrtStatus* (*)(const OrtValue*, OrtTensorTypeAndShapeInfo**);
-  using Release = void (*)(OrtTensorTypeAndShapeInfo*);
-  using Count = OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, size_t*);
-  using Dims = OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, int64_t*, size_t);
-  using Data = OrtStatus* (*)(const OrtValue*, void**);
-  ORT_TRY(api<GetInput>(ort_abi::KernelContext_GetInput)(ctx, i, &v));
-  OrtTensorTypeAndShapeInfo* info = nullptr;
-  ORT_TRY(api<TypeShape>(ort_abi::GetTensorTypeAndShape)(v, &info));
-  OrtStatus* s = api<Count>(ort_abi::GetTensorShapeElementCount)(info, count);
-  if (s == nullptr && rank != nullptr) s = api<Count>(ort_abi::GetDimensionsCount)(info, rank);
-  if (s == nullptr && rank != nullptr && *rank > 16) s = status("ai.onnxlora:LayerNormInputGrad: more than 16 dims");
-  if (s == nullptr && rank != nullptr) s = api<Dims>(ort_abi::GetDimensions)(info, dims, *rank);
-  api<Release>(ort_abi::ReleaseTensorTypeAndShapeInfo)(info);
-  if (s != nullptr) return s;
-  void* p = nullptr;
-  ORT_TRY(api<Data>(ort_abi::GetTensorMutableData)(v, &p));
-  *data = static_cast<const float*>(p);
-  return nullptr;
-}
-
 OrtStatus* bind_ln(OrtKernelContext* ctx, LnTensors* t) {
   size_t n = 0, gn = 0, dn = 0, mn = 0, sn = 0, rank = 0;
   int64_t dims[16];
@@ -224,12 +205,7 @@ OrtStatus* bind_ln(OrtKernelContext* ctx, LnTensors* t) {
     return status("ai.onnxlora:LayerNormInputGrad: dY and X must have one shape, gamma X's last dim, and mean"
                   " and inv_std one value per row");
   }
-  OrtValue* out = nullptr;
-  using GetOutput = OrtStatus* (*)(OrtKernelContext*, size_t, const int64_t*, size_t, OrtValue**);
-  ORT_TRY(api<GetOutput>(ort_abi::KernelContext_GetOutput)(ctx, 0, dims, rank, &out));
-  void* p = nullptr;
-  ORT_TRY(api<OrtStatus* (*)(const OrtValue*, void**)>(ort_abi::GetTensorMutableData)(out, &p));
-  t->dx = static_cast<float*>(p);
+  ORT_TRY(output_data(ctx, dims, rank, &t->dx));
   t->d = static_cast<int64_t>(dn);
   t->rows = static_cast<int64_t>(n / dn);
   return nullptr;
