@@ -102,6 +102,20 @@ class SessionSettingsTest {
     }
 
     @Test
+    void fusedKernelsAreOnByDefaultAndASessionChoiceOfZeroOrOne() {
+        assertTrue(RuntimeOptions.defaults().fusedKernels(), "on by default");
+        RuntimeOptions off = RuntimeOptions.defaults().withCudaOptions(Map.of(RuntimeOptions.FUSED_KERNELS, "0"));
+        off.requireApplicable(); // a CPU session takes it: not a CUDA provider option
+        assertEquals(false, off.fusedKernels());
+        assertEquals(Map.of("use_tf32", "0"), off.effectiveCudaOptions(), "not a provider option");
+        assertEquals(Map.of(), off.sessionConfigEntries(), "nor a session entry");
+        OnnxLoraException bad = assertThrows(OnnxLoraException.class, () -> RuntimeOptions.defaults()
+                .withCudaOptions(Map.of(RuntimeOptions.FUSED_KERNELS, "on")).requireApplicable());
+        assertEquals(ErrorCode.BAD_ARGUMENT, bad.code());
+        assertTrue(bad.getMessage().contains("fused_kernels must be 0 or 1, not 'on'"), bad.getMessage());
+    }
+
+    @Test
     void cudaGraphsAreACudaChoiceThatOtherSessionsCanDrop() {
         Map<String, String> given = Map.of(RuntimeOptions.IO_BINDING, "1", RuntimeOptions.CUDA_GRAPH, "1");
         RuntimeOptions cuda = RuntimeOptions.defaults().withDevice(Device.parse("cuda")).withCudaOptions(given);
