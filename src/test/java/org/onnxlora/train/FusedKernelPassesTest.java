@@ -69,6 +69,17 @@ class FusedKernelPassesTest {
         }
     }
 
+    /** CUDA sessions get the GELU kernel only until the LayerNorm kernel's CUDA form is measured on a GPU. */
+    @Test
+    void cudaSessionsGetTheGeluKernelOnly() {
+        List<String> cuda = new DeviceGraphs.Rewrites(false, false, true).passes().stream()
+                .map(org.onnxlora.graph.GraphPass::name).toList();
+        List<String> cpu = new DeviceGraphs.Rewrites(true, false, true).passes().stream()
+                .map(org.onnxlora.graph.GraphPass::name).toList();
+        assertEquals(List.of("gelu-grad-kernel"), cuda);
+        assertTrue(cpu.containsAll(List.of("gelu-grad-kernel", "layernorm-grad-kernel")), cpu.toString());
+    }
+
     /** Three steps with the kernels and without: losses, gradient norms, adapters and moments within float32 noise. */
     @Test
     void stepsWithTheKernelAreTheStockSteps(@TempDir Path dir) {
