@@ -72,6 +72,11 @@ public final class FusedKernels {
     private static Optional<Path> find(Device.Kind kind) {
         String dir = System.getProperty(DIR_PROPERTY, System.getenv(DIR_ENV));
         if (dir != null && !dir.isBlank()) {
+            if (!Files.isDirectory(Path.of(dir))) {
+                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, "the kernel library folder " + dir + " (" + DIR_ENV
+                        + " or -D" + DIR_PROPERTY + ") is not a folder");
+            }
+            // a folder may hold the CPU library alone: CUDA sessions then run the stock ops
             Path p = Path.of(dir).resolve(fileName(kind));
             return Files.isRegularFile(p) ? Optional.of(p.toAbsolutePath()) : Optional.empty();
         }
