@@ -108,10 +108,10 @@ public final class LayerNormGradKernelPass implements GraphPass {
                 m1 = m;
             }
         }
-        if (KernelMatches.soleConsumer(g, mixed.getOutput(0), "Sub") == null) {
+        NodeProto sub = KernelMatches.soleConsumer(g, mixed.getOutput(0), "Sub");
+        if (sub == null) {
             return "the mixed term is not read by one Sub(ĝ, ·) alone";
         }
-        NodeProto sub = KernelMatches.soleConsumer(g, mixed.getOutput(0), "Sub");
         if (!sub.getInput(1).equals(mixed.getOutput(0)) || KernelMatches.soleConsumer(g, add.getOutput(0), "Mul") != mixed
                 || KernelMatches.soleConsumer(g, s1.getOutput(0), "Add") != add
                 || KernelMatches.soleConsumer(g, m1.getOutput(0), "Add") != add) {
@@ -169,9 +169,9 @@ public final class LayerNormGradKernelPass implements GraphPass {
                 || !xhatReaders.containsAll(List.of(p, m1))) {
             return "x̂ is read outside the input gradient (γ trains?)";
         }
-        NodeProto centred = NodePatterns.producer(g, NodePatterns.other(xh, invStd), "Sub");
-        if (!NodePatterns.other(xh, invStd).equals(xh.getInput(0)) && !NodePatterns.other(xh, invStd).equals(xh.getInput(1))
-                || centred == null || !(xh.getInput(0).equals(invStd) || xh.getInput(1).equals(invStd))
+        boolean readsInvStd = xh.getInput(0).equals(invStd) || xh.getInput(1).equals(invStd);
+        NodeProto centred = readsInvStd ? NodePatterns.producer(g, NodePatterns.other(xh, invStd), "Sub") : null;
+        if (centred == null || centred.getInputCount() != 2
                 || KernelMatches.soleConsumer(g, centred.getOutput(0), "Mul") != xh) {
             return "x̂ is not (x − μ)·σ⁻¹ with the output's σ⁻¹";
         }

@@ -69,6 +69,20 @@ class FusedKernelPassesTest {
         }
     }
 
+    /** A chain with a reader outside it is left alone, with the reason; the others still fuse. */
+    @Test
+    void aChainReadElsewhereIsRefusedNotBroken() {
+        GraphProto t = BitwiseSteps.compiledWithRandomAdapters(Fixtures.torchscript()).training().getGraph();
+        NodeProto erf = t.getNodeList().stream().filter(n -> n.getOpType().equals("Erf")).findFirst().orElseThrow();
+        GraphProto extra = t.toBuilder().addNode(NodeProto.newBuilder().setOpType("Identity").setName("spy")
+                .addInput(erf.getInput(0)).addOutput("spy_out")).build();
+        PassResult<GraphProto> r = new GeluGradKernelPass().apply(extra);
+        assertEquals(1, r.refused().size(), r.summary());
+        assertTrue(r.refused().get(0).reason().contains("reader outside"), r.summary());
+        assertEquals(count(t, "", "Erf") - 1, r.changed().size());
+        assertEquals(1, count(r.output(), "", "Erf"), "the refused chain keeps its nodes");
+    }
+
     /** CUDA sessions get the GELU kernel only until the LayerNorm kernel's CUDA form is measured on a GPU. */
     @Test
     void cudaSessionsGetTheGeluKernelOnly() {
