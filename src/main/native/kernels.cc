@@ -154,6 +154,16 @@ void gelu_grad_range(const float* dy, const float* x, float* dx, int64_t begin, 
 
 constexpr int64_t kChunk = 16384;
 
+// fn(data, c) for every chunk c in [0, chunks): on ORT's intra-op pool, or inline when there is one chunk.
+OrtStatus* for_each_chunk(OrtKernelContext* ctx, size_t chunks, void (*fn)(void*, size_t), void* data) {
+  if (chunks <= 1) {
+    for (size_t c = 0; c < chunks; c++) fn(data, c);
+    return nullptr;
+  }
+  using ParallelFor = OrtStatus* (*)(const OrtKernelContext*, void (*)(void*, size_t), size_t, size_t, void*);
+  return api<ParallelFor>(ort_abi::KernelContext_ParallelFor)(ctx, fn, chunks, 0, data);
+}
+
 struct CpuWork {
   Tensors t;
   float half_alpha;
@@ -170,13 +180,7 @@ OrtStatus* cpu_compute(void* kernel, OrtKernelContext* ctx) {
   CpuWork w;
   ORT_TRY(bind(ctx, &w.t));
   w.half_alpha = 0.5f * static_cast<Kernel*>(kernel)->attr;
-  size_t chunks = static_cast<size_t>((w.t.n + kChunk - 1) / kChunk);
-  if (chunks <= 1) {
-    gelu_grad_range(w.t.dy, w.t.x, w.t.dx, 0, w.t.n, w.half_alpha);
-    return nullptr;
-  }
-  using ParallelFor = OrtStatus* (*)(const OrtKernelContext*, void (*)(void*, size_t), size_t, size_t, void*);
-  return api<ParallelFor>(ort_abi::KernelContext_ParallelFor)(ctx, cpu_chunk, chunks, 0, &w);
+  return for_each_chunk(ctx, static_cast<size_t>((w.t.n + kChunk - 1) / kChunk), cpu_chunk, &w);
 }
 
 
@@ -265,13 +269,7 @@ OrtStatus* ln_cpu_compute(void* kernel, OrtKernelContext* ctx) {
   LnWork w;
   ORT_TRY(bind_ln(ctx, &w.t));
   w.inv_n = static_cast<Kernel*>(kernel)->attr;
-  size_t chunks = static_cast<size_t>((w.t.rows + kLnRows - 1) / kLnRows);
-  if (chunks <= 1) {
-    for (size_t c = 0; c < chunks; c++) ln_chunk(&w, c);
-    return nullptr;
-  }
-  using ParallelFor = OrtStatus* (*)(const OrtKernelContext*, void (*)(void*, size_t), size_t, size_t, void*);
-  return api<ParallelFor>(ort_abi::KernelContext_ParallelFor)(ctx, ln_chunk, chunks, 0, &w);
+  return for_each_chunk(ctx, static_cast<size_t>((w.t.rows + kLnRows - 1) / kLnRows), ln_chunk, &w);
 }
 
 #ifdef ONNXLORA_CUDA

@@ -31,26 +31,19 @@ public final class GeluGradKernelPass implements GraphPass {
 
     @Override
     public PassResult<GraphProto> apply(GraphProto graph) {
-        GraphIndex g = new GraphIndex(graph);
-        List<KernelMatches.Match> matches = new ArrayList<>();
-        List<PassResult.Refusal> refused = new ArrayList<>();
-        for (int i = 0; i < g.nodeCount(); i++) {
-            NodeProto erf = g.node(i);
-            if (!Domains.isOp(erf, "Erf")) {
-                continue;
-            }
-            NodeProto scale = NodePatterns.producer(g, erf.getInput(0), "Mul");
-            if (scale == null || KernelMatches.otherThanScalar(g, scale, 1 / Math.sqrt(2)) == null) {
-                continue; // not the rule's erf(x/√2)
-            }
-            Object m = match(g, scale, erf);
-            if (m instanceof String reason) {
-                refused.add(new PassResult.Refusal(GraphIndex.describe(erf), reason));
-            } else {
-                matches.add((KernelMatches.Match) m);
-            }
+        return KernelMatches.run(name(), graph, GeluGradKernelPass::matchAt);
+    }
+
+    /** The rule's chain from its {@code Erf(Mul(x, 1/√2))}; null where {@code erf} is no such node. */
+    private static Object matchAt(GraphIndex g, NodeProto erf) {
+        if (!Domains.isOp(erf, "Erf")) {
+            return null;
         }
-        return KernelMatches.rewrite(name(), graph, matches, refused);
+        NodeProto scale = NodePatterns.producer(g, erf.getInput(0), "Mul");
+        if (scale == null || KernelMatches.otherThanScalar(g, scale, 1 / Math.sqrt(2)) == null) {
+            return null; // not the rule's erf(x/√2)
+        }
+        return match(g, scale, erf);
     }
 
     /** The rest of the rule's chain after {@code Erf(Mul(x, 1/√2))}, or why it is not there. */

@@ -40,8 +40,28 @@ final class KernelMatches {
                 .build();
     }
 
+    /**
+     * Tries {@code matchAt} on every node of {@code graph} and rewrites what it matched. It answers null where
+     * the node is not a candidate, a reason where it is one that does not match, else the {@link Match}.
+     */
+    static PassResult<GraphProto> run(String pass, GraphProto graph,
+            java.util.function.BiFunction<GraphIndex, NodeProto, Object> matchAt) {
+        GraphIndex g = new GraphIndex(graph);
+        List<Match> matches = new ArrayList<>();
+        List<PassResult.Refusal> refused = new ArrayList<>();
+        for (int i = 0; i < g.nodeCount(); i++) {
+            Object m = matchAt.apply(g, g.node(i));
+            if (m instanceof String reason) {
+                refused.add(new PassResult.Refusal(GraphIndex.describe(g.node(i)), reason));
+            } else if (m instanceof Match match) {
+                matches.add(match);
+            }
+        }
+        return rewrite(pass, graph, matches, refused);
+    }
+
     /** {@code graph} with every match's nodes replaced by its kernel node, at the position of the match's last. */
-    static PassResult<GraphProto> rewrite(String pass, GraphProto graph, List<Match> matches,
+    private static PassResult<GraphProto> rewrite(String pass, GraphProto graph, List<Match> matches,
             List<PassResult.Refusal> refused) {
         if (matches.isEmpty()) {
             return new PassResult<>(pass, graph, List.of(), refused);

@@ -1,6 +1,5 @@
 package org.onnxlora.train;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import org.onnxlora.autodiff.rules.LayerNormalization;
@@ -32,36 +31,22 @@ public final class LayerNormGradKernelPass implements GraphPass {
 
     @Override
     public PassResult<GraphProto> apply(GraphProto graph) {
-        GraphIndex g = new GraphIndex(graph);
-        List<KernelMatches.Match> matches = new ArrayList<>();
-        List<PassResult.Refusal> refused = new ArrayList<>();
-        for (int i = 0; i < g.nodeCount(); i++) {
-            NodeProto mixed = g.node(i);
-            // anchor: the rule's (Σĝ + x̂·Σ(ĝ·x̂))·(1/N), a Mul of an Add and a float32 scalar
-            if (!Domains.isOp(mixed, "Mul") || mixed.getInputCount() != 2) {
-                continue;
-            }
-            String sumsValue = null;
-            Double invN = null;
-            for (int k = 0; k < 2; k++) {
-                Double v = KernelMatches.floatScalar(g, mixed.getInput(k));
-                NodeProto p = NodePatterns.producer(g, mixed.getInput(1 - k), "Add");
-                if (v != null && p != null) {
-                    invN = v;
-                    sumsValue = mixed.getInput(1 - k);
-                }
-            }
-            if (sumsValue == null || !isRowSumPair(g, g.node(g.producerOf(sumsValue)))) {
-                continue;
-            }
-            Object m = match(g, mixed, g.node(g.producerOf(sumsValue)), invN);
-            if (m instanceof String reason) {
-                refused.add(new PassResult.Refusal(GraphIndex.describe(mixed), reason));
-            } else {
-                matches.add((KernelMatches.Match) m);
+        return KernelMatches.run(name(), graph, LayerNormGradKernelPass::matchAt);
+    }
+
+    /** The rule's chain around its (Σĝ + x̂·Σ(ĝ·x̂))·(1/N), a Mul of such an Add and a float32 scalar; else null. */
+    private static Object matchAt(GraphIndex g, NodeProto mixed) {
+        if (!Domains.isOp(mixed, "Mul") || mixed.getInputCount() != 2) {
+            return null;
+        }
+        for (int k = 0; k < 2; k++) {
+            Double invN = KernelMatches.floatScalar(g, mixed.getInput(k));
+            NodeProto add = NodePatterns.producer(g, mixed.getInput(1 - k), "Add");
+            if (invN != null && add != null && isRowSumPair(g, add)) {
+                return match(g, mixed, add, invN);
             }
         }
-        return KernelMatches.rewrite(name(), graph, matches, refused);
+        return null;
     }
 
     /** An Add of a last-axis ReduceSum and a Mul: the shape of the rule's Σĝ + x̂·Σ(ĝ·x̂). */
