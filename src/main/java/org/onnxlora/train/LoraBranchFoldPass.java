@@ -4,7 +4,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalDouble;
 import org.onnxlora.graph.Attrs;
-import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphBuilder;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.GraphPass;
@@ -12,6 +11,7 @@ import org.onnxlora.graph.NameGen;
 import org.onnxlora.graph.NodeEdits;
 import org.onnxlora.graph.NodePatterns;
 import org.onnxlora.graph.PassResult;
+import org.onnxlora.lora.BranchShape;
 import org.onnxlora.proto.Onnx.GraphProto;
 import org.onnxlora.proto.Onnx.NodeProto;
 import org.onnxlora.proto.Onnx.TensorProto;
@@ -95,34 +95,20 @@ public final class LoraBranchFoldPass implements GraphPass {
     private record Branch(NodeProto productB, NodeProto scale, float alpha, NodeProto branchAdd, String baseOutput,
             NodeProto biasAdd, String bias) {}
 
-    /** A branch whose {@code Add} is {@code add}, or null. */
+    /** A branch whose {@code Add} is {@code add} and whose scale is a float constant, or null. */
     private static Branch match(GraphIndex g, NodeProto add) {
-        if (!Domains.isOp(add, "Add") || add.getInputCount() != 2) {
-            return null;
-        }
-        for (int side = 0; side < 2; side++) {
-            NodeProto mul = NodePatterns.soleBinaryProducer(g, add.getInput(side), "Mul");
-            if (mul == null) {
+        for (BranchShape shape : BranchShape.at(g, add)) {
+            Float alpha = constantScale(g, shape.scaleValue());
+            if (alpha == null) {
                 continue;
             }
-            for (int k = 0; k < 2; k++) {
-                Float alpha = constantScale(g, mul.getInput(k));
-                NodeProto productB = alpha == null ? null
-                        : NodePatterns.soleBinaryProducer(g, mul.getInput(1 - k), "MatMul");
-                NodeProto productA = productB == null || !productB.getInput(1).endsWith(".lora_B") ? null
-                        : NodePatterns.producer(g, productB.getInput(0), "MatMul");
-                if (productA == null || !productA.getInput(1).endsWith(".lora_A")) {
-                    continue;
-                }
-                String base = add.getInput(1 - side);
-                NodeProto biasAdd = NodePatterns.soleBinaryConsumer(g, add.getOutput(0), "Add");
-                String bias = biasAdd == null ? null : NodePatterns.other(biasAdd, add.getOutput(0));
-                if (bias != null && !isFrozenVector(g, bias)) {
-                    biasAdd = null;
-                    bias = null;
-                }
-                return new Branch(productB, mul, alpha, add, base, biasAdd, bias);
+            NodeProto biasAdd = NodePatterns.soleBinaryConsumer(g, add.getOutput(0), "Add");
+            String bias = biasAdd == null ? null : NodePatterns.other(biasAdd, add.getOutput(0));
+            if (bias != null && !isFrozenVector(g, bias)) {
+                biasAdd = null;
+                bias = null;
             }
+            return new Branch(shape.productB(), shape.scale(), alpha, add, shape.base(), biasAdd, bias);
         }
         return null;
     }
