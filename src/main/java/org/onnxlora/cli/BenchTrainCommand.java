@@ -173,8 +173,7 @@ final class BenchTrainCommand extends BaseCommand {
         o.put("step_graphs", separateStep ? "separate" : "fused");
         o.put("io_binding", ro.ioBinding());
         o.put("cuda_graph", ro.cudaGraph());
-        o.put("fused_kernels", ro.fusedKernels()
-                && org.onnxlora.runtime.FusedKernels.library(ro.device().kind()).isPresent());
+        o.put("fused_kernels", org.onnxlora.runtime.FusedKernels.inUse(ro));
         if (staticShapes) {
             o.put("fixed_dims", fixedDims);
         }

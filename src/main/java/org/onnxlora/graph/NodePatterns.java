@@ -33,12 +33,18 @@ public final class NodePatterns {
 
     /** The binary {@code op} node that is the only reader of {@code value} (not a graph output), or null. */
     public static NodeProto soleBinaryConsumer(GraphIndex g, String value, String op) {
+        NodeProto n = soleConsumer(g, value, op);
+        return n != null && n.getInputCount() == 2 ? n : null;
+    }
+
+    /** The default-domain {@code op} node, of any arity, that is the only reader of {@code value} (not a graph output), or null. */
+    public static NodeProto soleConsumer(GraphIndex g, String value, String op) {
         List<Integer> c = g.consumersOf(value);
         if (c.size() != 1 || c.get(0) < 0 || g.isGraphOutput(value)) {
             return null;
         }
         NodeProto n = g.node(c.get(0));
-        return Domains.isOp(n, op) && n.getInputCount() == 2 ? n : null;
+        return Domains.isOp(n, op) ? n : null;
     }
 
     /** The input of a binary node that is not {@code one}. */
@@ -48,6 +54,15 @@ public final class NodePatterns {
 
     /** The value of a floating-point scalar constant: an initializer or the output of a Constant node. */
     public static OptionalDouble scalar(GraphIndex g, String value) {
+        TensorProto t = constant(g, value);
+        if (t == null || Tensors.elementCount(t) != 1 || !Tensors.isFloatType(t.getDataType())) {
+            return OptionalDouble.empty();
+        }
+        return OptionalDouble.of(Tensors.toDoubles(t)[0]);
+    }
+
+    /** The tensor of a constant value: an initializer's, or a Constant node's {@code value}; else null. */
+    public static TensorProto constant(GraphIndex g, String value) {
         TensorProto t = g.initializer(value);
         if (t == null) {
             int p = g.producerOf(value);
@@ -59,9 +74,6 @@ public final class NodePatterns {
                 }
             }
         }
-        if (t == null || Tensors.elementCount(t) != 1 || !Tensors.isFloatType(t.getDataType())) {
-            return OptionalDouble.empty();
-        }
-        return OptionalDouble.of(Tensors.toDoubles(t)[0]);
+        return t;
     }
 }

@@ -50,6 +50,11 @@ public final class FusedKernels {
         }
     }
 
+    /** Whether sessions with {@code options} run the kernels: allowed ({@link RuntimeOptions#FUSED_KERNELS}) and found. */
+    public static boolean inUse(RuntimeOptions options) {
+        return options.fusedKernels() && library(options.device().kind()).isPresent();
+    }
+
     /** Registers the library for {@code device} with {@code so}; false (nothing registered) when there is none. */
     public static boolean register(SessionOptions so, Device device) {
         Optional<Path> lib = library(device.kind());

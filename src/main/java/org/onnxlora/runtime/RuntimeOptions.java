@@ -202,15 +202,20 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
 
     /** Whether the fused step runs through IO binding ({@link #IO_BINDING}). */
     public boolean ioBinding() {
-        String v = settings().get(IO_BINDING);
-        if (v == null || v.equals("0")) {
-            return false;
+        return zeroOrOne(IO_BINDING, false);
+    }
+
+    /** The 0/1 setting {@code key}, {@code absent} when it is not given. */
+    private boolean zeroOrOne(String key, boolean absent) {
+        String v = settings().get(key);
+        if (v == null) {
+            return absent;
         }
-        if (!v.equals("1")) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, IO_BINDING + " must be 0 or 1, not '"
+        if (!v.equals("0") && !v.equals("1")) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, key + " must be 0 or 1, not '"
                     + v + "'");
         }
-        return true;
+        return v.equals("1");
     }
 
     /**
@@ -221,15 +226,7 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
 
     /** Whether training sessions may use {@link FusedKernels} ({@link #FUSED_KERNELS}). */
     public boolean fusedKernels() {
-        String v = settings().get(FUSED_KERNELS);
-        if (v == null || v.equals("1")) {
-            return true;
-        }
-        if (!v.equals("0")) {
-            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, FUSED_KERNELS
-                    + " must be 0 or 1, not '" + v + "'");
-        }
-        return false;
+        return zeroOrOne(FUSED_KERNELS, true);
     }
 
     /** ONNX Runtime's CUDA provider option that captures a session's runs as CUDA graphs (1) and replays them. */

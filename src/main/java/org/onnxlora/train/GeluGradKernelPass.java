@@ -73,8 +73,8 @@ public final class GeluGradKernelPass implements GraphPass {
                 || !KernelMatches.isFloatScalar(g, sub.getInput(0), Gelu.LOG_ERF_DENSITY_SCALE)) {
             return "u² is not read by one Sub(ln(2/√π), u²) alone";
         }
-        NodeProto exp = KernelMatches.soleConsumer(g, sub.getOutput(0), "Exp");
-        if (exp == null || KernelMatches.soleConsumer(g, exp.getOutput(0), "Mul") != slope
+        NodeProto exp = NodePatterns.soleConsumer(g, sub.getOutput(0), "Exp");
+        if (exp == null || NodePatterns.soleConsumer(g, exp.getOutput(0), "Mul") != slope
                 || !NodePatterns.other(slope, exp.getOutput(0)).equals(u)) {
             return "the erf density is not read by one u·e^(c − u²) alone";
         }

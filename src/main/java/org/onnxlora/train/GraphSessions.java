@@ -38,7 +38,7 @@ final class GraphSessions {
         try (SessionOptions so = Sessions.options(profiled(what))) {
             frozen.addTo(so);
             boolean cpu = options.device().kind() == Device.Kind.CPU;
-            boolean kernels = options.fusedKernels() && FusedKernels.library(options.device().kind()).isPresent();
+            boolean kernels = FusedKernels.inUse(options);
             ModelProto rewritten = DeviceGraphs.rewritten(file,
                     new DeviceGraphs.Rewrites(cpu, options.headCopiesByGather(), kernels));
             if (rewritten != null) {

@@ -7,7 +7,6 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import org.onnxlora.graph.Domains;
 import org.onnxlora.graph.GraphIndex;
 import org.onnxlora.graph.NodePatterns;
 import org.onnxlora.graph.PassResult;
@@ -19,7 +18,7 @@ import org.onnxlora.proto.Onnx.TensorProto.DataType;
 import org.onnxlora.runtime.FusedKernels;
 
 /**
- * What the fused-kernel passes share: float32 scalar tests, sole readers, and the rewrite that swaps each matched
+ * What the fused-kernel passes share: float32 scalar tests, distinct readers, and the rewrite that swaps each matched
  * chain of stock ops for its one {@value FusedKernels#DOMAIN} node and drops the constants nothing reads any more.
  */
 final class KernelMatches {
@@ -117,33 +116,9 @@ final class KernelMatches {
 
     /** The value of a float32 scalar constant, or null. */
     static Double floatScalar(GraphIndex g, String name) {
-        TensorProto t = g.initializer(name);
-        int type = t != null ? t.getDataType() : constantType(g, name);
+        TensorProto t = NodePatterns.constant(g, name);
         var v = NodePatterns.scalar(g, name);
-        return type == DataType.FLOAT_VALUE && v.isPresent() ? v.getAsDouble() : null;
-    }
-
-    private static int constantType(GraphIndex g, String name) {
-        int p = g.producerOf(name);
-        if (p < 0 || !Domains.isOp(g.node(p), "Constant")) {
-            return -1;
-        }
-        for (AttributeProto a : g.node(p).getAttributeList()) {
-            if (a.getName().equals("value") && a.hasT()) {
-                return a.getT().getDataType();
-            }
-        }
-        return -1;
-    }
-
-    /** The {@code op} node (any arity) that is the only reader of {@code value}, or null. */
-    static NodeProto soleConsumer(GraphIndex g, String value, String op) {
-        List<Integer> c = g.consumersOf(value);
-        if (c.size() != 1 || c.get(0) < 0 || g.isGraphOutput(value)) {
-            return null;
-        }
-        NodeProto n = g.node(c.get(0));
-        return Domains.isOp(n, op) ? n : null;
+        return t != null && t.getDataType() == DataType.FLOAT_VALUE && v.isPresent() ? v.getAsDouble() : null;
     }
 
     /** The distinct nodes reading {@code value} (a node reading it twice counts once). */

@@ -93,20 +93,20 @@ public final class LayerNormGradKernelPass implements GraphPass {
                 m1 = m;
             }
         }
-        NodeProto sub = KernelMatches.soleConsumer(g, mixed.getOutput(0), "Sub");
+        NodeProto sub = NodePatterns.soleConsumer(g, mixed.getOutput(0), "Sub");
         if (sub == null) {
             return "the mixed term is not read by one Sub(ĝ, ·) alone";
         }
-        if (!sub.getInput(1).equals(mixed.getOutput(0)) || KernelMatches.soleConsumer(g, add.getOutput(0), "Mul") != mixed
-                || KernelMatches.soleConsumer(g, s1.getOutput(0), "Add") != add
-                || KernelMatches.soleConsumer(g, m1.getOutput(0), "Add") != add) {
+        if (!sub.getInput(1).equals(mixed.getOutput(0)) || NodePatterns.soleConsumer(g, add.getOutput(0), "Mul") != mixed
+                || NodePatterns.soleConsumer(g, s1.getOutput(0), "Add") != add
+                || NodePatterns.soleConsumer(g, m1.getOutput(0), "Add") != add) {
             return "the row sums are read outside the input gradient";
         }
         String ghValue = sub.getInput(0);
         if (!s1.getInput(0).equals(ghValue)) {
             return "Σĝ does not sum the Sub's ĝ";
         }
-        NodeProto out = KernelMatches.soleConsumer(g, sub.getOutput(0), "Mul");
+        NodeProto out = NodePatterns.soleConsumer(g, sub.getOutput(0), "Mul");
         if (out == null || out.getInputCount() != 2) {
             return "ĝ − mixed is not read by one Mul(σ⁻¹, ·) alone";
         }
@@ -121,12 +121,12 @@ public final class LayerNormGradKernelPass implements GraphPass {
                 xhat = m1.getInput(1 - k);
             }
         }
-        if (s2Value == null || KernelMatches.soleConsumer(g, s2Value, "Mul") != m1) {
+        if (s2Value == null || NodePatterns.soleConsumer(g, s2Value, "Mul") != m1) {
             return "x̂·Σ(ĝ·x̂) is not the rule's";
         }
         NodeProto s2 = g.node(g.producerOf(s2Value));
         NodeProto p = NodePatterns.producer(g, s2.getInput(0), "Mul");
-        if (p == null || p.getInputCount() != 2 || KernelMatches.soleConsumer(g, p.getOutput(0), "ReduceSum") != s2
+        if (p == null || p.getInputCount() != 2 || NodePatterns.soleConsumer(g, p.getOutput(0), "ReduceSum") != s2
                 || !Set.of(p.getInput(0), p.getInput(1)).equals(Set.of(ghValue, xhat))) {
             return "Σ(ĝ·x̂) does not sum ĝ·x̂";
         }
@@ -157,7 +157,7 @@ public final class LayerNormGradKernelPass implements GraphPass {
         boolean readsInvStd = xh.getInput(0).equals(invStd) || xh.getInput(1).equals(invStd);
         NodeProto centred = readsInvStd ? NodePatterns.producer(g, NodePatterns.other(xh, invStd), "Sub") : null;
         if (centred == null || centred.getInputCount() != 2
-                || KernelMatches.soleConsumer(g, centred.getOutput(0), "Mul") != xh) {
+                || NodePatterns.soleConsumer(g, centred.getOutput(0), "Mul") != xh) {
             return "x̂ is not (x − μ)·σ⁻¹ with the output's σ⁻¹";
         }
         List<NodeProto> nodes = List.of(centred, xh, gh, s1, p, s2, m1, add, mixed, sub, out);
