@@ -43,9 +43,7 @@ final class DeviceGraphs {
             }
             if (kernels) { // last: they match the backward as the compiler emitted it
                 passes.add(new GeluGradKernelPass());
-                if (cpu) { // its CUDA form is built but not yet measured on the GPU machine (session 16)
-                    passes.add(new LayerNormGradKernelPass());
-                }
+                passes.add(new LayerNormGradKernelPass());
             }
             return passes;
         }

@@ -23,10 +23,32 @@ import org.onnxlora.proto.Onnx.TensorProto.DataType;
  * the gradient, each freed after its last use. Every element is the same float expression as
  * {@code (softmax − ((1−ε)·onehot + ε/V)) · valid}, so the gradient is bit-identical to writing the
  * one-hot out.
+ *
+ * <p>The label column is also reported on its own ({@link LabelColumn}): {@link LabelColumnSplit} moves it out of the
+ * LM head's backward product, whose float32 sum over the vocabulary it would otherwise dominate.
  */
 public final class LossBuilder {
-    /** Names of what the loss subgraph produces. */
-    public record Loss(String lossSum, String tokenCount, String dlogits) {}
+    /**
+     * Names of what the loss subgraph produces.
+     *
+     * @param labelColumn how {@code dlogits} was assembled; null without a gradient
+     */
+    public record Loss(String lossSum, String tokenCount, String dlogits, LabelColumn labelColumn) {
+        /** A loss whose gradient is not built from a label column (or that has none). */
+        public Loss(String lossSum, String tokenCount, String dlogits) {
+            this(lossSum, tokenCount, dlogits, null);
+        }
+    }
+
+    /**
+     * The label column of the gradient: {@code dlogits} is {@code scatter}'s output (reshaped), the off-label gradient
+     * with each row's {@code labels} entry overwritten by {@code value}.
+     *
+     * @param scatter the ScatterElements output, [tokens, vocab]
+     * @param labels [tokens] int64, the column each row's label is in (0 on ignored rows, whose value is 0)
+     * @param value [tokens, 1] float, the gradient at that column
+     */
+    public record LabelColumn(String scatter, String labels, String value) {}
 
     private LossBuilder() {}
 
@@ -90,7 +112,8 @@ public final class LossBuilder {
             String atLabel = b.op("Mul", b.op("Sub", pickedProb, atTarget), validCol);
             String scattered = b.op("ScatterElements", List.of(grad, labelsCol, atLabel), Attrs.i("axis", 1));
             dlogits = b.op("Reshape", scattered, logitsShape);
+            return new Loss(lossSum, count, dlogits, new LabelColumn(scattered, safeLabels, atLabel));
         }
-        return new Loss(lossSum, count, dlogits);
+        return new Loss(lossSum, count, null);
     }
 }

@@ -212,6 +212,9 @@ public final class TrainingCompiler {
         g.addAllNode(b.nodes()).addAllInitializer(b.initializers());
         GraphProto built = withGradients && options.recompute() == Recompute.ATTENTION
                 ? AttentionRecompute.apply(g.build(), gradientStart).output() : g.build();
+        if (withGradients) {
+            built = LabelColumnSplit.apply(built, loss.dlogits(), loss.labelColumn()).output();
+        }
         // last, on the whole graph: no host-to-device copy left for ONNX Runtime's CUDA provider to insert
         return new HostScalarPass().apply(built).output();
     }

@@ -83,18 +83,24 @@ class FusedKernelPassesTest {
         assertEquals(1, count(r.output(), "", "Erf"), "the refused chain keeps its nodes");
     }
 
-    /** CUDA sessions get the GELU kernel only until the LayerNorm kernel's CUDA form is measured on a GPU. */
+    /** Both devices run both kernels, after every other session rewrite (they match the backward as emitted). */
     @Test
-    void cudaSessionsGetTheGeluKernelOnly() {
+    void bothDevicesGetBothKernelsLast() {
         List<String> cuda = new DeviceGraphs.Rewrites(false, false, true).passes().stream()
                 .map(org.onnxlora.graph.GraphPass::name).toList();
-        List<String> cpu = new DeviceGraphs.Rewrites(true, false, true).passes().stream()
+        List<String> cpu = new DeviceGraphs.Rewrites(true, true, true).passes().stream()
                 .map(org.onnxlora.graph.GraphPass::name).toList();
-        assertEquals(List.of("gelu-grad-kernel"), cuda);
-        assertTrue(cpu.containsAll(List.of("gelu-grad-kernel", "layernorm-grad-kernel")), cpu.toString());
+        List<String> kernels = List.of("gelu-grad-kernel", "layernorm-grad-kernel");
+        assertEquals(kernels, cuda);
+        assertEquals(kernels, cpu.subList(cpu.size() - 2, cpu.size()), cpu.toString());
     }
 
-    /** Three steps with the kernels and without: losses, gradient norms, adapters and moments within float32 noise. */
+    /**
+     * With the kernels and without: the same gradient at each of three states (within 1e-5 of its norm), and the same
+     * three fused steps (loss, tokens and gradient norm within 1e-5). The adapters after the steps are not compared:
+     * AdamW moves an element whose gradient is near its epsilon by about lr·g/(|g|+ε), which turns a rounding
+     * difference in that one element into one of order lr, whatever computed it.
+     */
     @Test
     void stepsWithTheKernelAreTheStockSteps(@TempDir Path dir) {
         assertTrue(FusedKernels.library(org.onnxlora.runtime.Device.Kind.CPU).isPresent());
@@ -107,22 +113,39 @@ class FusedKernelPassesTest {
                 BitwiseSteps.randomBatch(2, 11, 5, 2), BitwiseSteps.randomBatch(3, 7, 7, 3));
         RuntimeOptions on = RuntimeOptions.defaults().withThreads(2);
         RuntimeOptions off = on.withCudaOptions(Map.of(RuntimeOptions.FUSED_KERNELS, "0"));
+        List<float[]> gradsWith = new java.util.ArrayList<>();
+        List<float[]> gradsWithout = new java.util.ArrayList<>();
         List<float[]> with = BitwiseSteps.train(dir, on, batches);
         List<float[]> without = BitwiseSteps.train(dir, off, batches);
-        assertEquals(without.size(), with.size());
-        double worst = 0;
-        for (int i = 0; i < with.size(); i++) {
-            float[] a = with.get(i);
-            float[] b = without.get(i);
-            double num = 0;
-            double den = 0;
-            for (int k = 0; k < a.length; k++) {
-                num += (double) (a[k] - b[k]) * (a[k] - b[k]);
-                den += (double) b[k] * b[k];
+        // each step's gradient, from the state the kernel session reached (both sessions are given it)
+        try (TrainingSession a = new TrainingSession(dir, on); TrainingSession b = new TrainingSession(dir, off)) {
+            for (org.onnxlora.data.Batch batch : batches) {
+                a.forwardBackward(batch);
+                b.forwardBackward(batch);
+                gradsWith.add(a.accumulatedGradients());
+                gradsWithout.add(b.accumulatedGradients());
+                a.applyUpdate(0.01);
+                b.applyUpdate(0.01); // which also clears its gradient
+                b.setAdapterValues(a.adapterValues());
             }
-            worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
+        }
+        double worst = 0;
+        for (int i = 0; i < batches.size(); i++) {
+            worst = Math.max(worst, relative(gradsWith.get(i), gradsWithout.get(i)));
+            worst = Math.max(worst, relative(with.get(i), without.get(i)));
         }
         assertTrue(worst < 1e-5, "worst relative difference " + worst);
         assertTrue(with.get(0)[2] > 0, "the first step has gradients");
+    }
+
+    private static double relative(float[] a, float[] b) {
+        assertEquals(b.length, a.length);
+        double num = 0;
+        double den = 0;
+        for (int k = 0; k < a.length; k++) {
+            num += (double) (a[k] - b[k]) * (a[k] - b[k]);
+            den += (double) b[k] * b[k];
+        }
+        return Math.sqrt(num / Math.max(den, 1e-30));
     }
 }
