@@ -31,7 +31,7 @@ final class GpuMemoryOptions {
                     + " any device) runs each step through ONNX Runtime's IO binding with the adapters and optimizer"
                     + " state kept in device memory (same results to the bit; bart-base on real data, H200: 7 percent"
                     + " faster); enable_cuda_graph=1 with it replays the step as CUDA graphs (--cuda-graph); fused_kernels=0"
-                    + " (any device) runs the stock-op GELU and (CPU) LayerNorm backward instead of the fused kernels of"
+                    + " (any device) runs the stock-op GELU and LayerNorm backward instead of the fused kernels of"
                     + " onnx-lora's kernel library (on by default where the library is found: built into the jar for the CPU, and for CUDA"
                     + " built with nvcc and named by ONNXLORA_KERNELS_DIR; same gradients to float32 rounding).")
     Map<String, String> cudaOptions = new LinkedHashMap<>();
