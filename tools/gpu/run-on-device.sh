@@ -179,6 +179,43 @@ phase_cpu16() {
   cpu_ratios
 }
 
+# cpu16rot (issue 11, session 17): the 16-thread target with enough steps to fix a ratio. Session 17's cpu16 timed 3
+# bart-base steps a row, and three settings of one binary spread over 1,262-1,545 ms. Each of C16_ROUNDS (3) rounds
+# runs every setting of C16_SETTINGS (default, transpose, mempattern, nokernels, peft) once, alone on the 16 cores,
+# in an order rotated by one each round, so no setting always follows the same neighbour; bart-base takes 2 warm-up
+# and C16_BASE_STEPS (10) timed steps, tiny 3 and 30. Rows c16_<model>_<setting>_r<round>; cpu16rot.md (report.py
+# rounds). About 2 min a round.
+cpu16rot_row() { # SETTING MODEL_SIZE ROUND
+  local set=$1 size=$2 r=$3 model=$TINY wu=3 st=30 args=()
+  [ "$size" = base ] && { model=$BASE; wu=2; st=${C16_BASE_STEPS:-10}; }
+  case $set in
+    transpose) args=(--cuda-option head_copies=transpose) ;;
+    mempattern) args=(--cuda-option enable_mem_pattern=1) ;;
+    nokernels) args=(--cuda-option fused_kernels=0) ;;
+  esac
+  if [ "$set" = peft ]; then
+    TMO=600 ptbench "c16_${size}_peft_r$r" "$size" cpu 16 "$wu" "$st"
+  else
+    TMO=600 olbench "c16_${size}_${set}_r$r" "$model" cpu 16 "$wu" "$st" ${args[@]+"${args[@]}"}
+  fi
+}
+
+phase_cpu16rot() {
+  [ -f "$BASE" ] || { log "FAILED cpu16rot: no $BASE (run 'synth' first)"; return; }
+  local r k n settings=(${C16_SETTINGS:-default transpose mempattern nokernels peft}) size
+  n=${#settings[@]}
+  for r in $(seq 1 "${C16_ROUNDS:-3}"); do
+    for k in $(seq 0 $((n - 1))); do
+      for size in tiny base; do
+        cpu16rot_row "${settings[$(( (k + r - 1) % n ))]}" "$size" "$r"
+      done
+    done
+    pack
+  done
+  $PY "$X/gpu/report.py" rounds "$R" --prefix c16_ > "$R/cpu16rot.md"
+  cat "$R/cpu16rot.md" >&2
+}
+
 # Issue 11 CPU targets (>= 1.0x PEFT with 16 and 2 threads): the 2-thread rows of both sizes, each pair side by side
 # on disjoint cores (base on 0-3 as in cpu2_background, tiny on 4-7 as in phase_gpu), the head_copies=transpose
 # rows next to them (base on 8,9, tiny on 10,11; see phase_cpu16), then the ratio table. Used by the 'cpu2' phase
@@ -1184,7 +1221,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay|exports|lockstep|cudaprof|flatgrad|kernels) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay|exports|lockstep|cudaprof|flatgrad|kernels|cpu16rot) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

@@ -42,10 +42,14 @@ final class LabelColumnSplit {
         GraphIndex g = new GraphIndex(graph);
         int scatterAt = g.producerOf(column.scatter());
         List<NodeProto> readers = KernelMatches.readers(g, dlogits);
-        String whyNot = scatterAt < 0 || !Domains.isOp(g.node(scatterAt), "ScatterElements")
-                ? "the gradient is not a scattered label column"
-                : readers.size() != 1 || g.isGraphOutput(dlogits) || g.consumersOf(dlogits).contains(-1) ? "the gradient has " + readers.size() + " readers"
-                : whyNotProduct(g, readers.get(0), dlogits);
+        String whyNot;
+        if (scatterAt < 0 || !Domains.isOp(g.node(scatterAt), "ScatterElements")) {
+            whyNot = "the gradient is not a scattered label column";
+        } else if (readers.size() != 1 || g.isGraphOutput(dlogits) || g.consumersOf(dlogits).contains(-1)) {
+            whyNot = "the gradient has other readers than one product (or is a graph output)";
+        } else {
+            whyNot = whyNotProduct(g, readers.get(0), dlogits);
+        }
         if (whyNot != null) {
             return new PassResult<>(NAME, graph, List.of(), List.of(new PassResult.Refusal(dlogits, whyNot)));
         }
