@@ -185,21 +185,6 @@ phase_cpu16() {
 # in an order rotated by one each round, so no setting always follows the same neighbour; bart-base takes 2 warm-up
 # and C16_BASE_STEPS (10) timed steps, tiny 3 and 30. Rows c16_<model>_<setting>_r<round>; cpu16rot.md (report.py
 # rounds). About 2 min a round.
-cpu16rot_row() { # SETTING MODEL_SIZE ROUND
-  local set=$1 size=$2 r=$3 model=$TINY wu=3 st=30 args=()
-  [ "$size" = base ] && { model=$BASE; wu=2; st=${C16_BASE_STEPS:-10}; }
-  case $set in
-    transpose) args=(--cuda-option head_copies=transpose) ;;
-    mempattern) args=(--cuda-option enable_mem_pattern=1) ;;
-    nokernels) args=(--cuda-option fused_kernels=0) ;;
-  esac
-  if [ "$set" = peft ]; then
-    TMO=600 ptbench "c16_${size}_peft_r$r" "$size" cpu 16 "$wu" "$st"
-  else
-    TMO=600 olbench "c16_${size}_${set}_r$r" "$model" cpu 16 "$wu" "$st" ${args[@]+"${args[@]}"}
-  fi
-}
-
 phase_cpu16rot() {
   [ -f "$BASE" ] || { log "FAILED cpu16rot: no $BASE (run 'synth' first)"; return; }
   local r k n settings=(${C16_SETTINGS:-default transpose mempattern nokernels peft}) size
@@ -207,7 +192,7 @@ phase_cpu16rot() {
   for r in $(seq 1 "${C16_ROUNDS:-3}"); do
     for k in $(seq 0 $((n - 1))); do
       for size in tiny base; do
-        cpu16rot_row "${settings[$(( (k + r - 1) % n ))]}" "$size" "$r"
+        rot_row c16_ 16 "" "${settings[$(( (k + r - 1) % n ))]}" "$size" "$r" 30 "${C16_BASE_STEPS:-10}"
       done
     done
     pack
@@ -794,18 +779,22 @@ phase_staticdims() {
 # memory pattern, off on the CPU by default since session 7), and PEFT. bart-base takes 2 warm-up and 3 timed
 # steps, so that no tool's median holds a cold run. Rows c2_<model>_<setting>_r<round>; cpu2rot.md (report.py
 # rounds: per round and the median, and PEFT's step over each setting's, round by round). ~5 min.
-cpu2rot_row() { # SETTING MODEL_SIZE ROUND PAIR
-  local set=$1 size=$2 r=$3 pair=$4 model=$TINY wu=3 st=20 args=()
-  [ "$size" = base ] && { model=$BASE; wu=2; st=3; }
+# rot_row PREFIX THREADS PIN SETTING MODEL_SIZE ROUND TINY_STEPS BASE_STEPS: one row of a rotated CPU comparison
+# (cpu2rot, cpu16rot), row PREFIX<model>_<setting>_r<round>: onnx-lora with SETTING's options (default, transpose,
+# mempattern, nokernels), or PEFT; 3 warm-up steps on tiny, 2 on base; PIN empty runs on every core.
+rot_row() {
+  local prefix=$1 thr=$2 pin=$3 set=$4 size=$5 r=$6 model=$TINY wu=3 st=$7 args=()
+  [ "$size" = base ] && { model=$BASE; wu=2; st=$8; }
   case $set in
     transpose) args=(--cuda-option head_copies=transpose) ;;
     mempattern) args=(--cuda-option enable_mem_pattern=1) ;;
     nokernels) args=(--cuda-option fused_kernels=0) ;;
   esac
   if [ "$set" = peft ]; then
-    PIN=$pair TMO=600 ptbench "c2_${size}_peft_r$r" "$size" cpu 2 "$wu" "$st"
+    PIN=$pin TMO=600 ptbench "${prefix}${size}_peft_r$r" "$size" cpu "$thr" "$wu" "$st"
   else # a binary older than head_copies skips the transpose row only: no other row passes the key
-    PIN=$pair TMO=600 olbench_new head_copies "c2_${size}_${set}_r$r" "$model" cpu 2 "$wu" "$st" ${args[@]+"${args[@]}"}
+    PIN=$pin TMO=600 olbench_new head_copies "${prefix}${size}_${set}_r$r" "$model" cpu "$thr" "$wu" "$st" \
+      ${args[@]+"${args[@]}"}
   fi
 }
 
@@ -816,8 +805,8 @@ phase_cpu2rot() {
   n=${#settings[@]}
   for r in $(seq 1 "${CR_ROUNDS:-$n}"); do
     for k in $(seq 0 $((n - 1))); do
-      cpu2rot_row "${settings[$k]}" base "$r" "${base_pairs[$(( (k + r - 1) % n ))]}" &
-      cpu2rot_row "${settings[$k]}" tiny "$r" "${tiny_pairs[$(( (k + r - 1) % n ))]}" &
+      rot_row c2_ 2 "${base_pairs[$(( (k + r - 1) % n ))]}" "${settings[$k]}" base "$r" 20 3 &
+      rot_row c2_ 2 "${tiny_pairs[$(( (k + r - 1) % n ))]}" "${settings[$k]}" tiny "$r" 20 3 &
     done
     wait
   done

@@ -41,20 +41,20 @@ final class LabelColumnSplit {
     static PassResult<GraphProto> apply(GraphProto graph, String dlogits, LossBuilder.LabelColumn column) {
         GraphIndex g = new GraphIndex(graph);
         int scatterAt = g.producerOf(column.scatter());
-        List<NodeProto> readers = KernelMatches.readers(g, dlogits);
+        List<Integer> readers = g.consumersOf(dlogits); // -1: a read from inside a subgraph
         String whyNot;
         if (scatterAt < 0 || !Domains.isOp(g.node(scatterAt), "ScatterElements")) {
             whyNot = "the gradient is not a scattered label column";
-        } else if (readers.size() != 1 || g.isGraphOutput(dlogits) || g.consumersOf(dlogits).contains(-1)) {
+        } else if (readers.size() != 1 || readers.get(0) < 0 || g.isGraphOutput(dlogits)) {
             whyNot = "the gradient has other readers than one product (or is a graph output)";
         } else {
-            whyNot = whyNotProduct(g, readers.get(0), dlogits);
+            whyNot = whyNotProduct(g, g.node(readers.get(0)), dlogits);
         }
         if (whyNot != null) {
             return new PassResult<>(NAME, graph, List.of(), List.of(new PassResult.Refusal(dlogits, whyNot)));
         }
-        NodeProto product = readers.get(0);
-        int productAt = g.producerOf(product.getOutput(0));
+        int productAt = readers.get(0);
+        NodeProto product = g.node(productAt);
         NodeProto scatter = g.node(scatterAt);
         GraphBuilder b = new GraphBuilder(new NameGen(g.allNames()));
         b.scope(scopeOf(scatter));
