@@ -202,6 +202,46 @@ def table(a):
             print(f"    {ms:8.1f}  {op:12s} {name}  {ins} -> {outs}")
 
 
+def scaling(a):
+    """Two ORT profiles of one step graph at two thread counts: per op type, ms per run at each and the speed-up,
+    then the nodes by duration (how much of each run is small nodes, where dispatching over the pool is the cost),
+    and the time between kernels (the executor's own work)."""
+    few, few_runs = ort_nodes(a.few, a.ort_runs)
+    many, many_runs = ort_nodes(a.many, a.ort_runs)
+    label_few, label_many = a.labels.split(",")
+
+    def by_op(nodes, runs):
+        ms, count = collections.Counter(), collections.Counter()
+        for name, op, ins, outs, t in nodes:
+            ms[op] += t
+            count[op] += 1 / len(runs)
+        return ms, count
+
+    fms, fcount = by_op(few, few_runs)
+    mms, _ = by_op(many, many_runs)
+    run_few, run_many = sum(few_runs) / len(few_runs), sum(many_runs) / len(many_runs)
+    print(f"{label_few}: {os.path.basename(a.few)}, run {run_few:,.1f} ms, kernels {sum(fms.values()):,.1f} ms; "
+          f"{label_many}: {os.path.basename(a.many)}, run {run_many:,.1f} ms, kernels {sum(mms.values()):,.1f} ms\n")
+    print(f"| op | nodes | {label_few} ms | {label_many} ms | speed-up |")
+    print("|---|---:|---:|---:|---:|")
+    for op, t in sorted(mms.items(), key=lambda kv: -kv[1])[:a.top]:
+        up = f"{fms[op] / t:.2f}" if t else ""
+        print(f"| {op} | {fcount[op]:.0f} | {fms[op]:,.2f} | {t:,.2f} | {up} |")
+    print(f"| all kernels | {sum(fcount.values()):.0f} | {sum(fms.values()):,.1f} | {sum(mms.values()):,.1f} | "
+          f"{sum(fms.values()) / sum(mms.values()):.2f} |")
+    print(f"| between kernels | | {run_few - sum(fms.values()):,.1f} | {run_many - sum(mms.values()):,.1f} | |")
+    print(f"\nnodes of the {label_many} run by duration (per run):\n")
+    print("| duration | nodes | ms |")
+    print("|---|---:|---:|")
+    bounds = [0.005, 0.01, 0.02, 0.05, 0.1, 0.5, float("inf")]
+    lo = 0.0
+    for hi in bounds:
+        sel = [t for *_, t in many if lo <= t * len(many_runs) < hi]  # t is per run: one node's time / runs
+        label = f"{lo * 1000:.0f}-{hi * 1000:.0f} µs" if hi != float("inf") else f">= {lo * 1000:.0f} µs"
+        print(f"| {label} | {len(sel) / len(many_runs):.0f} | {sum(sel):,.2f} |")
+        lo = hi
+
+
 def torch_ops(a):
     """bench_peft.py with its kernel profile replaced by one that keeps every operator and its input shapes."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -246,12 +286,20 @@ def main():
     t.add_argument("--top", type=int, default=20)
     t.add_argument("--launch-floor", action="store_true",
                    help="the ORT profile ran under CUDA_LAUNCH_BLOCKING=1: take each node's launch out")
+    c = sub.add_parser("scaling", help="one step graph at two thread counts, op type by op type")
+    c.add_argument("--few", required=True, help="ORT profile at the lower thread count")
+    c.add_argument("--many", required=True, help="ORT profile at the higher thread count")
+    c.add_argument("--labels", default="2 threads,16 threads")
+    c.add_argument("--ort-runs", type=int, default=3)
+    c.add_argument("--top", type=int, default=25)
     o = sub.add_parser("torch_ops", help="run bench_peft.py, keeping every profiled operator with its shapes")
     o.add_argument("--out", required=True)
     o.add_argument("rest", nargs=argparse.REMAINDER, help="-- then bench_peft.py's arguments")
     a = p.parse_args()
     if a.cmd == "table":
         table(a)
+    elif a.cmd == "scaling":
+        scaling(a)
     else:
         a.rest = [x for x in a.rest if x != "--"]
         if "--profile-kernels" not in a.rest:

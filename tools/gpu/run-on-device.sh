@@ -4,7 +4,7 @@
 #
 #   bash /root/gb/extra/gpu/run-on-device.sh [PHASE...]        (default: all)
 #
-# Phases, in order: env synth parity placement gpu cpu16 extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph replay exports lockstep cudaprof flatgrad kernels (and 'all' = env
+# Phases, in order: env synth parity placement gpu cpu16 cpu16prof cpu16rot extra realdata memory datascale half halfparity multi floor kprof threads memfixed cores layout staticdims cpuknobs cpu2rot optable cudagraph traingraph replay exports lockstep cudaprof flatgrad kernels (and 'all' = env
 # synth parity placement gpu cpu16; cpu2 alone runs every 2-thread CPU row and the ratios, after synth). 'half' (issue 13) needs 'synth' before it for the base-shape rows. The 2-thread CPU runs on the base-sized model start in the background after 'synth' and run
 # while the GPU phases run, pinned to cores 0-3 (onnx-lora on 0,1, PEFT on 2,3; the GPU runs use cores
 # 4-15); everything with 16 threads runs alone. Results go to $WORK/results (bench-*.json, logs, ORT
@@ -179,17 +179,40 @@ phase_cpu16() {
   cpu_ratios
 }
 
+# cpu16prof (issue 11, session 18): where the 16-thread CPU step goes. ORT profiles of tiny at 16 threads and at 2
+# (cores 0,1) and of bart-base at 16, PyTorch + PEFT's operators at 16 threads for both, then op_table.py's kind-by-kind
+# tables (op-table-{tiny,base}-cpu16.md) and tiny's 2-to-16-thread scaling, op type by op type, with the nodes by
+# duration and the time between kernels (scaling-tiny.md). The ORT profiles stay in results/. ~3 min.
+phase_cpu16prof() {
+  [ -f "$BASE" ] || { log "FAILED cpu16prof: no $BASE (run 'synth' first)"; return; }
+  local size model
+  olbench prof_tiny_cpu16 "$TINY" cpu 16 3 3 --profile "$R/prof-tiny-cpu16"
+  PIN=0,1 olbench prof_tiny_cpu2 "$TINY" cpu 2 3 3 --profile "$R/prof-tiny-cpu2"
+  TMO=420 olbench prof_base_cpu16 "$BASE" cpu 16 2 3 --profile "$R/prof-base-cpu16"
+  for size in tiny base; do
+    log "cpu16prof: PyTorch + PEFT's operators, $size, 16 threads"
+    env CUDA_VISIBLE_DEVICES= timeout 420 $PY "$X/op_table.py" torch_ops --out "$R/op-peft-$size-cpu16.json" -- \
+      --size $size --tiny-config "$X/tiny-bart/hf/config.json" --device cpu --threads 16 --batch $BATCH \
+      --warmup 2 --steps 2 --profile-kernels 2 > "$R/op-peft-$size.out" 2>&1 || log "FAILED cpu16prof torch_ops $size"
+    $PY "$X/op_table.py" table --ort "$R"/prof-$size-cpu16_step_*.json --torch "$R/op-peft-$size-cpu16.json" \
+      --top 30 > "$R/op-table-$size-cpu16.md" 2>> "$R/op-peft-$size.out" || log "FAILED cpu16prof table $size"
+  done
+  $PY "$X/op_table.py" scaling --few "$R"/prof-tiny-cpu2_step_*.json --many "$R"/prof-tiny-cpu16_step_*.json \
+    > "$R/scaling-tiny.md" 2>&1 || log "FAILED cpu16prof scaling"
+  cat "$R/op-table-tiny-cpu16.md" "$R/scaling-tiny.md" >&2
+}
+
 # cpu16rot (issue 11, session 17): the 16-thread target with enough steps to fix a ratio. Session 17's cpu16 timed 3
-# bart-base steps a row, and three settings of one binary spread over 1,262-1,545 ms. Each of C16_ROUNDS (3) rounds
-# runs every setting of C16_SETTINGS (default, transpose, mempattern, nokernels, peft) once, alone on the 16 cores,
-# in an order rotated by one each round, so no setting always follows the same neighbour; bart-base takes 2 warm-up
-# and C16_BASE_STEPS (10) timed steps, tiny 3 and 30. Rows c16_<model>_<setting>_r<round>; cpu16rot.md (report.py
-# rounds). About 2 min a round.
+# bart-base steps a row, and three settings of one binary spread over 1,262-1,545 ms. Each round from C16_FROM (1)
+# to C16_ROUNDS (3) runs every setting of C16_SETTINGS (default, transpose, mempattern, nokernels, peft; rot_row
+# names the rest) once, alone on the 16 cores, in an order rotated by one each round, so no setting always follows
+# the same neighbour; bart-base takes 2 warm-up and C16_BASE_STEPS (10) timed steps, tiny 3 and 30. Rows
+# c16_<model>_<setting>_r<round>; cpu16rot.md (report.py rounds). About 2 min a round with five settings.
 phase_cpu16rot() {
   [ -f "$BASE" ] || { log "FAILED cpu16rot: no $BASE (run 'synth' first)"; return; }
   local r k n settings=(${C16_SETTINGS:-default transpose mempattern nokernels peft}) size
   n=${#settings[@]}
-  for r in $(seq 1 "${C16_ROUNDS:-3}"); do
+  for r in $(seq "${C16_FROM:-1}" "${C16_ROUNDS:-3}"); do
     for k in $(seq 0 $((n - 1))); do
       for size in tiny base; do
         rot_row c16_ 16 "" "${settings[$(( (k + r - 1) % n ))]}" "$size" "$r" 30 "${C16_BASE_STEPS:-10}"
@@ -781,7 +804,9 @@ phase_staticdims() {
 # rounds: per round and the median, and PEFT's step over each setting's, round by round). ~5 min.
 # rot_row PREFIX THREADS PIN SETTING MODEL_SIZE ROUND TINY_STEPS BASE_STEPS: one row of a rotated CPU comparison
 # (cpu2rot, cpu16rot), row PREFIX<model>_<setting>_r<round>: onnx-lora with SETTING's options (default, transpose,
-# mempattern, nokernels), or PEFT; 3 warm-up steps on tiny, 2 on base; PIN empty runs on every core.
+# mempattern, nokernels; thrN: N intra-op threads instead of THREADS; interN: ORT's parallel execution mode with
+# N inter-op threads and THREADS-N+1 intra-op ones, so the two pools together still fill THREADS cores), or PEFT;
+# 3 warm-up steps on tiny, 2 on base; PIN empty runs on every core.
 rot_row() {
   local prefix=$1 thr=$2 pin=$3 set=$4 size=$5 r=$6 model=$TINY wu=3 st=$7 args=()
   [ "$size" = base ] && { model=$BASE; wu=2; st=$8; }
@@ -789,6 +814,8 @@ rot_row() {
     transpose) args=(--cuda-option head_copies=transpose) ;;
     mempattern) args=(--cuda-option enable_mem_pattern=1) ;;
     nokernels) args=(--cuda-option fused_kernels=0) ;;
+    thr[0-9]*) thr=${set#thr} ;;
+    inter[0-9]*) args=(--cuda-option "inter_op_threads=${set#inter}"); thr=$((thr - ${set#inter} + 1)) ;;
   esac
   if [ "$set" = peft ]; then
     PIN=$pin TMO=600 ptbench "${prefix}${size}_peft_r$r" "$size" cpu "$thr" "$wu" "$st"
@@ -1210,7 +1237,7 @@ for p in "${phases[@]}"; do
       phase_parity; pack; phase_placement; pack; phase_gpu; pack
       log "waiting for the 2-thread background runs"; wait; pack
       phase_cpu16; pack ;;
-    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay|exports|lockstep|cudaprof|flatgrad|kernels|cpu16rot) "phase_$p"; pack ;;
+    env|synth|parity|placement|gpu|cpu16|extra|realdata|memory|datascale|half|halfparity|multi|floor|kprof|threads|memfixed|cores|layout|staticdims|cpuknobs|cpu2rot|optable|cudagraph|traingraph|replay|exports|lockstep|cudaprof|flatgrad|kernels|cpu16rot|cpu16prof) "phase_$p"; pack ;;
     cpu2) phase_cpu2; pack ;;
     *) echo "unknown phase $p" >&2; exit 2 ;;
   esac

@@ -112,15 +112,18 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
         symbolicDims();
         ioBinding();
         fusedKernels();
+        interOpThreads();
         String copies = settings().get(HEAD_COPIES);
         if (copies != null && !copies.equals(GATHER) && !copies.equals(TRANSPOSE)) {
             throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, HEAD_COPIES + " must be "
                     + GATHER + " or " + TRANSPOSE + ", not '" + copies + "'");
         }
         if (device.kind() == Device.Kind.CUDA) {
-            if (copies != null) {
-                throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "'" + HEAD_COPIES
-                        + "' applies to CPU sessions; this session runs on " + device);
+            for (String cpuOnly : new String[] {HEAD_COPIES, INTER_OP_THREADS}) {
+                if (settings().containsKey(cpuOnly)) {
+                    throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "'" + cpuOnly
+                            + "' applies to CPU sessions; this session runs on " + device);
+                }
             }
             return;
         }
@@ -136,15 +139,44 @@ public record RuntimeOptions(Device device, int threads, boolean optimize, boole
             if (!isSessionSetting(k)) {
                 throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, "'" + k + "' is a CUDA provider"
                         + " option and does nothing on " + device + "; on the CPU only session.* entries, "
-                        + MEMORY_PATTERN + ", " + HEAD_COPIES + ", " + IO_BINDING + ", " + FUSED_KERNELS + " and " + DIM_PREFIX
-                                + "* apply");
+                        + MEMORY_PATTERN + ", " + HEAD_COPIES + ", " + INTER_OP_THREADS + ", " + IO_BINDING + ", "
+                        + FUSED_KERNELS + " and " + DIM_PREFIX + "* apply");
             }
         }
     }
 
     private static boolean isSessionSetting(String key) {
         return key.startsWith(SESSION_PREFIX) || key.equals(MEMORY_PATTERN) || key.equals(HEAD_COPIES)
-                || key.startsWith(DIM_PREFIX) || key.equals(IO_BINDING) || key.equals(FUSED_KERNELS);
+                || key.startsWith(DIM_PREFIX) || key.equals(IO_BINDING) || key.equals(FUSED_KERNELS)
+                || key.equals(INTER_OP_THREADS);
+    }
+
+    /**
+     * Key of {@link #cudaOptions} that runs independent nodes of a CPU session at once: N >= 2 is ONNX Runtime's
+     * parallel execution mode with N inter-op threads, each node's own loops still on the {@link #threads} intra-op
+     * threads; 1 (the default) runs the nodes one after another. A training step has many small independent
+     * branches (each adapter's factor gradients, the q/k/v paths of every layer), which one node at a time cannot
+     * spread over many cores.
+     */
+    public static final String INTER_OP_THREADS = "inter_op_threads";
+
+    /** The inter-op thread count ({@link #INTER_OP_THREADS}): 1 unless given. */
+    public int interOpThreads() {
+        String v = settings().get(INTER_OP_THREADS);
+        if (v == null) {
+            return 1;
+        }
+        int n;
+        try {
+            n = Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+            n = 0;
+        }
+        if (n < 1) {
+            throw new OnnxLoraException(ErrorCode.BAD_ARGUMENT, Setting.CUDA_OPTIONS, INTER_OP_THREADS
+                    + " must be a thread count >= 1, not '" + v + "'");
+        }
+        return n;
     }
 
     /**

@@ -32,7 +32,13 @@ public final class Sessions {
             so.setOptimizationLevel(opts.optimize() ? OptLevel.ALL_OPT : OptLevel.NO_OPT);
             if (opts.threads() > 0) {
                 so.setIntraOpNumThreads(opts.threads());
-                so.setInterOpNumThreads(1);
+            }
+            int interOp = opts.interOpThreads();
+            if (interOp > 1) {
+                so.setExecutionMode(OrtSession.SessionOptions.ExecutionMode.PARALLEL);
+            }
+            if (opts.threads() > 0 || interOp > 1) {
+                so.setInterOpNumThreads(interOp);
             }
             if (!opts.cpuArena()) {
                 so.setCPUArenaAllocator(false);

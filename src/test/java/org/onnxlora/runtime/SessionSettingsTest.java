@@ -116,6 +116,45 @@ class SessionSettingsTest {
     }
 
     @Test
+    void interOpThreadsTurnOnTheParallelExecutorOnTheCpuOnly() throws Exception {
+        assertEquals(1, RuntimeOptions.defaults().interOpThreads(), "nodes one after another by default");
+        RuntimeOptions two = RuntimeOptions.defaults().withThreads(1)
+                .withCudaOptions(Map.of(RuntimeOptions.INTER_OP_THREADS, "2"));
+        two.requireApplicable();
+        assertEquals(2, two.interOpThreads());
+        assertEquals(Map.of("use_tf32", "0"), two.effectiveCudaOptions(), "not a provider option");
+        assertEquals(Map.of(), two.sessionConfigEntries(), "nor a session entry");
+        // two independent branches: the parallel executor gives the sequential one's results
+        org.onnxlora.proto.Onnx.ModelProto m = new org.onnxlora.testing.TinyGraphs(1)
+                .input("x", org.onnxlora.proto.Onnx.TensorProto.DataType.FLOAT_VALUE, 2L, 4L)
+                .node("Relu", "/r", java.util.List.of("x"), java.util.List.of("a"))
+                .node("Neg", "/n", java.util.List.of("x"), java.util.List.of("b"))
+                .node("Add", "/s", java.util.List.of("a", "b"), java.util.List.of("y"))
+                .output("y", org.onnxlora.proto.Onnx.TensorProto.DataType.FLOAT_VALUE, 2L, 4L).model();
+        var env = ai.onnxruntime.OrtEnvironment.getEnvironment();
+        float[][] x = {{1, -2, 3, -4}, {-5, 6, -7, 8}};
+        try (var s = Sessions.create(m, two, "the test graph"); var in = ai.onnxruntime.OnnxTensor.createTensor(env, x);
+                var out = s.run(Map.of("x", in))) {
+            float[][] y = (float[][]) out.get(0).getValue();
+            for (int i = 0; i < 2; i++) {
+                for (int j = 0; j < 4; j++) {
+                    assertEquals(Math.max(x[i][j], 0) - x[i][j], y[i][j], 0.0f);
+                }
+            }
+        }
+        OnnxLoraException onCuda = assertThrows(OnnxLoraException.class, () -> two.withDevice(Device.parse("cuda"))
+                .requireApplicable());
+        assertTrue(onCuda.getMessage().contains("'inter_op_threads' applies to CPU sessions"), onCuda.getMessage());
+        for (String bad : new String[] {"0", "-1", "two"}) {
+            OnnxLoraException e = assertThrows(OnnxLoraException.class, () -> RuntimeOptions.defaults()
+                    .withCudaOptions(Map.of(RuntimeOptions.INTER_OP_THREADS, bad)).requireApplicable());
+            assertEquals(ErrorCode.BAD_ARGUMENT, e.code());
+            assertTrue(e.getMessage().contains("inter_op_threads must be a thread count >= 1, not '" + bad + "'"),
+                    e.getMessage());
+        }
+    }
+
+    @Test
     void cudaGraphsAreACudaChoiceThatOtherSessionsCanDrop() {
         Map<String, String> given = Map.of(RuntimeOptions.IO_BINDING, "1", RuntimeOptions.CUDA_GRAPH, "1");
         RuntimeOptions cuda = RuntimeOptions.defaults().withDevice(Device.parse("cuda")).withCudaOptions(given);
