@@ -19,7 +19,8 @@ import org.onnxlora.runtime.FusedKernels;
  * ({@link org.onnxlora.runtime.RuntimeOptions#HEAD_COPIES}), attention's head splits and merges become row copies
  * ({@link #HEAD_COPY_PASSES}), which copy the same bytes to the same places. On either device, where onnx-lora's
  * kernel library is loaded, the GELU backward becomes one fused node ({@link GeluGradKernelPass}), and on the CPU the
- * LayerNorm input gradient too ({@link LayerNormGradKernelPass}). The artifacts
+ * LayerNorm input gradient too ({@link LayerNormGradKernelPass}); last, CPU sessions add their gradient sums up
+ * with the multi-threaded Add ({@link SumAsAddsPass}). The artifacts
  * stay device-neutral, so a run folder trains on either device; the rewritten copy lives in memory only, its frozen
  * weights still read from the artifacts' data file.
  */
@@ -41,9 +42,12 @@ final class DeviceGraphs {
             if (headCopies) {
                 passes.addAll(HEAD_COPY_PASSES);
             }
-            if (kernels) { // last: they match the backward as the compiler emitted it
+            if (kernels) { // they match the backward as the compiler emitted it
                 passes.add(new GeluGradKernelPass());
                 passes.add(new LayerNormGradKernelPass());
+            }
+            if (cpu) { // after the kernels' patterns, which read Adds
+                passes.add(new SumAsAddsPass());
             }
             return passes;
         }
