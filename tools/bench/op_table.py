@@ -97,7 +97,7 @@ def ort_kind(name, op, ins, outs, vocab):
         return "attention"
     if op == "Add" and any(len(s) == 4 and s[1] == 1 for s in ins):
         return "attention"  # the mask, broadcast over heads
-    if op == "Sum":
+    if op == "Sum" or "/Sum/Add" in name:  # a gradient Sum, or one of the Adds a CPU session writes it as
         return "adds and gradient sums"
     if op == "LayerNormalization":
         return "LayerNorm forward"
