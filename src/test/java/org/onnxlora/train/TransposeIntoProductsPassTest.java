@@ -131,14 +131,18 @@ class TransposeIntoProductsPassTest {
         t.node("Transpose", "/dk", List.of("dkt"), List.of("dk"), Attrs.ints("perm", 0, 3, 1, 2));
         t.node("MatMul", "/qw", List.of("q", "w"), List.of("qw"));
         t.node("Transpose", "/qwt", List.of("qw"), List.of("qwt"), Attrs.ints("perm", 0, 1, 3, 2));
-        return t.output("dk", F, "n", "s", 2L, 3L).output("qwt", F, "n", 2L, "s", "t");
+        // a weight matrix against the stack: broadcast over the batch axes, which the swap keeps
+        t.init(t.random("c", F, 3L, 4L));
+        t.node("MatMul", "/qc", List.of("q", "c"), List.of("qc"));
+        t.node("Transpose", "/qct", List.of("qc"), List.of("qct"), Attrs.ints("perm", 0, 3, 1, 2));
+        return t.output("dk", F, "n", "s", 2L, 3L).output("qwt", F, "n", 2L, "s", "t").output("qct", F, "n", 4L, 2L, "t");
     }
 
     @Test
     void aProductWhoseOnlyReaderIsTheTransposeWritesItsResultTransposed() throws Exception {
         ModelProto m = PassOrt.withMsDomain(keyGradient().model());
         PassResult<GraphProto> r = new TransposeIntoProductsPass().apply(m.getGraph());
-        assertEquals(2, r.changed().size(), r.summary());
+        assertEquals(3, r.changed().size(), r.summary());
         NodeProto dkt = r.output().getNodeList().stream().filter(n -> n.getName().equals("/dkt")).findFirst()
                 .orElseThrow();
         assertEquals(List.of("g", "q"), dkt.getInputList(), "the operands swap");
@@ -154,7 +158,7 @@ class TransposeIntoProductsPassTest {
                 "g", range((int) (n * 2 * t * s)), "w", range((int) (n * 2 * 3 * s)));
         java.util.Map<String, long[]> shapes = java.util.Map.of("q", new long[] {n, 2, t, 3},
                 "g", new long[] {n, 2, t, s}, "w", new long[] {n, 2, 3, s});
-        for (String out : List.of("dk", "qwt")) {
+        for (String out : List.of("dk", "qwt", "qct")) {
             float[] want = PassOrt.runMany(m, in, shapes, out);
             assertArrayEquals(want, PassOrt.runMany(after, in, shapes, out), 0f, out + ": the same products, to the bit");
             assertTrue(PassOrt.maxAbs(want, new float[want.length]) > 0, out + " is not all zeros");
@@ -166,7 +170,7 @@ class TransposeIntoProductsPassTest {
         TinyGraphs t = keyGradient();
         t.node("Relu", "/other", List.of("dkt"), List.of("r")).output("r", F, "n", 2L, 3L, "s");
         PassResult<GraphProto> r = new TransposeIntoProductsPass().apply(t.model().getGraph());
-        assertEquals(1, r.changed().size(), "the swap of /qw still goes: " + r.summary());
+        assertEquals(2, r.changed().size(), "the swap of /qw and the merge of /qc still go: " + r.summary());
         assertEquals(1, r.refused().size(), r.summary());
         assertTrue(r.refused().get(0).reason().contains("other readers"), r.refused().toString());
     }
