@@ -50,13 +50,12 @@ final class SumAsAddsPass implements GraphPass {
             }
             String scope = n.getName().isEmpty() ? "/sum" : n.getName();
             GraphBuilder b = new GraphBuilder(names).scope(scope);
+            int last = n.getInputCount() - 1;
             String acc = n.getInput(0);
-            for (int k = 1; k < n.getInputCount(); k++) {
-                boolean last = k == n.getInputCount() - 1;
-                String out = last ? n.getOutput(0) : names.fresh(scope + "/partial");
-                b.add("", "Add", names.fresh(scope + "/Add"), List.of(acc, n.getInput(k)), List.of(out));
-                acc = out;
+            for (int k = 1; k < last; k++) {
+                acc = b.op("Add", acc, n.getInput(k));
             }
+            b.add("", "Add", names.fresh(scope + "/Add"), List.of(acc, n.getInput(last)), List.of(n.getOutput(0)));
             edits.replace(i, b.nodes());
             changed.add(GraphIndex.describe(n));
         }
